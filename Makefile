@@ -1,0 +1,17 @@
+# Make only wires the commands; each target is a plain command you can run without make.
+.PHONY: setup demo test lab lint
+
+setup:
+	scripts/dev.sh setup
+
+demo:
+	scripts/dev.sh demo
+
+test:
+	scripts/dev.sh test
+
+lab:
+	scripts/dev.sh lab
+
+lint:
+	scripts/dev.sh setup && .venv/bin/ruff check . && .venv/bin/ruff format --check .

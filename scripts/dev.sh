@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Outside-In developer commands. Each works on a fresh machine from nothing:
+#   scripts/dev.sh setup   create .venv (if missing), install the package + dev tools, register the kernel
+#   scripts/dev.sh demo    setup, then run the demo client end to end and print where the report is
+#   scripts/dev.sh test    setup, then run the test suite (extra arguments go to pytest)
+#   scripts/dev.sh lab     setup, then open JupyterLab with the project's kernel
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+KERNEL=outside-in
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "Creating the virtual environment in $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local want have=""
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  [ -f "$VENV/.installed" ] && have=$(cat "$VENV/.installed")
+  if [ "$want" != "$have" ] || ! "$VENV/bin/python" -c "import analysis" 2>/dev/null; then
+    echo "Installing Outside-In and its dependencies into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+    echo "$want" > "$VENV/.installed"
+  fi
+  # The report notebook runs in this kernel; registering it inside the venv keeps clones apart.
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL" \
+    --display-name "Outside-In" >/dev/null
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo)
+    setup
+    "$VENV/bin/outside-in" run params/demo.yaml
+    echo "Open reports/demo/report.html in a browser."
+    ;;
+  test)
+    setup
+    shift
+    "$VENV/bin/python" -m pytest "$@"
+    ;;
+  lab)
+    setup
+    exec "$VENV/bin/jupyter" lab notebooks/gap_report.ipynb
+    ;;
+  *)
+    echo "usage: scripts/dev.sh setup|demo|test|lab" >&2
+    exit 2
+    ;;
+esac

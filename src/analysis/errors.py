@@ -1,0 +1,24 @@
+"""The error types Outside-In raises. Anything a user can cause is one of these, with a message that
+names the file, the row, the column and the rule, and says how to fix it."""
+
+from __future__ import annotations
+
+
+class OutsideInError(Exception):
+    """Base class: an error the user can act on (the CLI prints its message, no traceback)."""
+
+
+class ParamsError(OutsideInError):
+    """A params file or codebook is missing, unreadable or invalid."""
+
+
+class DataError(OutsideInError):
+    """A survey or margins file cannot be read, or does not fit its codebook."""
+
+
+class DesignError(OutsideInError):
+    """The sampling design or the weighting cannot be built from the data (e.g. a lonely PSU)."""
+
+
+class ReportError(OutsideInError):
+    """The notebook failed or the report could not be written; the last good report is kept."""

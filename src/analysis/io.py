@@ -1,0 +1,261 @@
+"""Read inputs as received and write outputs atomically. No statistics here.
+
+Survey data are read as text (every cell a string, empty cells missing) so that validation
+sees exactly what was exported and rejected rows can be written back with their original values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.errors import DataError
+
+ENCODINGS = ("utf-8", "cp1252", "latin-1")
+DELIMITERS = ",;\t|"
+
+
+@dataclass(frozen=True)
+class RawSurvey:
+    """A survey file as received.
+
+    ``frame`` holds one row per data row of the file, every cell a string or missing, in file order;
+    ``detected`` says what was detected about the file (format, encoding, delimiter, ...).
+    """
+
+    frame: pd.DataFrame
+    source: Path
+    detected: dict[str, Any] = field(default_factory=dict)
+
+
+def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
+    """Read a survey export (.csv/.tsv/.txt, .xlsx, .sav, .parquet) as text."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: survey file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; export the survey again")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        frame, detected = _read_text_table(path)
+    elif suffix == ".xlsx":
+        frame, detected = _read_excel(path, sheet)
+    elif suffix == ".sav":
+        frame, detected = _read_sav(path)
+    elif suffix == ".parquet":
+        frame, detected = _read_parquet(path)
+    else:
+        raise DataError(
+            f"{path}: unknown survey file type {suffix!r}; use .csv, .xlsx, .sav or .parquet"
+        )
+    if frame.columns.duplicated().any():
+        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise DataError(f"{path}: column names used twice: {', '.join(map(str, dup))}")
+    if len(frame) == 0:
+        raise DataError(f"{path}: the file has a header but no data rows")
+    frame = frame.reset_index(drop=True)
+    return RawSurvey(frame=frame, source=path, detected=detected)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell a stripped string or missing (None)."""
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        text = s.astype("string").str.strip()
+        text = text.mask(text == "")
+        out[str(col).strip()] = text.astype(object).where(text.notna(), None)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise DataError(
+            f"{path}: this looks like a binary file, not a text CSV; check the file type "
+            "(Excel files must end in .xlsx, SPSS in .sav)"
+        )
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8 (with BOM)"
+    for enc in ENCODINGS:
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise DataError(f"{path}: cannot decode the file as text")  # pragma: no cover (latin-1)
+
+
+def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    text, encoding = _decode(path)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; export the survey again")
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = text.splitlines()[0]
+        delimiter = max(DELIMITERS, key=header.count)
+    try:
+        frame = pd.read_csv(
+            StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            skip_blank_lines=True,
+        )
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a well-formed delimited file: {exc}") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty; export the survey again") from exc
+    detected = {
+        "format": "csv",
+        "encoding": encoding,
+        "delimiter": {"\t": "tab"}.get(delimiter, delimiter),
+    }
+    return _as_text(frame), detected
+
+
+def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from exc
+    except Exception as exc:  # openpyxl raises many types for a corrupt file
+        raise DataError(f"{path}: cannot read as an Excel workbook ({exc})") from exc
+    frame = frame.map(_cell_text)
+    return _as_text(frame), {"format": "xlsx", "sheet": sheet}
+
+
+def _cell_text(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    import pyreadstat
+
+    try:
+        frame, _meta = pyreadstat.read_sav(
+            str(path), apply_value_formats=True, user_missing=False, formats_as_category=False
+        )
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as an SPSS .sav file ({exc})") from exc
+    frame = frame.astype(object).map(_cell_text)
+    return _as_text(frame), {"format": "sav"}
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as a Parquet file ({exc})") from exc
+    frame = frame.astype(object).map(_cell_text)
+    return _as_text(frame), {"format": "parquet"}
+
+
+def read_margins(path: Path) -> pd.DataFrame:
+    """Read a margins file: columns ``variable, level, count`` (population counts).
+
+    Returns a DataFrame with columns ``variable`` (str), ``level`` (str), ``count`` (float).
+    """
+    raw = read_survey(path).frame
+    missing = [c for c in ("variable", "level", "count") if c not in raw.columns]
+    if missing:
+        raise DataError(
+            f"{path}: margins file needs columns variable, level, count; missing "
+            f"{', '.join(missing)}"
+        )
+    counts = pd.to_numeric(raw["count"], errors="coerce")
+    bad = raw.index[counts.isna() | (counts <= 0)]
+    if len(bad):
+        row = bad[0]
+        raise DataError(
+            f"{path}: row {row + 2}, column 'count': {raw.loc[row, 'count']!r} is not a positive "
+            "number; population counts must be positive numbers"
+        )
+    out = pd.DataFrame(
+        {
+            "variable": raw["variable"].astype(str),
+            "level": raw["level"].astype(str),
+            "count": counts.astype(float),
+        }
+    )
+    dup = out.duplicated(["variable", "level"])
+    if dup.any():
+        r = out[dup].iloc[0]
+        raise DataError(f"{path}: level {r.level!r} of {r.variable!r} is listed twice")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it over ``target``.
+
+    If the block raises, the temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, target: Path) -> Path:
+    """Write a CSV (UTF-8, no index) atomically."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(target)
+
+
+def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
+    """Write a Parquet file atomically."""
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(target)
+
+
+def write_json(data: Any, target: Path) -> Path:
+    """Write JSON (indented, UTF-8) atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return Path(target)
+
+
+def write_text(text: str, target: Path) -> Path:
+    """Write a UTF-8 text file atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

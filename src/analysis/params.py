@@ -1,0 +1,361 @@
+"""Load and check a client's params file and its codebook (DESIGN.md, contracts).
+
+Everything is checked before anything runs: unknown keys, wrong types, unsafe client slugs, missing
+files and codebook cross-references are :class:`~analysis.errors.ParamsError` messages that name the
+file and the key. Only plain values (strings) travel to papermill: the notebook gets the params file
+path and the project root, and loads the rest itself with :func:`load_client`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from analysis.errors import ParamsError
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+SURVEY_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".sav", ".parquet")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# params/<client>.yaml
+
+
+class DesignConfig(_Model):
+    """How the sample was drawn. Absent: a simple random sample with equal weights."""
+
+    weight: str | None = None
+    strata: str | None = None
+    cluster: str | list[str] | None = None
+    fpc: str | list[str] | None = None
+    lonely_psu: Literal["fail", "adjust", "average", "remove"] = "fail"
+
+    @property
+    def clusters(self) -> list[str]:
+        """Cluster columns, one per stage (empty: each respondent is its own PSU)."""
+        if self.cluster is None:
+            return []
+        return [self.cluster] if isinstance(self.cluster, str) else list(self.cluster)
+
+    @property
+    def fpcs(self) -> list[str]:
+        """Finite population correction columns, one per stage (empty: no fpc)."""
+        if self.fpc is None:
+            return []
+        return [self.fpc] if isinstance(self.fpc, str) else list(self.fpc)
+
+    @model_validator(mode="after")
+    def _stages_agree(self) -> DesignConfig:
+        if len(self.fpcs) > max(1, len(self.clusters)):
+            raise ValueError(
+                f"fpc names {len(self.fpcs)} stages but cluster names {len(self.clusters)}; "
+                "give one fpc column per sampling stage"
+            )
+        return self
+
+    def columns(self) -> list[str]:
+        """Every data column the design uses."""
+        cols = [self.weight, self.strata, *self.clusters, *self.fpcs]
+        return [c for c in cols if c]
+
+
+class WeightingConfig(_Model):
+    """Calibrate the weights to known customer-base counts (a margins file)."""
+
+    method: Literal["rake", "poststratify", "linear"]
+    margins: Path
+    max_iter: int = Field(100, ge=1, le=10_000)
+    tolerance: float = Field(1e-8, gt=0, lt=1)
+
+
+class AnalysisConfig(_Model):
+    by: list[str] = Field(default_factory=list)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    min_cell: int = Field(5, ge=1)
+
+
+class ValidationConfig(_Model):
+    max_rejected_share: float = Field(0.2, ge=0, le=1)
+
+
+class ReportConfig(_Model):
+    recipients: list[str] = Field(default_factory=list)
+
+    @field_validator("recipients")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not EMAIL.match(v)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
+        return value
+
+
+class RunConfig(_Model):
+    """The contents of ``params/<client>.yaml``."""
+
+    client: str
+    title: str = Field(min_length=1)
+    survey: Path
+    codebook: Path
+    design: DesignConfig = Field(default_factory=DesignConfig)
+    weighting: WeightingConfig | None = None
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @field_validator("client")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError(
+                f"{value!r} is not a safe client slug: use lower-case letters, digits and '-', "
+                "starting with a letter or digit (it becomes part of output paths)"
+            )
+        return value
+
+    @field_validator("survey")
+    @classmethod
+    def _survey_kind(cls, value: Path) -> Path:
+        if value.suffix.lower() not in SURVEY_SUFFIXES:
+            raise ValueError(
+                f"{value} is not a survey file type Outside-In reads ({', '.join(SURVEY_SUFFIXES)})"
+            )
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# codebook
+
+
+class Scale(_Model):
+    min: int
+    max: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if self.min >= self.max:
+            raise ValueError(f"scale min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class Item(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    label: str = Field(min_length=1)
+    dimension: str = Field(min_length=1)
+    expectation: str = Field(min_length=1)
+    performance: str = Field(min_length=1)
+
+
+class Codebook(_Model):
+    """The contents of a codebook YAML: which column holds what."""
+
+    id: str
+    scale: Scale
+    items: list[Item] = Field(min_length=1)
+    segments: dict[str, list[str | int]] = Field(default_factory=dict)
+    overall: str | None = None
+    recommend: str | None = None
+
+    @field_validator("segments")
+    @classmethod
+    def _levels(cls, value: dict[str, list[str | int]]) -> dict[str, list[str | int]]:
+        for name, levels in value.items():
+            if not levels:
+                raise ValueError(f"segment {name!r} lists no values")
+            if len(set(map(str, levels))) != len(levels):
+                raise ValueError(f"segment {name!r} lists a value twice")
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> Codebook:
+        ids = [i.id for i in self.items]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"item ids used twice: {', '.join(dup)}")
+        cols = [*self.rating_columns(), self.id, *self.segments]
+        cols += [c for c in (self.overall, self.recommend) if c]
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            raise ValueError(f"columns given more than one role: {', '.join(dup)}")
+        return self
+
+    def rating_columns(self) -> list[str]:
+        """Expectation and performance columns of every item, in codebook order."""
+        return [c for i in self.items for c in (i.expectation, i.performance)]
+
+    def score_columns(self) -> list[str]:
+        """The 0-10 columns (overall satisfaction, recommend) that the codebook names."""
+        return [c for c in (self.overall, self.recommend) if c]
+
+    def columns(self) -> list[str]:
+        """Every data column the codebook names."""
+        return [self.id, *self.rating_columns(), *self.segments, *self.score_columns()]
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+@dataclass(frozen=True)
+class Client:
+    """One client's validated params and codebook, with paths resolved against the project root."""
+
+    config: RunConfig
+    codebook: Codebook
+    params_file: Path
+    root: Path
+
+    @property
+    def slug(self) -> str:
+        return self.config.client
+
+    @property
+    def survey_path(self) -> Path:
+        return self.root / self.config.survey
+
+    @property
+    def codebook_path(self) -> Path:
+        return self.root / self.config.codebook
+
+    @property
+    def margins_path(self) -> Path | None:
+        w = self.config.weighting
+        return None if w is None else self.root / w.margins
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / "data" / "processed" / self.slug
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "reports" / self.slug
+
+    def input_files(self) -> dict[str, Path]:
+        """The input files of a run, by role (for hashes in the manifest)."""
+        files = {
+            "params": self.params_file,
+            "survey": self.survey_path,
+            "codebook": self.codebook_path,
+        }
+        if self.margins_path is not None:
+            files["margins"] = self.margins_path
+        return files
+
+
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ParamsError(f"{path}: {what} file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ParamsError(f"{path}: not valid YAML{where}: {problem}") from exc
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def _explain(path: Path, model: type[BaseModel], exc: ValidationError) -> ParamsError:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        key = loc or "(top level)"
+        if err["type"] == "extra_forbidden":
+            parent = _submodel(model, err["loc"][:-1])
+            known = ", ".join(parent.model_fields) if parent else ""
+            lines.append(f"unknown key '{key}'" + (f" (known keys here: {known})" if known else ""))
+        elif err["type"] == "missing":
+            lines.append(f"missing required key '{key}'")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"key '{key}': {msg}{shown}")
+    return ParamsError(f"{path}: " + "; ".join(lines))
+
+
+def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if current is None:
+            return None
+    return current
+
+
+def load_codebook(path: Path) -> Codebook:
+    """Read and check a codebook YAML file."""
+    path = Path(path)
+    data = _read_yaml(path, "codebook")
+    try:
+        return Codebook.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(path, Codebook, exc) from None
+
+
+def load_client(params_file: str | Path, root: str | Path | None = None) -> Client:
+    """Read ``params/<client>.yaml`` and its codebook, and check that they fit together.
+
+    Parameters
+    ----------
+    params_file
+        Path of the params file (relative to ``root`` or absolute).
+    root
+        The project root against which relative paths resolve; the working directory by default.
+    """
+    root = Path(root) if root is not None else Path.cwd()
+    params_file = Path(params_file)
+    if not params_file.is_absolute():
+        params_file = root / params_file
+    data = _read_yaml(params_file, "params")
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(params_file, RunConfig, exc) from None
+
+    files = {"survey": config.survey, "codebook": config.codebook}
+    if config.weighting is not None:
+        files["weighting.margins"] = config.weighting.margins
+    for key, rel in files.items():
+        if not (root / rel).is_file():
+            raise ParamsError(
+                f"{params_file}: key '{key}': file {rel} not found (paths resolve against "
+                f"the project root {root})"
+            )
+    codebook = load_codebook(root / config.codebook)
+    unknown = [b for b in config.analysis.by if b not in codebook.segments]
+    if unknown:
+        raise ParamsError(
+            f"{params_file}: key 'analysis.by': {', '.join(map(repr, unknown))} not a segment of "
+            f"the codebook {config.codebook} (segments: {', '.join(codebook.segments) or 'none'})"
+        )
+    clash = [c for c in config.design.columns() if c in codebook.rating_columns()]
+    if clash:
+        raise ParamsError(
+            f"{params_file}: key 'design': columns {', '.join(clash)} are rating items in the "
+            "codebook; name the design's own columns"
+        )
+    return Client(config=config, codebook=codebook, params_file=params_file, root=root)

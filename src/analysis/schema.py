@@ -1,0 +1,310 @@
+"""Check every survey row against the codebook (pandera) and account for every row.
+
+A row that breaks any rule is rejected whole, with all of its reasons; accepted + rejected =
+received, always. Nothing is coerced, clipped or dropped silently: a cell that is not what the
+codebook says is a reason, not a guess.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from analysis.errors import DataError
+from analysis.io import RawSurvey
+from analysis.params import Codebook, DesignConfig
+
+SCORE_RANGE = (0, 10)  # overall satisfaction and likelihood to recommend
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    """What validation found: counts of rows and of the rules they broke."""
+
+    source: str
+    detected: dict[str, Any]
+    received: int
+    accepted: int
+    rejected: int
+    reasons: dict[str, int] = field(default_factory=dict)  # rule -> rows breaking it
+    flags: dict[str, int] = field(default_factory=dict)  # quality flag -> rows flagged
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """A readable summary, one line each."""
+        fmt = ", ".join(f"{k} {v}" for k, v in self.detected.items())
+        out = [
+            f"File: {self.source}" + (f" ({fmt})" if fmt else ""),
+            f"Rows received: {self.received:,}",
+            f"Rows accepted: {self.accepted:,}",
+            f"Rows rejected: {self.rejected:,}",
+        ]
+        out += [f"  {n:,} × {rule}" for rule, n in self.reasons.items()]
+        if self.flags:
+            out.append("Quality flags (kept in the analysis):")
+            out += [f"  {n:,} × {flag}" for flag, n in self.flags.items()]
+        return out
+
+
+@dataclass(frozen=True)
+class Validated:
+    """``clean``: accepted rows, typed; ``rejected``: rejected rows as received plus ``reasons``."""
+
+    clean: pd.DataFrame
+    rejected: pd.DataFrame
+    summary: ValidationSummary
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A rule of the schema: its name in summaries and how one failing cell is described."""
+
+    summary: str
+    detail: str  # formatted with column and value
+
+
+def _numeric_columns(codebook: Codebook, design: DesignConfig) -> dict[str, str]:
+    """Columns that must hold numbers, by kind."""
+    kinds = {c: "rating" for c in codebook.rating_columns()}
+    kinds.update({c: "score" for c in codebook.score_columns()})
+    if design.weight:
+        kinds[design.weight] = "weight"
+    kinds.update({c: "fpc" for c in design.fpcs})
+    return kinds
+
+
+def required_columns(codebook: Codebook, design: DesignConfig) -> list[str]:
+    """Every column the codebook and the design name, in a stable order without repeats."""
+    return list(dict.fromkeys(codebook.columns() + design.columns()))
+
+
+def check_columns(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> None:
+    """Stop with the list of missing columns and the closest existing names."""
+    present = [str(c) for c in raw.frame.columns]
+    missing = [c for c in required_columns(codebook, design) if c not in present]
+    if not missing:
+        return
+    unused = [c for c in present if c not in required_columns(codebook, design)]
+    parts = []
+    for col in missing:
+        close = difflib.get_close_matches(col, unused, n=2, cutoff=0.6)
+        close += [c for c in unused if col.lower() in c.lower() and c not in close][:2]
+        parts.append(col + (f" (closest: {', '.join(close)})" if close else ""))
+    raise DataError(
+        f"{raw.source}: {len(missing)} column(s) named by the codebook or the design are missing: "
+        f"{'; '.join(parts)}. Check that the codebook matches this export (a wrong codebook, "
+        "not bad rows)."
+    )
+
+
+def build_schema(codebook: Codebook, design: DesignConfig) -> pa.DataFrameSchema:
+    """The pandera schema of the typed survey frame (numbers parsed, text stripped)."""
+    lo, hi = codebook.scale.min, codebook.scale.max
+    whole = pa.Check(lambda s: s == np.floor(s), name="whole_number")
+    columns: dict[str, pa.Column] = {
+        codebook.id: pa.Column(
+            None,
+            nullable=False,
+            checks=pa.Check(lambda s: ~s.duplicated(keep=False), name="unique_id"),
+        ),
+    }
+    for col in codebook.rating_columns():
+        columns[col] = pa.Column(
+            float,
+            nullable=True,
+            checks=[whole, pa.Check(lambda s: s.between(lo, hi), name="in_scale")],
+        )
+    for col in codebook.score_columns():
+        columns[col] = pa.Column(
+            float,
+            nullable=True,
+            checks=[
+                whole,
+                pa.Check(lambda s: s.between(*SCORE_RANGE), name="in_score_range"),
+            ],
+        )
+    for col, levels in codebook.segments.items():
+        columns[col] = pa.Column(
+            None,
+            nullable=False,
+            checks=_listed([str(v) for v in levels]),
+        )
+    if design.weight:
+        columns[design.weight] = pa.Column(
+            float,
+            nullable=False,
+            checks=[
+                pa.Check(lambda s: np.isfinite(s) & (s > 0), name="positive_weight"),
+            ],
+        )
+    for col in [design.strata, *design.clusters]:
+        if col and col not in columns:
+            columns[col] = pa.Column(None, nullable=False)
+    for col in design.fpcs:
+        columns[col] = pa.Column(
+            float,
+            nullable=False,
+            checks=[
+                pa.Check(lambda s: np.isfinite(s) & (s > 0), name="positive_fpc"),
+            ],
+        )
+    return pa.DataFrameSchema(columns, strict=False, coerce=False)
+
+
+def _listed(levels: list[str]) -> pa.Check:
+    return pa.Check(lambda s: s.isin(levels), name="listed_value")
+
+
+def _rules(codebook: Codebook) -> dict[str, _Rule]:
+    lo, hi = codebook.scale.min, codebook.scale.max
+    return {
+        "not_a_number": _Rule("value is not a number", "{col} = {val}: not a number"),
+        "whole_number": _Rule("value is not a whole number", "{col} = {val}: not a whole number"),
+        "in_scale": _Rule(
+            f"rating outside the scale {lo}-{hi}",
+            "{col} = {val}: outside the scale " + f"{lo}-{hi}",
+        ),
+        "in_score_range": _Rule("0-10 score outside 0-10", "{col} = {val}: outside 0-10"),
+        "listed_value": _Rule(
+            "segment value not listed in the codebook",
+            "{col} = {val}: not a listed value ({levels})",
+        ),
+        "positive_weight": _Rule(
+            "weight missing, not finite or not positive",
+            "{col} = {val}: weight must be finite and positive",
+        ),
+        "positive_fpc": _Rule(
+            "fpc not finite or not positive", "{col} = {val}: fpc must be finite and positive"
+        ),
+        "unique_id": _Rule("respondent id used more than once", "{col} = {val}: {dup}"),
+        "not_nullable": _Rule("required value missing", "{col} is missing"),
+        "other": _Rule("other rule broken", "{col} = {val}: fails {check}"),
+    }
+
+
+def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Validated:
+    """Validate a survey read by :func:`analysis.io.read_survey` against its codebook and design.
+
+    Returns
+    -------
+    Validated
+        ``clean``: accepted rows in file order; ratings and scores as nullable ``Int64``,
+        segments as ``category`` of strings in codebook order, the weight and fpc columns as
+        ``float64``, the id, strata and cluster columns and all other columns as strings.
+        ``rejected``: the rejected rows exactly as received (text), plus a ``reasons`` column
+        (``; ``-separated). ``summary``: counts of rows received, accepted, rejected, and of
+        rows per rule broken.
+    """
+    check_columns(raw, codebook, design)
+    text = raw.frame
+    numeric = _numeric_columns(codebook, design)
+    found = _Findings(_rules(codebook))
+
+    typed = text.copy()
+    for col, kind in numeric.items():
+        parsed = pd.to_numeric(text[col], errors="coerce").astype(float)
+        bad = text[col].notna() & parsed.isna()
+        for row in np.flatnonzero(bad.to_numpy()):
+            found.add(int(row), "not_a_number", col, text[col].iloc[row])
+        if kind in ("weight", "fpc"):  # already reported: keep 'missing' from reporting it again
+            parsed = parsed.mask(bad, 1.0)
+        typed[col] = parsed
+
+    try:
+        build_schema(codebook, design).validate(typed, lazy=True)
+    except SchemaErrors as exc:
+        _collect(exc.failure_cases, text, codebook, found)
+
+    bad_rows = sorted(found.reasons)
+    mask = np.zeros(len(text), dtype=bool)
+    mask[bad_rows] = True
+    rejected = text[mask].copy()
+    rejected["reasons"] = ["; ".join(found.reasons[r]) for r in bad_rows]
+    clean = _typed_clean(typed[~mask], codebook, design)
+    summary = ValidationSummary(
+        source=str(raw.source),
+        detected=dict(raw.detected),
+        received=len(text),
+        accepted=len(clean),
+        rejected=len(rejected),
+        reasons=found.counts(),
+        flags={},
+    )
+    if summary.accepted + summary.rejected != summary.received:  # the accounting invariant
+        raise DataError(
+            f"{raw.source}: internal accounting error: {summary.accepted} accepted + "
+            f"{summary.rejected} rejected != {summary.received} received"
+        )
+    return Validated(clean=clean.reset_index(drop=True), rejected=rejected, summary=summary)
+
+
+class _Findings:
+    """Reasons per row (file order) and the rules behind them."""
+
+    def __init__(self, rules: dict[str, _Rule]) -> None:
+        self.rules = rules
+        self.reasons: dict[int, list[str]] = {}
+        self.rule_rows: dict[str, set[int]] = {}
+
+    def add(self, row: int, key: str, col: str, val: Any, **extra: str) -> None:
+        rule = self.rules[key]
+        shown = "(empty)" if val is None else repr(str(val))
+        self.reasons.setdefault(row, []).append(rule.detail.format(col=col, val=shown, **extra))
+        self.rule_rows.setdefault(rule.summary, set()).add(row)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per rule, most common first."""
+        pairs = sorted(self.rule_rows.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        return {rule: len(rows) for rule, rows in pairs}
+
+
+def _collect(cases: pd.DataFrame, text: pd.DataFrame, codebook: Codebook, found: _Findings) -> None:
+    """Turn pandera's failure cases into per-row reasons."""
+    for case in cases.itertuples(index=False):
+        col, check, idx = case.column, str(case.check), case.index
+        if idx is None or pd.isna(idx):
+            raise DataError(f"column {col!r} failed the check {check!r} as a whole")
+        row = int(idx)
+        val = text[col].iloc[row]
+        if check == "unique_id":
+            others = [str(i + 2) for i in np.flatnonzero((text[col] == val).to_numpy()) if i != row]
+            found.add(row, check, col, val, dup="used again on file row(s) " + ", ".join(others))
+        elif check == "listed_value":
+            found.add(row, check, col, val, levels=", ".join(map(str, codebook.segments[col])))
+        elif check in found.rules:
+            found.add(row, check, col, val)
+        else:  # a pandera built-in we did not name: keep its own wording
+            found.add(row, "other", col, val, check=check)
+
+
+def _typed_clean(frame: pd.DataFrame, codebook: Codebook, design: DesignConfig) -> pd.DataFrame:
+    out = frame.copy()
+    for col in codebook.rating_columns() + codebook.score_columns():
+        out[col] = out[col].astype("Int64")
+    for col, levels in codebook.segments.items():
+        out[col] = pd.Categorical(out[col], categories=[str(v) for v in levels])
+    for col in [design.weight, *design.fpcs]:
+        if col:
+            out[col] = out[col].astype("float64")
+    return out
+
+
+def check_rejected_share(summary: ValidationSummary, max_share: float) -> None:
+    """Stop when more than ``max_share`` of the rows were rejected (likely a wrong codebook)."""
+    if summary.received == 0 or summary.rejected / summary.received <= max_share:
+        return
+    top = "; ".join(f"{n} × {rule}" for rule, n in list(summary.reasons.items())[:3])
+    raise DataError(
+        f"{summary.source}: {summary.rejected} of {summary.received} rows "
+        f"({summary.rejected / summary.received:.0%}) were rejected, more than the "
+        f"{max_share:.0%} allowed by validation.max_rejected_share. This is more likely a wrong "
+        f"codebook than bad respondents. Top reasons: {top}. See rejected.csv for every row."
+    )

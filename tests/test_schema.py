@@ -1,0 +1,165 @@
+"""Validation against the codebook: every bad row explained, nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import io, schema
+from analysis.errors import DataError
+from analysis.params import Codebook, DesignConfig
+
+CODEBOOK = Codebook.model_validate(
+    {
+        "id": "rid",
+        "scale": {"min": 1, "max": 7},
+        "items": [
+            {"id": "a", "label": "A", "dimension": "D", "expectation": "e_a", "performance": "p_a"}
+        ],
+        "segments": {"seg": ["X", "Y"]},
+        "overall": "ov",
+    }
+)
+DESIGN = DesignConfig(weight="w", strata="st")
+HEADER = "rid,seg,st,w,e_a,p_a,ov,note"
+GOOD = ["1,X,s1,2,7,5,8,fine", "2,Y,s2,1.5,6,6,,", "3,X,s1,2,,4,3,"]
+
+
+def run(tmp_path: Path, rows: list[str], header: str = HEADER) -> schema.Validated:
+    path = tmp_path / "responses.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return schema.validate(io.read_survey(path), CODEBOOK, DESIGN)
+
+
+def test_good_rows_are_typed(tmp_path: Path) -> None:
+    v = run(tmp_path, GOOD)
+    assert v.summary.received == v.summary.accepted == 3
+    assert v.rejected.empty and list(v.rejected.columns) == [*HEADER.split(","), "reasons"]
+    c = v.clean
+    assert str(c["e_a"].dtype) == "Int64" and c["e_a"].isna().sum() == 1
+    assert list(c["seg"].cat.categories) == ["X", "Y"]
+    assert c["w"].dtype == "float64"
+    assert c["note"].tolist()[0] == "fine"
+
+
+CATALOGUE = [
+    ("9,X,s1,2,9,5,8,", "e_a = '9': outside the scale 1-7", "rating outside the scale 1-7"),
+    ("9,X,s1,2,0,5,8,", "e_a = '0': outside the scale 1-7", "rating outside the scale 1-7"),
+    ("9,X,s1,2,4.5,5,8,", "e_a = '4.5': not a whole number", "value is not a whole number"),
+    ("9,X,s1,2,n/a,5,8,", "e_a = 'n/a': not a number", "value is not a number"),
+    ("9,X,s1,2,5,5,11,", "ov = '11': outside 0-10", "0-10 score outside 0-10"),
+    ("9,X,s1,2,5,5,-1,", "ov = '-1': outside 0-10", "0-10 score outside 0-10"),
+    (
+        "9,Z,s1,2,5,5,8,",
+        "seg = 'Z': not a listed value (X, Y)",
+        "segment value not listed in the codebook",
+    ),
+    ("9,x,s1,2,5,5,8,", "seg = 'x': not a listed value", "segment value not listed"),
+    ("9,,s1,2,5,5,8,", "seg is missing", "required value missing"),
+    ("9,X,,2,5,5,8,", "st is missing", "required value missing"),
+    ("9,X,s1,,5,5,8,", "w is missing", "required value missing"),
+    (
+        "9,X,s1,0,5,5,8,",
+        "w = '0': weight must be finite and positive",
+        "weight missing, not finite or not positive",
+    ),
+    ("9,X,s1,-2,5,5,8,", "w = '-2': weight must be finite and positive", "weight"),
+    ("9,X,s1,inf,5,5,8,", "w = 'inf': weight must be finite and positive", "weight"),
+    ("9,X,s1,heavy,5,5,8,", "w = 'heavy': not a number", "value is not a number"),
+    (",X,s1,2,5,5,8,", "rid is missing", "required value missing"),
+]
+
+
+@pytest.mark.parametrize(("row", "reason", "rule"), CATALOGUE)
+def test_catalogue_of_bad_rows(tmp_path: Path, row: str, reason: str, rule: str) -> None:
+    v = run(tmp_path, [*GOOD, row])
+    assert v.summary.received == 4 and v.summary.accepted == 3 and v.summary.rejected == 1
+    assert len(v.clean) + len(v.rejected) == v.summary.received
+    got = v.rejected["reasons"].iloc[0]
+    assert reason in got, got
+    assert any(rule in r for r in v.summary.reasons), v.summary.reasons
+    # the rejected row is kept exactly as received
+    assert ",".join("" if x is None else x for x in v.rejected.iloc[0, :-1]) == row
+
+
+def test_every_reason_of_a_row_is_listed(tmp_path: Path) -> None:
+    v = run(tmp_path, [*GOOD, "9,Z,s1,-1,8,x,12,"])
+    reasons = v.rejected["reasons"].iloc[0].split("; ")
+    assert len(reasons) == 5, reasons
+
+
+def test_all_copies_of_a_duplicated_id_are_rejected(tmp_path: Path) -> None:
+    v = run(tmp_path, [*GOOD, "1,Y,s2,1,5,5,5,", "1,X,s1,1,5,5,5,"])
+    assert v.summary.accepted == 2 and v.summary.rejected == 3
+    assert sorted(v.rejected["rid"]) == ["1", "1", "1"]
+    first = v.rejected["reasons"].iloc[0]
+    assert "rid = '1': used again on file row(s) 5, 6" in first
+    assert v.summary.reasons["respondent id used more than once"] == 3
+
+
+def test_missing_columns_stop_with_closest_names(tmp_path: Path) -> None:
+    header = "rid,seg,st,w,e_a,perf_a,overall"
+    with pytest.raises(DataError) as err:
+        run(tmp_path, ["1,X,s1,2,7,5,8"], header=header)
+    msg = str(err.value)
+    assert "responses.csv: 2 column(s)" in msg
+    assert "p_a (closest: perf_a)" in msg and "ov (closest: overall)" in msg
+    assert "wrong codebook" in msg
+
+
+def test_rejected_share_guard(tmp_path: Path) -> None:
+    v = run(tmp_path, [*GOOD, "9,Z,s1,2,5,5,8,", "10,Z,s1,2,5,5,8,"])
+    schema.check_rejected_share(v.summary, 0.5)
+    with pytest.raises(DataError, match=r"2 of 5 rows \(40%\) were rejected.*segment value"):
+        schema.check_rejected_share(v.summary, 0.2)
+
+
+def test_summary_lines_are_readable(tmp_path: Path) -> None:
+    v = run(tmp_path, [*GOOD, "9,Z,s1,2,5,5,8,"])
+    text = "\n".join(v.summary.lines())
+    assert "Rows received: 4" in text and "Rows rejected: 1" in text
+    assert "1 × segment value not listed in the codebook" in text
+    assert "encoding utf-8" in text and "delimiter ," in text
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sep", "bom"),
+    [("utf-8", ",", False), ("utf-8", ";", True), ("cp1252", "\t", False)],
+)
+def test_csv_encodings_and_delimiters(tmp_path: Path, encoding: str, sep: str, bom: bool) -> None:
+    text = "\n".join([HEADER, *GOOD, "4,Y,s2,1,5,5,5,Café crème"]).replace(",", sep) + "\n"
+    path = tmp_path / "r.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
+    raw = io.read_survey(path)
+    assert raw.detected["encoding"] == ("utf-8 (with BOM)" if bom else encoding)
+    assert raw.detected["delimiter"] == {"\t": "tab"}.get(sep, sep)
+    v = schema.validate(raw, CODEBOOK, DESIGN)
+    assert v.summary.accepted == 4
+    assert v.clean["note"].iloc[-1] == "Café crème"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (HEADER.encode() + b"\n", "has a header but no data rows"),
+        (b"\x00\x01\x02binary", "looks like a binary file"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        io.read_survey(path)
+
+
+def test_other_formats_give_identical_accepted_rows(tmp_path: Path) -> None:
+    base = run(tmp_path, GOOD).clean
+    frame = pd.read_csv(tmp_path / "responses.csv", dtype=str)
+    frame.to_excel(tmp_path / "r.xlsx", index=False)
+    frame.to_parquet(tmp_path / "r.parquet", index=False)
+    for name in ("r.xlsx", "r.parquet"):
+        got = schema.validate(io.read_survey(tmp_path / name), CODEBOOK, DESIGN).clean
+        pd.testing.assert_frame_equal(got, base)
