@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyreadstat
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analysis import io, schema
 from analysis.errors import DataError
@@ -155,11 +159,132 @@ def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
         io.read_survey(path)
 
 
-def test_other_formats_give_identical_accepted_rows(tmp_path: Path) -> None:
-    base = run(tmp_path, GOOD).clean
-    frame = pd.read_csv(tmp_path / "responses.csv", dtype=str)
+def test_same_survey_in_every_format_gives_identical_accepted_rows(tmp_path: Path) -> None:
+    rows = [*GOOD, "4,Y,s2,0.25,5,5,5,Café", "5,Z,s1,2,5,5,5,"]  # the last is rejected
+    base = run(tmp_path, rows)
+    assert base.summary.accepted == 4 and base.summary.rejected == 1
+    frame = pd.read_csv(tmp_path / "responses.csv", dtype=str, keep_default_na=False)
+
+    semicolon = "\n".join([HEADER, *rows]).replace(",", ";").replace("0.25", "0,25") + "\n"
+    (tmp_path / "cp1252.csv").write_bytes(semicolon.encode("cp1252"))
     frame.to_excel(tmp_path / "r.xlsx", index=False)
-    frame.to_parquet(tmp_path / "r.parquet", index=False)
-    for name in ("r.xlsx", "r.parquet"):
-        got = schema.validate(io.read_survey(tmp_path / name), CODEBOOK, DESIGN).clean
-        pd.testing.assert_frame_equal(got, base)
+    frame.replace("", None).to_parquet(tmp_path / "r.parquet", index=False)
+    qualtrics = pd.concat(
+        [
+            pd.DataFrame(
+                [
+                    {c: f"Question text for {c}" for c in frame.columns},
+                    {c: '{"ImportId":"QID_' + c + '"}' for c in frame.columns},
+                ]
+            ),
+            frame,
+        ]
+    )
+    qualtrics.to_csv(tmp_path / "qualtrics.csv", index=False)
+    numeric = frame.replace("", None)
+    for col in ("w", "e_a", "p_a", "ov"):
+        numeric[col] = pd.to_numeric(numeric[col])
+    numeric["e_a"] = numeric["e_a"].fillna(99)  # 99 = user-missing code in SPSS
+    numeric["seg"] = numeric["seg"].map({"X": 1, "Y": 2, "Z": 3})  # codes with value labels
+    pyreadstat.write_sav(
+        numeric,
+        tmp_path / "r.sav",
+        variable_value_labels={"seg": {1: "X", 2: "Y", 3: "Z"}},
+        missing_ranges={"e_a": [99]},
+    )
+    for name, fmt in [
+        ("cp1252.csv", "csv"),
+        ("r.xlsx", "xlsx"),
+        ("r.parquet", "parquet"),
+        ("qualtrics.csv", "csv"),
+        ("r.sav", "sav"),
+    ]:
+        raw = io.read_survey(tmp_path / name)
+        assert raw.detected["format"] == fmt
+        got = schema.validate(raw, CODEBOOK, DESIGN)
+        pd.testing.assert_frame_equal(got.clean, base.clean, obj=name)
+        assert got.summary.rejected == 1, name
+    assert io.read_survey(tmp_path / "cp1252.csv").detected["decimal"] == ","
+    assert "Qualtrics" in io.read_survey(tmp_path / "qualtrics.csv").detected["export"]
+
+
+def test_rows_are_numbered_as_in_the_file_after_qualtrics_headers(tmp_path: Path) -> None:
+    lines = [HEADER, ",".join(["q"] * 8), ",".join(['"{""ImportId"":""x""}"'] * 8), *GOOD, GOOD[0]]
+    (tmp_path / "q.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    v = schema.validate(io.read_survey(tmp_path / "q.csv"), CODEBOOK, DESIGN)
+    assert "rid = '1': used again on file row(s) 7" in v.rejected["reasons"].iloc[0]
+
+
+def test_quality_flags_do_not_reject(tmp_path: Path) -> None:
+    cb = Codebook.model_validate(
+        {
+            "id": "rid",
+            "scale": {"min": 1, "max": 7},
+            "items": [
+                {
+                    "id": f"i{k}",
+                    "label": f"I{k}",
+                    "dimension": "D",
+                    "expectation": f"e{k}",
+                    "performance": f"p{k}",
+                }
+                for k in range(4)
+            ],
+            "duration": "secs",
+        }
+    )
+    header = "rid,secs,e0,p0,e1,p1,e2,p2,e3,p3"
+    rows = [
+        "1,600,7,5,6,4,7,3,6,5",
+        "2,580,4,4,4,4,4,4,4,4",  # straight-lining
+        "3,100,7,5,6,4,7,3,6,5",  # speeder: under a third of the median (580)
+        "4,620,7,,,,,,,",  # mostly empty
+        "5,590,6,6,6,6,6,6,,",  # six identical answers: straight-lining
+    ]
+    (tmp_path / "f.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    v = schema.validate(io.read_survey(tmp_path / "f.csv"), cb, DesignConfig())
+    assert v.summary.accepted == 5 and v.summary.rejected == 0
+    got = sorted(zip(v.flags["id"], v.flags["flag"], strict=True))
+    assert got == [
+        ("2", "straight_lining"),
+        ("3", "speeder"),
+        ("4", "mostly_empty"),
+        ("5", "straight_lining"),
+    ]
+    assert v.summary.flags == {
+        "same answer to every rating item": 2,
+        "more than half of the rating items unanswered": 1,
+        "interview under a third of the median length": 1,
+    }
+
+
+CELL = st.one_of(
+    st.none(),
+    st.sampled_from(["1", "4", "7", "0", "8", "10", "11", "-1", "2.5", "1e1", "X", "Y", "Z", "s1"]),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=6),
+    st.integers(-5, 15).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(CELL, min_size=8, max_size=8), min_size=1, max_size=12))
+def test_random_frames_keep_the_accounting_invariant(rows: list[list[str | None]]) -> None:
+    frame = pd.DataFrame(rows, columns=HEADER.split(",")).astype(object)
+    frame = frame.map(lambda v: None if v is None or not str(v).strip() else str(v).strip())
+    raw = io.RawSurvey(frame=frame, source=Path("random.csv"), detected={"format": "csv"})
+    v = schema.validate(raw, CODEBOOK, DESIGN)  # may raise nothing but our own errors
+    assert len(v.clean) + len(v.rejected) == len(frame) == v.summary.received
+    assert v.rejected["reasons"].map(bool).all()
+    # every accepted row obeys every rule
+    c = v.clean
+    assert c["rid"].notna().all() and not c["rid"].duplicated().any()
+    assert c["seg"].notna().all() and c["st"].notna().all()
+    assert (c["w"] > 0).all() and np.isfinite(c["w"]).all()
+    for col in ("e_a", "p_a"):
+        vals = c[col].dropna()
+        assert vals.between(1, 7).all()
+    assert c["ov"].dropna().between(0, 10).all()
+    # rejected rows keep their original values
+    orig = frame.loc[v.rejected.index]
+    pd.testing.assert_frame_equal(v.rejected.drop(columns="reasons"), orig)

@@ -7,7 +7,6 @@ sees exactly what was exported and rejected rows can be written back with their 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import os
@@ -31,12 +30,18 @@ class RawSurvey:
     """A survey file as received.
 
     ``frame`` holds one row per data row of the file, every cell a string or missing, in file order;
-    ``detected`` says what was detected about the file (format, encoding, delimiter, ...).
+    ``detected`` says what was detected about the file (format, encoding, delimiter, decimal mark,
+    export kind); ``header_rows`` is the number of lines above the first data row.
     """
 
     frame: pd.DataFrame
     source: Path
     detected: dict[str, Any] = field(default_factory=dict)
+    header_rows: int = 1
+
+    def file_row(self, index: int) -> int:
+        """The 1-based line of the file (spreadsheet row) holding data row ``index``."""
+        return index + 1 + self.header_rows
 
 
 def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
@@ -62,10 +67,23 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     if frame.columns.duplicated().any():
         dup = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise DataError(f"{path}: column names used twice: {', '.join(map(str, dup))}")
+    header_rows = 1
+    if _is_qualtrics(frame):
+        frame = frame.iloc[2:]
+        detected["export"] = "Qualtrics (question-text and ImportId rows skipped)"
+        header_rows = 3
     if len(frame) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
     frame = frame.reset_index(drop=True)
-    return RawSurvey(frame=frame, source=path, detected=detected)
+    return RawSurvey(frame=frame, source=path, detected=detected, header_rows=header_rows)
+
+
+def _is_qualtrics(frame: pd.DataFrame) -> bool:
+    """Qualtrics exports carry two extra header rows: question texts, then ``{"ImportId":...}``."""
+    if len(frame) < 2:
+        return False
+    second = frame.iloc[1].dropna().astype(str)
+    return bool(len(second)) and bool(second.str.startswith('{"ImportId"').mean() > 0.5)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -96,16 +114,19 @@ def _decode(path: Path) -> tuple[str, str]:
     raise DataError(f"{path}: cannot decode the file as text")  # pragma: no cover (latin-1)
 
 
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter is read off the header line (headers hold no decimal commas)."""
+    header = text.lstrip("\ufeff").splitlines()[0]
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     text, encoding = _decode(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty; export the survey again")
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        header = text.splitlines()[0]
-        delimiter = max(DELIMITERS, key=header.count)
+    delimiter = _sniff_delimiter(text)
     try:
         frame = pd.read_csv(
             StringIO(text),
@@ -119,11 +140,13 @@ def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise DataError(f"{path}: not a well-formed delimited file: {exc}") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: the file is empty; export the survey again") from exc
-    detected = {
+    detected: dict[str, Any] = {
         "format": "csv",
         "encoding": encoding,
         "delimiter": {"\t": "tab"}.get(delimiter, delimiter),
     }
+    if delimiter == ";":
+        detected["decimal"] = ","
     return _as_text(frame), detected
 
 

@@ -165,6 +165,7 @@ class Codebook(_Model):
     segments: dict[str, list[str | int]] = Field(default_factory=dict)
     overall: str | None = None
     recommend: str | None = None
+    duration: str | None = None  # interview length in seconds, for the speeder flag
 
     @field_validator("segments")
     @classmethod

@@ -21,6 +21,14 @@ from analysis.io import RawSurvey
 from analysis.params import Codebook, DesignConfig
 
 SCORE_RANGE = (0, 10)  # overall satisfaction and likelihood to recommend
+QUALTRICS_DURATION = "Duration (in seconds)"
+SPEEDER_FRACTION = 1 / 3  # a speeder took less than a third of the median interview length
+MIN_STRAIGHT_LINE_ANSWERS = 6  # straight-lining needs at least this many identical answers
+FLAGS = {
+    "straight_lining": "same answer to every rating item",
+    "speeder": "interview under a third of the median length",
+    "mostly_empty": "more than half of the rating items unanswered",
+}
 
 
 @dataclass(frozen=True)
@@ -56,11 +64,16 @@ class ValidationSummary:
 
 @dataclass(frozen=True)
 class Validated:
-    """``clean``: accepted rows, typed; ``rejected``: rejected rows as received plus ``reasons``."""
+    """The outcome of validation.
+
+    ``clean``: accepted rows, typed; ``rejected``: rejected rows as received plus ``reasons``;
+    ``flags``: quality flags of accepted rows (columns ``id, flag, detail``); flags never reject.
+    """
 
     clean: pd.DataFrame
     rejected: pd.DataFrame
     summary: ValidationSummary
+    flags: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -210,7 +223,7 @@ def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Valida
 
     typed = text.copy()
     for col, kind in numeric.items():
-        parsed = pd.to_numeric(text[col], errors="coerce").astype(float)
+        parsed = _parse_numbers(text[col], raw.detected.get("decimal", "."))
         bad = text[col].notna() & parsed.isna()
         for row in np.flatnonzero(bad.to_numpy()):
             found.add(int(row), "not_a_number", col, text[col].iloc[row])
@@ -221,14 +234,15 @@ def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Valida
     try:
         build_schema(codebook, design).validate(typed, lazy=True)
     except SchemaErrors as exc:
-        _collect(exc.failure_cases, text, codebook, found)
+        _collect(exc.failure_cases, raw, codebook, found)
 
     bad_rows = sorted(found.reasons)
     mask = np.zeros(len(text), dtype=bool)
     mask[bad_rows] = True
     rejected = text[mask].copy()
     rejected["reasons"] = ["; ".join(found.reasons[r]) for r in bad_rows]
-    clean = _typed_clean(typed[~mask], codebook, design)
+    clean = _typed_clean(typed[~mask], codebook, design).reset_index(drop=True)
+    flags = quality_flags(clean, codebook)
     summary = ValidationSummary(
         source=str(raw.source),
         detected=dict(raw.detected),
@@ -236,14 +250,61 @@ def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Valida
         accepted=len(clean),
         rejected=len(rejected),
         reasons=found.counts(),
-        flags={},
+        flags={FLAGS[f]: int(n) for f, n in flags["flag"].value_counts(sort=False).items()},
     )
     if summary.accepted + summary.rejected != summary.received:  # the accounting invariant
         raise DataError(
             f"{raw.source}: internal accounting error: {summary.accepted} accepted + "
             f"{summary.rejected} rejected != {summary.received} received"
         )
-    return Validated(clean=clean.reset_index(drop=True), rejected=rejected, summary=summary)
+    return Validated(clean=clean, rejected=rejected, summary=summary, flags=flags)
+
+
+def quality_flags(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """Quality flags of accepted rows: reported, never a reason to reject.
+
+    - ``straight_lining``: every answered rating item has the same answer (at least
+      ``MIN_STRAIGHT_LINE_ANSWERS`` answers);
+    - ``speeder``: the interview took under a third of the median length (when the codebook names a
+      ``duration`` column, or a Qualtrics ``Duration (in seconds)`` column exists);
+    - ``mostly_empty``: more than half of the rating items are unanswered.
+
+    Returns a DataFrame with columns ``id, flag, detail``, one row per flag raised.
+    """
+    ratings = clean[codebook.rating_columns()].astype("float64")
+    answered = ratings.notna().sum(axis=1)
+    spread = ratings.max(axis=1) - ratings.min(axis=1)
+    found = {
+        "straight_lining": (answered >= MIN_STRAIGHT_LINE_ANSWERS) & (spread == 0),
+        "mostly_empty": answered < ratings.shape[1] / 2,
+    }
+    details = {
+        "straight_lining": ratings.max(axis=1).map(lambda v: f"every answer {v:g}"),
+        "mostly_empty": answered.map(lambda k: f"{k} of {ratings.shape[1]} answered"),
+    }
+    col = codebook.duration or (QUALTRICS_DURATION if QUALTRICS_DURATION in clean else None)
+    if col and col in clean:
+        seconds = pd.to_numeric(clean[col], errors="coerce")
+        limit = seconds.median() * SPEEDER_FRACTION
+        found["speeder"] = seconds < limit
+        details["speeder"] = seconds.map(lambda v: f"{v:g} s (limit {limit:g} s)")
+    rows = [
+        pd.DataFrame(
+            {"id": clean.loc[hit, codebook.id], "flag": name, "detail": details[name][hit]}
+        )
+        for name, hit in found.items()
+        if hit.any()
+    ]
+    if not rows:
+        return pd.DataFrame({"id": [], "flag": [], "detail": []}, dtype=object)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _parse_numbers(text: pd.Series, decimal: str) -> pd.Series:
+    """Numbers from text (missing where a cell is not a number); ``decimal`` is "." or ","."""
+    if decimal == ",":
+        text = text.str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+    return pd.to_numeric(text, errors="coerce").astype(float)
 
 
 class _Findings:
@@ -266,8 +327,9 @@ class _Findings:
         return {rule: len(rows) for rule, rows in pairs}
 
 
-def _collect(cases: pd.DataFrame, text: pd.DataFrame, codebook: Codebook, found: _Findings) -> None:
+def _collect(cases: pd.DataFrame, raw: RawSurvey, codebook: Codebook, found: _Findings) -> None:
     """Turn pandera's failure cases into per-row reasons."""
+    text = raw.frame
     for case in cases.itertuples(index=False):
         col, check, idx = case.column, str(case.check), case.index
         if idx is None or pd.isna(idx):
@@ -275,7 +337,8 @@ def _collect(cases: pd.DataFrame, text: pd.DataFrame, codebook: Codebook, found:
         row = int(idx)
         val = text[col].iloc[row]
         if check == "unique_id":
-            others = [str(i + 2) for i in np.flatnonzero((text[col] == val).to_numpy()) if i != row]
+            same = np.flatnonzero((text[col] == val).to_numpy())
+            others = [str(raw.file_row(int(i))) for i in same if i != row]
             found.add(row, check, col, val, dup="used again on file row(s) " + ", ".join(others))
         elif check == "listed_value":
             found.add(row, check, col, val, levels=", ".join(map(str, codebook.segments[col])))
