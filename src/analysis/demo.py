@@ -1,0 +1,674 @@
+"""A seeded demo client: Harbourline Telecom, a fictional telecom, and its customer survey.
+
+:func:`generate_demo` simulates a finite customer base (the *population frame*, ~60,000 customers),
+gives every customer latent 1-7 expectation and performance ratings on 20 SERVQUAL items plus a
+0-10 overall satisfaction and likelihood to recommend, draws a disproportionate stratified sample
+from it, lets invited customers respond or not, and writes what a research team would receive:
+
+``responses.csv``
+    One row per returned questionnaire: ``respondent_id, segment, region, stratum, base_weight``,
+    the expectation columns ``e_<item>``, the performance columns ``p_<item>``, ``overall_sat``,
+    ``recommend``, ``duration_sec``. Blank cells are item nonresponse.
+``codebook.yaml``
+    The codebook (DESIGN.md contract), loadable with :func:`analysis.params.load_codebook`.
+``population.csv``
+    Margins of the customer base: ``variable, level, count`` for ``segment`` and ``region`` (counts
+    from the frame; each variable's counts add up to the frame size N).
+``truth.csv``
+    The finite-population truth, for tests: population means over *all* customers of the frame of
+    the integer ratings every customer would give (no sampling, no nonresponse). Columns ``item,
+    group, level, count, expectation, performance, gap, value``; see :func:`population_truth`.
+
+and, when asked, ``params/demo.yaml`` (the RunConfig contract) pointing at those files.
+
+The design, and what it is for
+------------------------------
+- Strata are the three customer segments, sampled very unequally: Consumer 4,000 invitations out of
+  ~51,000 customers, Small business 2,000 of ~7,200, Enterprise 1,200 of ~1,800. ``base_weight`` is
+  N_h / n_h with n_h the *invited* count (the inverse inclusion probability), ``stratum`` the code.
+- Unit nonresponse is ``a(segment) * b(region)`` (consumers and the West respond least), so raking
+  the base weights to the segment and region margins removes its bias; the base weights alone leave
+  a small bias, and unweighted means are far off because Enterprise customers (whose shortfalls on
+  responsiveness and reliability are much larger) are ~25% of respondents but 3% of customers.
+- Item nonresponse (blank cells, a few percent, more for some items) is missing completely at
+  random, so every truth in ``truth.csv`` is estimable from the respondents who answered.
+- True key drivers of ``overall_sat`` are the performance ratings of rel_1, rel_3, res_1 (strong),
+  res_2 (moderate) and emp_3 (weak); every other item only correlates with it through the customer's
+  general satisfaction. ``recommend`` follows overall satisfaction with noise.
+- ``duration_sec`` is the time taken; about 2% of respondents are speeders (under 150 s) and a few
+  left the survey open for an hour. Their answers are genuine (drawn from the frame like everyone
+  else's), so quality rules about them are for demonstration, not for bias.
+
+Invalid rows (deliberate; see :data:`INVALID_ROWS`)
+---------------------------------------------------
+Ten extra rows are inserted, each breaking exactly one rule a validator must catch. Their contents
+are the genuine answers of *invited non-respondents*, so dropping them leaves exactly the valid
+respondents and they never enter the truth (which is over the whole frame anyway):
+
+1. ``out_of_scale``: ``p_res_1`` is ``9`` on the 1-7 scale.
+2. ``not_a_number``: ``e_asr_2`` is the text ``n/a``.
+3. ``recommend_out_of_range``: ``recommend`` is ``11`` on the 0-10 scale.
+4. ``unknown_segment``: ``segment`` is ``Goverment`` (misspelt, and not a segment at all).
+5. ``duplicate_id`` (two rows): two different questionnaires carry the same ``respondent_id``.
+6. ``missing_weight``: ``base_weight`` is blank.
+7. ``negative_weight``: ``base_weight`` is ``-12.5``.
+8. ``non_integer``: ``p_rel_2`` is ``4.5``.
+9. ``missing_id``: ``respondent_id`` is blank.
+
+Which respondent ids and file lines they get depends on the seed; :attr:`DemoFiles.invalid` lists
+them (the tests pin those of the default seed).
+
+Determinism: the same seed gives byte-identical files (fixed float formats, deterministic order,
+``\\n`` line ends, UTF-8). Each part of the simulation draws from its own child of
+``numpy.random.SeedSequence(seed)``, so changing one part does not reshuffle the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _stdio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis.io import atomic_path
+
+DEFAULT_SEED = 2026
+POPULATION_SIZE = 60_000
+CLIENT = "demo"
+TITLE = "Harbourline Telecom customer expectations 2026"
+RECIPIENTS = ("cx-lead@harbourline.example",)
+SCALE = (1, 7)
+SCORE_SCALE = (0, 10)
+ID_PREFIX = "HT-"
+
+SEGMENTS = ("Consumer", "Small business", "Enterprise")
+SEGMENT_SHARES = (0.85, 0.12, 0.03)
+STRATA = ("CON", "SMB", "ENT")  # stratum code of each segment
+INVITED = (4_000, 2_000, 1_200)  # invitations per stratum (SRS without replacement)
+REGIONS = ("North", "South", "East", "West")
+# Region shares within each segment (Enterprise head offices cluster in the North).
+REGION_SHARES = (
+    (0.30, 0.28, 0.24, 0.18),
+    (0.36, 0.26, 0.22, 0.16),
+    (0.55, 0.20, 0.17, 0.08),
+)
+# Response propensity = RESPONSE_SEGMENT[segment] * RESPONSE_REGION[region] (no interaction).
+RESPONSE_SEGMENT = (0.20, 0.26, 0.34)
+RESPONSE_REGION = (1.10, 1.00, 0.95, 0.75)
+# Small business customers sit between Consumer and Enterprise: this share of Enterprise's shifts.
+SMALL_BUSINESS_SHARE = 0.4
+
+DIMENSIONS = {
+    "tan": "Tangibles",
+    "rel": "Reliability",
+    "res": "Responsiveness",
+    "asr": "Assurance",
+    "emp": "Empathy",
+}
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One simulated item. Latent means on the 1-7 scale, for a Consumer.
+
+    ``expectation``: mean latent expectation; ``gap``: latent performance minus expectation;
+    ``enterprise_expectation`` / ``enterprise_gap``: Enterprise's shifts of both (Small business
+    gets ``SMALL_BUSINESS_SHARE`` of them); ``missing``: probability that a respondent skips the
+    item.
+    """
+
+    id: str
+    label: str
+    expectation: float
+    gap: float
+    enterprise_expectation: float = 0.0
+    enterprise_gap: float = 0.0
+    missing: float = 0.015
+
+    @property
+    def dimension(self) -> str:
+        return DIMENSIONS[self.id.split("_")[0]]
+
+
+ITEMS: tuple[ItemSpec, ...] = (
+    ItemSpec("tan_1", "Modern, up-to-date network and equipment", 5.8, -0.3, 0.2, -0.2),
+    ItemSpec("tan_2", "Shops are clean and welcoming", 5.3, 0.35, -0.4, 0.1),
+    ItemSpec("tan_3", "The app and website are easy to use", 6.0, -0.05, 0.0, -0.2),
+    ItemSpec("tan_4", "Bills and letters are clear and easy to understand", 6.1, -0.6, 0.2, -0.3),
+    ItemSpec("rel_1", "Network coverage where I need it", 6.5, -0.8, 0.2, -0.4),
+    ItemSpec("rel_2", "Bills are accurate", 6.6, -0.5, 0.2, -0.6, 0.02),
+    ItemSpec("rel_3", "Services work as promised, without outages", 6.5, -0.7, 0.3, -0.8),
+    ItemSpec(
+        "rel_4", "Installations and repairs happen on the agreed date", 6.3, -0.6, 0.3, -0.9, 0.06
+    ),
+    ItemSpec("res_1", "Faults fixed at the first contact", 6.3, -1.1, 0.3, -1.1),
+    ItemSpec("res_2", "Calls answered quickly", 6.1, -0.9, 0.3, -0.9),
+    ItemSpec("res_3", "Quick replies to emails and chat messages", 5.9, -0.6, 0.3, -0.7),
+    ItemSpec("res_4", "Staff are always willing to help", 6.0, -0.3, 0.1, -0.3),
+    ItemSpec("asr_1", "Staff know the products and can answer my questions", 6.1, -0.4, 0.3, -0.5),
+    ItemSpec("asr_2", "My data and payments are kept secure", 6.6, 0.0, 0.2, 0.0, 0.04),
+    ItemSpec("asr_3", "Staff are courteous", 5.8, 0.3, 0.0, 0.0),
+    ItemSpec("asr_4", "Advice I can trust, not a sales pitch", 6.1, -0.6, 0.1, -0.2),
+    ItemSpec("emp_1", "Opening hours that suit me", 5.4, -0.1, 0.0, 0.0),
+    ItemSpec("emp_2", "Staff give me personal attention", 5.4, -0.5, 0.5, -0.3),
+    ItemSpec("emp_3", "They understand my specific needs", 5.8, -0.7, 0.5, -0.7),
+    ItemSpec("emp_4", "A dedicated contact who knows my account", 4.7, -0.3, 1.7, -1.2, 0.08),
+)
+
+# Regional shifts of latent performance (the West is rural: worse coverage and more outages).
+REGION_PERFORMANCE = {
+    "rel_1": {"North": 0.2, "West": -0.7},
+    "rel_3": {"West": -0.3},
+    "tan_1": {"North": 0.1, "West": -0.2},
+    "emp_1": {"East": -0.3},
+}
+# True key drivers: overall_sat latent = 6.9 + sum beta * (performance - population mean) + noise.
+DRIVERS = {"rel_1": 0.55, "rel_3": 0.45, "res_1": 0.50, "res_2": 0.25, "emp_3": 0.15}
+SCORE_MISSING = 0.01
+
+# The deliberately invalid rows: (key, column, value written, rule broken); the module docstring
+# lists them. ``duplicate_id`` is two rows: the second carries the first one's respondent_id (so
+# its value here is unused); in :class:`InvalidRow` "first"/"second" are in file order.
+INVALID_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("out_of_scale", "p_res_1", "9", "rating outside the 1-7 scale"),
+    ("not_a_number", "e_asr_2", "n/a", "rating is text, not a number"),
+    ("recommend_out_of_range", "recommend", "11", "recommend outside the 0-10 scale"),
+    ("unknown_segment", "segment", "Goverment", "segment value not in the codebook"),
+    ("duplicate_id", "respondent_id", "", "respondent_id used by two rows (first row)"),
+    ("duplicate_id", "respondent_id", "", "respondent_id used by two rows (second row)"),
+    ("missing_weight", "base_weight", "", "base_weight missing"),
+    ("negative_weight", "base_weight", "-12.5", "base_weight negative"),
+    ("non_integer", "p_rel_2", "4.5", "rating not an integer"),
+    ("missing_id", "respondent_id", "", "respondent_id missing"),
+)
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """One deliberately invalid row of ``responses.csv``.
+
+    ``line`` is the 1-based line of the file (the header is line 1); ``respondent_id`` is as written
+    (empty for the ``missing_id`` row).
+    """
+
+    key: str
+    respondent_id: str
+    line: int
+    column: str
+    value: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """What :func:`generate_demo` wrote."""
+
+    responses: Path
+    codebook: Path
+    population: Path
+    truth: Path
+    params: Path | None
+    seed: int
+    n_rows: int
+    n_valid: int
+    population_size: int
+    invalid: tuple[InvalidRow, ...]
+
+    def paths(self) -> list[Path]:
+        """Every file written, data first."""
+        out = [self.responses, self.codebook, self.population, self.truth]
+        return out + ([self.params] if self.params is not None else [])
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        lines = [
+            f"Harbourline Telecom demo (seed {self.seed}): {self.population_size:,} customers, "
+            f"{self.n_rows:,} survey rows ({self.n_valid:,} valid, {len(self.invalid)} invalid "
+            "on purpose)",
+        ]
+        lines += [f"  wrote {p}" for p in self.paths()]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# simulation
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Everything the generator simulated (for tests and checks; nothing here is written as is).
+
+    ``frame``: one row per customer: ``segment, region`` and the integer ``e_*``, ``p_*``,
+    ``overall_sat``, ``recommend`` every customer would give. ``sample``: one row per invited
+    customer with ``customer`` (frame row), ``invite`` (number behind the respondent id),
+    ``stratum``, ``base_weight`` (unrounded) and ``responded``. ``responses``: the text table
+    written to ``responses.csv``; ``invalid``: the invalid rows in it.
+    """
+
+    frame: pd.DataFrame
+    sample: pd.DataFrame
+    responses: pd.DataFrame
+    invalid: tuple[InvalidRow, ...]
+
+
+def rating_columns() -> list[str]:
+    """The rating columns in file order: all expectations, then all performances."""
+    return [f"e_{it.id}" for it in ITEMS] + [f"p_{it.id}" for it in ITEMS]
+
+
+def response_columns() -> list[str]:
+    """The columns of ``responses.csv`` in order."""
+    head = ["respondent_id", "segment", "region", "stratum", "base_weight"]
+    return [*head, *rating_columns(), "overall_sat", "recommend", "duration_sec"]
+
+
+def _rate(latent: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.rint(np.clip(latent, lo, hi)).astype(np.int64)
+
+
+def build_population(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> pd.DataFrame:
+    """Simulate the customer base (the population frame).
+
+    Returns
+    -------
+    DataFrame, one row per customer: ``segment``, ``region`` (str), ``e_<item>``, ``p_<item>``
+    (int 1-7), ``overall_sat``, ``recommend`` (int 0-10).
+    """
+    streams = np.random.SeedSequence(seed).spawn(3)
+    rng_frame, rng_ratings, rng_scores = (np.random.default_rng(s) for s in streams)
+
+    seg = rng_frame.choice(len(SEGMENTS), size=size, p=SEGMENT_SHARES)
+    reg = np.empty(size, dtype=np.int64)
+    for s, shares in enumerate(REGION_SHARES):
+        idx = np.flatnonzero(seg == s)
+        reg[idx] = rng_frame.choice(len(REGIONS), size=len(idx), p=shares)
+
+    k = len(ITEMS)
+    dims = sorted(DIMENSIONS.values())
+    dim_of = np.array([dims.index(it.dimension) for it in ITEMS])
+    # Segment position: Consumer 0, Small business SMALL_BUSINESS_SHARE, Enterprise 1.
+    seg_pos = np.array([0.0, SMALL_BUSINESS_SHARE, 1.0])[seg][:, None]
+    mu_e = np.array([it.expectation for it in ITEMS])[None, :]
+    gap = np.array([it.gap for it in ITEMS])[None, :]
+    ent_e = np.array([it.enterprise_expectation for it in ITEMS])[None, :]
+    ent_gap = np.array([it.enterprise_gap for it in ITEMS])[None, :]
+    region_shift = np.zeros((len(REGIONS), k))
+    for item_id, shifts in REGION_PERFORMANCE.items():
+        j = [it.id for it in ITEMS].index(item_id)
+        for region, shift in shifts.items():
+            region_shift[REGIONS.index(region), j] = shift
+
+    style = rng_ratings.normal(0.0, 0.30, size)[:, None]  # scale use, both batteries
+    demanding = rng_ratings.normal(0.0, 0.45, size)[:, None]  # how much this customer expects
+    general = rng_ratings.normal(0.0, 0.50, size)[:, None]  # general satisfaction
+    per_dim = rng_ratings.normal(0.0, 0.45, (size, len(dims)))[:, dim_of]
+    e_noise = rng_ratings.normal(0.0, 0.60, (size, k))
+    p_noise = rng_ratings.normal(0.0, 0.75, (size, k))
+
+    e_mean = mu_e + seg_pos * ent_e
+    p_mean = e_mean + gap + seg_pos * ent_gap + region_shift[reg]
+    e_int = _rate(e_mean + style + demanding + e_noise, *SCALE)
+    p_int = _rate(p_mean + style + general + per_dim + p_noise, *SCALE)
+
+    ids = [it.id for it in ITEMS]
+    overall = np.full(size, 6.9)
+    for item_id, beta in DRIVERS.items():
+        col = p_int[:, ids.index(item_id)].astype(float)
+        overall += beta * (col - col.mean())
+    overall += rng_scores.normal(0.0, 1.2, size)
+    recommend = overall + 0.4 + rng_scores.normal(0.0, 1.3, size)
+
+    data: dict[str, object] = {
+        "segment": np.array(SEGMENTS, dtype=object)[seg],
+        "region": np.array(REGIONS, dtype=object)[reg],
+    }
+    for j, item_id in enumerate(ids):
+        data[f"e_{item_id}"] = e_int[:, j]
+    for j, item_id in enumerate(ids):
+        data[f"p_{item_id}"] = p_int[:, j]
+    data["overall_sat"] = _rate(overall, *SCORE_SCALE)
+    data["recommend"] = _rate(recommend, *SCORE_SCALE)
+    return pd.DataFrame(data)
+
+
+def nps(recommend: np.ndarray) -> float:
+    """Net Promoter Score (-100..100): % promoters (9-10) minus % detractors (0-6)."""
+    r = np.asarray(recommend)
+    return float(100.0 * (np.mean(r >= 9) - np.mean(r <= 6)))
+
+
+def population_truth(frame: pd.DataFrame) -> pd.DataFrame:
+    """The finite-population truth of a frame.
+
+    Returns
+    -------
+    DataFrame with columns ``item, group, level, count, expectation, performance, gap, value``:
+    for each item (codebook order), ``group = all, level = all``, then each segment, then each
+    region (``group`` = ``segment``/``region``): ``count`` customers in the domain and the
+    population means of their integer expectation and performance ratings and of the per-customer
+    gap (performance minus expectation; equals the difference of the two means). Then rows
+    ``item = overall_sat`` (``value`` = mean 0-10 overall satisfaction) and ``item = nps``
+    (``value`` = Net Promoter Score) for the same domains; their rating columns are empty (NaN).
+    """
+    domains: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(len(frame), bool))]
+    for group, levels in (("segment", SEGMENTS), ("region", REGIONS)):
+        col = frame[group].to_numpy()
+        domains += [(group, level, col == level) for level in levels]
+    rows = []
+    for it in ITEMS:
+        e = frame[f"e_{it.id}"].to_numpy()
+        p = frame[f"p_{it.id}"].to_numpy()
+        for group, level, mask in domains:
+            n = int(mask.sum())
+            se, sp = int(e[mask].sum()), int(p[mask].sum())
+            rows.append((it.id, group, level, n, se / n, sp / n, (sp - se) / n, np.nan))
+    for name in ("overall_sat", "nps"):
+        for group, level, mask in domains:
+            if name == "overall_sat":
+                value = float(frame["overall_sat"].to_numpy()[mask].mean())
+            else:
+                value = nps(frame["recommend"].to_numpy()[mask])
+            rows.append((name, group, level, int(mask.sum()), np.nan, np.nan, np.nan, value))
+    cols = ["item", "group", "level", "count", "expectation", "performance", "gap", "value"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def population_margins(frame: pd.DataFrame) -> pd.DataFrame:
+    """Margins of the frame: columns ``variable, level, count`` for ``segment`` then ``region``."""
+    rows = []
+    for variable, levels in (("segment", SEGMENTS), ("region", REGIONS)):
+        counts = frame[variable].value_counts()
+        rows += [(variable, level, int(counts.get(level, 0))) for level in levels]
+    return pd.DataFrame(rows, columns=["variable", "level", "count"])
+
+
+def _draw_sample(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    seg = frame["segment"].to_numpy()
+    parts = []
+    for s, (segment, code, n_h) in enumerate(zip(SEGMENTS, STRATA, INVITED, strict=True)):
+        members = np.flatnonzero(seg == segment)
+        if n_h > len(members):
+            raise ValueError(f"stratum {code}: {n_h} invitations but {len(members)} customers")
+        chosen = np.sort(rng.choice(members, size=n_h, replace=False))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "customer": chosen,
+                    "stratum": code,
+                    "segment_index": s,
+                    "base_weight": len(members) / n_h,
+                }
+            )
+        )
+    sample = pd.concat(parts, ignore_index=True)
+    # Respondent ids are invitation numbers: a random order over all invitations.
+    sample["invite"] = rng.permutation(len(sample)) + 1
+    reg = frame["region"].to_numpy()[sample["customer"].to_numpy()]
+    reg_index = np.array([REGIONS.index(r) for r in reg])
+    propensity = (
+        np.array(RESPONSE_SEGMENT)[sample["segment_index"].to_numpy()]
+        * np.array(RESPONSE_REGION)[reg_index]
+    )
+    sample["responded"] = rng.random(len(sample)) < propensity
+    return sample.drop(columns="segment_index")
+
+
+def _format_weight(w: float) -> str:
+    return f"{w:.4f}"
+
+
+def _text_rows(frame: pd.DataFrame, sample: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The questionnaire rows (as text) of the invited customers in ``sample`` (in its order)."""
+    cust = sample["customer"].to_numpy()
+    sub = frame.iloc[cust].reset_index(drop=True)
+    n = len(sub)
+    out: dict[str, object] = {
+        "invite": sample["invite"].to_numpy(),
+        "respondent_id": [f"{ID_PREFIX}{i:06d}" for i in sample["invite"]],
+        "segment": sub["segment"].to_numpy(),
+        "region": sub["region"].to_numpy(),
+        "stratum": sample["stratum"].to_numpy(),
+        "base_weight": [_format_weight(w) for w in sample["base_weight"]],
+    }
+    # Item nonresponse, missing completely at random: the pair skipped with the item's rate, and a
+    # further 0.6% of single cells left blank.
+    pair_skip = {it.id: rng.random(n) < it.missing for it in ITEMS}
+    for col in rating_columns():
+        values = sub[col].to_numpy().astype(str).astype(object)
+        blank = pair_skip[col[2:]] | (rng.random(n) < 0.006)
+        values[blank] = ""
+        out[col] = values
+    for col in ("overall_sat", "recommend"):
+        values = sub[col].to_numpy().astype(str).astype(object)
+        values[rng.random(n) < SCORE_MISSING] = ""
+        out[col] = values
+    duration = np.exp(rng.normal(np.log(540.0), 0.45, n))
+    speeder = rng.random(n) < 0.02
+    duration[speeder] = rng.uniform(60.0, 150.0, int(speeder.sum()))
+    idle = rng.random(n) < 0.005
+    duration[idle] = rng.uniform(2_400.0, 6_000.0, int(idle.sum()))
+    out["duration_sec"] = np.rint(duration).astype(np.int64).astype(str)
+    return pd.DataFrame(out)
+
+
+def simulate(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> Simulation:
+    """Simulate the frame, the sample, the responses and the invalid rows for ``seed``."""
+    frame = build_population(seed, size)
+    rng_sample, rng_answers, rng_invalid = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3)
+    )
+    sample = _draw_sample(frame, rng_sample)
+    respondents = sample[sample["responded"]].reset_index(drop=True)
+    valid = _text_rows(frame, respondents, rng_answers)
+
+    # Invalid rows: genuine answers of invited non-respondents, one rule broken per row.
+    nonresp = sample[~sample["responded"]].reset_index(drop=True)
+    pick = np.sort(rng_invalid.choice(len(nonresp), size=len(INVALID_ROWS), replace=False))
+    order = rng_invalid.permutation(len(INVALID_ROWS))  # which non-respondent breaks which rule
+    bad = _text_rows(frame, nonresp.iloc[pick[order]].reset_index(drop=True), rng_invalid)
+    bad["key"] = [key for key, *_ in INVALID_ROWS]
+    dup = [i for i, (key, *_) in enumerate(INVALID_ROWS) if key == "duplicate_id"]
+    for i, (key, column, value, _rule) in enumerate(INVALID_ROWS):
+        if key != "duplicate_id":
+            bad.loc[i, column] = value
+    # The second copy keeps its own invitation number (its place in the file), not its own id.
+    bad.loc[dup[1:], "respondent_id"] = bad.loc[dup[0], "respondent_id"]
+
+    valid["key"] = ""
+    table = pd.concat([valid, bad], ignore_index=True)
+    table = table.sort_values("invite", kind="stable").reset_index(drop=True)
+    lines = {}
+    for pos, key in enumerate(table["key"]):
+        if key:
+            lines.setdefault(key, []).append(pos + 2)
+    invalid = []
+    seen: dict[str, int] = {}
+    for key, column, _value, rule in INVALID_ROWS:
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        line = lines[key][k]
+        row = table.iloc[line - 2]
+        invalid.append(
+            InvalidRow(
+                key=key,
+                respondent_id=str(row["respondent_id"]),
+                line=line,
+                column=column,
+                value=str(row[column]),
+                rule=rule,
+            )
+        )
+    responses = table[response_columns()].reset_index(drop=True)
+    return Simulation(frame=frame, sample=sample, responses=responses, invalid=tuple(invalid))
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _write_bytes(text: str, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(text.encode("utf-8"))
+
+
+def _csv_text(frame: pd.DataFrame, floats: str = "{:.6f}") -> str:
+    buf = _stdio.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float | np.floating):
+                cells.append("" if np.isnan(v) else floats.format(v))
+            else:
+                cells.append(str(v))
+        writer.writerow(cells)
+    return buf.getvalue()
+
+
+def codebook_dict() -> dict[str, object]:
+    """The demo codebook as plain data (the DESIGN.md codebook contract)."""
+    return {
+        "id": "respondent_id",
+        "scale": {"min": SCALE[0], "max": SCALE[1]},
+        "items": [
+            {
+                "id": it.id,
+                "label": it.label,
+                "dimension": it.dimension,
+                "expectation": f"e_{it.id}",
+                "performance": f"p_{it.id}",
+            }
+            for it in ITEMS
+        ],
+        "segments": {"segment": list(SEGMENTS), "region": list(REGIONS)},
+        "overall": "overall_sat",
+        "duration": "duration_sec",
+        "recommend": "recommend",
+    }
+
+
+def _codebook_text(seed: int) -> str:
+    header = (
+        "# Codebook of the Outside-In demo client, Harbourline Telecom (fictional).\n"
+        f"# Written by analysis.demo.generate_demo (seed {seed}); regenerate rather than edit.\n"
+    )
+    body = yaml.safe_dump(codebook_dict(), sort_keys=False, allow_unicode=True, width=100)
+    return header + body
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.resolve().as_posix()
+
+
+def params_text(out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
+    """The ``params/demo.yaml`` text, with data paths relative to ``root`` (the project root)."""
+    base = _rel(Path(out_dir), Path(root))
+    if base.startswith(".."):
+        base = Path(out_dir).resolve().as_posix()
+    recipients = ", ".join(RECIPIENTS)
+    return (
+        "# Outside-In demo client: Harbourline Telecom (fictional), simulated by\n"
+        f"# analysis.demo.generate_demo (seed {seed}); regenerate rather than edit.\n"
+        f"client: {CLIENT}\n"
+        f"title: {TITLE}\n"
+        f"survey: {base}/responses.csv\n"
+        f"codebook: {base}/codebook.yaml\n"
+        "design:\n"
+        "  weight: base_weight\n"
+        "  strata: stratum\n"
+        "weighting:\n"
+        "  method: rake\n"
+        f"  margins: {base}/population.csv\n"
+        "analysis:\n"
+        "  by: [segment, region]\n"
+        "  confidence: 0.95\n"
+        "  min_cell: 5\n"
+        "report:\n"
+        f"  recipients: [{recipients}]\n"
+    )
+
+
+def generate_demo(
+    out_dir: Path,
+    seed: int = DEFAULT_SEED,
+    *,
+    params_path: Path | None = None,
+    root: Path | None = None,
+    population_size: int = POPULATION_SIZE,
+) -> DemoFiles:
+    """Simulate the Harbourline Telecom demo client and write its files.
+
+    Parameters
+    ----------
+    out_dir
+        Folder for ``responses.csv``, ``codebook.yaml``, ``population.csv`` and ``truth.csv``
+        (created if needed; existing files are replaced atomically). The project ships
+        ``data/raw/demo``.
+    seed
+        Seed of the whole simulation; the same seed gives byte-identical files.
+    params_path
+        If given, also write the client's params file there (the project ships
+        ``params/demo.yaml``). Its data paths are written relative to ``root``.
+    root
+        Project root for the paths inside the params file. Default: the parent of the params
+        file's folder (``params/demo.yaml`` -> the project root). Paths outside ``root`` are
+        written absolute.
+    population_size
+        Customers in the simulated customer base (default 60,000).
+
+    Returns
+    -------
+    DemoFiles
+        The paths written, row counts, and the deliberately invalid rows (:data:`INVALID_ROWS`).
+    """
+    out_dir = Path(out_dir)
+    sim = simulate(seed, population_size)
+    files = {
+        "responses": out_dir / "responses.csv",
+        "codebook": out_dir / "codebook.yaml",
+        "population": out_dir / "population.csv",
+        "truth": out_dir / "truth.csv",
+    }
+    _write_bytes(_csv_text(sim.responses), files["responses"])
+    _write_bytes(_codebook_text(seed), files["codebook"])
+    _write_bytes(_csv_text(population_margins(sim.frame)), files["population"])
+    _write_bytes(_csv_text(population_truth(sim.frame)), files["truth"])
+    written_params = None
+    if params_path is not None:
+        params_path = Path(params_path)
+        root = Path(root) if root is not None else params_path.resolve().parent.parent
+        _write_bytes(params_text(out_dir, root, seed), params_path)
+        written_params = params_path
+    return DemoFiles(
+        **files,
+        params=written_params,
+        seed=seed,
+        n_rows=len(sim.responses),
+        n_valid=len(sim.responses) - len(sim.invalid),
+        population_size=population_size,
+        invalid=sim.invalid,
+    )
+
+
+def main_demo_data(
+    out_dir: str | Path = "data/raw/demo",
+    seed: int = DEFAULT_SEED,
+    params_path: str | Path | None = "params/demo.yaml",
+) -> DemoFiles:
+    """Entry point for ``outside-in demo-data [--out DIR] [--seed N]``.
+
+    Writes the demo data into ``out_dir`` and the params file to ``params_path`` (``None``: no
+    params file), both relative to the working directory (the project root). Print
+    ``result.summary()`` for the user.
+    """
+    params = Path(params_path) if params_path is not None else None
+    return generate_demo(Path(out_dir), seed, params_path=params, root=Path.cwd())
