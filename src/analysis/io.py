@@ -7,6 +7,7 @@ sees exactly what was exported and rejected rows can be written back with their 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -18,18 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from analysis.errors import DataError
 
 ENCODINGS = ("utf-8", "cp1252", "latin-1")
 DELIMITERS = ",;\t|"
+TEXT = pd.StringDtype(na_value=float("nan"))  # pandas' default string dtype: missing is NaN
 
 
 @dataclass(frozen=True)
 class RawSurvey:
     """A survey file as received.
 
-    ``frame`` holds one row per data row of the file, every cell a string or missing, in file order;
+    ``frame`` holds one row per data row of the file, in file order, every column of pandas' string
+    dtype (stripped text; empty cells missing);
     ``detected`` says what was detected about the file (format, encoding, delimiter, decimal mark,
     export kind); ``header_rows`` is the number of lines above the first data row.
     """
@@ -86,15 +92,20 @@ def _is_qualtrics(frame: pd.DataFrame) -> bool:
     return bool(len(second)) and bool(second.str.startswith('{"ImportId"').mean() > 0.5)
 
 
+def _text_column(values: pa.Array | pa.ChunkedArray) -> pd.Series:
+    """One column as pandas' string dtype: whitespace stripped, empty cells missing (NaN)."""
+    values = pc.utf8_trim_whitespace(values.cast(pa.large_string()))
+    values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.large_string()), values)
+    return pd.Series(values, dtype=TEXT)
+
+
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell a stripped string or missing (None)."""
+    """Every cell a stripped string or missing, as pandas' string dtype."""
     out = {}
     for col in frame.columns:
-        s = frame[col]
-        text = s.astype("string").str.strip()
-        text = text.mask(text == "")
-        out[str(col).strip()] = text.astype(object).where(text.notna(), None)
-    return pd.DataFrame(out, index=frame.index)
+        values = pa.array(frame[col].astype(object).to_numpy(), type=pa.string(), from_pandas=True)
+        out[str(col).strip()] = _text_column(values)
+    return pd.DataFrame(out)
 
 
 def _decode(path: Path) -> tuple[str, str]:
@@ -128,18 +139,28 @@ def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise DataError(f"{path}: the file is empty; export the survey again")
     delimiter = _sniff_delimiter(text)
     try:
-        frame = pd.read_csv(
-            StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[],
-            skip_blank_lines=True,
+        table = pacsv.read_csv(
+            pa.BufferReader(text.encode("utf-8")),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(_header_names(text, delimiter), pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
         )
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a well-formed delimited file: {exc}") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty; export the survey again") from exc
+    except pa.ArrowInvalid as exc:
+        raise DataError(
+            f"{path}: not a well-formed delimited file ({exc}); check that every row has as "
+            "many cells as the header"
+        ) from exc
+    names = [name.strip() for name in table.column_names]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"{path}: column names used twice: {', '.join(dup)}")
+    frame = pd.DataFrame(
+        {name: _text_column(col) for name, col in zip(names, table.columns, strict=True)}
+    )
     detected: dict[str, Any] = {
         "format": "csv",
         "encoding": encoding,
@@ -147,7 +168,13 @@ def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     }
     if delimiter == ";":
         detected["decimal"] = ","
-    return _as_text(frame), detected
+    return frame, detected
+
+
+def _header_names(text: str, delimiter: str) -> list[str]:
+    """Column names of the header line (for typing every column as text)."""
+    first = next(csv.reader(StringIO(text), delimiter=delimiter), [])
+    return list(first)
 
 
 def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, Any]]:

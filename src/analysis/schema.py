@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from analysis.errors import DataError
-from analysis.io import RawSurvey
+from analysis.io import TEXT, RawSurvey
 from analysis.params import Codebook, DesignConfig
 
 SCORE_RANGE = (0, 10)  # overall satisfaction and likelihood to recommend
@@ -217,14 +219,13 @@ def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Valida
         rows per rule broken.
     """
     check_columns(raw, codebook, design)
-    text = raw.frame
+    text = raw.frame.astype(TEXT)
     numeric = _numeric_columns(codebook, design)
     found = _Findings(_rules(codebook))
 
     typed = text.copy()
     for col, kind in numeric.items():
-        parsed = _parse_numbers(text[col], raw.detected.get("decimal", "."))
-        bad = text[col].notna() & parsed.isna()
+        parsed, bad = _parse_numbers(text[col], raw.detected.get("decimal", "."))
         for row in np.flatnonzero(bad.to_numpy()):
             found.add(int(row), "not_a_number", col, text[col].iloc[row])
         if kind in ("weight", "fpc"):  # already reported: keep 'missing' from reporting it again
@@ -273,24 +274,24 @@ def quality_flags(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """
     ratings = clean[codebook.rating_columns()].astype("float64")
     answered = ratings.notna().sum(axis=1)
-    spread = ratings.max(axis=1) - ratings.min(axis=1)
+    top = ratings.max(axis=1)
     found = {
-        "straight_lining": (answered >= MIN_STRAIGHT_LINE_ANSWERS) & (spread == 0),
+        "straight_lining": (answered >= MIN_STRAIGHT_LINE_ANSWERS) & (top == ratings.min(axis=1)),
         "mostly_empty": answered < ratings.shape[1] / 2,
     }
     details = {
-        "straight_lining": ratings.max(axis=1).map(lambda v: f"every answer {v:g}"),
-        "mostly_empty": answered.map(lambda k: f"{k} of {ratings.shape[1]} answered"),
+        "straight_lining": lambda hit: [f"every answer {v:g}" for v in top[hit]],
+        "mostly_empty": lambda hit: [f"{k} of {ratings.shape[1]} answered" for k in answered[hit]],
     }
     col = codebook.duration or (QUALTRICS_DURATION if QUALTRICS_DURATION in clean else None)
     if col and col in clean:
-        seconds = pd.to_numeric(clean[col], errors="coerce")
+        seconds, _ = _parse_numbers(clean[col], ".")
         limit = seconds.median() * SPEEDER_FRACTION
         found["speeder"] = seconds < limit
-        details["speeder"] = seconds.map(lambda v: f"{v:g} s (limit {limit:g} s)")
+        details["speeder"] = lambda hit: [f"{v:g} s (limit {limit:g} s)" for v in seconds[hit]]
     rows = [
         pd.DataFrame(
-            {"id": clean.loc[hit, codebook.id], "flag": name, "detail": details[name][hit]}
+            {"id": clean.loc[hit, codebook.id], "flag": name, "detail": details[name](hit)}
         )
         for name, hit in found.items()
         if hit.any()
@@ -300,11 +301,29 @@ def quality_flags(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def _parse_numbers(text: pd.Series, decimal: str) -> pd.Series:
-    """Numbers from text (missing where a cell is not a number); ``decimal`` is "." or ","."""
+NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(?i:inf|infinity)$"
+
+
+def _parse_numbers(text: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
+    """Parse a text column: the numbers (NaN where missing or not a number), and where the cell
+    held text that is not a number. ``decimal`` is "." or "," (then "4,5" reads 4.5). "nan" and
+    the like are not numbers: a missing answer is an empty cell."""
+    values = arrow.array(text.astype(TEXT), type=arrow.large_string(), from_pandas=True)
     if decimal == ",":
-        text = text.str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
-    return pd.to_numeric(text, errors="coerce").astype(float)
+        values = pc.replace_substring_regex(values, r"^([-+]?\d+),(\d+)$", r"\1.\2")
+    try:  # fast path: every cell is a number ("nan" casts too, so it is checked for)
+        numbers = pc.cast(values, arrow.float64())
+        if not pc.any(pc.is_nan(numbers)).as_py():
+            bad = np.zeros(len(text), dtype=bool)
+            numbers = numbers.to_numpy(zero_copy_only=False)
+            return pd.Series(numbers, index=text.index), pd.Series(bad, index=text.index)
+    except arrow.ArrowInvalid:
+        pass
+    ok = pc.fill_null(pc.match_substring_regex(values, NUMBER), False)
+    kept = pc.if_else(ok, values, arrow.scalar(None, arrow.large_string()))
+    numbers = pc.cast(kept, arrow.float64()).to_numpy(zero_copy_only=False)
+    bad = pc.and_(pc.is_valid(values), pc.invert(ok)).to_numpy(zero_copy_only=False)
+    return pd.Series(numbers, index=text.index), pd.Series(bad, index=text.index)
 
 
 class _Findings:
@@ -317,7 +336,7 @@ class _Findings:
 
     def add(self, row: int, key: str, col: str, val: Any, **extra: str) -> None:
         rule = self.rules[key]
-        shown = "(empty)" if val is None else repr(str(val))
+        shown = "(empty)" if pd.isna(val) else repr(str(val))
         self.reasons.setdefault(row, []).append(rule.detail.format(col=col, val=shown, **extra))
         self.rule_rows.setdefault(rule.summary, set()).add(row)
 
