@@ -49,6 +49,16 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new_client(args: argparse.Namespace) -> int:
+    from analysis.draft import draft_client
+
+    draft = draft_client(args.slug, Path(args.survey), root=args.root)
+    print(draft.summary())
+    params = draft.params.relative_to(draft.params.parents[1]).as_posix()
+    print(f"Then check it with: outside-in validate {params}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outside-in",
@@ -71,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("params", help="the client's params file, e.g. params/demo.yaml")
     val.add_argument("--root", default=None, help="project root (default: working directory)")
     val.set_defaults(func=_cmd_validate)
+
+    new = sub.add_parser(
+        "new-client", help="draft params and codebook for a new client from its survey export"
+    )
+    new.add_argument("slug", help="the client's slug, e.g. acme-bank")
+    new.add_argument("--survey", required=True, help="the survey export (.csv, .xlsx, .sav, ...)")
+    new.add_argument("--root", default=None, help="project root (default: working directory)")
+    new.set_defaults(func=_cmd_new_client)
 
     demo = sub.add_parser("demo-data", help="(re)generate the demo client's inputs")
     demo.add_argument("--out", default="data/raw/demo", help="folder for the demo inputs")
