@@ -1,0 +1,534 @@
+"""The sampling design of the accepted rows: weights, strata, clusters and finite population
+corrections.
+
+:func:`build_design` turns the typed survey frame and the ``design`` block of the params file into a
+:class:`SurveyDesign`: plain numpy arrays, one entry per row, in the row order of the frame. It
+follows R's ``svydesign(..., nest = TRUE)`` (survey 4.1):
+
+- no weight column: every weight is 1 (a simple random sample);
+- no strata: one stratum; no clusters: every row is its own primary sampling unit (PSU);
+- clusters are nested in strata (and stage-2 units in their PSU), so the same cluster label in two
+  strata is two different PSUs;
+- ``fpc`` holds, per stage, either population counts (all values >= 1, some > 1: ``N_h``, turned
+  into the sampling fraction ``n_h / N_h``) or sampling fractions (all values in (0, 1]);
+- a stratum with a single PSU is an error by default (``lonely_psu: fail``), or is handled as R's
+  ``options(survey.lonely.psu = "adjust" | "average" | "remove")``. With later-stage fpcs, a PSU
+  with a single sampled stage-2 unit (and fewer than all of them) is a lonely unit at stage 2 in the
+  same way; R's ``average`` then has no other stratum to average over and gives a NaN variance, and
+  so does this module. A stratum sampled completely (``f_h = 1``) is never lonely.
+
+The variance layout (which units are summed and centred at which stage, see METHODS.md) is computed
+once here and stored as :class:`Stage` records, so that :mod:`analysis.estimate` only does matrix
+products. With an ``fpc`` for every sampling stage of a multistage design, the later stages add
+their variance like R's default ``svyrecvar``; otherwise only the first stage counts (ultimate
+clusters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import DesignError
+from analysis.params import DesignConfig
+
+LonelyPsu = Literal["fail", "adjust", "average", "remove"]
+LONELY_PSU_POLICIES: tuple[str, ...] = ("fail", "adjust", "average", "remove")
+
+#: R's threshold below which ``1 - f`` counts as a census stratum (no variance contribution).
+CENSUS_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """One sampling stage of the variance computation.
+
+    At stage 1 the "strata" are the design strata and the units are the PSUs; at stage ``k > 1``
+    every stage ``k - 1`` unit is a stratum of its own (R's "substrata nested in clusters") and its
+    units are the stage-``k`` clusters. All codes are dense integers ``0 .. count - 1``.
+
+    Attributes
+    ----------
+    unit
+        (n,) code of the sampling unit of each row.
+    unit_stratum
+        (U,) stratum code of each unit.
+    stratum_size
+        (S,) number of sampled units ``n_h`` in each stratum.
+    stratum_fraction
+        (S,) sampling fraction ``f_h = n_h / N_h`` (0 without fpc).
+    stratum_multiplier
+        (S,) product of the earlier stages' sampling fractions (1 at stage 1).
+    stratum_scope
+        (S,) the earlier-stage unit the stratum belongs to (all 0 at stage 1): R computes the
+        ``average`` and ``adjust`` lonely-PSU rules within this scope.
+    stratum_label
+        (S,) a readable name of each stratum, for messages.
+    number
+        The stage number, 1 for PSUs.
+    """
+
+    unit: np.ndarray
+    unit_stratum: np.ndarray
+    stratum_size: np.ndarray
+    stratum_fraction: np.ndarray
+    stratum_multiplier: np.ndarray
+    stratum_scope: np.ndarray
+    stratum_label: tuple[str, ...]
+    number: int = 1
+
+    @property
+    def n_units(self) -> int:
+        return int(self.unit_stratum.shape[0])
+
+    @property
+    def n_strata(self) -> int:
+        return int(self.stratum_size.shape[0])
+
+    @property
+    def n_scopes(self) -> int:
+        return int(self.stratum_scope.max()) + 1 if self.n_strata else 0
+
+    @property
+    def lonely(self) -> np.ndarray:
+        """(S,) strata with a single sampled unit that are not a census (``1 - f_h >= 1e-7``)."""
+        return (self.stratum_size == 1) & (1.0 - self.stratum_fraction >= CENSUS_TOLERANCE)
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """What a calibration leaves for the variance (R: ``calibrate()``'s ``greg_calibration``).
+
+    The variance of a calibrated estimator uses the residuals of the influence values ``z`` on the
+    calibration variables: with ``u = z / wq``, ``z <- (u - Q Q'u) * wq``, where ``Q`` is an
+    orthonormal basis of the columns of ``sqrt(w0) * X`` (R: ``qr(mm * sqrt(w0))``) and
+    ``wq = g * sqrt(w0)``: weighted least squares with the weights before calibration, scaled by the
+    calibrated weight.
+
+    Attributes
+    ----------
+    method
+        ``rake``, ``poststratify`` or ``linear``.
+    variables
+        The margin variables calibrated to.
+    q
+        (n, r) orthonormal basis of ``sqrt(w0) * X``, ``r`` = rank of ``X``.
+    wq
+        (n,) ``g * sqrt(w0)``.
+    g
+        (n,) adjustment factors: calibrated weight / weight before calibration (1 where it was 0).
+    iterations
+        Raking cycles used (1 for the closed-form methods).
+    margin_rescale
+        Largest relative change made to a variable's margin counts to make all margin totals agree
+        (0 when they agreed exactly; totals further apart than 0.1% are an error).
+    """
+
+    method: str
+    variables: tuple[str, ...]
+    q: np.ndarray
+    wq: np.ndarray
+    g: np.ndarray
+    iterations: int = 1
+    margin_rescale: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class SurveyDesign:
+    """A sampling design: per-row arrays in the row order of the frame it was built from.
+
+    Attributes
+    ----------
+    weights
+        (n,) sampling weights (after calibration, if any). Zero-weight rows stay in the design and
+        contribute nothing (R's convention for subsets).
+    strata
+        (n,) stratum code of each row (0 .. n_strata - 1).
+    clusters
+        Per sampling stage, (n,) unit codes, unique across the design (nested in strata and in the
+        earlier stages' units).
+    fpc
+        Per stage with a finite population correction, (n,) sampling fraction ``n_h / N_h`` of the
+        row's stratum at that stage. Empty: sampling with replacement (no fpc).
+    lonely_psu
+        Policy for strata with a single PSU: ``fail``, ``adjust``, ``average`` or ``remove``.
+    stages
+        The variance stages (:class:`Stage`); one unless a multistage design has an fpc per stage.
+    base_weights
+        (n,) the weights before any calibration.
+    calibrations
+        Calibrations applied, in order (empty: not calibrated).
+    strata_labels
+        The stratum labels, by code.
+    index
+        The row labels of the frame the design was built from.
+    """
+
+    weights: np.ndarray
+    strata: np.ndarray
+    clusters: tuple[np.ndarray, ...]
+    fpc: tuple[np.ndarray, ...]
+    lonely_psu: LonelyPsu
+    stages: tuple[Stage, ...]
+    base_weights: np.ndarray
+    calibrations: tuple[Calibration, ...] = ()
+    strata_labels: tuple[str, ...] = ()
+    index: pd.Index = field(default_factory=lambda: pd.RangeIndex(0))
+
+    @property
+    def n(self) -> int:
+        """Number of rows (respondents) in the design."""
+        return int(self.weights.shape[0])
+
+    @property
+    def psu(self) -> np.ndarray:
+        """(n,) PSU code of each row."""
+        return self.clusters[0]
+
+    @property
+    def n_psu(self) -> int:
+        """Number of primary sampling units."""
+        return int(self.psu.max()) + 1 if self.n else 0
+
+    @property
+    def n_strata(self) -> int:
+        """Number of strata."""
+        return int(self.strata.max()) + 1 if self.n else 0
+
+    @property
+    def df(self) -> int:
+        """Design degrees of freedom: PSUs - strata, among rows with non-zero weight (R's degf)."""
+        return degrees_of_freedom(self, self.weights != 0)
+
+    @property
+    def kish_neff(self) -> float:
+        """Kish effective sample size ``(sum w)^2 / sum w^2``."""
+        w = self.weights
+        return float(w.sum() ** 2 / np.dot(w, w))
+
+    @property
+    def is_calibrated(self) -> bool:
+        return bool(self.calibrations)
+
+    @property
+    def adjustment(self) -> np.ndarray:
+        """(n,) weight / weight before calibration (1 where the base weight is 0)."""
+        base = self.base_weights
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(base != 0, self.weights / np.where(base != 0, base, 1.0), 1.0)
+
+    def with_calibration(self, weights: np.ndarray, calibration: Calibration) -> SurveyDesign:
+        """A copy with calibrated ``weights`` and ``calibration`` appended to the record."""
+        return dataclasses.replace(
+            self,
+            weights=np.asarray(weights, dtype=float),
+            calibrations=(*self.calibrations, calibration),
+        )
+
+
+def degrees_of_freedom(design: SurveyDesign, rows: np.ndarray) -> int:
+    """PSUs minus strata among ``rows`` (a boolean mask), as R's ``degf`` on a subset."""
+    rows = np.asarray(rows, dtype=bool)
+    if not rows.any():
+        return 0
+    return int(np.unique(design.psu[rows]).size - np.unique(design.strata[rows]).size)
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def build_design(frame: pd.DataFrame, config: DesignConfig) -> SurveyDesign:
+    """Build the sampling design of ``frame`` from the params file's ``design`` block.
+
+    Parameters
+    ----------
+    frame
+        The accepted survey rows (typed: weights numeric; strata and clusters of any type).
+    config
+        Which columns hold the weight, strata, clusters (one per stage), fpc (one per stage), and
+        the lonely-PSU policy.
+
+    Returns
+    -------
+    SurveyDesign
+
+    Raises
+    ------
+    DesignError
+        A named column is missing; weights are missing, not finite, negative or all zero; strata or
+        clusters have missing values; an fpc is not positive, mixes counts and fractions, varies
+        within a stratum or implies more than 100% sampling; a stratum has a single PSU under
+        ``lonely_psu: fail``.
+    """
+    n = len(frame)
+    if n == 0:
+        raise DesignError("the survey has no accepted rows: a design needs at least one respondent")
+    missing = [c for c in config.columns() if c not in frame.columns]
+    if missing:
+        raise DesignError(
+            f"design columns not in the survey: {', '.join(map(repr, missing))}; check the params "
+            "file's design block against the survey's column names"
+        )
+    if config.lonely_psu not in LONELY_PSU_POLICIES:
+        raise DesignError(
+            f"design.lonely_psu {config.lonely_psu!r} is not one of "
+            f"{', '.join(LONELY_PSU_POLICIES)}"
+        )
+
+    weights = _weights(frame, config.weight)
+    strata_codes, strata_labels = _codes(frame, config.strata, "strata")
+    if config.strata is None:
+        strata_labels = ("(all)",)
+
+    # Units of each stage, nested: stage-1 PSUs within strata, stage-k units within stage k-1 units.
+    cluster_cols = config.clusters
+    units: list[np.ndarray] = []
+    unit_labels: list[tuple[str, ...]] = []
+    parent = strata_codes
+    parent_labels: tuple[str, ...] | None = strata_labels if config.strata else None
+    for col in cluster_cols or [None]:
+        values = np.arange(n) if col is None else _codes(frame, col, "cluster")[0]
+        codes, first = _nest(parent, values)
+        units.append(codes)
+        own = frame[col].to_numpy()[first] if col is not None else frame.index[first]
+        # readable unit names, with the stratum / parent unit: "North/branch 7" -> "North/7"
+        labels = tuple(
+            str(x) if parent_labels is None else f"{parent_labels[p]}/{x}"
+            for p, x in zip(parent[first], own, strict=True)
+        )
+        unit_labels.append(labels)
+        parent, parent_labels = codes, labels
+
+    fractions = tuple(
+        _fraction(
+            frame,
+            col,
+            stage + 1,
+            units[stage],
+            strata_codes if stage == 0 else units[stage - 1],
+            _stratum_names(strata_labels, unit_labels, stage),
+        )
+        for stage, col in enumerate(config.fpcs)
+    )
+
+    multistage = len(units) > 1 and len(fractions) == len(units)
+    n_var_stages = len(units) if multistage else 1
+    stages: list[Stage] = []
+    multiplier_rows = np.ones(n)
+    for k in range(n_var_stages):
+        stratum_rows = strata_codes if k == 0 else units[k - 1]
+        frac_rows = fractions[k] if k < len(fractions) else np.zeros(n)
+        stage = _stage(
+            number=k + 1,
+            unit=units[k],
+            stratum=stratum_rows,
+            fraction=frac_rows,
+            multiplier=multiplier_rows,
+            # R calls onestage once per earlier-stage unit, and that unit is the only stratum in it.
+            scope=np.zeros(n, dtype=np.intp) if k == 0 else stratum_rows,
+            labels=_stratum_names(strata_labels, unit_labels, k),
+        )
+        stages.append(stage)
+        multiplier_rows = multiplier_rows * frac_rows
+
+    design = SurveyDesign(
+        weights=weights,
+        strata=strata_codes,
+        clusters=tuple(units),
+        fpc=fractions,
+        lonely_psu=config.lonely_psu,
+        stages=tuple(stages),
+        base_weights=weights.copy(),
+        strata_labels=tuple(strata_labels),
+        index=frame.index,
+    )
+    _check_lonely(design, config)
+    return design
+
+
+def _stratum_names(
+    strata_labels: Sequence[str], unit_labels: Sequence[tuple[str, ...]], stage: int
+) -> tuple[str, ...]:
+    """Readable names of the strata at ``stage`` (0-based): design strata, then the parent units."""
+    return tuple(strata_labels) if stage == 0 else unit_labels[stage - 1]
+
+
+def _weights(frame: pd.DataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.ones(len(frame))
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(
+            f"column {column!r}, row {frame.index[i]!r}: weight {raw.iloc[i]!r} is not a finite "
+            f"number ({int(bad.sum())} such rows); sampling weights must be numbers >= 0"
+        )
+    neg = values < 0
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        raise DesignError(
+            f"column {column!r}, row {frame.index[i]!r}: weight {values[i]!r} is negative "
+            f"({int(neg.sum())} such rows); sampling weights must be >= 0"
+        )
+    if not (values > 0).any():
+        raise DesignError(f"column {column!r}: every weight is zero; sampling weights must be > 0")
+    return values
+
+
+def _codes(
+    frame: pd.DataFrame, column: str | None, role: str
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Dense codes (sorted by label) of a strata or cluster column; missing values are errors."""
+    if column is None:
+        return np.zeros(len(frame), dtype=np.intp), ("(all)",)
+    raw = frame[column]
+    na = raw.isna().to_numpy()
+    if na.any():
+        i = int(np.flatnonzero(na)[0])
+        raise DesignError(
+            f"column {column!r}, row {frame.index[i]!r}: missing {role} value ({int(na.sum())} "
+            f"such rows); every respondent needs a {role} value for the design"
+        )
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        raw = raw.cat.remove_unused_categories()
+        codes = raw.cat.codes.to_numpy().astype(np.intp)
+        labels = tuple(str(c) for c in raw.cat.categories)
+        return codes, labels
+    try:
+        codes, uniques = pd.factorize(raw, sort=True)
+    except TypeError:  # mixed types that do not sort: compare as text
+        codes, uniques = pd.factorize(raw.astype(str), sort=True)
+    return codes.astype(np.intp), tuple(str(u) for u in uniques)
+
+
+def _nest(parent: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``(parent, value)`` pairs, ordered by parent then value; and a first row of each."""
+    parent = np.asarray(parent, dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64)
+    key = parent * (int(values.max()) + 1) + values
+    uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
+    del uniq
+    return codes.astype(np.intp).reshape(-1), first
+
+
+def _fraction(
+    frame: pd.DataFrame,
+    column: str,
+    stage: int,
+    unit: np.ndarray,
+    stratum: np.ndarray,
+    stratum_names: tuple[str, ...],
+) -> np.ndarray:
+    """Per-row sampling fraction ``n_h / N_h`` at ``stage`` from an fpc column (R's ``as.fpc``)."""
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(
+            f"column {column!r}, row {frame.index[i]!r}: fpc {raw.iloc[i]!r} is not a positive "
+            "number; give population counts (>= 1) or sampling fractions in (0, 1]"
+        )
+    is_count = bool((values > 1).any())
+    if is_count and (values < 1).any():
+        i = int(np.flatnonzero(values < 1)[0])
+        raise DesignError(
+            f"column {column!r}, row {frame.index[i]!r}: fpc {values[i]!r} is a fraction but other "
+            "rows hold population counts (> 1); use one kind for the whole column"
+        )
+    n_strata = int(stratum.max()) + 1
+    # n_h: distinct units per stratum.
+    unit_stratum = np.zeros(int(unit.max()) + 1, dtype=np.intp)
+    unit_stratum[unit] = stratum
+    n_h = np.bincount(unit_stratum, minlength=n_strata).astype(float)
+    lo = np.full(n_strata, np.inf)
+    hi = np.full(n_strata, -np.inf)
+    np.minimum.at(lo, stratum, values)
+    np.maximum.at(hi, stratum, values)
+    varies = hi - lo > 1e-9 * np.maximum(1.0, np.abs(hi))
+    if varies.any():
+        h = int(np.flatnonzero(varies)[0])
+        raise DesignError(
+            f"column {column!r}: fpc varies within stratum {stratum_names[h]!r} at stage {stage} "
+            f"(from {lo[h]:g} to {hi[h]:g}); the fpc must be the same for every row of a stratum"
+        )
+    if is_count:
+        frac_h = n_h / hi
+        if (frac_h > 1 + 1e-12).any():
+            h = int(np.flatnonzero(frac_h > 1 + 1e-12)[0])
+            raise DesignError(
+                f"column {column!r}: population count {hi[h]:g} of stratum {stratum_names[h]!r} at "
+                f"stage {stage} is below the {int(n_h[h])} units sampled in it (more than 100% "
+                "sampling); check the fpc column"
+            )
+    else:
+        frac_h = hi
+    return np.minimum(frac_h, 1.0)[stratum]
+
+
+def _stage(
+    *,
+    number: int,
+    unit: np.ndarray,
+    stratum: np.ndarray,
+    fraction: np.ndarray,
+    multiplier: np.ndarray,
+    scope: np.ndarray,
+    labels: tuple[str, ...],
+) -> Stage:
+    n_units = int(unit.max()) + 1
+    n_strata = int(stratum.max()) + 1
+    unit_stratum = np.zeros(n_units, dtype=np.intp)
+    unit_stratum[unit] = stratum
+    size = np.bincount(unit_stratum, minlength=n_strata)
+    per_stratum = np.zeros(n_strata)
+    per_stratum[stratum] = fraction
+    mult = np.ones(n_strata)
+    mult[stratum] = multiplier
+    scope_h = np.zeros(n_strata, dtype=np.intp)
+    scope_h[stratum] = scope
+    return Stage(
+        unit=unit,
+        unit_stratum=unit_stratum,
+        stratum_size=size,
+        stratum_fraction=per_stratum,
+        stratum_multiplier=mult,
+        stratum_scope=scope_h,
+        stratum_label=labels,
+        number=number,
+    )
+
+
+def _check_lonely(design: SurveyDesign, config: DesignConfig) -> None:
+    if design.lonely_psu != "fail":
+        return
+    for stage in design.stages:
+        lonely = np.flatnonzero(stage.lonely)
+        if lonely.size == 0:
+            continue
+        names = [stage.stratum_label[h] for h in lonely[:5]]
+        more = f" and {lonely.size - 5} more" if lonely.size > 5 else ""
+        if stage.number == 1:
+            where = f"stratum {', '.join(map(repr, names))}{more}"
+            if config.strata:
+                where += f" of column {config.strata!r}"
+            what = "PSU" if config.clusters else "respondent"
+        else:
+            col = config.clusters[stage.number - 2]
+            where = f"{col!r} unit {', '.join(map(repr, names))}{more}"
+            if config.strata:
+                where += " (stratum/unit)"
+            what = f"stage-{stage.number} unit ({config.clusters[stage.number - 1]!r})"
+        raise DesignError(
+            f"{where} has only one {what} at stage {stage.number}, so its variance cannot be "
+            "estimated (lonely PSU); merge it with a similar stratum, or set design.lonely_psu "
+            "to adjust, average or remove"
+        )

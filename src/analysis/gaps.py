@@ -1,0 +1,235 @@
+"""The expectation-performance gap table, and small-cell suppression for reporting it.
+
+For item ``j`` the per-respondent gap is ``g_ij = performance_ij - expectation_ij``, defined where
+the respondent answered both (METHODS.md). The table's expectation, performance and gap are weighted
+means over the same respondents (those who answered both), so ``expectation + gap == performance``
+holds exactly in every row; the standard error, interval, df and p-value are those of the gap, from
+the design (:func:`analysis.estimate.means`). All items and all levels of a segment are one call of
+the estimator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis import estimate
+from analysis.design import SurveyDesign
+from analysis.errors import DesignError
+from analysis.params import Codebook
+from analysis.weighting import level_text
+
+#: ``group`` and ``level`` of the rows over all respondents.
+OVERALL = "all"
+
+GAP_COLUMNS = [
+    "item",
+    "label",
+    "dimension",
+    "group",
+    "level",
+    "n",
+    "expectation",
+    "performance",
+    "gap",
+    "se",
+    "ci_low",
+    "ci_high",
+    "df",
+    "p_value",
+]
+#: Columns blanked in suppressed rows (those present in the table).
+SUPPRESSED_COLUMNS = [
+    "expectation",
+    "performance",
+    "gap",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "deff",
+    "p_value",
+]
+
+
+def gap_table(
+    design: SurveyDesign,
+    clean: pd.DataFrame,
+    codebook: Codebook,
+    by: Sequence[str] = (),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Expectation, performance and gap of every item, overall and by segment.
+
+    Parameters
+    ----------
+    design
+        The (possibly calibrated) design of ``clean``.
+    clean
+        The accepted survey rows the design was built from.
+    codebook
+        Names the items' expectation and performance columns, and each segment's levels.
+    by
+        Segment columns to break the table down by (codebook segments).
+    confidence
+        Confidence level of the gap's interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``item, label, dimension, group, level, n, expectation, performance, gap, se,
+        ci_low, ci_high, df, p_value``. Per item (codebook order): the overall row (``group`` and
+        ``level`` = ``"all"``), then for each segment in ``by`` one row per level in codebook order
+        (``level`` as text), including levels without respondents (``n = 0``, estimates NaN).
+        ``n``: respondents who answered both questions (non-zero weight); ``se``, ``ci_*``, ``df``,
+        ``p_value`` (two-sided, H0: gap = 0) are design-based, for the gap.
+
+    Raises
+    ------
+    DesignError
+        A ``by`` column is not a codebook segment or not in the data, or holds a value the codebook
+        does not list.
+    """
+    items = codebook.items
+    values = _gap_values(clean, codebook)
+    k = len(items)
+    frames = []
+    for group in [OVERALL, *by]:
+        domains = None if group == OVERALL else _segment(clean, codebook, group)
+        res = estimate.means(design, values, domains, confidence)
+        levels = [OVERALL] if domains is None else [str(c) for c in domains.cat.categories]
+        n_levels = len(levels)
+        est = res["estimate"].to_numpy().reshape(3, k, n_levels)
+        gap = res.iloc[2 * k * n_levels :]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "item": np.repeat([i.id for i in items], n_levels),
+                    "label": np.repeat([i.label for i in items], n_levels),
+                    "dimension": np.repeat([i.dimension for i in items], n_levels),
+                    "group": group,
+                    "level": np.tile(levels, k),
+                    "n": gap["n"].to_numpy(),
+                    "expectation": est[0].ravel(),
+                    "performance": est[1].ravel(),
+                    "gap": est[2].ravel(),
+                    "se": gap["se"].to_numpy(),
+                    "ci_low": gap["ci_low"].to_numpy(),
+                    "ci_high": gap["ci_high"].to_numpy(),
+                    "df": gap["df"].to_numpy(),
+                    "p_value": gap["p_value"].to_numpy(),
+                    "_item": np.repeat(np.arange(k), n_levels),
+                    "_level": np.tile(np.arange(n_levels), k),
+                }
+            )
+        )
+    table = pd.concat(frames, keys=range(len(frames)), names=["_group", None]).reset_index(0)
+    table = table.sort_values(["_item", "_group", "_level"], kind="stable")
+    return table[GAP_COLUMNS].reset_index(drop=True)
+
+
+def _gap_values(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """(n, 3k) expectation, performance, gap of each item, all NaN unless both were answered."""
+    missing = [c for c in codebook.rating_columns() if c not in clean.columns]
+    if missing:
+        raise DesignError(f"rating columns not in the data: {', '.join(missing)}")
+    e_arr = _numbers(clean, [i.expectation for i in codebook.items])
+    p_arr = _numbers(clean, [i.performance for i in codebook.items])
+    both = np.isfinite(e_arr) & np.isfinite(p_arr)
+    e_arr = np.where(both, e_arr, np.nan)
+    p_arr = np.where(both, p_arr, np.nan)
+    return pd.DataFrame(np.hstack([e_arr, p_arr, p_arr - e_arr]))
+
+
+def _numbers(clean: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The rating columns as a float array (NaN: not answered)."""
+    try:
+        return clean[columns].to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        bad = [c for c in columns if not pd.api.types.is_numeric_dtype(clean[c])]
+        raise DesignError(
+            f"rating columns {', '.join(map(repr, bad))} are not numbers; validate the survey "
+            "against its codebook first (analysis.schema)"
+        ) from None
+
+
+def _segment(clean: pd.DataFrame, codebook: Codebook, column: str) -> pd.Series:
+    """The segment column as a categorical of its codebook levels (as text), in codebook order."""
+    if column not in codebook.segments:
+        raise DesignError(
+            f"{column!r} is not a codebook segment (segments: "
+            f"{', '.join(codebook.segments) or 'none'})"
+        )
+    if column not in clean.columns:
+        raise DesignError(f"segment column {column!r} is not in the data")
+    levels = [str(v) for v in codebook.segments[column]]
+    text = level_text(clean[column])
+    unknown = text.notna() & ~text.isin(levels)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise DesignError(
+            f"column {column!r}, row {clean.index[i]!r}: value {text.iloc[i]!r} is not one of the "
+            f"codebook's levels ({', '.join(levels)})"
+        )
+    return pd.Series(pd.Categorical(text, categories=levels), name=column)
+
+
+def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """Blank the estimates of cells with fewer than ``min_cell`` respondents, with complementary
+    suppression.
+
+    Primary suppression: rows with ``0 < n < min_cell``. Complementary suppression: within one item
+    and one group (not the overall row), if exactly one level is suppressed, the unsuppressed level
+    with the next smallest ``n`` (``n > 0``; the first in table order on ties) is suppressed too, so
+    that the small cell cannot be recovered from the overall estimate and the other levels.
+
+    Choices: ``n`` stays visible in every row (respondent counts are not what ``min_cell`` protects,
+    and the reader sees why a cell is blank); ``df`` stays too (a property of the design). Rows with
+    ``n = 0`` are flagged ``suppressed`` (they have no estimate to show) but hide nothing, so they
+    do not trigger complementary suppression.
+
+    Parameters
+    ----------
+    table
+        A table with columns ``n``, ``group``, ``level`` and, optionally, ``item`` (e.g. the gap
+        table or an :func:`analysis.estimate.means` table with ``group`` added).
+    min_cell
+        Smallest number of respondents whose estimate may be shown.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` with a bool column ``suppressed`` added and the columns
+        ``expectation, performance, gap, estimate, se, ci_low, ci_high, deff, p_value`` (those
+        present) set to NaN in suppressed rows.
+    """
+    if int(min_cell) != min_cell or min_cell < 1:
+        raise ValueError(f"min_cell must be a whole number >= 1, got {min_cell!r}")
+    for col in ("n", "group", "level"):
+        if col not in table.columns:
+            raise ValueError(f"the table has no {col!r} column to suppress by")
+    out = table.copy()
+    n = out["n"].to_numpy(dtype=float)
+    primary = (n > 0) & (n < min_cell)
+    keys = [c for c in ("item", "group") if c in out.columns]
+    grp = out.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    in_groups = out["group"].to_numpy() != OVERALL
+    count = np.bincount(
+        grp, weights=primary & in_groups, minlength=grp.max() + 1 if len(grp) else 0
+    )
+    needs = in_groups & (count[grp] == 1)
+    candidate = needs & ~primary & (n > 0)
+    complementary = np.zeros(len(out), dtype=bool)
+    if candidate.any():
+        cand = pd.DataFrame(
+            {"g": grp[candidate], "n": n[candidate]}, index=np.flatnonzero(candidate)
+        )
+        first = cand.sort_values(["g", "n"], kind="stable").groupby("g").head(1).index
+        complementary[first.to_numpy()] = True
+    suppressed = primary | complementary | (n == 0)
+    out["suppressed"] = suppressed
+    cols = [c for c in SUPPRESSED_COLUMNS if c in out.columns]
+    out.loc[suppressed, cols] = np.nan
+    return out

@@ -1,0 +1,453 @@
+"""Run the report notebook for one client and turn it into a self-contained HTML report.
+
+:func:`run_client` checks the params, checks the Jupyter kernel, executes
+``notebooks/gap_report.ipynb`` with papermill (only the params file and the project root, as plain
+strings, are passed in), converts the executed notebook with nbconvert using our template
+(``templates/outside_in``: no code, no prompts, no scripts, our CSS inlined, images as data URIs),
+checks the HTML is self-contained, and only then replaces ``reports/<client>/report.html`` and
+``report.ipynb`` (atomically). A failed run raises :class:`~analysis.errors.ReportError` naming the
+failing cell and leaves the last good report as it was. Finally it writes the run's provenance to
+``data/processed/<client>/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis import __version__, io
+from analysis.errors import ReportError
+from analysis.params import Client, load_client
+
+KERNEL = "outside-in"
+SETUP_COMMAND = "scripts/dev.sh setup"
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+TEMPLATE = "outside_in"
+DEFAULT_NOTEBOOK = PACKAGE_DIR.parents[1] / "notebooks" / "gap_report.ipynb"
+NOTEBOOK_ONLY_TAG = "notebook-only"  # cells for analysts in JupyterLab, left out of the report
+PARAMETERS = ("params_file", "root")  # what the notebook's `parameters` cell declares
+VERSIONED = (
+    "pandas",
+    "numpy",
+    "papermill",
+    "nbconvert",
+    "pandera",
+    "seaborn",
+    "pingouin",
+    "matplotlib",
+    "scipy",
+)
+FAILED_NOTEBOOK = "report.failed.ipynb"  # in data/processed/<client>/, for debugging a failure
+
+_SCRIPT = re.compile(r"<\s*script", re.IGNORECASE)
+_REMOTE_ATTR = re.compile(
+    r"""\b(?:src|href|srcset|poster|data|action|formaction)\s*=\s*["']?\s*(?:https?:)?//""",
+    re.IGNORECASE,
+)
+_REMOTE_CSS = re.compile(r"""(?:url\(\s*["']?\s*(?:https?:)?//|@import)""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one client's run produced."""
+
+    client: str
+    report_html: Path
+    report_ipynb: Path
+    manifest: Path
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------------
+# the notebook's side: finding the project root
+
+
+def resolve_root(params_file: str | Path, root: str | Path = ".") -> Path:
+    """The project root against which ``params_file`` resolves.
+
+    ``root`` as given when the params file is found there (or is absolute). Otherwise, when
+    ``root`` is the working directory of a notebook opened from ``notebooks/`` in JupyterLab,
+    its parent directory, if the params file is found there. Otherwise ``root`` unchanged, and
+    :func:`~analysis.params.load_client` reports the missing file.
+    """
+    base = Path(root).absolute()
+    params = Path(params_file)
+    if params.is_absolute() or (base / params).is_file():
+        return base
+    parent = base.parent
+    if (parent / params).is_file():
+        return parent
+    return base
+
+
+def open_client(params_file: str | Path, root: str | Path = ".") -> Client:
+    """Load a client from the notebook: :func:`resolve_root`, then ``load_client``."""
+    return load_client(params_file, root=resolve_root(params_file, root))
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def check_kernel(name: str = KERNEL) -> dict[str, Any]:
+    """Check that the Jupyter kernel ``name`` exists and runs this Python interpreter.
+
+    Returns the kernelspec's ``name``, ``argv`` and ``resource_dir``. Raises
+    :class:`ReportError` telling the user to run the setup command otherwise.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    here = os.path.abspath(sys.executable)
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ReportError(
+            f"the Jupyter kernel {name!r} is not installed, so the report notebook cannot run; "
+            f"run `{SETUP_COMMAND}` to register it for this Python ({here})"
+        ) from None
+    argv0 = spec.argv[0] if spec.argv else ""
+    if argv0 != here:
+        raise ReportError(
+            f"the Jupyter kernel {name!r} ({spec.resource_dir}) runs {argv0 or '(nothing)'}, "
+            f"not this Python ({here}), so the report would use other packages; run "
+            f"`{SETUP_COMMAND}` to register the kernel again"
+        )
+    return {"name": name, "argv": list(spec.argv), "resource_dir": str(spec.resource_dir)}
+
+
+def notebook_parameters(params_file: str | Path, root: Path) -> dict[str, str]:
+    """The values papermill injects into the notebook: plain strings only."""
+    return {"params_file": str(params_file), "root": str(root)}
+
+
+def check_self_contained(html: str, where: str = "report") -> None:
+    """Raise :class:`ReportError` if the HTML has a script or loads anything from the network."""
+    problems = []
+    if _SCRIPT.search(html):
+        problems.append("a <script> element")
+    m = _REMOTE_ATTR.search(html)
+    if m:
+        problems.append(f"a remote resource ({m.group(0).strip()}...)")
+    m = _REMOTE_CSS.search(html)
+    if m:
+        problems.append(f"a remote stylesheet reference ({m.group(0).strip()}...)")
+    if problems:
+        raise ReportError(
+            f"{where}: the HTML is not self-contained: it has {' and '.join(problems)}. A "
+            "notebook output brought it in; show results with analysis.present instead."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def default_notebook(root: Path) -> Path:
+    """The project's report notebook: ``root/notebooks/gap_report.ipynb`` if the project has one,
+    else the one of the Outside-In checkout this package runs from."""
+    own = root / "notebooks" / DEFAULT_NOTEBOOK.name
+    return own if own.is_file() else DEFAULT_NOTEBOOK
+
+
+def run_client(
+    params_file: str | Path,
+    root: str | Path | None = None,
+    notebook: str | Path | None = None,
+    timeout: int = 600,
+) -> RunResult:
+    """Run the report notebook for one client; write its report, executed notebook and manifest.
+
+    Parameters
+    ----------
+    params_file
+        ``params/<client>.yaml``, relative to ``root`` or absolute.
+    root
+        The project root (the working directory by default); the notebook runs with it as its
+        working directory.
+    notebook
+        The notebook to run; by default the project's ``notebooks/gap_report.ipynb`` (under
+        ``root``), else the one beside this package's source.
+    timeout
+        Seconds any one cell may run.
+
+    Returns
+    -------
+    RunResult
+        The client slug, the paths of ``reports/<client>/report.html`` and ``report.ipynb`` and of
+        ``data/processed/<client>/manifest.json``, and the run's duration in seconds.
+
+    Raises
+    ------
+    ParamsError
+        The params file or codebook is invalid (nothing has run).
+    ReportError
+        The kernel is missing, a notebook cell failed, or the HTML is not self-contained; the
+        previous report is left untouched.
+    """
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    steps: dict[str, float] = {}
+
+    def lap(step: str, since: float) -> float:
+        now = time.perf_counter()
+        steps[step] = round(now - since, 3)
+        return now
+
+    root_path = Path(root).absolute() if root is not None else Path.cwd()
+    client = load_client(params_file, root=root_path)
+    nb_path = Path(notebook).absolute() if notebook is not None else default_notebook(root_path)
+    if not nb_path.is_file():
+        raise ReportError(f"{nb_path}: report notebook not found")
+    kernel = check_kernel()
+    t = lap("check", t0)
+
+    validation = client.processed_dir / "validation.json"
+    before = _stamp(validation)
+    executed, warnings = _execute(client, params_file, nb_path, timeout)
+    t = lap("execute", t)
+    rows = _row_counts(validation, before, nb_path)
+
+    html = to_html(executed, title=client.config.title)
+    check_self_contained(html, where=f"{nb_path.name} for {client.slug}")
+    t = lap("convert", t)
+
+    import nbformat
+
+    out_html = client.report_dir / "report.html"
+    out_ipynb = client.report_dir / "report.ipynb"
+    with io.atomic_path(out_ipynb) as tmp_ipynb, io.atomic_path(out_html) as tmp_html:
+        nbformat.write(executed, str(tmp_ipynb))
+        tmp_html.write_text(html, encoding="utf-8")
+    (client.processed_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
+    t = lap("write", t)
+
+    finished = dt.datetime.now(dt.UTC)
+    seconds = round(time.perf_counter() - t0, 3)
+    manifest = {
+        "client": client.slug,
+        "title": client.config.title,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "seconds": seconds,
+        "steps": steps,
+        "root": str(client.root),
+        "inputs": {
+            role: {"path": _rel(path, client.root), "sha256": io.file_sha256(path)}
+            for role, path in client.input_files().items()
+        },
+        "rows": rows,
+        "params": client.config.model_dump(mode="json"),
+        "notebook": {"path": _rel(nb_path, client.root), "sha256": io.file_sha256(nb_path)},
+        "kernel": kernel,
+        "outputs": {
+            name: {
+                "path": _rel(p, client.root),
+                "sha256": io.file_sha256(p),
+                "bytes": p.stat().st_size,
+            }
+            for name, p in (("report_html", out_html), ("report_ipynb", out_ipynb))
+        },
+        "cells": _cell_timings(executed),
+        "notebook_warnings": warnings,
+        "versions": versions(),
+    }
+    manifest_path = io.write_json(manifest, client.processed_dir / "manifest.json")
+    return RunResult(
+        client=client.slug,
+        report_html=out_html,
+        report_ipynb=out_ipynb,
+        manifest=manifest_path,
+        seconds=seconds,
+    )
+
+
+def _execute(
+    client: Client, params_file: str | Path, nb_path: Path, timeout: int
+) -> tuple[Any, list[str]]:
+    """Execute the notebook into a temporary file; return it and the text it wrote to stderr."""
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    with tempfile.TemporaryDirectory(prefix=f"outside-in-{client.slug}-") as tmp:
+        out = Path(tmp) / "executed.ipynb"
+        try:
+            pm.execute_notebook(
+                str(nb_path),
+                str(out),
+                parameters=notebook_parameters(params_file, client.root),
+                kernel_name=KERNEL,
+                cwd=str(client.root),
+                progress_bar=False,
+                request_save_on_cell_execute=False,
+                execution_timeout=timeout,
+            )
+        except PapermillExecutionError as exc:
+            kept = _keep_failed(out, client)
+            raise ReportError(_describe_failure(exc, nb_path, client, kept)) from None
+        except Exception as exc:  # kernel died, cell timed out, kernel would not start ...
+            kept = _keep_failed(out, client)
+            hint = f" The executed notebook so far is in {kept}." if kept else ""
+            raise ReportError(
+                f"{nb_path.name} for {client.slug}: the notebook could not be run: "
+                f"{type(exc).__name__}: {_first_line(str(exc))}.{hint}"
+            ) from exc
+        executed = nbformat.read(str(out), as_version=4)
+    return executed, _stderr_text(executed)
+
+
+def _keep_failed(out: Path, client: Client) -> Path | None:
+    if not out.is_file():
+        return None
+    target = client.processed_dir / FAILED_NOTEBOOK
+    io.write_text(out.read_text(encoding="utf-8"), target)
+    return target
+
+
+def _describe_failure(exc: Any, nb_path: Path, client: Client, kept: Path | None) -> str:
+    """Name the failing cell (index in the notebook file, first source line) and the error."""
+    source = str(getattr(exc, "source", "") or "")
+    index = _source_index(nb_path, source, getattr(exc, "cell_index", None))
+    first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "(empty cell)")
+    where = f"cell {index}" if index is not None else "a cell"
+    ename, evalue = getattr(exc, "ename", "Error"), str(getattr(exc, "evalue", "") or "")
+    hint = f" The executed notebook with the full traceback is in {kept}." if kept else ""
+    return (
+        f"{nb_path.name} for {client.slug}: {where} (`{first}`) failed: {ename}: {evalue}. "
+        f"The previous report, if any, was left unchanged.{hint}"
+    )
+
+
+def _source_index(nb_path: Path, source: str, fallback: int | None) -> int | None:
+    """Index of the failing cell in the notebook file (papermill counts its injected cell too)."""
+    try:
+        cells = json.loads(nb_path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return fallback
+    for i, cell in enumerate(cells):
+        text = cell.get("source", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if cell.get("cell_type") == "code" and text == source:
+            return i
+    return fallback
+
+
+def _first_line(text: str) -> str:
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+
+
+def _cell_timings(nb: Any) -> list[dict[str, Any]]:
+    """Seconds per code cell (papermill's record), by index in the notebook file."""
+    out, index = [], 0
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        if cell.cell_type == "code":
+            seconds = cell.metadata.get("papermill", {}).get("duration")
+            out.append(
+                {
+                    "cell": index,
+                    "source": _first_line(cell.source),
+                    "seconds": None if seconds is None else round(float(seconds), 3),
+                }
+            )
+        index += 1
+    return out
+
+
+def _stderr_text(nb: Any) -> list[str]:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                out.append(str(o.get("text", "")).strip())
+    return [t for t in out if t]
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _row_counts(validation: Path, before: tuple[int, int] | None, nb_path: Path) -> dict[str, int]:
+    """Rows received/accepted/rejected from this run's ``validation.json`` (not a stale one)."""
+    after = _stamp(validation)
+    if after is None or after == before:
+        raise ReportError(
+            f"{nb_path.name}: the notebook ran but did not write {validation} "
+            "(it must call pipeline.intake); the previous report was left unchanged"
+        )
+    data = json.loads(validation.read_text(encoding="utf-8"))
+    return {k: int(data[k]) for k in ("received", "accepted", "rejected")}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return Path(path).absolute().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Python, Outside-In and the packages the numbers and the report depend on."""
+    out: dict[str, str | None] = {"python": platform.python_version(), "analysis": __version__}
+    for name in VERSIONED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# conversion
+
+
+def to_html(nb: Any, title: str) -> str:
+    """Convert an executed notebook to the client HTML: outputs only, our template and CSS.
+
+    Left out: code, prompts, cells tagged ``notebook-only``, stderr streams (warnings; they are
+    recorded in the manifest instead), JavaScript and widget outputs.
+    """
+    import copy
+
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if "outputs" in cell:
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+    exporter = HTMLExporter(
+        template_name=TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        exclude_anchor_links=True,
+    )
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY_TAG}), enabled=True
+    )
+    html, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": title}, "report_title": title}
+    )
+    return html

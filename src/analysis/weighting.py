@@ -1,0 +1,400 @@
+"""Calibrate the design weights to known customer-base counts (raking, post-stratification, GREG).
+
+The margins file (DESIGN.md) lists population counts: columns ``variable, level, count``. Each
+``variable`` is a segment column of the survey; its levels are compared with the column's values as
+text (an integer-valued number column matches ``"1"``, ``"2"``, ...). For ``method: linear`` two
+reserved spellings add non-categorical constraints:
+
+- ``variable = "(population)"`` (any level): the population size, i.e. an intercept;
+- ``level = "(total)"``: the population total of a numeric column ``variable`` (e.g. last year's
+  spend).
+
+Calibrated weights ``w = g * w0`` reproduce the margins. The returned design records the calibration
+(:class:`~analysis.design.Calibration`) so that :mod:`analysis.estimate` computes variances from the
+residuals of the influence values on the calibration variables, exactly as R's ``calibrate()``,
+``postStratify()`` (and ``calibrate(calfun = "raking")`` for raking) do; treating calibrated weights
+as fixed would overstate the standard errors of anything the margins explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+
+from analysis.design import Calibration, SurveyDesign
+from analysis.errors import DesignError
+
+METHODS = ("rake", "poststratify", "linear")
+POPULATION = "(population)"
+TOTAL = "(total)"
+#: Margin totals of different variables may disagree by this much (rounding in published counts);
+#: within it, every variable's counts are rescaled to the first variable's total.
+TOTALS_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class _Categorical:
+    variable: str
+    levels: tuple[str, ...]
+    counts: np.ndarray  # (L,) population counts, rescaled to the common total
+    codes: np.ndarray  # (n,) level code of each row
+
+
+@dataclass(frozen=True)
+class _Numeric:
+    variable: str
+    values: np.ndarray  # (n,)
+    total: float
+
+
+def calibrate(
+    design: SurveyDesign,
+    frame: pd.DataFrame,
+    margins: pd.DataFrame,
+    method: str = "rake",
+    max_iter: int = 100,
+    tolerance: float = 1e-8,
+    source: str | Path | None = None,
+) -> SurveyDesign:
+    """Calibrate ``design``'s weights to population ``margins``.
+
+    Parameters
+    ----------
+    design
+        The design built from ``frame``.
+    frame
+        The survey rows the design was built from (same rows, same order); holds the margin
+        variables.
+    margins
+        Columns ``variable, level, count``: population counts per level of each variable.
+    method
+        ``rake``: iterative proportional fitting to every variable's margin (R's
+        ``calibrate(calfun = "raking")``); ``poststratify``: one variable whose levels are the joint
+        cells (R's ``postStratify``); ``linear``: GREG / linear calibration (R's ``calibrate``),
+        which also takes ``(population)`` and ``(total)`` rows.
+    max_iter
+        Raking: largest number of full cycles over the margins.
+    tolerance
+        Raking: stop when no weight changed by more than this (relative) in a full cycle.
+    source
+        The margins file, named in error messages.
+
+    Returns
+    -------
+    SurveyDesign
+        The design with calibrated weights and the calibration recorded for variance estimation.
+
+    Raises
+    ------
+    DesignError
+        Unknown method or variable; a respondent's level is missing from the margins; a margin level
+        has no respondents; totals of different variables disagree by more than 0.1%; post-
+        stratification with other than one variable; raking did not converge within ``max_iter``;
+        linear calibration cannot meet the margins.
+    """
+    where = f"{source}: " if source is not None else "margins: "
+    if method not in METHODS:
+        raise DesignError(f"weighting.method {method!r} is not one of {', '.join(METHODS)}")
+    if len(frame) != design.n:
+        raise DesignError(
+            f"the frame has {len(frame)} rows but the design {design.n}; calibrate with the frame "
+            "the design was built from"
+        )
+    missing = [c for c in ("variable", "level", "count") if c not in margins.columns]
+    if missing:
+        raise DesignError(
+            f"{where}margins need columns variable, level, count; missing {', '.join(missing)}"
+        )
+    if margins.empty:
+        raise DesignError(f"{where}the margins file lists no population counts")
+
+    w0 = design.weights
+    categorical, numeric, population = _parse(design, frame, margins, method, where)
+    rescale = _agree_totals(categorical, population, where)
+
+    iterations = 1
+    if method == "poststratify":
+        if len(categorical) != 1 or numeric or population is not None:
+            names = [c.variable for c in categorical] + [x.variable for x in numeric]
+            raise DesignError(
+                f"{where}post-stratification needs exactly one variable (the joint cells, e.g. a "
+                f"column combining segment and region); the margins list {len(names)}: "
+                f"{', '.join(names)}; use method rake for several margins"
+            )
+        cat = categorical[0]
+        sums = np.bincount(cat.codes, weights=w0, minlength=len(cat.levels))
+        g = (cat.counts / sums)[cat.codes]
+    elif method == "rake":
+        if numeric or population is not None:
+            raise DesignError(
+                f"{where}raking takes categorical margins only; '{POPULATION}' and '{TOTAL}' rows "
+                "need method linear"
+            )
+        g, iterations = _rake(w0, categorical, max_iter, tolerance, where)
+    else:
+        g = _linear(w0, categorical, numeric, population, where)
+
+    x = _model_matrix(design.n, categorical, numeric, population)
+    q = _basis(x * np.sqrt(w0)[:, None])
+    record = Calibration(
+        method=method,
+        variables=tuple(c.variable for c in categorical) + tuple(v.variable for v in numeric),
+        q=q,
+        wq=g * np.sqrt(w0),
+        g=np.where(w0 != 0, g, 1.0),
+        iterations=iterations,
+        margin_rescale=rescale,
+    )
+    return design.with_calibration(w0 * g, record)
+
+
+def weighting_summary(design: SurveyDesign) -> dict[str, Any]:
+    """How much the weights cost in precision, and how far calibration moved them.
+
+    Returns
+    -------
+    dict
+        ``n`` (respondents), ``sum_weights``, ``kish_neff`` ((sum w)^2 / sum w^2), ``efficiency``
+        (kish_neff / n), ``adjustment_min`` and ``adjustment_max`` (range of calibrated weight /
+        design weight over respondents with a non-zero design weight; 1 and 1 when uncalibrated).
+    """
+    adj = design.adjustment[design.base_weights != 0]
+    neff = design.kish_neff
+    return {
+        "n": design.n,
+        "sum_weights": float(design.weights.sum()),
+        "kish_neff": neff,
+        "efficiency": neff / design.n,
+        "adjustment_min": float(adj.min()) if adj.size else 1.0,
+        "adjustment_max": float(adj.max()) if adj.size else 1.0,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# margins
+
+
+def level_text(values: pd.Series) -> pd.Series:
+    """Values as the text a margins file uses: integer-valued numbers without ``.0``; NaN kept."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        num = pd.to_numeric(values, errors="coerce")
+        finite = num.dropna()
+        if len(finite) and np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0):
+            return num.astype("Int64").astype("string").astype(object).where(num.notna())
+    return values.astype("string").astype(object).where(values.notna())
+
+
+def _parse(
+    design: SurveyDesign, frame: pd.DataFrame, margins: pd.DataFrame, method: str, where: str
+) -> tuple[list[_Categorical], list[_Numeric], float | None]:
+    m = pd.DataFrame(
+        {
+            "variable": margins["variable"].astype(str).str.strip(),
+            "level": margins["level"].astype(str).str.strip(),
+            "count": pd.to_numeric(margins["count"], errors="coerce"),
+        }
+    )
+    bad = m.index[
+        ~np.isfinite(m["count"].to_numpy(dtype=float, na_value=np.nan)) | (m["count"] < 0)
+    ]
+    if len(bad):
+        r = margins.loc[bad[0]]
+        raise DesignError(
+            f"{where}variable {r['variable']!r}, level {r['level']!r}: count {r['count']!r} is not "
+            "a number >= 0"
+        )
+    positive = design.weights > 0
+    categorical: list[_Categorical] = []
+    numeric: list[_Numeric] = []
+    population: float | None = None
+    for variable, rows in m.groupby("variable", sort=False):
+        variable = str(variable)
+        if variable == POPULATION:
+            if method != "linear":
+                raise DesignError(f"{where}'{POPULATION}' rows need method linear")
+            population = float(rows["count"].iloc[0])
+            continue
+        if variable not in frame.columns:
+            raise DesignError(
+                f"{where}margin variable {variable!r} is not a column of the survey (columns: "
+                f"{', '.join(map(str, frame.columns[:20]))}{' ...' if frame.shape[1] > 20 else ''})"
+            )
+        if (rows["level"] == TOTAL).any():
+            numeric.append(_numeric(frame, variable, rows, method, where))
+            continue
+        dup = rows["level"].duplicated()
+        if dup.any():
+            raise DesignError(
+                f"{where}variable {variable!r}: level {rows['level'][dup].iloc[0]!r} is listed "
+                "twice"
+            )
+        levels = tuple(rows["level"])
+        counts = rows["count"].to_numpy(dtype=float)
+        text = level_text(frame[variable])
+        lookup = {lev: i for i, lev in enumerate(levels)}
+        codes = text.map(lookup)
+        unknown = codes.isna().to_numpy()
+        if unknown.any():
+            i = int(np.flatnonzero(unknown)[0])
+            shown = text.iloc[i]
+            what = "no value" if shown is None or pd.isna(shown) else f"level {shown!r}"
+            n_bad = int(unknown.sum())
+            raise DesignError(
+                f"{where}variable {variable!r}: respondent at row {frame.index[i]!r} has {what}, "
+                f"which the margins do not list ({n_bad} respondent{'s' * (n_bad != 1)} in all); "
+                f"add its population count to the margins file (levels listed: "
+                f"{', '.join(levels)})"
+            )
+        codes_arr = codes.to_numpy(dtype=np.intp)
+        have = np.bincount(codes_arr[positive], minlength=len(levels))
+        empty = np.flatnonzero((have == 0) & (counts > 0))
+        if empty.size:
+            lev = levels[empty[0]]
+            raise DesignError(
+                f"{where}variable {variable!r}, level {lev!r}: no respondents have this level, so "
+                f"no weights can be raised to its population count {counts[empty[0]]:g}; merge "
+                "it with a similar level in the margins file (and the survey), or remove it"
+            )
+        categorical.append(_Categorical(variable, levels, counts, codes_arr))
+    return categorical, numeric, population
+
+
+def _numeric(
+    frame: pd.DataFrame, variable: str, rows: pd.DataFrame, method: str, where: str
+) -> _Numeric:
+    if method != "linear":
+        raise DesignError(
+            f"{where}variable {variable!r}: a '{TOTAL}' row (a numeric total) needs method linear"
+        )
+    if len(rows) != 1:
+        raise DesignError(
+            f"{where}variable {variable!r}: a '{TOTAL}' row must be the variable's only row"
+        )
+    values = pd.to_numeric(frame[variable], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(
+            f"{where}variable {variable!r}: row {frame.index[i]!r} has no number "
+            f"({frame[variable].iloc[i]!r}); calibrating to its total needs a value for everyone"
+        )
+    return _Numeric(variable, values, float(rows["count"].iloc[0]))
+
+
+def _agree_totals(categorical: list[_Categorical], population: float | None, where: str) -> float:
+    """Check that every variable's counts add up to the same total; rescale them to the first."""
+    totals = [(POPULATION, population)] if population is not None else []
+    totals += [(c.variable, float(c.counts.sum())) for c in categorical]
+    if not totals:
+        return 0.0
+    ref_name, ref = totals[0]
+    worst = 0.0
+    for name, total in totals[1:]:
+        rel = abs(total - ref) / ref if ref > 0 else np.inf
+        if rel > TOTALS_TOLERANCE:
+            raise DesignError(
+                f"{where}the counts of {name!r} add up to {total:,.6g} but those of {ref_name!r} "
+                f"to {ref:,.6g} ({rel:.2%} apart; at most {TOTALS_TOLERANCE:.1%} allowed); every "
+                "variable's counts must describe the same population"
+            )
+        worst = max(worst, rel)
+    for i, c in enumerate(categorical):
+        total = c.counts.sum()
+        if total != ref:
+            categorical[i] = _Categorical(c.variable, c.levels, c.counts * (ref / total), c.codes)
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------
+# the calibration methods
+
+
+def _rake(
+    w0: np.ndarray, categorical: list[_Categorical], max_iter: int, tolerance: float, where: str
+) -> tuple[np.ndarray, int]:
+    if not categorical:
+        raise DesignError(f"{where}raking needs at least one margin variable")
+    w = w0.copy()
+    positive = w0 > 0
+    change = np.inf
+    for iteration in range(1, max_iter + 1):
+        prev = w.copy()
+        for c in categorical:
+            sums = np.bincount(c.codes, weights=w, minlength=len(c.levels))
+            factor = np.divide(c.counts, sums, out=np.zeros_like(sums), where=sums > 0)
+            w = w * factor[c.codes]
+        change = float(np.max(np.abs(w[positive] - prev[positive]) / prev[positive]))
+        if change < tolerance:
+            return np.divide(w, w0, out=np.ones_like(w), where=w0 > 0), iteration
+    names = ", ".join(c.variable for c in categorical)
+    raise DesignError(
+        f"{where}raking to {names} did not converge in {max_iter} iterations (weights still "
+        f"changed by {change:.2g}, tolerance {tolerance:g}); the margins may be impossible to meet "
+        "together with these respondents (sparse cells): merge small levels, or raise "
+        "weighting.max_iter"
+    )
+
+
+def _model_matrix(
+    n: int, categorical: list[_Categorical], numeric: list[_Numeric], population: float | None
+) -> np.ndarray:
+    cols: list[np.ndarray] = []
+    if population is not None:
+        cols.append(np.ones((n, 1)))
+    for c in categorical:
+        dummies = np.zeros((n, len(c.levels)))
+        dummies[np.arange(n), c.codes] = 1.0
+        cols.append(dummies)
+    for v in numeric:
+        cols.append(v.values[:, None])
+    return np.hstack(cols)
+
+
+def _targets(
+    categorical: list[_Categorical], numeric: list[_Numeric], population: float | None
+) -> np.ndarray:
+    parts: list[np.ndarray] = []
+    if population is not None:
+        parts.append(np.array([population]))
+    parts += [c.counts for c in categorical]
+    parts += [np.array([v.total]) for v in numeric]
+    return np.concatenate(parts)
+
+
+def _linear(
+    w0: np.ndarray,
+    categorical: list[_Categorical],
+    numeric: list[_Numeric],
+    population: float | None,
+    where: str,
+) -> np.ndarray:
+    """Linear (GREG) calibration: ``g = 1 + x' lambda`` meeting the totals exactly."""
+    x = _model_matrix(w0.shape[0], categorical, numeric, population)
+    target = _targets(categorical, numeric, population)
+    estimate = x.T @ w0
+    info = x.T @ (w0[:, None] * x)
+    lam = np.linalg.lstsq(info, target - estimate, rcond=None)[0]
+    g = 1.0 + x @ lam
+    achieved = x.T @ (w0 * g)
+    scale = np.maximum(np.abs(target), 1.0)
+    if np.max(np.abs(achieved - target) / scale) > 1e-6:
+        raise DesignError(
+            f"{where}linear calibration cannot meet these margins together (they contradict each "
+            "other or the respondents cannot represent them); check the counts"
+        )
+    return g
+
+
+def _basis(a: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the column space of ``a`` (rank-revealing QR, as R's ``qr``)."""
+    q, r, _ = scipy.linalg.qr(a, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int(np.sum(diag > 1e-7 * diag[0])) if diag.size and diag[0] > 0 else 0
+    return np.ascontiguousarray(q[:, :rank])

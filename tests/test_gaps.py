@@ -1,0 +1,251 @@
+"""The gap table (expectation, performance, gap per item and segment) and small-cell suppression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import estimate, gaps, weighting
+from analysis.design import build_design
+from analysis.errors import DesignError
+from analysis.params import Codebook, DesignConfig
+
+N = 240
+
+
+def make_survey(seed: int = 7) -> tuple[pd.DataFrame, Codebook]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "rid": np.arange(N),
+            "segment": rng.choice(
+                ["Consumer", "Small business", "Enterprise"], N, p=[0.6, 0.385, 0.015]
+            ),
+            "region": rng.choice([1, 2, 3], N),
+            "stratum": rng.choice(["s1", "s2"], N),
+            "w": rng.uniform(1, 5, N),
+        }
+    )
+    frame["branch"] = rng.integers(0, 6, N)
+    for j in range(4):
+        e = rng.integers(3, 8, N).astype(float)
+        p = np.clip(e - rng.integers(-1, 3, N), 1, 7).astype(float)
+        e[rng.random(N) < 0.1] = np.nan
+        p[rng.random(N) < 0.1] = np.nan
+        frame[f"e{j}"], frame[f"p{j}"] = e, p
+    codebook = Codebook(
+        id="rid",
+        scale={"min": 1, "max": 7},
+        items=[
+            {
+                "id": f"it{j}",
+                "label": f"Item {j}",
+                "dimension": "Reliability" if j < 2 else "Care",
+                "expectation": f"e{j}",
+                "performance": f"p{j}",
+            }
+            for j in range(4)
+        ],
+        segments={
+            "segment": ["Consumer", "Small business", "Enterprise", "Public sector"],
+            "region": [1, 2, 3],
+        },
+    )
+    return frame, codebook
+
+
+@pytest.fixture(scope="module")
+def survey():
+    frame, codebook = make_survey()
+    design = build_design(frame, DesignConfig(weight="w", strata="stratum", cluster="branch"))
+    table = gaps.gap_table(design, frame, codebook, by=["segment", "region"])
+    return frame, codebook, design, table
+
+
+def test_columns_and_row_order(survey) -> None:
+    _, codebook, _, table = survey
+    assert list(table.columns) == [
+        "item",
+        "label",
+        "dimension",
+        "group",
+        "level",
+        "n",
+        "expectation",
+        "performance",
+        "gap",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "p_value",
+    ]
+    per_item = ["all", "Consumer", "Small business", "Enterprise", "Public sector", "1", "2", "3"]
+    assert list(table["level"]) == per_item * 4
+    assert list(table["group"]) == (["all"] + ["segment"] * 4 + ["region"] * 3) * 4
+    assert list(dict.fromkeys(table["item"])) == [i.id for i in codebook.items]
+    assert table.loc[table["item"] == "it3", "label"].eq("Item 3").all()
+
+
+def test_expectation_plus_gap_is_performance(survey) -> None:
+    table = survey[3]
+    ok = table["n"] > 0
+    np.testing.assert_allclose(
+        table.loc[ok, "expectation"] + table.loc[ok, "gap"],
+        table.loc[ok, "performance"],
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_means_use_only_respondents_who_answered_both(survey) -> None:
+    frame, _, design, table = survey
+    both = frame["e0"].notna() & frame["p0"].notna()
+    w = frame["w"][both]
+    overall = table[(table["item"] == "it0") & (table["group"] == "all")].iloc[0]
+    assert overall["n"] == both.sum()
+    assert overall["expectation"] == pytest.approx(np.average(frame["e0"][both], weights=w))
+    assert overall["performance"] == pytest.approx(np.average(frame["p0"][both], weights=w))
+    # se, df and p are the gap's: the mean of the per-respondent gap, as a domain of the design
+    direct = estimate.means(design, (frame["p0"] - frame["e0"]).rename("g")).iloc[0]
+    for col in ("gap", "se", "ci_low", "ci_high", "df", "p_value"):
+        assert overall[col] == pytest.approx(direct["estimate" if col == "gap" else col])
+
+
+def test_levels_without_respondents_stay_visible(survey) -> None:
+    table = survey[3]
+    empty = table[table["level"] == "Public sector"]
+    assert (empty["n"] == 0).all() and empty["gap"].isna().all()
+
+
+def test_one_estimator_call_per_group(survey, monkeypatch) -> None:
+    frame, codebook, design, _ = survey
+    calls = []
+    real = estimate.means
+
+    def counting(*args, **kwargs):
+        calls.append(args[1].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estimate, "means", counting)
+    gaps.gap_table(design, frame, codebook, by=["segment", "region"])
+    assert calls == [(N, 12)] * 3  # 4 items x (expectation, performance, gap), 3 groups
+
+
+def test_calibrated_design(survey) -> None:
+    frame, codebook, design, table = survey
+    margins = pd.DataFrame(
+        {"variable": "region", "level": ["1", "2", "3"], "count": [5000.0, 3000.0, 2000.0]}
+    )
+    cal = weighting.calibrate(design, frame, margins, method="poststratify")
+    t2 = gaps.gap_table(cal, frame, codebook, by=["region"])
+    ok = t2["n"] > 0
+    np.testing.assert_allclose(
+        t2.loc[ok, "expectation"] + t2.loc[ok, "gap"], t2.loc[ok, "performance"], atol=1e-12
+    )
+    # domains of the calibration variable keep their estimates; their SEs change
+    a = t2[(t2["group"] == "region")].reset_index(drop=True)
+    b = table[(table["group"] == "region")].reset_index(drop=True)
+    np.testing.assert_allclose(a["gap"], b["gap"], rtol=1e-12)
+
+
+def test_unknown_segment_value_or_column_is_an_error(survey) -> None:
+    frame, codebook, design, _ = survey
+    bad = frame.assign(region=frame["region"].replace({3: 4}))
+    with pytest.raises(DesignError, match=r"column 'region', row .* value '4'"):
+        gaps.gap_table(design, bad, codebook, by=["region"])
+    with pytest.raises(DesignError, match="not a codebook segment"):
+        gaps.gap_table(design, frame, codebook, by=["stratum"])
+
+
+# ---------------------------------------------------------------------------------------------
+# suppression
+
+
+def test_primary_and_complementary_suppression(survey) -> None:
+    table = survey[3]
+    out = gaps.suppress_small_cells(table, min_cell=10)
+    enterprise = out[out["level"] == "Enterprise"]
+    assert (table.loc[table["level"] == "Enterprise", "n"] < 10).all()
+    assert enterprise["suppressed"].all() and enterprise["gap"].isna().all()
+    assert enterprise["se"].isna().all() and enterprise["p_value"].isna().all()
+    # n and df stay visible
+    np.testing.assert_array_equal(out["n"], table["n"])
+    np.testing.assert_array_equal(out["df"], table["df"])
+    # complementary: the next smallest segment level (Small business) is blanked too
+    small = out[out["level"] == "Small business"]
+    assert small["suppressed"].all() and small["expectation"].isna().all()
+    assert not out.loc[out["level"] == "Consumer", "suppressed"].any()
+    # the region breakdown has no small cells: untouched
+    region = out[out["group"] == "region"]
+    assert not region["suppressed"].any()
+    pd.testing.assert_frame_equal(
+        region.drop(columns="suppressed"), table[table["group"] == "region"]
+    )
+
+
+def test_empty_levels_do_not_trigger_complementary_suppression() -> None:
+    table = pd.DataFrame(
+        {
+            "item": "a",
+            "group": ["all", "g", "g", "g"],
+            "level": ["all", "x", "y", "z"],
+            "n": [60, 30, 30, 0],
+            "gap": [0.1, 0.2, 0.0, np.nan],
+        }
+    )
+    out = gaps.suppress_small_cells(table, 5)
+    assert list(out["suppressed"]) == [False, False, False, True]
+    assert out["gap"].iloc[:3].notna().all()
+
+
+def _recover(table: pd.DataFrame, weight_sums: pd.Series) -> pd.Series:
+    """Attack: each item's suppressed segment level = (W * overall - sum of the others) / W_level,
+    solvable only when exactly one level of the group is blank."""
+    found = {}
+    for item, t in table.groupby("item"):
+        overall = t[t["group"] == "all"].iloc[0]
+        seg = t[(t["group"] == "segment") & (t["n"] > 0)].set_index("level")
+        blank = seg.index[seg["gap"].isna()]
+        if len(blank) != 1:
+            continue
+        known = seg.drop(blank)
+        ws = weight_sums.loc[item]
+        total = ws.sum()
+        found[item] = (
+            total * overall["gap"] - (ws.loc[known.index] * known["gap"]).sum()
+        ) / ws.loc[blank[0]]
+    return pd.Series(found, dtype=float)
+
+
+def test_a_suppressed_cell_cannot_be_recovered_from_the_overall(survey) -> None:
+    frame, codebook, _, table = survey
+    # every respondent has a segment, so the overall is the weighted combination of the levels
+    items = codebook.items
+    parts = []
+    for it in items:
+        both = frame[it.expectation].notna() & frame[it.performance].notna()
+        sums = frame.loc[both].groupby("segment")["w"].sum()
+        parts.append(
+            pd.Series(sums.to_numpy(), index=pd.MultiIndex.from_product([[it.id], sums.index]))
+        )
+    weight_sums = pd.concat(parts)
+
+    # primary suppression alone leaks: the attack recovers the true small-cell gap exactly
+    primary_only = table.copy()
+    small = (primary_only["n"] > 0) & (primary_only["n"] < 10)
+    primary_only.loc[small, "gap"] = np.nan
+    leaked = _recover(primary_only, weight_sums)
+    truth = table[table["level"] == "Enterprise"].set_index("item")["gap"]
+    assert len(leaked) == len(items)
+    np.testing.assert_allclose(leaked.loc[truth.index], truth, rtol=1e-9, atol=1e-9)
+
+    # with complementary suppression nothing can be solved for
+    protected = gaps.suppress_small_cells(table, min_cell=10)
+    assert _recover(protected, weight_sums).empty
+
+
+def test_min_cell_must_be_positive(survey) -> None:
+    with pytest.raises(ValueError, match="min_cell"):
+        gaps.suppress_small_cells(survey[3], 0)

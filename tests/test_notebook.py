@@ -1,0 +1,175 @@
+"""The committed notebooks follow the house rules, and params files only use known keys.
+
+No outputs or execution counts; a ``parameters`` cell of literal assignments whose names are exactly
+what :func:`analysis.report.run_client` passes; no functions or classes defined in notebooks; every
+``analysis`` function the report notebook calls exists.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from analysis import report
+from analysis.params import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPORT_NOTEBOOK = ROOT / "notebooks" / "gap_report.ipynb"
+PARAMS_FILES = sorted((ROOT / "params").glob("*.yaml")) + sorted(
+    (ROOT / "tests" / "fixtures" / "clients").glob("*/params/*.yaml")
+)
+
+
+def code_cells(path: Path) -> list[Any]:
+    nb = nbformat.read(path, as_version=4)
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def parameters_cell(path: Path) -> Any:
+    cells = [c for c in code_cells(path) if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise AssertionError(f"{path.name}: {len(cells)} cells tagged 'parameters', want 1")
+    return cells[0]
+
+
+def declared_parameters(path: Path) -> dict[str, Any]:
+    """Names and literal values assigned in the parameters cell (fails on anything else)."""
+    tree = ast.parse(parameters_cell(path).source)
+    out = {}
+    for stmt in tree.body:
+        assert isinstance(stmt, ast.Assign | ast.AnnAssign), ast.dump(stmt)
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        assert len(targets) == 1 and isinstance(targets[0], ast.Name), ast.dump(stmt)
+        assert stmt.value is not None
+        out[targets[0].id] = ast.literal_eval(stmt.value)  # raises on non-literals
+        assert isinstance(stmt.value, ast.Constant), f"{targets[0].id}: not a plain literal"
+    return out
+
+
+def test_there_is_a_report_notebook():
+    assert REPORT_NOTEBOOK in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    assert nb.metadata["kernelspec"]["name"] == report.KERNEL
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: outputs in {cell.source[:40]!r}"
+            assert cell.execution_count is None, f"{path.name}: execution count"
+    assert "papermill" not in nb.metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_defines_no_functions_or_classes(path: Path):
+    for cell in code_cells(path):
+        for node in ast.walk(ast.parse(cell.source)):
+            assert not isinstance(
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+            ), f"{path.name}: defines something in {cell.source[:60]!r}"
+
+
+def test_report_notebook_parameters_are_what_run_client_passes():
+    declared = declared_parameters(REPORT_NOTEBOOK)
+    assert declared == {"params_file": "params/demo.yaml", "root": "."}
+    passed = report.notebook_parameters("params/x.yaml", Path("/somewhere"))
+    assert set(declared) == set(passed) == set(report.PARAMETERS)
+    assert all(isinstance(v, str) for v in passed.values())
+    nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "parameters" in first_code.metadata.get("tags", [])
+
+
+def test_report_notebook_title_cell_holds_no_client_text():
+    nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert report.NOTEBOOK_ONLY_TAG in first.metadata.get("tags", [])
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert "{" not in cell.source and "demo" not in cell.source.lower()
+
+
+def test_report_notebook_calls_only_existing_analysis_functions():
+    """Every ``module.name`` used in the notebook exists in the imported analysis module."""
+    modules: dict[str, types.ModuleType] = {}
+    for cell in code_cells(REPORT_NOTEBOOK):
+        tree = ast.parse(cell.source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module == "analysis", f"notebook imports {node.module}"
+                for alias in node.names:
+                    modules[alias.asname or alias.name] = importlib.import_module(
+                        f"analysis.{alias.name}"
+                    )
+            elif isinstance(node, ast.Import):
+                raise AssertionError("import analysis modules with 'from analysis import ...'")
+    for cell in code_cells(REPORT_NOTEBOOK):
+        for node in ast.walk(ast.parse(cell.source)):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+            ):
+                assert hasattr(modules[node.value.id], node.attr), (
+                    f"analysis.{node.value.id}.{node.attr} does not exist"
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# params files: every key is a RunConfig key
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``Model``, ``Model | None``, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def unknown_keys(data: Any, model: type[BaseModel], where: str = "") -> list[str]:
+    if not isinstance(data, dict):
+        return []
+    bad = []
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        path = f"{where}{key}"
+        if field is None:
+            bad.append(path)
+            continue
+        sub = _model_of(field.annotation)
+        if sub is not None:
+            bad += unknown_keys(value, sub, path + ".")
+    return bad
+
+
+def test_there_are_params_files():
+    assert any("fixtures" in str(p) for p in PARAMS_FILES)
+
+
+@pytest.mark.parametrize("path", PARAMS_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_params_keys_are_known(path: Path):
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert unknown_keys(data, RunConfig) == []
+
+
+def test_unknown_key_walk_finds_nested_keys():
+    data = {"client": "x", "design": {"weigth": "w"}, "weighting": {"method": "rake", "x": 1}}
+    assert unknown_keys(data, RunConfig) == ["design.weigth", "weighting.x"]

@@ -1,0 +1,483 @@
+"""The client report: HTML pieces (present), figures (plots), and the papermill + nbconvert run
+(report.run_client) on the tiny fixture client, including failures that must keep the last report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_notebook
+
+from analysis import plots, present, report
+from analysis.errors import ReportError
+from analysis.params import load_client
+
+FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
+HOSTILE = "<img src=x onerror=alert(1)>"
+REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def copy_tiny(dest: Path) -> Path:
+    """A copy of the tiny fixture client, laid out as a project root."""
+    shutil.copytree(FIXTURE, dest)
+    return dest
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    return copy_tiny(tmp_path / "project")
+
+
+def stand_in_table(hostile_item: str | None = None) -> pd.DataFrame:
+    """A small gap table with the gaps.gap_table columns plus ``suppressed``.
+
+    rel_1 a clear shortfall, rel_2 and res_1 unclear, res_2 clearly exceeds; plan=Premium (n=4)
+    suppressed.
+    """
+    items = [
+        ("rel_1", "Bills are accurate", "Reliability", -1.4),
+        ("rel_2", "Faults are fixed first time", "Reliability", -0.3),
+        ("res_1", "Calls are answered within 2 minutes", "Responsiveness", 0.05),
+        ("res_2", "Staff explain charges & fees (e.g. $5 top-ups)", "Responsiveness", 0.8),
+    ]
+    rows = []
+    for group, level, n in [
+        ("all", "all", 38),
+        ("plan", "Basic", 20),
+        ("plan", "Plus", 14),
+        ("plan", "Premium", 4),
+    ]:
+        for item, label, dim, gap in items:
+            if item == hostile_item:
+                label = HOSTILE
+            se = 0.25 if group == "all" else 0.45
+            rows.append(
+                {
+                    "item": item,
+                    "label": label,
+                    "dimension": dim,
+                    "group": group,
+                    "level": level,
+                    "n": n,
+                    "expectation": 5.5,
+                    "performance": 5.5 + gap,
+                    "gap": gap,
+                    "se": se,
+                    "ci_low": gap - 2 * se,
+                    "ci_high": gap + 2 * se,
+                    "df": 36,
+                    "p_value": 0.001 if abs(gap) > 2 * se else 0.4,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["suppressed"] = table["n"] < 5
+    est = ["expectation", "performance", "gap", "se", "ci_low", "ci_high", "p_value"]
+    table.loc[table["suppressed"], est] = np.nan
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# present: HTML pieces
+
+
+def test_gap_table_headers_numbers_significance_and_suppression():
+    html = present.gap_table(stand_in_table(), confidence=0.95, min_cell=5).data
+    assert '<th scope="col">Service attribute</th>' in html
+    assert '<th scope="col" class="num">Gap</th>' in html
+    assert "95% interval" in html
+    # dimension groups in first-appearance order, largest shortfall first within a dimension
+    assert html.index("Reliability") < html.index("Bills are accurate") < html.index("Faults")
+    assert html.index("Responsiveness") < html.index("Calls are answered")
+    # real minus sign, sign on positive gaps, significance star only on clear gaps
+    assert '−1.40<span class="oi-sig">*</span>' in html
+    assert '+0.80<span class="oi-sig">*</span>' in html
+    assert "−0.30</td>" in html
+    assert "Falls short" in html and "Exceeds expectations" in html and "No clear gap" in html
+    assert "&amp; fees" in html  # escaped
+    # the overall table has no suppressed rows, so no suppression footnote
+    assert "not shown" not in html
+
+
+def test_suppressed_cells_show_a_dash_and_a_footnote():
+    table = stand_in_table()
+    table.loc[(table["group"] == "all") & (table["item"] == "res_1"), "suppressed"] = True
+    table.loc[table["suppressed"], "gap"] = np.nan
+    html = present.gap_table(table, 0.95, 5).data
+    row = html[html.index("Calls are answered") :]
+    row = row[: row.index("</tr>")]
+    assert row.count(present.DASH) == 5  # 4 estimates and the verdict; n stays visible
+    assert '<td class="num">38</td>' in row
+    assert "fewer than 5 respondents" in html
+    seg = present.segment_tables(stand_in_table(), 0.95, 5).data
+    assert "<h3>Gap by plan</h3>" in seg
+    assert seg.count('<td class="num oi-hidden">–</td>') == 4  # Premium, every item
+    assert "fewer than 5 respondents" in seg
+
+
+def test_every_data_string_is_escaped():
+    table = stand_in_table(hostile_item="rel_2")
+    table["dimension"] = table["dimension"].replace("Reliability", "<b>Reliability</b>")
+    table["level"] = table["level"].replace("Plus", "<i>Plus</i>")
+    pieces = [
+        present.gap_table(table).data,
+        present.segment_tables(table).data,
+        present.key_findings(table.assign(p_value=0.001)).data,
+        present.validation_summary(
+            {
+                "source": f"/x/{HOSTILE}.csv",
+                "detected": {"format": HOSTILE},
+                "received": 3,
+                "accepted": 2,
+                "rejected": 1,
+                "reasons": {HOSTILE: 1},
+                "flags": {HOSTILE: 2},
+            }
+        ).data,
+    ]
+    for html in pieces:
+        assert "<img src=x" not in html
+        assert "<b>Reliability" not in html and "<i>Plus" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in pieces[0]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in pieces[3]
+
+
+def test_cover_and_design_escape_params_text(tiny: Path):
+    params = tiny / "params" / "tiny.yaml"
+    data = yaml.safe_load(params.read_text())
+    data["title"] = f"Acme {HOSTILE} & sons"
+    params.write_text(yaml.safe_dump(data))
+    client = load_client("params/tiny.yaml", root=tiny)
+    html = present.cover(client, {"accepted": 38}).data
+    assert "<h1>Acme &lt;img src=x onerror=alert(1)&gt; &amp; sons</h1>" in html
+    assert "<dd>38</dd>" in html
+    design = present.sample_design(
+        client,
+        {
+            "n": 38,
+            "sum_weights": 1900.0,
+            "kish_neff": 36.6,
+            "efficiency": 0.962,
+            "adjustment_min": None,
+            "adjustment_max": None,
+        },
+    ).data
+    assert "<code>base_weight</code>" in design and "<code>region</code>" in design
+    assert "1,900" in design and "96% efficiency" in design
+    assert "fewer than 5 respondents" in design
+
+
+def test_validation_summary_wording():
+    html = present.validation_summary(
+        {
+            "source": "data/raw/x/responses.csv",
+            "detected": {"format": "csv"},
+            "received": 40,
+            "accepted": 38,
+            "rejected": 2,
+            "reasons": {"rating outside the scale 1-7": 1, "segment value not listed": 1},
+            "flags": {},
+        }
+    ).data
+    assert "<strong>40 responses</strong>" in html
+    assert "<strong>38</strong> passed every check" in html
+    assert "<strong>2</strong> (5%)" in html
+    assert "/raw/" not in html  # only the file name reaches the client
+    assert '<th scope="row">rating outside the scale 1-7</th>' in html
+    clean = present.validation_summary(
+        {"source": "a.csv", "received": 5, "accepted": 5, "rejected": 0}
+    ).data
+    assert "All 5 passed every check" in clean
+
+
+def test_key_findings_counts_clear_gaps():
+    html = present.key_findings(stand_in_table()).data
+    assert "<strong>1 of 4</strong> service attributes fall clearly short" in html
+    assert "Bills are accurate (gap −1.40, 95% interval −1.90 to −0.90)" in html
+    assert "1 attribute clearly exceeds expectations" in html
+    assert "For 2 attributes the data show no clear gap" in html
+
+
+def test_number_formatting():
+    assert present.fmt_num(-0.004) == "0.00"
+    assert present.fmt_num(-1.235, 2) == "−1.24" or present.fmt_num(-1.235, 2) == "−1.23"
+    assert present.fmt_num(0.5, signed=True) == "+0.50"
+    assert present.fmt_num(float("nan")) == present.DASH
+    assert present.fmt_num(None) == present.DASH
+    assert present.fmt_int(12345.6) == "12,346"
+    assert present.fmt_pct(0.0512) == "5%"
+
+
+def test_segment_section_absent_without_segments():
+    table = stand_in_table()
+    assert present.segment_section(table[table["group"] == "all"]).data == ""
+    html = present.segment_section(table, 0.95, 5).data
+    assert html.startswith('<section class="oi-segment-section"><h2')
+    assert 'src="data:image/png;base64,' in html
+
+
+def test_figure_is_an_inline_png_and_closes_the_figure():
+    ax = plots.gap_chart(stand_in_table())
+    html = present.figure(ax, alt=f"chart {HOSTILE}", caption="a & b").data
+    assert html.startswith('<figure class="oi-figure"><img src="data:image/png;base64,')
+    assert 'alt="chart &lt;img src=x onerror=alert(1)&gt;"' in html
+    assert "<figcaption>a &amp; b</figcaption>" in html
+    assert plt.get_fignums() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# plots
+
+
+def test_gap_chart_draws_overall_items_with_plain_text_labels():
+    table = stand_in_table()
+    ax = plots.gap_chart(table)
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "Bills are accurate"  # Reliability first, largest shortfall first
+    assert any("(e.g. $5" in lab for lab in labels)
+    for t in [*ax.get_yticklabels(), *ax.get_legend().get_texts()]:
+        assert t.get_parse_math() is False
+        assert t.get_usetex() is False
+    # one interval line and one dot per item, plus the zero line
+    assert (
+        sum(
+            1
+            for ln in ax.lines
+            if len(ln.get_xdata()) == 2 and ln.get_marker() in (None, "None", "")
+        )
+        >= 4
+    )
+    dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert sorted(float(d.get_xdata()[0]) for d in dots) == pytest.approx([-1.4, -0.3, 0.05, 0.8])
+    hollow = [d for d in dots if d.get_markerfacecolor() == "white"]
+    assert len(hollow) == 2  # the two unclear gaps
+
+
+def test_gap_chart_uses_given_axes():
+    _fig, ax = plt.subplots()
+    assert plots.gap_chart(stand_in_table(), ax=ax) is ax
+
+
+def test_segment_heatmap_writes_values_and_dashes():
+    ax = plots.segment_gap_heatmap(stand_in_table())
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("–") == 4  # Premium suppressed
+    assert "−1.40*" in texts
+    assert all(t.get_parse_math() is False for t in ax.texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# report helpers
+
+
+def test_resolve_root_from_the_notebooks_folder(tiny: Path, monkeypatch: pytest.MonkeyPatch):
+    (tiny / "notebooks").mkdir()
+    assert report.resolve_root("params/tiny.yaml", tiny) == tiny
+    monkeypatch.chdir(tiny / "notebooks")
+    assert report.resolve_root("params/tiny.yaml", ".") == tiny
+    assert report.open_client("params/tiny.yaml", ".").root == tiny
+    assert report.resolve_root("params/nope.yaml", ".") == tiny / "notebooks"
+
+
+def test_check_self_contained():
+    ok = '<p>see https://example.com</p><img src="data:image/png;base64,AAAA"><a href="#gaps">x</a>'
+    report.check_self_contained(ok)
+    for bad in [
+        "<SCRIPT>alert(1)</SCRIPT>",
+        '<img src="https://x/y.png">',
+        "<link rel=stylesheet href=//cdn/x.css>",
+        "<style>@import 'x.css';</style>",
+        '<div style="background:url(http://x/y.png)">',
+    ]:
+        with pytest.raises(ReportError, match="not self-contained"):
+            report.check_self_contained(bad)
+
+
+def write_kernelspec(base: Path, argv0: str) -> Path:
+    spec = base / "kernels" / report.KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [argv0, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Outside-In",
+                "language": "python",
+            }
+        )
+    )
+    return spec
+
+
+def test_kernel_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: Path):
+    assert report.check_kernel()["argv"][0] == report.os.path.abspath(report.sys.executable)
+    with pytest.raises(ReportError, match=r"not installed.*scripts/dev\.sh setup"):
+        report.check_kernel("outside-in-no-such-kernel")
+    write_kernelspec(tmp_path / "jp", "/opt/other/python")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
+    with pytest.raises(ReportError, match=r"runs /opt/other/python, not this Python.*dev\.sh"):
+        report.check_kernel()
+    with pytest.raises(ReportError, match="runs /opt/other/python"):
+        report.run_client("params/tiny.yaml", root=tiny)
+    assert not (tiny / "reports").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the real run: papermill executes notebooks/gap_report.ipynb on the tiny client
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    """One real run on a copy of the tiny client whose codebook has a hostile item label."""
+    root = copy_tiny(tmp_path_factory.mktemp("run") / "project")
+    cb_path = root / "data" / "raw" / "tiny" / "codebook.yaml"
+    cb = yaml.safe_load(cb_path.read_text())
+    cb["items"][1]["label"] = HOSTILE
+    cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
+    result = report.run_client("params/tiny.yaml", root=root)
+    return root, result
+
+
+def test_run_writes_a_self_contained_report(tiny_run):
+    root, result = tiny_run
+    assert result.client == "tiny"
+    assert result.report_html == root / "reports" / "tiny" / "report.html"
+    html = result.report_html.read_text(encoding="utf-8")
+    # sections
+    assert "<title>Tiny Telecom customer expectations (test fixture)</title>" in html
+    assert '<header class="oi-cover">' in html and "<dd>38</dd>" in html
+    assert "<h2>Gaps</h2>" in html and "<h2>About the survey</h2>" in html
+    assert "Gaps by segment" in html and "<h3>Gap by plan</h3>" in html
+    assert "The responses we received" in html and "<strong>40 responses</strong>" in html
+    assert "How the sample was drawn and weighted" in html
+    # gap chart and heatmap, inline (nbconvert's HTML parser puts alt before src)
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 2
+    assert len(re.findall(r"<img ", html)) == 2
+    assert '<table class="oi-table oi-gaps">' in html and '<th scope="col">Gap' not in html
+    assert '<th class="num" scope="col">Gap</th>' in html
+    assert "oi-provenance" in html
+    # Premium has 4 respondents (< min_cell 5): suppressed
+    assert "fewer than 5 respondents" in html
+    # no code, no notebook-only cells, no scripts, nothing remote
+    assert "pipeline.intake" not in html and "Outside-In gap report</h1>" not in html
+    assert "<script" not in html.lower()
+    assert not REMOTE.search(html)
+    # the hostile label is text, never markup
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x" not in html
+    assert "<style" in html and "<link" not in html
+
+
+def test_run_writes_the_executed_notebook_and_manifest(tiny_run):
+    root, result = tiny_run
+    nb = nbformat.read(result.report_ipynb, as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    manifest = json.loads(result.manifest.read_text())
+    assert result.manifest == root / "data" / "processed" / "tiny" / "manifest.json"
+    assert manifest["rows"] == {"received": 40, "accepted": 38, "rejected": 2}
+    assert set(manifest["inputs"]) == {"params", "survey", "codebook"}
+    assert manifest["inputs"]["survey"]["path"] == "data/raw/tiny/responses.csv"
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"]["survey"]["sha256"])
+    assert manifest["params"]["client"] == "tiny"
+    assert manifest["params"]["design"]["weight"] == "base_weight"
+    for name in (
+        "python",
+        "analysis",
+        "pandas",
+        "numpy",
+        "papermill",
+        "nbconvert",
+        "pandera",
+        "seaborn",
+        "pingouin",
+    ):
+        assert manifest["versions"][name], name
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["notebook"]["sha256"])
+    assert manifest["started"] <= manifest["finished"]
+    assert manifest["seconds"] > 0 and manifest["steps"]["execute"] > 0
+    assert manifest["outputs"]["report_html"]["bytes"] == result.report_html.stat().st_size
+    intake = next(c for c in manifest["cells"] if c["source"] == "data = pipeline.intake(client)")
+    assert intake["cell"] == 3 and intake["seconds"] > 0
+
+
+def keep_previous(root: Path) -> tuple[bytes, bytes]:
+    out = root / "reports" / "tiny"
+    out.mkdir(parents=True)
+    (out / "report.html").write_text("<p>last good report</p>")
+    (out / "report.ipynb").write_text("{}")
+    return (out / "report.html").read_bytes(), (out / "report.ipynb").read_bytes()
+
+
+def test_failed_run_names_the_cell_and_keeps_the_last_report(tiny: Path):
+    before = keep_previous(tiny)
+    survey = tiny / "data" / "raw" / "tiny" / "responses.csv"
+    lines = survey.read_text().splitlines()
+    bad = [lines[0]] + [re.sub(r",(Basic|Plus|Premium),", ",Gold,", ln) for ln in lines[1:]]
+    survey.write_text("\n".join(bad) + "\n")
+    with pytest.raises(ReportError) as err:
+        report.run_client("params/tiny.yaml", root=tiny)
+    msg = str(err.value)
+    assert "gap_report.ipynb for tiny: cell 3 (`data = pipeline.intake(client)`) failed" in msg
+    assert "DataError: " in msg and "40 of 40 rows" in msg
+    assert "report.failed.ipynb" in msg
+    out = tiny / "reports" / "tiny"
+    assert ((out / "report.html").read_bytes(), (out / "report.ipynb").read_bytes()) == before
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.ipynb"]
+    assert not (tiny / "data" / "processed" / "tiny" / "manifest.json").exists()
+
+
+def test_a_raising_cell_is_named_and_nothing_is_replaced(tiny: Path):
+    before = keep_previous(tiny)
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                'params_file = "params/demo.yaml"\nroot = "."', metadata={"tags": ["parameters"]}
+            ),
+            new_code_cell("x = 1"),
+            new_code_cell("# check the input\nraise ValueError('boom <b>')"),
+        ],
+        metadata={
+            "kernelspec": {"name": "outside-in", "display_name": "Outside-In", "language": "python"}
+        },
+    )
+    path = tiny / "broken.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(
+        ReportError,
+        match=re.escape(
+            "broken.ipynb for tiny: cell 2 (`# check the input`) failed: ValueError: boom <b>"
+        ),
+    ):
+        report.run_client("params/tiny.yaml", root=tiny, notebook=path)
+    out = tiny / "reports" / "tiny"
+    assert ((out / "report.html").read_bytes(), (out / "report.ipynb").read_bytes()) == before
+
+
+def test_params_are_checked_before_anything_runs(tiny: Path):
+    from analysis.errors import ParamsError
+
+    params = tiny / "params" / "tiny.yaml"
+    params.write_text(params.read_text() + "colour: blue\n")
+    with pytest.raises(ParamsError, match="unknown key 'colour'"):
+        report.run_client("params/tiny.yaml", root=tiny)
+    assert not (tiny / "reports").exists()
+    assert not (tiny / "data" / "processed").exists()
