@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,12 @@ CATALOGUE = [
     ("9,X,s1,inf,5,5,8,", "w = 'inf': weight must be finite and positive", "weight"),
     ("9,X,s1,heavy,5,5,8,", "w = 'heavy': not a number", "value is not a number"),
     (",X,s1,2,5,5,8,", "rid is missing", "required value missing"),
+    ("9,X,s1,2,nan,5,8,", "e_a = 'nan': not a number", "value is not a number"),
+    ("9,X,s1,2,5,5,7.5,", "ov = '7.5': not a whole number", "value is not a whole number"),
+    ('9,X,s1,2,"5,0",5,8,', "e_a = '5,0': not a number", "value is not a number"),
+    ("9,X,s1,NaN,5,5,8,", "w = 'NaN': not a number", "value is not a number"),
+    ("9,X,s1,2,5,5,ten,", "ov = 'ten': not a number", "value is not a number"),
+    ("9,X / Y,s1,2,5,5,8,", "seg = 'X / Y': not a listed value", "segment value not listed"),
 ]
 
 
@@ -85,7 +92,8 @@ def test_catalogue_of_bad_rows(tmp_path: Path, row: str, reason: str, rule: str)
     assert reason in got, got
     assert any(rule in r for r in v.summary.reasons), v.summary.reasons
     # the rejected row is kept exactly as received
-    assert ",".join("" if pd.isna(x) else x for x in v.rejected.iloc[0, :-1]) == row
+    kept = ["" if pd.isna(x) else x for x in v.rejected.iloc[0, :-1]]
+    assert kept == next(csv.reader([row]))
 
 
 def test_every_reason_of_a_row_is_listed(tmp_path: Path) -> None:
@@ -289,3 +297,70 @@ def test_random_frames_keep_the_accounting_invariant(rows: list[list[str | None]
     # rejected rows keep their original values
     orig = frame.loc[v.rejected.index]
     pd.testing.assert_frame_equal(v.rejected.drop(columns="reasons"), orig)
+
+
+FILE_CATALOGUE = [
+    ("dup.csv", b"rid,seg,rid\n1,X,2\n", "column names used twice: rid"),
+    ("ragged.csv", b"rid,seg\n1,X\n2,Y,extra\n", "not a well-formed delimited file"),
+    ("survey.docx", b"PK\x03\x04", "unknown survey file type '.docx'"),
+    ("fake.xlsx", b"rid,seg\n1,X\n", "cannot read as an Excel workbook"),
+    ("fake.parquet", b"rid,seg\n1,X\n", "cannot read as a Parquet file"),
+    ("fake.sav", b"rid,seg\n1,X\n", "cannot read as an SPSS .sav file"),
+    ("blank.csv", b"\n\n  \n", "the file is empty"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), FILE_CATALOGUE)
+def test_catalogue_of_bad_files(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        io.read_survey(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value), str(err.value)
+
+
+def test_missing_survey_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope.csv: survey file not found"):
+        io.read_survey(tmp_path / "nope.csv")
+
+
+def test_design_columns_are_checked(tmp_path: Path) -> None:
+    design = DesignConfig(weight="w", strata="st", cluster="psu", fpc="fpc")
+    header = "rid,seg,st,w,e_a,p_a,ov,note,psu,fpc"
+    rows = ["1,X,s1,2,7,5,8,,a,100", "2,X,s1,2,7,5,8,,,100", "3,X,s1,2,7,5,8,,b,0"]
+    (tmp_path / "d.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    v = schema.validate(io.read_survey(tmp_path / "d.csv"), CODEBOOK, design)
+    assert v.summary.accepted == 1 and v.summary.rejected == 2
+    assert list(v.rejected["reasons"]) == [
+        "psu is missing",
+        "fpc = '0': fpc must be finite and positive",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("variable,level\nseg,X\n", "margins file needs columns variable, level, count"),
+        ("variable,level,count\nseg,X,0\n", "row 2, column 'count': '0' is not a positive"),
+        ("variable,level,count\nseg,X,10\nseg,X,12\n", "level 'X' of 'seg' is listed twice"),
+    ],
+)
+def test_bad_margins(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "m.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        io.read_margins(tmp_path / "m.csv")
+
+
+def test_excel_sheet_by_name(tmp_path: Path) -> None:
+    base = run(tmp_path, GOOD).clean
+    frame = pd.read_csv(tmp_path / "responses.csv", dtype=str, keep_default_na=False)
+    with pd.ExcelWriter(tmp_path / "book.xlsx") as xl:
+        pd.DataFrame({"note": ["exported 2026-11-01"]}).to_excel(xl, sheet_name="About")
+        frame.to_excel(xl, sheet_name="Responses", index=False)
+    raw = io.read_survey(tmp_path / "book.xlsx", sheet="Responses")
+    assert raw.detected["sheet"] == "Responses"
+    pd.testing.assert_frame_equal(schema.validate(raw, CODEBOOK, DESIGN).clean, base)
+    with pytest.raises(
+        DataError, match="no sheet named 'Answers'; the sheets are About, Responses"
+    ):
+        io.read_survey(tmp_path / "book.xlsx", sheet="Answers")

@@ -179,13 +179,22 @@ def _header_names(text: str, delimiter: str) -> list[str]:
 
 def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, Any]]:
     try:
-        frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
-    except ValueError as exc:
-        raise DataError(f"{path}: {exc}") from exc
+        book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # openpyxl raises many types for a corrupt file
         raise DataError(f"{path}: cannot read as an Excel workbook ({exc})") from exc
+    with book:
+        names = [str(n) for n in book.sheet_names]
+        if isinstance(sheet, int) and not 0 <= sheet < len(names):
+            raise DataError(f"{path}: no sheet number {sheet}; the sheets are {', '.join(names)}")
+        if isinstance(sheet, str) and sheet not in names:
+            raise DataError(
+                f"{path}: no sheet named {sheet!r}; the sheets are {', '.join(names)} "
+                "(set survey_sheet in the params file)"
+            )
+        name = names[sheet] if isinstance(sheet, int) else sheet
+        frame = pd.read_excel(book, sheet_name=name, dtype=object)
     frame = frame.map(_cell_text)
-    return _as_text(frame), {"format": "xlsx", "sheet": sheet}
+    return _as_text(frame), {"format": "xlsx", "sheet": name}
 
 
 def _cell_text(value: Any) -> Any:

@@ -106,6 +106,7 @@ class RunConfig(_Model):
     client: str
     title: str = Field(min_length=1)
     survey: Path
+    survey_sheet: str | int | None = None  # .xlsx: the sheet's name or 0-based position
     codebook: Path
     design: DesignConfig = Field(default_factory=DesignConfig)
     weighting: WeightingConfig | None = None

@@ -35,7 +35,8 @@ def intake(client: Client) -> Intake:
     Raises :class:`~analysis.errors.DataError` when the file cannot be read, does not fit the
     codebook, or more than ``validation.max_rejected_share`` of its rows are rejected.
     """
-    raw = io.read_survey(client.survey_path)
+    sheet = client.config.survey_sheet
+    raw = io.read_survey(client.survey_path, sheet=0 if sheet is None else sheet)
     result = schema.validate(raw, client.codebook, client.config.design)
     out = client.processed_dir
     io.write_parquet(result.clean, out / "clean.parquet")
