@@ -2,7 +2,8 @@
 # Outside-In developer commands. Each works on a fresh machine from nothing:
 #   scripts/dev.sh setup   create .venv (if missing), install the package + dev tools, register the kernel
 #   scripts/dev.sh demo    setup, then run the demo client end to end and print where the report is
-#   scripts/dev.sh test    setup, then run the test suite (extra arguments go to pytest)
+#   scripts/dev.sh test    setup (and Debian's chromium for the browser tests), then run the test
+#                          suite (extra arguments go to pytest)
 #   scripts/dev.sh lab     setup, then open JupyterLab with the project's kernel
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,20 @@ setup() {
     --display-name "Outside-In" >/dev/null
 }
 
+ensure_chromium() {
+  # The browser tests open the report in Debian's headless Chromium.
+  command -v chromium >/dev/null 2>&1 && return 0
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || $sudo true 2>/dev/null; }; then
+    echo "Installing Debian's chromium for the browser tests"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is not installed and cannot be installed here: the browser tests will be skipped" >&2
+  fi
+}
+
 case "${1:-}" in
   setup) setup ;;
   demo)
@@ -39,6 +54,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    ensure_chromium
     shift
     "$VENV/bin/python" -m pytest "$@"
     ;;

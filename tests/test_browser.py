@@ -1,0 +1,95 @@
+"""The report in a real browser: Debian's headless Chromium, network disabled.
+
+Opens the demo-style report of the tiny fixture client at desktop and phone width and checks that
+nothing is requested from outside the file, nothing is logged to the console as an error, and no
+chart or table runs off the page. Screenshots are saved to ``test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis import report
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError(
+        "CI needs Debian's chromium for the browser tests: scripts/dev.sh test installs it"
+    )
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("browser") / "project"
+    shutil.copytree(FIXTURE, root)
+    return report.run_client("params/tiny.yaml", root=root).report_html
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+OVERFLOW = """() => {
+  const limit = document.documentElement.clientWidth + 1;
+  const out = [];
+  for (const el of document.querySelectorAll('img, table, svg, pre')) {
+    // a wide table may scroll inside its wrapper; what counts is what sticks out of the page
+    const box = (el.closest('.oi-table-wrap') || el).getBoundingClientRect();
+    if (box.right > limit || box.left < -1) out.push(el.tagName + ' ' + Math.round(box.right));
+  }
+  return {page: document.documentElement.scrollWidth, view: limit - 1, out: out};
+}"""
+
+
+@pytest.mark.parametrize("device", sorted(WIDTHS))
+def test_report_in_chromium(report_html: Path, browser, device: str) -> None:
+    width, height = WIDTHS[device]
+    context = browser.new_context(viewport={"width": width, "height": height}, offline=True)
+    page = context.new_page()
+    errors: list[str] = []
+    failed: list[str] = []
+    requested: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(report_html.as_uri(), wait_until="load")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"report-{device}.png"), full_page=True)
+    layout = page.evaluate(OVERFLOW)
+    images = page.evaluate(
+        "() => Array.from(document.images).map(i => [i.complete && i.naturalWidth > 0, i.alt])"
+    )
+    context.close()
+
+    assert errors == [] and failed == []
+    assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
+    assert layout["page"] <= layout["view"], layout
+    assert layout["out"] == [], layout
+    assert images and all(ok for ok, _ in images), images  # every chart decoded
+    assert all(alt.strip() for _, alt in images), images  # every chart has a text alternative
