@@ -20,6 +20,9 @@ from analysis.errors import ParamsError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".svg": "image/svg+xml"}
+MAX_LOGO_BYTES = 200_000
 SURVEY_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".sav", ".parquet")
 
 
@@ -88,8 +91,24 @@ class ValidationConfig(_Model):
     max_rejected_share: float = Field(0.2, ge=0, le=1)
 
 
+class BrandConfig(_Model):
+    """The client's branding in the report: name, accent colour, optional logo (embedded)."""
+
+    name: str | None = None
+    accent: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
+    logo: Path | None = None
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_kind(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in LOGO_TYPES:
+            raise ValueError(f"{value}: a logo must be one of {', '.join(LOGO_TYPES)}")
+        return value
+
+
 class ReportConfig(_Model):
     recipients: list[str] = Field(default_factory=list)
+    brand: BrandConfig = Field(default_factory=BrandConfig)
 
     @field_validator("recipients")
     @classmethod
@@ -251,6 +270,8 @@ class Client:
         }
         if self.margins_path is not None:
             files["margins"] = self.margins_path
+        if self.config.report.brand.logo is not None:
+            files["logo"] = self.root / self.config.report.brand.logo
         return files
 
 
@@ -341,12 +362,20 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
     files = {"survey": config.survey, "codebook": config.codebook}
     if config.weighting is not None:
         files["weighting.margins"] = config.weighting.margins
+    if config.report.brand.logo is not None:
+        files["report.brand.logo"] = config.report.brand.logo
     for key, rel in files.items():
         if not (root / rel).is_file():
             raise ParamsError(
                 f"{params_file}: key '{key}': file {rel} not found (paths resolve against "
                 f"the project root {root})"
             )
+    logo = config.report.brand.logo
+    if logo is not None and (root / logo).stat().st_size > MAX_LOGO_BYTES:
+        raise ParamsError(
+            f"{params_file}: key 'report.brand.logo': {logo} is over {MAX_LOGO_BYTES // 1000} KB; "
+            "use a smaller image (the report is emailed)"
+        )
     codebook = load_codebook(root / config.codebook)
     unknown = [b for b in config.analysis.by if b not in codebook.segments]
     if unknown:

@@ -218,7 +218,7 @@ def run_client(
     t = lap("execute", t)
     rows = _row_counts(validation, before, nb_path)
 
-    html = to_html(executed, title=client.config.title)
+    html = to_html(executed, title=client.config.title, brand=brand_resources(client))
     check_self_contained(html, where=f"{nb_path.name} for {client.slug}")
     t = lap("convert", t)
 
@@ -417,7 +417,21 @@ def versions() -> dict[str, str | None]:
 # conversion
 
 
-def to_html(nb: Any, title: str) -> str:
+def brand_resources(client: Client) -> dict[str, str]:
+    """The client's branding for the template: name, accent colour, logo as a data URI."""
+    import base64
+
+    from analysis.params import LOGO_TYPES
+
+    brand = client.config.report.brand
+    out = {"name": brand.name or "", "accent": brand.accent or ""}
+    if brand.logo is not None:
+        data = base64.b64encode((client.root / brand.logo).read_bytes()).decode("ascii")
+        out["logo"] = f"data:{LOGO_TYPES[brand.logo.suffix.lower()]};base64,{data}"
+    return out
+
+
+def to_html(nb: Any, title: str, brand: dict[str, str] | None = None) -> str:
     """Convert an executed notebook to the client HTML: outputs only, our template and CSS.
 
     Left out: code, prompts, cells tagged ``notebook-only``, stderr streams (warnings; they are
@@ -448,6 +462,6 @@ def to_html(nb: Any, title: str) -> str:
         TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY_TAG}), enabled=True
     )
     html, _ = exporter.from_notebook_node(
-        nb, resources={"metadata": {"name": title}, "report_title": title}
+        nb, resources={"metadata": {"name": title}, "report_title": title, "brand": brand or {}}
     )
     return html
