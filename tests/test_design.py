@@ -176,6 +176,50 @@ def test_two_stage_design_with_fpc_at_each_stage() -> None:
     assert estimate.means(one, frame[["y"]])["se"].iloc[0] == pytest.approx(np.sqrt(v1), rel=1e-12)
 
 
+def test_three_stage_design_with_fpc_at_each_stage() -> None:
+    """R's svyrecvar: V = V_1 + f_1 V_2 + f_1 f_2 V_3, each stage's units nested in the last."""
+    rng = np.random.default_rng(8)
+    rows = []
+    for h, n_psu, n1 in (("a", 3, 9), ("b", 2, 5)):
+        for c in range(n_psu):
+            n_ssu = int(rng.integers(2, 4))
+            n2 = n_ssu + int(rng.integers(0, 4))
+            for s in range(n_ssu):
+                m = int(rng.integers(2, 4))
+                n3 = m + int(rng.integers(0, 5))
+                for _ in range(m):
+                    rows.append((h, c, s, n1, n2, n3, rng.normal(10, 3)))
+    frame = pd.DataFrame(rows, columns=["h", "c", "s", "N1", "N2", "N3", "y"])
+    frame["i"] = np.arange(len(frame))
+    frame["w"] = rng.uniform(1, 3, len(frame))
+    cfg = DesignConfig(weight="w", strata="h", cluster=["c", "s", "i"], fpc=["N1", "N2", "N3"])
+    d = build_design(frame, cfg)
+    assert len(d.stages) == 3
+    res = estimate.means(d, frame[["y"]]).iloc[0]
+
+    w, y = frame.w.to_numpy(), frame.y.to_numpy()
+    z = w * (y - np.sum(w * y) / w.sum()) / w.sum()
+    frame = frame.assign(z=z)
+
+    def part(totals: np.ndarray, f: float) -> float:
+        n = len(totals)
+        return (1 - f) * n / (n - 1) * float(np.sum((totals - totals.mean()) ** 2))
+
+    v = 0.0
+    for _, g in frame.groupby("h"):
+        psu_totals = g.groupby("c")["z"].sum().to_numpy()
+        f1 = len(psu_totals) / g.N1.iloc[0]
+        v += part(psu_totals, f1)
+        for _, psu in g.groupby("c"):
+            ssu_totals = psu.groupby("s")["z"].sum().to_numpy()
+            f2 = len(ssu_totals) / psu.N2.iloc[0]
+            v += f1 * part(ssu_totals, f2)
+            for _, ssu in psu.groupby("s"):
+                f3 = len(ssu) / ssu.N3.iloc[0]
+                v += f1 * f2 * part(ssu.z.to_numpy(), f3)
+    assert res["se"] == pytest.approx(np.sqrt(v), rel=1e-12)
+
+
 def test_totals_by_hand() -> None:
     d = build_design(SIX, DesignConfig(weight="w", strata="h"))
     res = estimate.totals(d, SIX[["y"]]).iloc[0]
@@ -563,3 +607,65 @@ def test_levels_compare_as_text(clus) -> None:
     post = weighting.calibrate(d, frame, margins, method="poststratify")
     ref = weighting.calibrate(d, cl, STYPE, method="poststratify")
     np.testing.assert_allclose(post.weights, ref.weights)
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration with bounded adjustment factors (R's calibrate(..., bounds = c(lo, hi)))
+
+
+@pytest.mark.parametrize("method", ["rake", "linear"])
+def test_bounds_that_bind_meet_margins_within_bounds(clus, method: str) -> None:
+    cl, d = clus
+    margins = pd.concat([STYPE, SCHWIDE])
+    free = weighting.calibrate(d, cl, margins, method=method)
+    lo, hi = 0.89, 1.9
+    assert free.calibrations[0].g.min() < lo or free.calibrations[0].g.max() > hi  # they bind
+    bounded = weighting.calibrate(d, cl, margins, method=method, bounds=(lo, hi))
+    g = bounded.calibrations[0].g
+    assert bounded.calibrations[0].bounds == (lo, hi)
+    assert lo - 1e-12 <= g.min() and g.max() <= hi + 1e-12
+    assert np.isclose(g, lo).any() or np.isclose(g, hi).any()
+    for m in (STYPE, SCHWIDE):
+        var = m["variable"].iloc[0]
+        got = pd.Series(bounded.weights).groupby(cl[var].to_numpy()).sum()
+        np.testing.assert_allclose(got.loc[m["level"]].to_numpy(), m["count"], rtol=1e-7)
+    # the solution's form: where g is inside the bounds, F^-1(g) is linear in the margin dummies
+    # (raking: log g; linear: g - 1) -- exactly R's truncated calibration
+    x = np.column_stack(
+        [(cl.stype == lev).to_numpy() for lev in "EHM"]
+        + [(cl["sch.wide"] == lev).to_numpy() for lev in ("No", "Yes")]
+    ).astype(float)
+    inside = (g > lo + 1e-9) & (g < hi - 1e-9)
+    target = np.log(g) if method == "rake" else g - 1
+    coef = np.linalg.lstsq(x[inside], target[inside], rcond=None)[0]
+    np.testing.assert_allclose(x[inside] @ coef, target[inside], atol=1e-8)
+    # the variance still uses the calibration residuals: an SE for the bounded design
+    assert estimate.means(bounded, cl[["api00"]])["se"].notna().all()
+
+
+def test_loose_bounds_give_the_unbounded_calibration(clus) -> None:
+    cl, d = clus
+    margins = pd.concat([STYPE, SCHWIDE])
+    for method in ("rake", "linear"):
+        free = weighting.calibrate(d, cl, margins, method=method)
+        loose = weighting.calibrate(d, cl, margins, method=method, bounds=(0.2, 5.0))
+        np.testing.assert_allclose(loose.weights, free.weights, rtol=1e-7)
+        a = estimate.means(free, cl[["api00"]]).iloc[0]
+        b = estimate.means(loose, cl[["api00"]]).iloc[0]
+        assert b["se"] == pytest.approx(a["se"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bounds,method,message",
+    [
+        ((1.2, 3.0), "rake", "0 <= lo < 1 < hi"),
+        ((0.5,), "rake", "two numbers"),
+        ((0.5, 2.0), "poststratify", "rake or linear"),
+        ((0.95, 1.1), "rake", r"bounded to \[0.95, 1.1\] did not meet the margins"),
+    ],
+)
+def test_bounds_errors(clus, bounds: tuple, method: str, message: str) -> None:
+    cl, d = clus
+    margins = pd.concat([STYPE, SCHWIDE]) if method != "poststratify" else STYPE
+    with pytest.raises(DesignError, match=message):
+        weighting.calibrate(d, cl, margins, method=method, bounds=bounds)

@@ -119,18 +119,28 @@ def test_levels_without_respondents_stay_visible(survey) -> None:
     assert (empty["n"] == 0).all() and empty["gap"].isna().all()
 
 
-def test_one_estimator_call_per_group(survey, monkeypatch) -> None:
-    frame, codebook, design, _ = survey
+def test_one_estimator_call_for_all_groups(survey, monkeypatch) -> None:
+    frame, codebook, design, table = survey
     calls = []
-    real = estimate.means
+    real = estimate.means_by
 
     def counting(*args, **kwargs):
-        calls.append(args[1].shape)
+        calls.append((args[1].shape, list(args[2])))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(estimate, "means", counting)
-    gaps.gap_table(design, frame, codebook, by=["segment", "region"])
-    assert calls == [(N, 12)] * 3  # 4 items x (expectation, performance, gap), 3 groups
+    monkeypatch.setattr(estimate, "means_by", counting)
+    again = gaps.gap_table(design, frame, codebook, by=["segment", "region"])
+    # 4 items x (expectation, performance, gap), all groups at once
+    assert calls == [((N, 12), ["all", "segment", "region"])]
+    pd.testing.assert_frame_equal(again, table)
+
+
+def test_groups_at_once_equal_one_group_at_a_time(survey) -> None:
+    frame, codebook, design, table = survey
+    for group in ("segment", "region"):
+        alone = gaps.gap_table(design, frame, codebook, by=[group])
+        mine = table[table["group"].isin(["all", group])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, mine, rtol=1e-12)
 
 
 def test_calibrated_design(survey) -> None:
@@ -249,3 +259,44 @@ def test_a_suppressed_cell_cannot_be_recovered_from_the_overall(survey) -> None:
 def test_min_cell_must_be_positive(survey) -> None:
     with pytest.raises(ValueError, match="min_cell"):
         gaps.suppress_small_cells(survey[3], 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# degenerate cells: defined results, visible in the table, never a silent NaN gap
+
+
+def test_degenerate_cells_have_defined_results() -> None:
+    frame, codebook = make_survey(seed=11)
+    frame = frame.copy()
+    frame["e3"] = np.nan  # an item nobody answered
+    # one Enterprise respondent answered item 0, all other Enterprise rows have no weight
+    ent = np.flatnonzero(frame["segment"] == "Enterprise")
+    frame.loc[ent[1:], "w"] = 0.0
+    frame.loc[ent[0], ["e0", "p0"]] = [5.0, 3.0]
+    design = build_design(frame, DesignConfig(weight="w", strata="stratum", cluster="branch"))
+    table = gaps.gap_table(design, frame, codebook, by=["segment"])
+
+    nobody = table[table["item"] == "it3"]
+    assert (nobody["n"] == 0).all()
+    assert nobody[["expectation", "performance", "gap", "se", "p_value"]].isna().all().all()
+
+    one = table[(table["item"] == "it0") & (table["level"] == "Enterprise")].iloc[0]
+    assert one["n"] == 1 and one["gap"] == -2.0  # the estimate is defined ...
+    assert np.isnan(one["se"]) and np.isnan(one["ci_low"]) and np.isnan(one["p_value"])  # ...
+    # but has no SE, and a report suppresses it (one respondent is below any min_cell >= 2)
+    shown = gaps.suppress_small_cells(table, min_cell=2)
+    hidden = shown[(shown["item"] == "it0") & (shown["level"] == "Enterprise")].iloc[0]
+    assert hidden["suppressed"] and np.isnan(hidden["gap"])
+    # every row with a gap and n >= 2 has a finite SE, CI and p-value
+    has = table["n"] >= 2
+    assert table.loc[has, ["gap", "se", "ci_low", "ci_high", "p_value"]].notna().all().all()
+    # rows without a gap are exactly the rows without respondents
+    assert (table["gap"].isna() == (table["n"] == 0)).all()
+
+    # zero-weight rows count for nothing: the same table without them (they stay in the design
+    # for its PSUs, so compare estimates and n, not SEs)
+    kept = frame[frame["w"] > 0]
+    d_kept = build_design(kept, DesignConfig(weight="w", strata="stratum", cluster="branch"))
+    t_kept = gaps.gap_table(d_kept, kept, codebook, by=["segment"])
+    np.testing.assert_array_equal(t_kept["n"], table["n"])
+    np.testing.assert_allclose(t_kept["gap"], table["gap"], rtol=1e-12)

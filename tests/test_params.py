@@ -127,6 +127,10 @@ def test_optional_sections_default(tmp_path: Path) -> None:
         ("analysis.by", ["tenure"], "key 'analysis.by': 'tenure' not a segment of the codebook"),
         ("design.weight", "e_rel_1", "are rating items in the codebook"),
         ("design.fpc", ["f1", "f2"], "give one fpc column per sampling stage"),
+        ("previous", "params/acme-bank-2025.yaml", "key 'previous': file params/acme-bank-2025"),
+        ("analysis.crosshairs", "median", "key 'analysis.crosshairs': Input should be 'mean'"),
+        ("analysis.replicates", 1, "key 'analysis.replicates': Input should be greater"),
+        ("survey_sheet", [1], "key 'survey_sheet'"),
     ],
 )
 def test_bad_params_name_file_and_key(tmp_path: Path, key: str, value: object, expected: str):

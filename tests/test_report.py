@@ -351,9 +351,20 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     cb_path = root / "data" / "raw" / "tiny" / "codebook.yaml"
     cb = yaml.safe_load(cb_path.read_text())
     cb["items"][1]["label"] = HOSTILE
+    cb["overall"], cb["recommend"] = "overall_sat", "recommend"  # every section of the report
     cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
+    add_scores(root / "data" / "raw" / "tiny" / "responses.csv")
     result = report.run_client("params/tiny.yaml", root=root)
     return root, result
+
+
+def add_scores(survey: Path) -> None:
+    """Append 0-10 overall satisfaction and recommend columns (valid in every row)."""
+    lines = survey.read_text().splitlines()
+    extra = [",overall_sat,recommend"] + [
+        f",{(7 * i) % 11},{(3 * i + 4) % 11}" for i in range(1, len(lines))
+    ]
+    survey.write_text("\n".join(a + b for a, b in zip(lines, extra, strict=True)) + "\n")
 
 
 def test_run_writes_a_self_contained_report(tiny_run):
@@ -368,9 +379,18 @@ def test_run_writes_a_self_contained_report(tiny_run):
     assert "Gaps by segment" in html and "<h3>Gap by plan</h3>" in html
     assert "The responses we received" in html and "<strong>40 responses</strong>" in html
     assert "How the sample was drawn and weighted" in html
-    # gap chart and heatmap, inline (nbconvert's HTML parser puts alt before src)
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 2
-    assert len(re.findall(r"<img ", html)) == 2
+    assert '<h2 id="priorities">Priorities: what to fix first</h2>' in html
+    assert "<h3>Ranked list</h3>" in html and "Stated and derived importance" in html
+    assert "Which customers are underserved" in html and "Top priorities in each group" in html
+    assert '<h2 id="key-drivers">What drives overall satisfaction</h2>' in html
+    assert '<h2 id="nps">Net Promoter Score</h2>' in html
+    assert "<h3>Gaps by dimension</h3>" in html
+    assert "<h3>Who answered</h3>" in html and "How consistently each dimension" in html
+    assert "Change since the last survey" not in html  # no previous wave named
+    # charts inline (nbconvert's HTML parser puts alt before src): gaps, IPA, dual importance,
+    # heatmap, drivers, NPS, representativeness
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 7
+    assert len(re.findall(r"<img ", html)) == 7
     assert '<table class="oi-table oi-gaps">' in html and '<th scope="col">Gap' not in html
     assert '<th class="num" scope="col">Gap</th>' in html
     assert "oi-provenance" in html
@@ -481,3 +501,209 @@ def test_params_are_checked_before_anything_runs(tiny: Path):
         report.run_client("params/tiny.yaml", root=tiny)
     assert not (tiny / "reports").exists()
     assert not (tiny / "data" / "processed").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the analyses' sections: present and plots
+
+
+@pytest.fixture(scope="module")
+def analysis_tables() -> dict[str, pd.DataFrame]:
+    """Every analysis table of a small survey whose label, dimension and segment level are
+    hostile markup; the level "Rare" has 3 respondents (suppressed)."""
+    from analysis import analyses, drivers, gaps
+    from analysis.design import build_design
+    from analysis.params import Codebook, DesignConfig
+
+    rng = np.random.default_rng(3)
+    n = 80
+    level = np.array(["Basic"] * 45 + ["<i>Plus</i>"] * 32 + ["Rare"] * 3)
+    frame = pd.DataFrame({"rid": range(n), "plan": level, "w": rng.uniform(1, 3, n)})
+    items = [("a", HOSTILE, "<b>Reliability</b>"), ("b", "Calls & fees", "<b>Reliability</b>")]
+    items += [("c", "Staff $5 help", "Empathy"), ("d", "Opening hours", "Empathy")]
+    base = rng.normal(0, 1, n)
+    for i, (item, _label, _dim) in enumerate(items):
+        frame[f"e_{item}"] = np.clip(np.round(5.5 + rng.normal(0, 1, n)), 1, 7)
+        frame[f"p_{item}"] = np.clip(np.round(4.5 + 0.3 * i + base + rng.normal(0, 1, n)), 1, 7)
+    frame["overall"] = np.clip(np.round(6 + 1.5 * base + rng.normal(0, 1, n)), 0, 10)
+    frame["rec"] = np.clip(np.round(6 + 2 * base + rng.normal(0, 2, n)), 0, 10)
+    cb = Codebook(
+        id="rid",
+        scale={"min": 1, "max": 7},
+        items=[
+            {
+                "id": i,
+                "label": lab,
+                "dimension": d,
+                "expectation": f"e_{i}",
+                "performance": f"p_{i}",
+            }
+            for i, lab, d in items
+        ],
+        segments={"plan": ["Basic", "<i>Plus</i>", "Rare"]},
+        overall="overall",
+        recommend="rec",
+    )
+    design = build_design(frame, DesignConfig(weight="w"))
+    table = analyses.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
+    shown = analyses.suppress(table, 5)
+    reps = drivers.replicate_weights(design, replicates=60, seed=1)
+    drv = drivers.importance_tiers(
+        drivers.key_drivers(design, frame, cb, reps), drivers.stated_importance(table)
+    )
+    margins = pd.DataFrame(
+        {
+            "variable": ["plan"] * 3,
+            "level": ["Basic", "<i>Plus</i>", "Rare"],
+            "count": [60.0, 30, 10],
+        }
+    )
+    trend = analyses.trend(table.assign(gap=table["gap"] - 0.4), table, min_cell=5)
+    return {
+        "shown": shown,
+        "dims": analyses.suppress(analyses.dimension_gaps(design, frame, cb, by=["plan"]), 5),
+        "ranked": analyses.priorities(shown),
+        "drivers": analyses.suppress(drv, 5),
+        "nps": analyses.suppress(analyses.nps(design, frame, cb, by=["plan"]), 5),
+        "contrasts": analyses.suppress_contrasts(
+            analyses.segment_contrasts(design, frame, cb, by=["plan"]), 5
+        ),
+        "rep": analyses.representativeness(design, frame, cb, margins),
+        "rel": analyses.reliability(design, frame, cb),
+        "trend": trend,
+    }
+
+
+@pytest.fixture(scope="module")
+def analysis_sections(analysis_tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """The HTML of every analysis section, rendered once."""
+    t = analysis_tables
+    return {
+        "dimensions": present.dimension_table(t["dims"], 0.95, 5).data,
+        "priorities": present.priorities_section(t["ranked"], t["drivers"], 0.95, 5).data,
+        "segments": present.segment_comparison(t["contrasts"], t["ranked"], 0.95, 5).data,
+        "drivers": present.drivers_section(t["drivers"], 0.95).data,
+        "nps": present.nps_section(t["nps"], 0.95, 5).data,
+        "trend": present.trend_section(t["trend"], 0.95, 5).data,
+        "representativeness": present.representativeness(t["rep"]).data,
+        "reliability": present.reliability_table(t["rel"]).data,
+    }
+
+
+def test_analysis_sections_escape_every_data_string(analysis_sections):
+    sections = analysis_sections
+    for name, html in sections.items():
+        assert html, name
+        assert "<img src=x" not in html, name
+        assert "<b>Reliability" not in html and "<i>Plus" not in html, name
+        report.check_self_contained(html, where=name)
+    for name in ("priorities", "drivers", "trend"):
+        assert "&lt;img src=x onerror=alert(1)&gt;" in sections[name], name
+    assert "&lt;b&gt;Reliability&lt;/b&gt;" in sections["dimensions"]
+    assert "&lt;i&gt;Plus&lt;/i&gt;" in sections["segments"]
+    assert "&lt;i&gt;Plus&lt;/i&gt;" in sections["nps"]
+    assert "Calls &amp; fees" in sections["drivers"]
+
+
+def test_analysis_sections_hide_small_cells_and_say_why(analysis_sections):
+    s = analysis_sections
+    assert "fewer than 5 respondents" in s["nps"] and "fewer than 5 respondents" in s["segments"]
+    nps_rare = s["nps"][s["nps"].index("plan: Rare") :]
+    nps_rare = nps_rare[: nps_rare.index("</tr>")]
+    assert nps_rare.count(present.DASH) == 5 and '<td class="num">3</td>' in nps_rare
+    assert "(too few respondents)" in s["segments"]  # Rare's top priorities
+
+
+def test_analysis_sections_are_honest_about_unclear_results():
+    ranked = pd.DataFrame(
+        {
+            "item": ["a", "b"],
+            "label": ["A", "B"],
+            "dimension": "D",
+            "group": "all",
+            "level": "all",
+            "n": 40,
+            "expectation": [6.0, 5.0],
+            "performance": [5.8, 5.1],
+            "gap": [-0.2, 0.1],
+            "se": 0.2,
+            "ci_low": [-0.6, -0.3],
+            "ci_high": [0.2, 0.5],
+            "df": 39,
+            "p_value": [0.3, 0.6],
+            "p_adjusted": [0.6, 0.6],
+            "rank": [1, 2],
+            "verdict": ["unclear", "unclear"],
+            "quadrant": ["Concentrate here", "Low priority"],
+            "importance_cross": 5.5,
+            "performance_cross": 5.45,
+            "top_priority": [False, False],
+        }
+    )
+    html = present.priorities_section(ranked).data
+    assert "No attribute falls clearly short" in html and "could be chance" in html
+    nps = pd.DataFrame(
+        [["all", "all", 50, 4.0, 6.0, -8.0, 16.0, 49, 30.0, 44.0, 26.0]],
+        columns=[
+            "group",
+            "level",
+            "n",
+            "nps",
+            "se",
+            "ci_low",
+            "ci_high",
+            "df",
+            "promoters",
+            "passives",
+            "detractors",
+        ],
+    )
+    assert "not clearly different from zero" in present.nps_section(nps).data
+    no_rows = present.drivers_section(pd.DataFrame(columns=["share"])).data
+    assert "Not shown: too few customers" in no_rows
+    for empty in (
+        present.drivers_section(None),
+        present.nps_section(None),
+        present.trend_section(None),
+        present.segment_comparison(None),
+        present.dimension_table(None),
+        present.representativeness(None),
+        present.reliability_table(None),
+    ):
+        assert empty.data == ""
+
+
+def test_drivers_without_intervals_claim_nothing(analysis_tables):
+    table = analysis_tables["drivers"].assign(
+        replicates=0, share_ci_low=np.nan, share_ci_high=np.nan, vs_average=None
+    )
+    html = present.drivers_section(table).data
+    assert "could not be estimated" in html and "Clearly above" not in html
+
+
+def test_analysis_plots_take_tables_and_axes_and_draw_plain_text(analysis_tables):
+    t = analysis_tables
+    # (chart, whether its y tick labels carry data rather than numbers)
+    calls = [
+        (lambda ax: plots.ipa_chart(t["ranked"], ax=ax), False),
+        (lambda ax: plots.importance_grid(t["drivers"], ax=ax), False),
+        (lambda ax: plots.driver_chart(t["drivers"], ax=ax), True),
+        (lambda ax: plots.nps_chart(t["nps"], ax=ax), True),
+        (lambda ax: plots.trend_chart(t["trend"], ax=ax), True),
+        (lambda ax: plots.representativeness_chart(t["rep"], ax=ax), True),
+    ]
+    for k, (draw, labelled) in enumerate(calls):
+        _fig, ax = plt.subplots()
+        assert draw(ax) is ax
+        ax.figure.canvas.draw()
+        texts = [*ax.texts, *(ax.get_yticklabels() if labelled else [])]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+        assert all(tx.get_parse_math() is False for tx in texts), k
+        plt.close("all")
+    ax = plots.ipa_chart(t["ranked"])
+    numbers = sorted(tx.get_text() for tx in ax.texts if tx.get_text().isdigit())
+    assert numbers == ["1", "2", "3", "4"]  # the overall items, numbered by priority rank
+    ax = plots.driver_chart(t["drivers"])
+    labels = [tx.get_text() for tx in ax.get_yticklabels()]
+    assert HOSTILE in "".join(labels).replace("\n", " ") or any("<img" in lab for lab in labels)

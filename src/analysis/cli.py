@@ -12,7 +12,10 @@ from analysis.errors import OutsideInError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from analysis.batch import skip_slow_optional_imports
     from analysis.report import run_client
+
+    skip_slow_optional_imports()
 
     result = run_client(args.params, root=args.root, notebook=args.notebook, timeout=args.timeout)
     print(f"{result.client}: report written in {result.seconds:.1f} s")
@@ -59,6 +62,73 @@ def _cmd_new_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from analysis import batch
+
+    root = Path(args.root).absolute() if args.root else Path.cwd()
+    send_options = _send_options(args)
+    if args.send and not args.dry_run:
+        from analysis.deliver import SmtpSettings
+
+        send_options["settings"] = SmtpSettings.from_env()  # missing settings: stop before running
+    outcomes = batch.run_batch(
+        args.params,
+        root=root,
+        notebook=args.notebook,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        force=args.force,
+        scheduler=args.scheduler,
+        progress=args.progress,
+    )
+    if args.send:
+        outcomes = batch.send_reports(outcomes, root, **send_options)
+    print(batch.summary_table(outcomes, root))
+    return 0 if all(o.good for o in outcomes) else 1
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    from analysis import deliver
+
+    results = deliver.send_clients(args.params, root=args.root, **_send_options(args))
+    for r in results:
+        print(r.line(), file=sys.stdout if r.ok else sys.stderr)
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _send_options(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "dry_run": args.dry_run,
+        "resend": args.resend,
+        "pdf": not args.no_pdf,
+        "retries": args.retries,
+        "retry_delay": args.retry_delay,
+    }
+
+
+def _add_send_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write each message to reports/<client>/outbox/*.eml instead of sending it",
+    )
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="send even if this report was already sent to these recipients (see sent.json)",
+    )
+    p.add_argument("--no-pdf", action="store_true", help="attach the HTML report only")
+    p.add_argument(
+        "--retries", type=int, default=4, help="retries of a temporary SMTP failure (default 4)"
+    )
+    p.add_argument(
+        "--retry-delay",
+        type=float,
+        default=2.0,
+        help="seconds before the first retry, doubling each time (default 2)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outside-in",
@@ -89,6 +159,59 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--survey", required=True, help="the survey export (.csv, .xlsx, .sav, ...)")
     new.add_argument("--root", default=None, help="project root (default: working directory)")
     new.set_defaults(func=_cmd_new_client)
+
+    bat = sub.add_parser(
+        "batch",
+        help="run many clients' reports, each in its own process; skip unchanged clients",
+        description="Run the report of every client (default: params/*.yaml), each in its own "
+        "process, in parallel; skip clients whose inputs, notebook and package are unchanged "
+        "since their last good run. Exit code 1 if any client failed.",
+    )
+    bat.add_argument("params", nargs="*", help="params files (default: every params/*.yaml)")
+    bat.add_argument("--root", default=None, help="project root (default: working directory)")
+    bat.add_argument(
+        "--notebook", default=None, help="report notebook (default: notebooks/gap_report.ipynb)"
+    )
+    bat.add_argument(
+        "--jobs", "-j", type=int, default=None, help="clients at once (default: number of cores)"
+    )
+    bat.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds one client's whole run may take before it is stopped (default 1800)",
+    )
+    bat.add_argument("--force", action="store_true", help="run unchanged clients too")
+    bat.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Dask distributed cluster (e.g. tcp://10.0.0.5:8786); its workers must "
+        "see the project root at the same path and have Outside-In and its kernel installed",
+    )
+    bat.add_argument("--send", action="store_true", help="then email each good report (see `send`)")
+    _add_send_options(bat)
+    bat.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    bat.set_defaults(func=_cmd_batch)
+
+    snd = sub.add_parser(
+        "send",
+        help="email clients their reports (SMTP_* settings from the environment)",
+        description="Email each client its last good report: a short summary with the report "
+        "attached as HTML (and PDF when Chromium is installed). SMTP settings come from the "
+        "environment: SMTP_HOST, SMTP_PORT, SMTP_SECURITY (starttls|ssl|none), SMTP_USER, "
+        "SMTP_PASSWORD, SMTP_FROM, optionally SMTP_CA_FILE. A report is sent once per recipient "
+        "(reports/<client>/sent.json) unless --resend.",
+    )
+    snd.add_argument("params", nargs="+", help="params files, e.g. params/demo.yaml")
+    snd.add_argument("--root", default=None, help="project root (default: working directory)")
+    _add_send_options(snd)
+    snd.set_defaults(func=_cmd_send)
 
     demo = sub.add_parser("demo-data", help="(re)generate the demo client's inputs")
     demo.add_argument("--out", default="data/raw/demo", help="folder for the demo inputs")

@@ -26,8 +26,10 @@ clusters).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +38,11 @@ import pandas as pd
 
 from analysis.errors import DesignError
 from analysis.params import DesignConfig
+
+try:  # installed with scikit-learn (pingouin); optional
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover
+    ThreadpoolController = None
 
 LonelyPsu = Literal["fail", "adjust", "average", "remove"]
 LONELY_PSU_POLICIES: tuple[str, ...] = ("fail", "adjust", "average", "remove")
@@ -127,6 +134,8 @@ class Calibration:
     margin_rescale
         Largest relative change made to a variable's margin counts to make all margin totals agree
         (0 when they agreed exactly; totals further apart than 0.1% are an error).
+    bounds
+        ``(lo, hi)`` bounds of the adjustment factors ``g`` (None: unbounded).
     """
 
     method: str
@@ -136,6 +145,7 @@ class Calibration:
     g: np.ndarray
     iterations: int = 1
     margin_rescale: float = 0.0
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,7 +210,7 @@ class SurveyDesign:
         """Number of strata."""
         return int(self.strata.max()) + 1 if self.n else 0
 
-    @property
+    @functools.cached_property
     def df(self) -> int:
         """Design degrees of freedom: PSUs - strata, among rows with non-zero weight (R's degf)."""
         return degrees_of_freedom(self, self.weights != 0)
@@ -236,7 +246,30 @@ def degrees_of_freedom(design: SurveyDesign, rows: np.ndarray) -> int:
     rows = np.asarray(rows, dtype=bool)
     if not rows.any():
         return 0
-    return int(np.unique(design.psu[rows]).size - np.unique(design.strata[rows]).size)
+    psus = np.bincount(design.psu[rows], minlength=design.n_psu)
+    strata = np.bincount(design.strata[rows], minlength=design.n_strata)
+    return int(np.count_nonzero(psus) - np.count_nonzero(strata))
+
+
+@functools.cache
+def _blas_controller() -> object | None:
+    return ThreadpoolController() if ThreadpoolController is not None else None
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the enclosed dense linear algebra on a single BLAS thread.
+
+    The matrices of calibration and variance estimation are thin (respondents x a few columns);
+    multi-threaded BLAS only adds synchronisation to them, which on a busy two-core machine made
+    a small QR decomposition 30-100 times slower. Without threadpoolctl this does nothing.
+    """
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,11 +325,17 @@ def build_design(frame: pd.DataFrame, config: DesignConfig) -> SurveyDesign:
     unit_labels: list[tuple[str, ...]] = []
     parent = strata_codes
     parent_labels: tuple[str, ...] | None = strata_labels if config.strata else None
-    for col in cluster_cols or [None]:
-        values = np.arange(n) if col is None else _codes(frame, col, "cluster")[0]
-        codes, first = _nest(parent, values)
+    stage_cols = cluster_cols or [None]
+    for k, col in enumerate(stage_cols):
+        if col is None:  # every row its own PSU
+            codes = _nest(parent, np.arange(n))[0]
+            units.append(codes)
+            break
+        codes, first = _nest(parent, _codes(frame, col, "cluster")[0])
         units.append(codes)
-        own = frame[col].to_numpy()[first] if col is not None else frame.index[first]
+        if k == len(stage_cols) - 1:
+            break  # the last stage's units are nobody's strata: no names needed
+        own = frame[col].to_numpy()[first]
         # readable unit names, with the stratum / parent unit: "North/branch 7" -> "North/7"
         labels = tuple(
             str(x) if parent_labels is None else f"{parent_labels[p]}/{x}"
@@ -410,13 +449,26 @@ def _codes(
 
 
 def _nest(parent: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``(parent, value)`` pairs, ordered by parent then value; and a first row of each."""
+    """Codes of ``(parent, value)`` pairs, ordered by parent then value; and a row of each."""
     parent = np.asarray(parent, dtype=np.int64)
     values = np.asarray(values, dtype=np.int64)
-    key = parent * (int(values.max()) + 1) + values
-    uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
-    del uniq
-    return codes.astype(np.intp).reshape(-1), first
+    n = parent.shape[0]
+    span = int(values.max()) + 1
+    size = (int(parent.max()) + 1) * span
+    key = parent * span + values
+    if size <= 4 * n + (1 << 20):  # counting, without a sort
+        seen = np.zeros(size, dtype=bool)
+        seen[key] = True
+        uniq = np.flatnonzero(seen)
+        code = np.zeros(size, dtype=np.intp)
+        code[uniq] = np.arange(uniq.size)
+        codes = code[key]
+    else:
+        uniq, codes = np.unique(key, return_inverse=True)
+        codes = codes.astype(np.intp).reshape(-1)
+    some_row = np.empty(uniq.size, dtype=np.intp)
+    some_row[codes] = np.arange(n)  # any row of the unit: all share its labels
+    return codes, some_row
 
 
 def _fraction(

@@ -4,8 +4,8 @@ For item ``j`` the per-respondent gap is ``g_ij = performance_ij - expectation_i
 the respondent answered both (METHODS.md). The table's expectation, performance and gap are weighted
 means over the same respondents (those who answered both), so ``expectation + gap == performance``
 holds exactly in every row; the standard error, interval, df and p-value are those of the gap, from
-the design (:func:`analysis.estimate.means`). All items and all levels of a segment are one call of
-the estimator.
+the design (:func:`analysis.estimate.means_by`). All items, all segments and all their levels are
+one call of the estimator (one pass over the data).
 """
 
 from __future__ import annotations
@@ -95,14 +95,18 @@ def gap_table(
     items = codebook.items
     values = _gap_values(clean, codebook)
     k = len(items)
+    groups = [OVERALL, *by]
+    domains = {g: None if g == OVERALL else _segment(clean, codebook, g) for g in groups}
+    # every item x (expectation, performance, gap) x group x level in one pass over the data
+    res = estimate.means_by(design, values, domains, confidence, deff=False)
     frames = []
-    for group in [OVERALL, *by]:
-        domains = None if group == OVERALL else _segment(clean, codebook, group)
-        res = estimate.means(design, values, domains, confidence)
-        levels = [OVERALL] if domains is None else [str(c) for c in domains.cat.categories]
+    for group in groups:
+        dom = domains[group]
+        levels = [OVERALL] if dom is None else [str(c) for c in dom.cat.categories]
         n_levels = len(levels)
-        est = res["estimate"].to_numpy().reshape(3, k, n_levels)
-        gap = res.iloc[2 * k * n_levels :]
+        block = res[res["group"] == group]
+        est = block["estimate"].to_numpy().reshape(3, k, n_levels)
+        gap = block.iloc[2 * k * n_levels :]
         frames.append(
             pd.DataFrame(
                 {

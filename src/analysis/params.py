@@ -20,8 +20,12 @@ from analysis.errors import ParamsError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-              ".svg": "image/svg+xml"}
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".svg": "image/svg+xml",
+}
 MAX_LOGO_BYTES = 200_000
 SURVEY_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".sav", ".parquet")
 
@@ -79,12 +83,26 @@ class WeightingConfig(_Model):
     margins: Path
     max_iter: int = Field(100, ge=1, le=10_000)
     tolerance: float = Field(1e-8, gt=0, lt=1)
+    bounds: tuple[float, float] | None = None  # limits of the weight adjustment factors g
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] < value[1]:
+            raise ValueError(f"bounds {list(value)} must be [low, high] with 0 <= low < high")
+        return value
 
 
 class AnalysisConfig(_Model):
     by: list[str] = Field(default_factory=list)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     min_cell: int = Field(5, ge=1)
+    crosshairs: Literal["mean", "midpoint"] = "mean"  # importance-performance quadrant split
+    top_priorities: int = Field(3, ge=1)  # priorities listed per segment
+    replicates: int = Field(500, ge=2, le=10_000)  # for key-driver intervals
+    replicate_method: Literal["bootstrap", "jackknife"] = "bootstrap"
+    seed: int = 2026  # bootstrap replicates are seeded: the same data give the same report
+    drivers_missing: Literal["complete", "pairwise"] = "complete"
 
 
 class ValidationConfig(_Model):
@@ -132,6 +150,7 @@ class RunConfig(_Model):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    previous: Path | None = None  # params file of the previous wave (same codebook), for trends
 
     @field_validator("client")
     @classmethod
@@ -292,23 +311,31 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+UNION_TAG = re.compile(r"[\[\]\-]|^(str|int|float|bool|list|dict|none|Path)$")
+
+
 def _explain(path: Path, model: type[BaseModel], exc: ValidationError) -> ParamsError:
-    lines = []
+    lines: dict[str, list[str]] = {}  # key -> messages (a union gives one per alternative)
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        key = loc or "(top level)"
+        loc = tuple(p for p in err["loc"] if isinstance(p, int) or not UNION_TAG.search(p))
+        key = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            parent = _submodel(model, err["loc"][:-1])
+            parent = _submodel(model, loc[:-1])
             known = ", ".join(parent.model_fields) if parent else ""
-            lines.append(f"unknown key '{key}'" + (f" (known keys here: {known})" if known else ""))
+            text = f"unknown key '{key}'" + (f" (known keys here: {known})" if known else "")
         elif err["type"] == "missing":
-            lines.append(f"missing required key '{key}'")
+            text = f"missing required key '{key}'"
         else:
             msg = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-            lines.append(f"key '{key}': {msg}{shown}")
-    return ParamsError(f"{path}: " + "; ".join(lines))
+            text = f"key '{key}': {msg}{shown}"
+        lines.setdefault(key, []).append(text)
+    parts = [
+        msgs[0] + "".join(f", or {m.split(': ', 1)[-1]}" for m in msgs[1:])
+        for msgs in lines.values()
+    ]
+    return ParamsError(f"{path}: " + "; ".join(parts))
 
 
 def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -364,6 +391,8 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
         files["weighting.margins"] = config.weighting.margins
     if config.report.brand.logo is not None:
         files["report.brand.logo"] = config.report.brand.logo
+    if config.previous is not None:
+        files["previous"] = config.previous
     for key, rel in files.items():
         if not (root / rel).is_file():
             raise ParamsError(

@@ -7,15 +7,17 @@ delegates the work to the module that owns it, and writes that step's outputs un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis import analyses, drivers, io, schema, weighting
 from analysis import design as design_mod
 from analysis import gaps as gaps_mod
-from analysis import io, schema, weighting
 from analysis.design import SurveyDesign
-from analysis.params import Client
+from analysis.errors import DesignError
+from analysis.params import Client, load_client
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,20 @@ class Intake:
     flags: pd.DataFrame
 
 
+def read_and_validate(client: Client) -> schema.Validated:
+    """Read the client's survey and validate it against its codebook and design (no writes)."""
+    sheet = client.config.survey_sheet
+    raw = io.read_survey(client.survey_path, sheet=0 if sheet is None else sheet)
+    return schema.validate(raw, client.codebook, client.config.design)
+
+
 def intake(client: Client) -> Intake:
     """Read and validate the survey; write clean, rejected, quality-flag and summary files.
 
     Raises :class:`~analysis.errors.DataError` when the file cannot be read, does not fit the
     codebook, or more than ``validation.max_rejected_share`` of its rows are rejected.
     """
-    sheet = client.config.survey_sheet
-    raw = io.read_survey(client.survey_path, sheet=0 if sheet is None else sheet)
-    result = schema.validate(raw, client.codebook, client.config.design)
+    result = read_and_validate(client)
     out = client.processed_dir
     io.write_parquet(result.clean, out / "clean.parquet")
     io.write_csv(result.rejected, out / "rejected.csv")
@@ -52,23 +59,41 @@ def intake(client: Client) -> Intake:
 def survey_design(client: Client, clean: pd.DataFrame) -> SurveyDesign:
     """The sampling design of the accepted rows, calibrated to the margins file if params ask."""
     design = design_mod.build_design(clean, client.config.design)
+    calibrate = _calibration(client, clean)
+    return design if calibrate is None else calibrate(design)
+
+
+def _calibration(
+    client: Client, clean: pd.DataFrame
+) -> Callable[[SurveyDesign], SurveyDesign] | None:
+    """The run's calibration (params ``weighting``) as a function of a design; None without it."""
     w = client.config.weighting
     if w is None:
-        return design
+        return None
     margins = io.read_margins(client.margins_path)
-    return weighting.calibrate(
-        design,
-        clean,
-        margins,
-        method=w.method,
-        max_iter=w.max_iter,
-        tolerance=w.tolerance,
-        source=client.margins_path,
-    )
+
+    def calibrate(design: SurveyDesign) -> SurveyDesign:
+        return weighting.calibrate(
+            design,
+            clean,
+            margins,
+            method=w.method,
+            max_iter=w.max_iter,
+            tolerance=w.tolerance,
+            bounds=w.bounds,
+            source=client.margins_path,
+        )
+
+    return calibrate
 
 
 def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
-    """Estimate gaps overall and by each ``analysis.by`` segment; write ``gap_table.csv``."""
+    """Estimate gaps overall and by each ``analysis.by`` segment; write ``gap_table.csv``.
+
+    The table has the Benjamini-Hochberg adjusted p-value across items (``p_adjusted``) beside
+    the raw one, and is written unsuppressed (the research team's copy); the report shows
+    :func:`shown_gaps`.
+    """
     table = gaps_mod.gap_table(
         design,
         clean,
@@ -76,5 +101,175 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
         by=client.config.analysis.by,
         confidence=client.config.analysis.confidence,
     )
+    table = analyses.add_p_adjusted(table)
     io.write_csv(table, client.processed_dir / "gap_table.csv")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# the customer-centred analyses (issue 5). Their CSVs are written as the report shows them:
+# estimates from fewer than analysis.min_cell respondents blank, with a ``suppressed`` flag.
+
+
+def shown_gaps(client: Client, table: pd.DataFrame) -> pd.DataFrame:
+    """The gap table as the report shows it: small cells suppressed (every estimate column)."""
+    return analyses.suppress(table, client.config.analysis.min_cell)
+
+
+def dimension_gaps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
+    """Gap of each dimension, overall and by segment; write ``dimension_gaps.csv``."""
+    cfg = client.config.analysis
+    table = analyses.dimension_gaps(
+        design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
+    )
+    table = analyses.suppress(table, cfg.min_cell)
+    io.write_csv(table, client.processed_dir / "dimension_gaps.csv")
+    return table
+
+
+def priorities(client: Client, shown: pd.DataFrame) -> pd.DataFrame:
+    """Ranked items, significance, IPA quadrant and top priorities per group; write
+    ``priorities.csv``. ``shown`` is :func:`shown_gaps`."""
+    cfg = client.config.analysis
+    scale = client.codebook.scale
+    table = analyses.priorities(
+        shown,
+        scale=(scale.min, scale.max),
+        crosshairs=client.config.analysis.crosshairs,
+        confidence=cfg.confidence,
+        top=client.config.analysis.top_priorities,
+    )
+    io.write_csv(table, client.processed_dir / "priorities.csv")
+    return table
+
+
+def _recalibrator(
+    client: Client, clean: pd.DataFrame, design: SurveyDesign
+) -> drivers.Recalibrator | None:
+    """How replicate weights are calibrated like the run's (None: the design is not calibrated).
+
+    Unbounded raking and post-stratification: all replicates at once; otherwise one by one with
+    the run's own calibration."""
+    w = client.config.weighting
+    if w is None or not design.is_calibrated:
+        return None
+    if w.method in ("rake", "poststratify") and w.bounds is None:
+        return drivers.raking_recalibrator(
+            design, clean, max_iter=w.max_iter, tolerance=w.tolerance
+        )
+    return drivers.design_recalibrator(design, _calibration(client, clean))
+
+
+def key_drivers(
+    client: Client, clean: pd.DataFrame, design: SurveyDesign, table: pd.DataFrame
+) -> pd.DataFrame | None:
+    """Derived importance (Johnson's relative weights, replicate intervals) and each item's tier
+    on the dual-importance grid; write ``drivers.csv``. ``table`` is the gap table (stated
+    importance = its expectation means).
+
+    None when the codebook has no ``overall`` question; an empty table (and no file) when too
+    few respondents answered everything the model needs. When the replicates cannot be
+    recalibrated, the table has no intervals (``replicates = 0``) rather than failing the run.
+    """
+    if not client.codebook.overall:
+        return None
+    cfg = client.config.analysis
+    try:
+        reps = drivers.replicate_weights(
+            design,
+            method=client.config.analysis.replicate_method,
+            replicates=client.config.analysis.replicates,
+            seed=client.config.analysis.seed,
+            recalibrate=_recalibrator(client, clean, design),
+        )
+    except DesignError:
+        reps = None
+    try:
+        result = drivers.key_drivers(
+            design,
+            clean,
+            client.codebook,
+            replicates=reps,
+            missing=client.config.analysis.drivers_missing,
+            confidence=cfg.confidence,
+        )
+    except DesignError:
+        return pd.DataFrame(columns=drivers.DRIVER_COLUMNS)
+    result = drivers.importance_tiers(result, drivers.stated_importance(table))
+    result = analyses.suppress(result, cfg.min_cell)
+    io.write_csv(result, client.processed_dir / "drivers.csv")
+    return result
+
+
+def nps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame | None:
+    """Net Promoter Score overall and by segment; write ``nps.csv``. None without a
+    ``recommend`` question in the codebook."""
+    if not client.codebook.recommend:
+        return None
+    cfg = client.config.analysis
+    table = analyses.nps(design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence)
+    table = analyses.suppress(table, cfg.min_cell)
+    io.write_csv(table, client.processed_dir / "nps.csv")
+    return table
+
+
+def reliability(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
+    """Cronbach's alpha per dimension, unweighted and design-based; write ``reliability.csv``."""
+    cfg = client.config.analysis
+    table = analyses.reliability(design, clean, client.codebook, confidence=cfg.confidence)
+    table = analyses.suppress(table, cfg.min_cell)
+    io.write_csv(table, client.processed_dir / "reliability.csv")
+    return table
+
+
+def segments(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame | None:
+    """Each segment level against the rest of the customers; write ``segments.csv``. None
+    without ``analysis.by`` segments."""
+    cfg = client.config.analysis
+    if not cfg.by:
+        return None
+    table = analyses.segment_contrasts(
+        design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
+    )
+    table = analyses.suppress_contrasts(table, cfg.min_cell)
+    io.write_csv(table, client.processed_dir / "segments.csv")
+    return table
+
+
+def representativeness(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
+    """Respondents against the customer base (margins file), before and after weighting; write
+    ``representativeness.csv``."""
+    margins = io.read_margins(client.margins_path) if client.margins_path is not None else None
+    table = analyses.representativeness(design, clean, client.codebook, margins)
+    io.write_csv(table, client.processed_dir / "representativeness.csv")
+    return table
+
+
+def previous_wave(client: Client) -> tuple[Client, pd.DataFrame, SurveyDesign] | None:
+    """The previous wave named by the params key ``previous`` (a params file of the same survey),
+    read, validated and weighted as its own run would; None when there is none. Nothing is
+    written under the previous wave's folders."""
+    previous = client.config.previous
+    if previous is None:
+        return None
+    prev = load_client(previous, root=client.root)
+    clean = read_and_validate(prev).clean
+    return prev, clean, survey_design(prev, clean)
+
+
+def trend(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame | None:
+    """Change of each item's gap since the previous wave; write ``trend.csv``. None when the
+    params name no previous wave."""
+    wave = previous_wave(client)
+    if wave is None:
+        return None
+    prev, prev_clean, prev_design = wave
+    cfg = client.config.analysis
+    by = [b for b in cfg.by if b in prev.codebook.segments and b in prev_clean.columns]
+    before = gaps_mod.gap_table(
+        prev_design, prev_clean, prev.codebook, by=by, confidence=cfg.confidence
+    )
+    now = gaps_mod.gap_table(design, clean, client.codebook, by=by, confidence=cfg.confidence)
+    table = analyses.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
+    io.write_csv(table, client.processed_dir / "trend.csv")
     return table

@@ -258,3 +258,448 @@ def segment_gap_heatmap(
         _plain(ax.texts)
         _plain([cbar.ax.yaxis.label])
     return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# the customer-centred analyses
+
+
+def _group_rows(table: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
+    rows = table[(table["group"].astype(str) == group) & (table["level"].astype(str) == level)]
+    return rows.reset_index(drop=True)
+
+
+def _shown(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Rows with a value in ``column`` and not flagged ``suppressed``."""
+    keep = rows[column].notna()
+    if "suppressed" in rows.columns:
+        keep &= ~rows["suppressed"].fillna(False).astype(bool)
+    return rows[keep]
+
+
+def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str]) -> None:
+    """Quadrant names in the corners: keys are (right, top)."""
+    for (right, top), text in labels.items():
+        ax.text(
+            0.98 if right else 0.02,
+            0.98 if top else 0.02,
+            text,
+            transform=ax.transAxes,
+            ha="right" if right else "left",
+            va="top" if top else "bottom",
+            fontsize=9,
+            color="0.35",
+            fontweight="bold",
+        )
+
+
+def _numbered_points(
+    ax: Axes, x: np.ndarray, y: np.ndarray, numbers: list[str], filled: np.ndarray, colour: object
+) -> None:
+    for xi, yi, num, full in zip(x, y, numbers, filled, strict=True):
+        ax.plot(
+            [xi],
+            [yi],
+            marker="o",
+            ms=15,
+            color=colour,
+            markerfacecolor=colour if full else "white",
+            markeredgewidth=1.6,
+            zorder=3,
+        )
+        ax.text(
+            xi,
+            yi,
+            num,
+            ha="center",
+            va="center",
+            fontsize=7.5,
+            color="white" if full else "0.15",
+            zorder=4,
+        )
+
+
+def _pad_limits(values: np.ndarray, extra: tuple[float, ...] = ()) -> tuple[float, float]:
+    v = np.r_[values[np.isfinite(values)], list(extra)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(v.min()), float(v.max())
+    pad = 0.12 * max(hi - lo, 0.2)
+    return lo - pad, hi + pad
+
+
+def ipa_chart(
+    priorities: pd.DataFrame, ax: Axes | None = None, group: str = "all", level: str = "all"
+) -> Axes:
+    """Importance-performance grid: each item at (performance, expectation), numbered by its
+    priority rank, with the crosshairs of the table and the four quadrants named.
+
+    Parameters
+    ----------
+    priorities
+        :func:`analysis.analyses.priorities` output (``rank, expectation, performance, verdict,
+        importance_cross, performance_cross``); the rows of ``group``/``level`` are drawn, hidden
+        (suppressed) rows left out. Significant shortfalls are filled markers, others hollow.
+    ax
+        Axes to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _shown(_group_rows(priorities, group, level), "gap")
+    with _plain_text():
+        if ax is None:
+            ax = _new_axes(7.5, 6.0)
+        x = rows["performance"].astype(float).to_numpy()
+        y = rows["expectation"].astype(float).to_numpy()
+        colour = sns.color_palette("colorblind")[1]
+        filled = (rows["verdict"] == "shortfall").to_numpy()
+        numbers = [str(int(r)) for r in rows["rank"]]
+        _numbered_points(ax, x, y, numbers, filled, colour)
+        if len(rows):
+            xc = float(rows["performance_cross"].iloc[0])
+            yc = float(rows["importance_cross"].iloc[0])
+            ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
+            ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
+            ax.set_xlim(*_pad_limits(x, (xc,)))
+            ax.set_ylim(*_pad_limits(y, (yc,)))
+        _quadrant_labels(
+            ax,
+            {
+                (False, True): "Concentrate here",
+                (True, True): "Keep up the good work",
+                (False, False): "Low priority",
+                (True, False): "Possible overkill",
+            },
+        )
+        ax.set_xlabel("Performance (mean rating)")
+        ax.set_ylabel("Importance: expectation (mean rating)")
+        ax.grid(color="0.93", lw=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        handles = [
+            Line2D([], [], color=colour, marker="o", lw=0, ms=9, label="clear shortfall"),
+            Line2D(
+                [],
+                [],
+                color=colour,
+                marker="o",
+                lw=0,
+                ms=9,
+                markerfacecolor="white",
+                markeredgewidth=1.6,
+                label="no clear shortfall",
+            ),
+        ]
+        leg = ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            borderaxespad=3.2,
+            ncol=2,
+            frameon=False,
+            fontsize=9,
+        )
+        _plain(leg.get_texts())
+        _plain(ax.texts)
+    return ax
+
+
+def importance_grid(
+    drivers: pd.DataFrame, ax: Axes | None = None, numbers: dict[str, str] | None = None
+) -> Axes:
+    """The dual-importance grid: derived importance (share of R^2) against stated importance,
+    split at ``derived_split`` and ``stated_split``, with the four tiers named.
+
+    Parameters
+    ----------
+    drivers
+        :func:`analysis.drivers.importance_tiers` output (``item, share, stated, stated_split,
+        derived_split, vs_average``); suppressed rows are left out.
+    numbers
+        The label of each item's point (e.g. its priority rank); the driver rank by default.
+    ax
+        Axes to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _shown(drivers, "share")
+    rows = rows[rows["stated"].notna()]
+    with _plain_text():
+        if ax is None:
+            ax = _new_axes(7.5, 6.0)
+        x = rows["share"].astype(float).to_numpy()
+        y = rows["stated"].astype(float).to_numpy()
+        labels = [
+            str(numbers.get(str(i), "")) if numbers else str(int(r))
+            for i, r in zip(rows["item"], rows["rank"], strict=True)
+        ]
+        colour = sns.color_palette("colorblind")[0]
+        filled = (rows["vs_average"] == "above").to_numpy()
+        _numbered_points(ax, x, y, labels, filled, colour)
+        if len(rows):
+            xc = float(rows["derived_split"].iloc[0])
+            yc = float(rows["stated_split"].iloc[0])
+            ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
+            ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
+            ax.set_xlim(*_pad_limits(x, (xc, 0.0)))
+            ax.set_ylim(*_pad_limits(y, (yc,)))
+        _quadrant_labels(
+            ax,
+            {
+                (False, True): "Basic requirements",
+                (True, True): "Key drivers",
+                (False, False): "Secondary",
+                (True, False): "Hidden drivers (delighters)",
+            },
+        )
+        ax.set_xlabel("Derived importance: share of explained overall satisfaction (%)")
+        ax.set_ylabel("Stated importance: expectation (mean rating)")
+        ax.grid(color="0.93", lw=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        handles = [
+            Line2D([], [], color=colour, marker="o", lw=0, ms=9, label="clearly above average"),
+            Line2D(
+                [],
+                [],
+                color=colour,
+                marker="o",
+                lw=0,
+                ms=9,
+                markerfacecolor="white",
+                markeredgewidth=1.6,
+                label="not clearly above average",
+            ),
+        ]
+        leg = ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            borderaxespad=3.2,
+            ncol=2,
+            frameon=False,
+            fontsize=9,
+        )
+        _plain(leg.get_texts())
+        _plain(ax.texts)
+    return ax
+
+
+def _interval_rows(
+    ax: Axes,
+    labels: list[str],
+    est: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    filled: np.ndarray,
+    colour: object,
+) -> None:
+    y = np.arange(len(labels), dtype=float)
+    for yi, e, a, b, full in zip(y, est, lo, hi, filled, strict=True):
+        if np.isfinite(a) and np.isfinite(b):
+            ax.plot([a, b], [yi, yi], color=colour, lw=2.2, solid_capstyle="round", zorder=2)
+        if np.isfinite(e):
+            ax.plot(
+                [e],
+                [yi],
+                marker="o",
+                ms=8,
+                color=colour,
+                markerfacecolor=colour if full else "white",
+                markeredgewidth=1.8,
+                zorder=3,
+            )
+    ax.set_yticks(y, labels)
+    ax.set_ylim(len(labels) - 0.4, -0.6)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(axis="x", color="0.92", lw=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    _plain(ax.get_yticklabels())
+
+
+def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+    """Each item's share of the explained overall satisfaction, with its interval, largest first.
+
+    Parameters
+    ----------
+    drivers
+        :func:`analysis.drivers.key_drivers` output; suppressed rows are left out. Items whose
+        share is clearly above the average share (``vs_average == "above"``) are filled.
+    ax
+        Axes to draw on; a new figure sized to the number of items when omitted.
+    confidence
+        The level of the intervals (axis label).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = _shown(drivers, "share").sort_values("share", ascending=False, kind="stable")
+    with _plain_text():
+        if ax is None:
+            ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
+        colour = sns.color_palette("colorblind")[0]
+        _interval_rows(
+            ax,
+            [_wrap(item_label(r)) for _, r in rows.iterrows()],
+            rows["share"].astype(float).to_numpy(),
+            rows["share_ci_low"].astype(float).to_numpy(),
+            rows["share_ci_high"].astype(float).to_numpy(),
+            (rows["vs_average"] == "above").to_numpy(),
+            colour,
+        )
+        if len(drivers):
+            avg = 100.0 / len(drivers)
+            ax.axvline(avg, color="0.4", lw=1, ls="--", zorder=1)
+            ax.text(
+                avg,
+                -0.9,
+                f" average share {fmt_num(avg, 1)}%",
+                fontsize=8.5,
+                color="0.35",
+                va="bottom",
+            )
+        ax.set_xlim(left=0)
+        level = f"{100 * confidence:g}%"
+        ax.set_xlabel(
+            f"Share of explained overall satisfaction (%, relative weights), {level} interval"
+        )
+        _plain(ax.texts)
+    return ax
+
+
+def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+    """Net Promoter Score of every group (overall first) with its interval, on -100..100.
+
+    Parameters
+    ----------
+    nps
+        :func:`analysis.analyses.nps` output (``group, level, nps, ci_low, ci_high``);
+        suppressed rows are drawn as labelled gaps. Scores whose interval excludes 0 are filled.
+    ax
+        Axes to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    with _plain_text():
+        if ax is None:
+            ax = _new_axes(8.0, 1.2 + 0.38 * max(len(nps), 1))
+        labels, est, lo, hi = [], [], [], []
+        hidden = nps["nps"].isna()
+        if "suppressed" in nps.columns:
+            hidden |= nps["suppressed"].fillna(False).astype(bool)
+        for (_, r), h in zip(nps.iterrows(), hidden, strict=True):
+            name = "All customers" if str(r["group"]) == "all" else f"{r['group']}: {r['level']}"
+            labels.append(name + (" (not shown: too few)" if h else ""))
+            est.append(np.nan if h else float(r["nps"]))
+            lo.append(np.nan if h else float(r["ci_low"]))
+            hi.append(np.nan if h else float(r["ci_high"]))
+        est_a, lo_a, hi_a = np.array(est), np.array(lo), np.array(hi)
+        filled = (lo_a > 0) | (hi_a < 0)
+        _interval_rows(ax, labels, est_a, lo_a, hi_a, filled, sns.color_palette("colorblind")[2])
+        ax.axvline(0, color="0.25", lw=1.0, zorder=1)
+        lo_x, hi_x = _pad_limits(np.r_[lo_a, hi_a], (0.0,))
+        ax.set_xlim(max(lo_x, -100), min(hi_x, 100))
+        ax.set_xlabel(f"Net Promoter Score (−100 to +100), {100 * confidence:g}% interval")
+    return ax
+
+
+def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+    """Change of each item's overall gap since the previous wave, with its interval.
+
+    Parameters
+    ----------
+    trend
+        :func:`analysis.analyses.trend` output; overall rows are drawn in table order. Changes
+        significant after the adjustment (``p_adjusted < 1 - confidence``) are filled.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rows = trend[(trend["group"].astype(str) == "all") & (trend["level"].astype(str) == "all")]
+    rows = _shown(rows, "change")
+    with _plain_text():
+        if ax is None:
+            ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
+        _interval_rows(
+            ax,
+            [_wrap(item_label(r)) for _, r in rows.iterrows()],
+            rows["change"].astype(float).to_numpy(),
+            rows["ci_low"].astype(float).to_numpy(),
+            rows["ci_high"].astype(float).to_numpy(),
+            (rows["p_adjusted"].astype(float) < 1 - confidence).to_numpy(),
+            sns.color_palette("colorblind")[4],
+        )
+        ax.axvline(0, color="0.25", lw=1.0, zorder=1)
+        ax.set_xlabel(
+            f"Change in gap since the previous survey, {100 * confidence:g}% interval "
+            "(positive: the gap narrowed or performance pulled ahead)"
+        )
+    return ax
+
+
+def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Share of each segment level among the customer base, the respondents, and the weighted
+    respondents (horizontal bars, one block per variable).
+
+    Parameters
+    ----------
+    table
+        :func:`analysis.analyses.representativeness` output.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    series = [
+        ("population_share", "Customer base"),
+        ("sample_share", "Respondents (unweighted)"),
+        ("weighted_share", "Respondents, weighted"),
+    ]
+    series = [(c, n) for c, n in series if table[c].notna().any()]
+    with _plain_text():
+        if ax is None:
+            ax = _new_axes(8.0, 1.4 + 0.55 * max(len(table), 1))
+        colours = sns.color_palette("colorblind", 3)
+        height = 0.8 / max(len(series), 1)
+        labels = [f"{r['variable']}: {r['level']}" for _, r in table.iterrows()]
+        y = np.arange(len(table), dtype=float)
+        for k, (col, name) in enumerate(series):
+            vals = 100 * table[col].astype(float).to_numpy()
+            ax.barh(
+                y - 0.4 + height * (k + 0.5),
+                np.nan_to_num(vals),
+                height=height,
+                color=colours[k],
+                label=name,
+            )
+        ax.set_yticks(y, labels)
+        ax.set_ylim(len(table) - 0.5, -0.5)
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlabel("Share (%)")
+        ax.grid(axis="x", color="0.92", lw=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        leg = ax.legend(
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            borderaxespad=0.5,
+            ncol=len(series),
+            frameon=False,
+            fontsize=9,
+        )
+        _plain(leg.get_texts())
+        _plain(ax.get_yticklabels())
+    return ax

@@ -15,7 +15,7 @@ import base64
 import datetime as dt
 import io as _bytes_io
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ MINUS = "−"  # typographic minus sign for negative numbers
 __all__ = [
     "DASH",
     "cover",
+    "dimension_table",
+    "drivers_section",
     "figure",
     "fmt_int",
     "fmt_num",
@@ -41,12 +43,18 @@ __all__ = [
     "is_hidden",
     "item_label",
     "key_findings",
+    "nps_section",
     "ordered_items",
     "overall_rows",
+    "priorities_section",
     "provenance",
+    "reliability_table",
+    "representativeness",
     "sample_design",
+    "segment_comparison",
     "segment_section",
     "segment_tables",
+    "trend_section",
     "validation_summary",
 ]
 
@@ -646,4 +654,774 @@ def provenance(client: Client) -> HTML:
         + "; ".join(rows)
         + ". The full record of inputs, parameters and software versions is kept with the "
         "research team (manifest.json).</p></footer>"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the customer-centred analyses (priorities, segments, drivers, NPS, trend, about the survey)
+
+
+def _hidden_row(row: Mapping[str, Any], column: str) -> bool:
+    """Suppressed (flag set) or without a value in ``column``."""
+    flag = row.get("suppressed", False)
+    return (not _missing(flag) and bool(flag)) or _missing(row.get(column))
+
+
+def _flag(value: Any) -> bool:
+    """A nullable boolean as a plain bool (missing: False)."""
+    return not _missing(value) and bool(value)
+
+
+def _p_text(p: Any) -> str:
+    if _missing(p):
+        return DASH
+    p = float(p)
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _interval(lo: Any, hi: Any, digits: int = 2) -> str:
+    if _missing(lo) or _missing(hi):
+        return DASH
+    return f"{fmt_num(lo, digits)} to {fmt_num(hi, digits)}"
+
+
+def _adjusted_clear(row: Mapping[str, Any], confidence: float) -> bool:
+    p = row.get("p_adjusted")
+    return not _missing(p) and float(p) < 1 - confidence
+
+
+def _table_html(head: list[str], rows: list[str], cls: str, numeric: Iterable[int] = ()) -> str:
+    """A table from header cells (HTML, already escaped) and body rows; ``numeric`` columns are
+    right-aligned."""
+    right = set(numeric)
+    cells = "".join(
+        f'<th scope="col" class="num">{h}</th>' if i in right else f'<th scope="col">{h}</th>'
+        for i, h in enumerate(head)
+    )
+    return _wrap_table(f"<thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody>", cls=cls)
+
+
+def _notes(notes: list[str]) -> str:
+    return "".join(f'<p class="oi-note">{n}</p>' for n in notes)
+
+
+def _fig(ax: Any, alt: str) -> str:
+    return figure(ax, alt=alt, dpi=110).data
+
+
+def dimension_table(
+    dims: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+) -> HTML:
+    """Gaps by dimension: the overall table, then one compact table per segment variable.
+
+    ``dims`` is :func:`analysis.analyses.dimension_gaps` output (suppressed); empty when None.
+    """
+    if dims is None or dims.empty:
+        return _html("")
+    conf = _level_pct(confidence)
+    over = overall_rows(dims)
+    body, any_hidden = [], False
+    for _, r in over.iterrows():
+        any_hidden |= is_hidden(r)
+        body.append(
+            f'<tr><th scope="row">{_e(r["dimension"])}</th>'
+            f'<td class="num">{fmt_int(r["n_items"])}</td>' + _gap_cells(r, confidence) + "</tr>"
+        )
+    head = [
+        "Dimension",
+        "Attributes",
+        "Respondents",
+        "Expectation",
+        "Performance",
+        "Gap",
+        f"{conf} interval",
+        "Verdict",
+    ]
+    parts = [
+        '<section class="oi-dimensions"><h3>Gaps by dimension</h3>',
+        "<p>Each customer's gap on a dimension is the average of their gaps on its attributes "
+        "(customers who rated fewer than half of them are left out of that dimension); the "
+        "dimension's gap is the weighted average over customers.</p>",
+        _table_html(head, body, "oi-gaps", numeric={1, 2, 3, 4, 5, 6}),
+    ]
+    seg = dims[dims["group"].astype(str) != "all"]
+    for group in dict.fromkeys(seg["group"].astype(str)):
+        g = seg[seg["group"].astype(str) == group]
+        levels = list(dict.fromkeys(g["level"].astype(str)))
+        cells = {(str(r["dimension"]), str(r["level"])): r for _, r in g.iterrows()}
+        rows = []
+        for _, r in over.iterrows():
+            row = [f'<th scope="row">{_e(r["dimension"])}</th>', _gap_cell(r, confidence)]
+            for lv in levels:
+                c = cells.get((str(r["dimension"]), lv))
+                if c is None or is_hidden(c):
+                    any_hidden = True
+                    row.append(f'<td class="num oi-hidden">{DASH}</td>')
+                else:
+                    row.append(_gap_cell(c, confidence))
+            rows.append("<tr>" + "".join(row) + "</tr>")
+        parts.append(f"<h3>Dimension gaps by {_e(group)}</h3>")
+        parts.append(
+            _table_html(
+                ["Dimension", "All customers", *(_e(lv) for lv in levels)],
+                rows,
+                "oi-segments",
+                numeric=set(range(1, len(levels) + 2)),
+            )
+        )
+    notes = [
+        f'<span class="oi-sig">*</span> a clear gap: its {conf} confidence interval excludes zero.'
+    ]
+    if any_hidden:
+        notes.append(_suppression_note(min_cell))
+    parts.append(_notes(notes) + "</section>")
+    return _html("".join(parts))
+
+
+def priorities_section(
+    ranked: pd.DataFrame,
+    drivers: pd.DataFrame | None = None,
+    confidence: float = 0.95,
+    min_cell: int | None = None,
+) -> HTML:
+    """The "Priorities" section: importance-performance chart, ranked list, dual-importance grid.
+
+    ``ranked`` is :func:`analysis.analyses.priorities` output; ``drivers`` (optional) is the
+    driver table with tiers (:func:`analysis.drivers.importance_tiers`).
+    """
+    from analysis import plots
+
+    over = ranked[(ranked["group"].astype(str) == "all") & (ranked["level"].astype(str) == "all")]
+    shown = [r for _, r in over.iterrows() if not _hidden_row(r, "gap")]
+    conf = _level_pct(confidence)
+    k = len(over)
+    short = [r for r in shown if r["verdict"] == "shortfall"]
+    top = [r for r in shown if _flag(r.get("top_priority"))]
+    tiers = {}
+    if drivers is not None and "tier" in drivers.columns:
+        tiers = {
+            str(r["item"]): r["tier"] for _, r in drivers.iterrows() if not _missing(r["tier"])
+        }
+    parts = [
+        '<section class="oi-priorities"><h2 id="priorities">Priorities: what to fix first</h2>',
+        "<p>Service attributes ranked by how far performance falls short of what customers "
+        f"expect (rank 1: the largest shortfall). Because {fmt_int(k)} attributes are tested at "
+        "once, a shortfall is only called <em>clear</em> here if it holds after allowing for "
+        "that (Benjamini-Hochberg adjustment), so a few gaps marked clear in the gap table may "
+        "not be clear here.</p>",
+    ]
+    if top:
+        names = "; ".join(f"{_e(item_label(r))} (gap {fmt_num(r['gap'])})" for r in top)
+        parts.append(
+            f"<p><strong>{fmt_int(len(short))} of {fmt_int(len(shown))}</strong> attributes fall "
+            f"clearly short. The top priorities: {names}.</p>"
+        )
+    else:
+        parts.append(
+            "<p>No attribute falls clearly short of expectations once the number of attributes "
+            "tested is allowed for: the gaps seen could be chance.</p>"
+        )
+    if shown:
+        parts.append("<h3>Importance and performance</h3>")
+        parts.append(
+            "<p>Each attribute sits at its performance (across) and how much customers expect "
+            "of it (up); the numbers are the ranks in the list below. The dashed lines are the "
+            "averages over the attributes. Attributes in <em>Concentrate here</em> matter more "
+            "than most and perform worse than most: they are where improvement pays off first. "
+            "<em>Possible overkill</em>: performance above what the attribute's importance "
+            "asks.</p>"
+        )
+        parts.append(
+            _fig(
+                plots.ipa_chart(ranked),
+                "Importance-performance chart: each attribute's expectation against its "
+                "performance, numbered by priority rank; the values are in the list below.",
+            )
+        )
+    rows = []
+    for _, r in over.iterrows():
+        hidden = _hidden_row(r, "gap")
+        if hidden:
+            cells = f'<td class="num oi-hidden">{DASH}</td>' * 3 + "<td>" + DASH + "</td>" * 2
+        else:
+            clear = r["verdict"] == "shortfall"
+            verdict = {
+                "shortfall": "Clear shortfall",
+                "exceeds": "Clearly exceeds",
+                "unclear": "Not clear (could be chance)",
+            }.get(str(r["verdict"]), DASH)
+            cells = (
+                _gap_cell({**r, "p_value": r["p_adjusted"]}, confidence)
+                + f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
+                + f'<td class="num">{_e(_p_text(r["p_adjusted"]))}</td>'
+                + f"<td>{'<strong>' if clear else ''}{_e(verdict)}"
+                + f"{'</strong>' if clear else ''}</td>"
+                + f"<td>{_e(r['quadrant'])}</td>"
+            )
+        tier = f"<td>{_e(tiers.get(str(r['item']), DASH))}</td>" if tiers else ""
+        rank = DASH if _missing(r["rank"]) else fmt_int(r["rank"])
+        rows.append(
+            f'<tr><td class="num">{rank}</td><th scope="row">{_e(item_label(r))}</th>'
+            f"<td>{_e(r['dimension'])}</td>{cells}{tier}</tr>"
+        )
+    head = [
+        "Rank",
+        "Service attribute",
+        "Dimension",
+        "Gap",
+        f"{conf} interval",
+        "Adjusted p",
+        "Verdict",
+        "Quadrant",
+    ]
+    if tiers:
+        head.append("Importance tier")
+    parts.append("<h3>Ranked list</h3>")
+    parts.append(_table_html(head, rows, "oi-priorities-table", numeric={0, 3, 4, 5}))
+    notes = [
+        f'<span class="oi-sig">*</span> a clear gap after the adjustment for testing '
+        f"{fmt_int(k)} attributes; its {conf} interval is shown unadjusted."
+    ]
+    if any(_hidden_row(r, "gap") for _, r in over.iterrows()):
+        notes.append(_suppression_note(min_cell))
+    parts.append(_notes(notes))
+    if tiers:
+        parts.append(_dual_importance(drivers, ranked))
+    parts.append("</section>")
+    return _html("".join(parts))
+
+
+def _dual_importance(drivers: pd.DataFrame, ranked: pd.DataFrame) -> str:
+    from analysis import plots
+
+    over = overall_rows(ranked)
+    numbers = {
+        str(r["item"]): fmt_int(r["rank"]) for _, r in over.iterrows() if not _missing(r["rank"])
+    }
+    groups: dict[str, list[str]] = {}
+    for _, r in drivers.iterrows():
+        if not _missing(r.get("tier")):
+            groups.setdefault(str(r["tier"]), []).append(_e(item_label(r)))
+    meaning = {
+        "Key driver": "customers say they matter and they move overall satisfaction",
+        "Basic requirement": "customers say they matter, but they move satisfaction little: "
+        "expected as a matter of course, and missed when they fail",
+        "Hidden driver (delighter)": "customers rate them less important than most, yet they "
+        "move overall satisfaction: a chance to delight",
+        "Secondary": "lower on both",
+    }
+    items = "".join(
+        f"<li><strong>{_e(t)}</strong> ({_e(meaning[t])}): {', '.join(groups[t])}.</li>"
+        for t in meaning
+        if t in groups
+    )
+    return (
+        "<h3>Stated and derived importance</h3>"
+        "<p>What customers <em>say</em> matters (their expectation) is not always what "
+        "<em>moves</em> their overall satisfaction (derived importance, see Key drivers). "
+        "Putting the two side by side sorts the attributes into tiers; the dashed lines are "
+        "the averages, and the numbers are the priority ranks.</p>"
+        + _fig(
+            plots.importance_grid(drivers, numbers=numbers),
+            "Dual-importance grid: stated importance against derived importance of each "
+            "attribute, numbered by priority rank; the tiers are listed below.",
+        )
+        + f"<ul>{items}</ul>"
+        + _notes(
+            [
+                "Tiers are read from the estimates; an attribute close to a dashed line could "
+                "belong to the neighbouring tier (see the intervals under Key drivers)."
+            ]
+        )
+    )
+
+
+def segment_comparison(
+    contrasts: pd.DataFrame | None,
+    ranked: pd.DataFrame | None = None,
+    confidence: float = 0.95,
+    min_cell: int | None = None,
+    top: int = 3,
+) -> HTML:
+    """Which customer groups are underserved: each level against the rest of the customers,
+    and the top priorities of each group.
+
+    ``contrasts`` is :func:`analysis.analyses.segment_contrasts` output (suppressed, with the
+    ``item == "all"`` rows); ``ranked`` the priorities table. Empty when ``contrasts`` is None.
+    """
+    if contrasts is None or contrasts.empty:
+        return _html("")
+    conf = _level_pct(confidence)
+    summary = contrasts[contrasts["item"].astype(str) == "all"]
+    items = contrasts[contrasts["item"].astype(str) != "all"]
+    parts = [
+        '<section class="oi-underserved"><h3>Which customers are underserved</h3>',
+        "<p>Each group against the rest of the customers: its average gap over all attributes "
+        "(each customer's average), and the difference from everyone else's, with a "
+        f"{conf} interval. A group is called <em>clearly</em> worse or better only if the "
+        "difference holds after allowing for the number of groups compared.</p>",
+    ]
+    any_hidden = False
+    for group in dict.fromkeys(summary["group"].astype(str)):
+        g = summary[summary["group"].astype(str) == group]
+        worst = g[g["most_underserved"].fillna(False).astype(bool)]
+        if len(worst):
+            r = worst.iloc[0]
+            parts.append(
+                f"<p><strong>By {_e(group)}: {_e(r['level'])}</strong> customers are the most "
+                f"underserved. Their average gap is {fmt_num(r['gap'])} against "
+                f"{fmt_num(r['gap_rest'])} for other customers (difference "
+                f"{fmt_num(r['difference'])}, {conf} interval "
+                f"{_interval(r['ci_low'], r['ci_high'])}; {_e(_p_text(r['p_adjusted']))} "
+                "after adjustment).</p>"
+            )
+        else:
+            parts.append(
+                f"<p>By {_e(group)}: no group falls clearly further short than the rest of the "
+                "customers; the differences seen could be chance.</p>"
+            )
+        rows = []
+        for _, r in g.iterrows():
+            lv = str(r["level"])
+            if _hidden_row(r, "difference"):
+                any_hidden = True
+                rows.append(
+                    f'<tr><th scope="row">{_e(lv)}</th><td class="num">{fmt_int(r["n"])}</td>'
+                    + f'<td class="num oi-hidden">{DASH}</td>' * 4
+                    + f"<td>{DASH}</td><td>{DASH}</td></tr>"
+                )
+                continue
+            clear = _adjusted_clear(r, confidence)
+            if clear:
+                verdict = "Clearly worse" if float(r["difference"]) < 0 else "Clearly better"
+            else:
+                verdict = "No clear difference"
+            worse = items[
+                (items["group"].astype(str) == group)
+                & (items["level"].astype(str) == lv)
+                & (items["p_adjusted"].astype(float) < 1 - confidence)
+                & (items["difference"].astype(float) < 0)
+            ].sort_values("difference")
+            names = ", ".join(_e(item_label(x)) for _, x in worse.head(top).iterrows())
+            more = len(worse) - min(len(worse), top)
+            if more > 0:
+                names += f" and {fmt_int(more)} more"
+            rows.append(
+                f'<tr><th scope="row">{_e(lv)}</th><td class="num">{fmt_int(r["n"])}</td>'
+                f'<td class="num">{fmt_num(r["gap"], signed=True)}</td>'
+                f'<td class="num">{fmt_num(r["gap_rest"], signed=True)}</td>'
+                + _gap_cell(
+                    {"gap": r["difference"], "p_value": r["p_adjusted"], "suppressed": False},
+                    confidence,
+                )
+                + f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
+                f"<td>{_e(verdict)}</td><td>{names or DASH}</td></tr>"
+            )
+        parts.append(
+            _table_html(
+                [
+                    _e(group),
+                    "Respondents",
+                    "Average gap",
+                    "Rest of customers",
+                    "Difference",
+                    f"{conf} interval",
+                    "Verdict",
+                    "Clearly worse than the rest on",
+                ],
+                rows,
+                "oi-contrasts",
+                numeric={1, 2, 3, 4, 5},
+            )
+        )
+    if ranked is not None:
+        parts.append(_top_by_group(ranked))
+    notes = [
+        f'<span class="oi-sig">*</span> a clear difference after the adjustment; the {conf} '
+        "interval is shown unadjusted."
+    ]
+    if any_hidden:
+        notes.append(_suppression_note(min_cell))
+    parts.append(_notes(notes) + "</section>")
+    return _html("".join(parts))
+
+
+def _top_by_group(ranked: pd.DataFrame) -> str:
+    seg = ranked[ranked["group"].astype(str) != "all"]
+    if seg.empty:
+        return ""
+    rows = []
+    for (group, level), g in seg.groupby(
+        [seg["group"].astype(str), seg["level"].astype(str)], sort=False
+    ):
+        hidden = g["gap"].isna().all()
+        top = g[g["top_priority"].fillna(False).astype(bool)].sort_values("rank")
+        if hidden:
+            text = f'<span class="oi-hidden">{DASH} (too few respondents)</span>'
+        elif top.empty:
+            text = "No clear shortfall"
+        else:
+            text = "; ".join(
+                f"{_e(item_label(r))} ({fmt_num(r['gap'])})" for _, r in top.iterrows()
+            )
+        rows.append(f'<tr><th scope="row">{_e(group)}: {_e(level)}</th><td>{text}</td></tr>')
+    return (
+        "<h3>Top priorities in each group</h3>"
+        "<p>The largest clear shortfalls (after the adjustment) within each group of customers, "
+        "with their gaps.</p>" + _table_html(["Group", "Top priorities"], rows, "oi-top")
+    )
+
+
+def drivers_section(drivers: pd.DataFrame | None, confidence: float = 0.95) -> HTML:
+    """The "Key drivers" section: R^2, the relative-weights chart and table. Empty when None."""
+    if drivers is None:
+        return _html("")
+    from analysis import plots
+
+    conf = _level_pct(confidence)
+    if drivers.empty or _hidden_row(drivers.iloc[0], "share"):
+        return _html(
+            '<section class="oi-drivers"><h2 id="key-drivers">What drives overall '
+            "satisfaction</h2><p>Not shown: too few customers answered overall satisfaction "
+            "and rated the performance of every attribute for a reliable analysis.</p>"
+            "</section>"
+        )
+    first = drivers.iloc[0]
+    has_intervals = not _missing(first.get("replicates")) and int(first["replicates"]) > 0
+    rows = drivers.sort_values("share", ascending=False, kind="stable")
+    above = [r for _, r in rows.iterrows() if r["vs_average"] == "above"]
+    unclear = [r for _, r in rows.iterrows() if r["vs_average"] == "unclear"]
+    r2 = float(first["r_squared"])
+    r2_ci = ""
+    if not _missing(first["r_squared_ci_low"]):
+        r2_ci = (
+            f" ({conf} interval {fmt_pct(first['r_squared_ci_low'])} to "
+            f"{fmt_pct(first['r_squared_ci_high'])})"
+        )
+    parts = [
+        '<section class="oi-drivers"><h2 id="key-drivers">What drives overall satisfaction</h2>',
+        "<p>Customers did not only rate each attribute; they also gave their overall "
+        "satisfaction. How closely an attribute's performance rating moves with overall "
+        "satisfaction shows how much it matters to customers in practice (<em>derived "
+        "importance</em>), whatever they say. The ratings of all "
+        f"{fmt_int(len(drivers))} attributes together account for "
+        f"<strong>{fmt_pct(r2)}</strong>{r2_ci} of the differences in overall satisfaction "
+        f"among the {fmt_int(first['n'])} customers who answered it and rated the performance "
+        "of every attribute. Relative "
+        "weights (Johnson's method) split that share between the attributes, even though "
+        "their ratings move together; the shares add up to 100%.</p>",
+    ]
+    if not has_intervals:
+        parts.append(
+            "<p>The uncertainty of the shares could not be estimated for this sample (the "
+            "replicate samples could not be weighted to the customer base), so no attribute is "
+            "called clearly more or less important than another.</p>"
+        )
+    elif above:
+        names = "; ".join(f"{_e(item_label(r))} ({fmt_num(r['share'], 1)}%)" for r in above)
+        parts.append(
+            f"<p><strong>Clearly above the average share</strong> ({fmt_num(100 / len(drivers), 1)}"
+            f"%): {names}.</p>"
+        )
+    else:
+        parts.append(
+            "<p>No attribute's share is clearly above the average share: the data do not single "
+            "out particular drivers.</p>"
+        )
+    if unclear:
+        parts.append(
+            f"<p>For {_plural(len(unclear), 'attribute')} the share is not clearly different from "
+            "the average. A small share does not mean an attribute does not matter: a basic "
+            "requirement that everyone expects moves satisfaction little until it fails.</p>"
+        )
+    parts.append(
+        _fig(
+            plots.driver_chart(drivers, confidence=confidence),
+            "Chart of each attribute's share of the explained overall satisfaction with its "
+            "interval; the values are in the table below.",
+        )
+    )
+    body = []
+    verdicts = {
+        "above": "Clearly above average",
+        "below": "Clearly below average",
+        "unclear": "Not clearly different",
+    }
+    tiers = "tier" in drivers.columns
+    for _, r in rows.iterrows():
+        body.append(
+            f'<tr><td class="num">{fmt_int(r["rank"])}</td>'
+            f'<th scope="row">{_e(item_label(r))}</th>'
+            f'<td class="num">{fmt_num(r["share"], 1)}%</td>'
+            f'<td class="num oi-ci">{_interval(r["share_ci_low"], r["share_ci_high"], 1)}</td>'
+            f'<td class="num">{fmt_num(r["correlation"])}</td>'
+            f"<td>{_e(verdicts.get(str(r['vs_average']), DASH))}</td>"
+            + (f"<td>{_e(r['tier'] if not _missing(r['tier']) else DASH)}</td>" if tiers else "")
+            + "</tr>"
+        )
+    head = [
+        "Rank",
+        "Service attribute",
+        "Share",
+        f"{conf} interval",
+        "Correlation",
+        "Compared with average",
+    ] + (["Importance tier"] if tiers else [])
+    parts.append(_table_html(head, body, "oi-drivers-table", numeric={0, 2, 3, 4}))
+    method = str(first.get("method") or "")
+    reps = first.get("replicates")
+    if not has_intervals:
+        how = "no replicates (not available for this sample)"
+    elif method == "bootstrap":
+        how = f"{fmt_int(reps)} bootstrap replicates of the sample design"
+    else:
+        how = f"jackknife replicates of the sample design ({fmt_int(reps)})"
+    parts.append(
+        _notes(
+            [
+                "Share: relative weight as a percentage of the explained overall satisfaction. "
+                f"Intervals from {_e(how)}, each weighted as the full sample was. Correlation: "
+                "weighted correlation of the attribute's performance rating with overall "
+                "satisfaction."
+            ]
+        )
+        + "</section>"
+    )
+    return _html("".join(parts))
+
+
+def nps_section(
+    nps: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+) -> HTML:
+    """The "Net Promoter Score" section: headline, chart and table. Empty when None."""
+    if nps is None or nps.empty:
+        return _html("")
+    from analysis import plots
+
+    conf = _level_pct(confidence)
+    over = overall_rows(nps)
+    parts = [
+        '<section class="oi-nps"><h2 id="nps">Net Promoter Score</h2>',
+        "<p>How likely customers are to recommend us, on 0 to 10: promoters answer 9 or 10, "
+        "detractors 0 to 6. The Net Promoter Score is the percentage of promoters minus the "
+        "percentage of detractors (−100 to +100).</p>",
+    ]
+    if len(over) and not _hidden_row(over.iloc[0], "nps"):
+        r = over.iloc[0]
+        clear = float(r["ci_low"]) > 0 or float(r["ci_high"]) < 0
+        sign = "above" if float(r["nps"]) > 0 else "below"
+        judgement = f"clearly {sign} zero" if clear else "not clearly different from zero"
+        parts.append(
+            f"<p>Overall NPS: <strong>{fmt_num(r['nps'], 0, signed=True)}</strong> ({conf} "
+            f"interval {_interval(r['ci_low'], r['ci_high'], 0)}; {judgement}): "
+            f"{fmt_num(r['promoters'], 0)}% promoters, {fmt_num(r['detractors'], 0)}% "
+            "detractors.</p>"
+        )
+    parts.append(
+        _fig(
+            plots.nps_chart(nps, confidence=confidence),
+            "Chart of the Net Promoter Score of all customers and of each group, with its "
+            "interval; the values are in the table below.",
+        )
+    )
+    rows, any_hidden = [], False
+    for _, r in nps.iterrows():
+        name = "All customers" if str(r["group"]) == "all" else f"{r['group']}: {r['level']}"
+        if _hidden_row(r, "nps"):
+            any_hidden = True
+            rows.append(
+                f'<tr><th scope="row">{_e(name)}</th><td class="num">{fmt_int(r["n"])}</td>'
+                + f'<td class="num oi-hidden">{DASH}</td>' * 5
+                + "</tr>"
+            )
+            continue
+        rows.append(
+            f'<tr><th scope="row">{_e(name)}</th><td class="num">{fmt_int(r["n"])}</td>'
+            f'<td class="num">{fmt_num(r["nps"], 0, signed=True)}</td>'
+            f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"], 0)}</td>'
+            f'<td class="num">{fmt_num(r["promoters"], 0)}%</td>'
+            f'<td class="num">{fmt_num(r["passives"], 0)}%</td>'
+            f'<td class="num">{fmt_num(r["detractors"], 0)}%</td></tr>'
+        )
+    head = ["Customers", "Respondents", "NPS", f"{conf} interval", "Promoters", "Passives"]
+    head.append("Detractors")
+    parts.append(_table_html(head, rows, "oi-nps-table", numeric={1, 2, 3, 4, 5, 6}))
+    notes = [
+        "Groups whose intervals overlap may not really differ; the intervals take the weights "
+        "and the sample design into account."
+    ]
+    if any_hidden:
+        notes.append(_suppression_note(min_cell))
+    parts.append(_notes(notes) + "</section>")
+    return _html("".join(parts))
+
+
+def trend_section(
+    trend: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+) -> HTML:
+    """The "Change since the last survey" section (overall rows). Empty when None."""
+    if trend is None or trend.empty:
+        return _html("")
+    from analysis import plots
+
+    conf = _level_pct(confidence)
+    over = overall_rows(trend)
+    shown = [r for _, r in over.iterrows() if not _hidden_row(r, "change")]
+    better = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) > 0]
+    worse = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) < 0]
+    parts = [
+        '<section class="oi-trend"><h2 id="trend">Change since the last survey</h2>',
+        "<p>Each attribute's gap now against the previous survey. A positive change means the "
+        "gap narrowed (or performance pulled further ahead of expectations). Changes are called "
+        "clear only if they hold after allowing for the number of attributes compared.</p>",
+        f"<p><strong>{fmt_int(len(better))}</strong> attributes clearly improved and "
+        f"<strong>{fmt_int(len(worse))}</strong> clearly worsened; for the other "
+        f"{fmt_int(len(shown) - len(better) - len(worse))} the change could be chance.</p>",
+        _fig(
+            plots.trend_chart(trend, confidence=confidence),
+            "Chart of the change in each attribute's gap since the previous survey, with its "
+            "interval; the values are in the table below.",
+        ),
+    ]
+    rows = []
+    for _, r in over.iterrows():
+        if _hidden_row(r, "change"):
+            rows.append(
+                f'<tr><th scope="row">{_e(item_label(r))}</th>'
+                + f'<td class="num oi-hidden">{DASH}</td>' * 4
+                + f"<td>{DASH}</td></tr>"
+            )
+            continue
+        clear = _adjusted_clear(r, confidence)
+        verdict = (
+            ("Improved" if float(r["change"]) > 0 else "Worsened") if clear else "No clear change"
+        )
+        rows.append(
+            f'<tr><th scope="row">{_e(item_label(r))}</th>'
+            f'<td class="num">{fmt_num(r["gap_previous"], signed=True)}</td>'
+            f'<td class="num">{fmt_num(r["gap"], signed=True)}</td>'
+            f'<td class="num">{fmt_num(r["change"], signed=True)}</td>'
+            f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
+            f"<td>{_e(verdict)}</td></tr>"
+        )
+    head = ["Service attribute", "Gap before", "Gap now", "Change", f"{conf} interval", "Verdict"]
+    parts.append(_table_html(head, rows, "oi-trend-table", numeric={1, 2, 3, 4}))
+    if any(_hidden_row(r, "change") for _, r in over.iterrows()):
+        parts.append(_notes([_suppression_note(min_cell)]))
+    parts.append("</section>")
+    return _html("".join(parts))
+
+
+def representativeness(table: pd.DataFrame | None) -> HTML:
+    """Who answered against the customer base: chart and table (About the survey)."""
+    if table is None or table.empty:
+        return _html("")
+    from analysis import plots
+
+    has_pop = table["population_share"].notna().any()
+    parts = ['<section class="oi-representativeness"><h3>Who answered</h3>']
+    if has_pop:
+        dev_raw = (table["sample_share"] - table["population_share"]).abs()
+        dev_w = (table["weighted_share"] - table["population_share"]).abs()
+        r = table.loc[dev_raw.idxmax()]
+        worst_w = float(dev_w.max())
+        text = (
+            "<p>Some kinds of customer answer surveys more readily than others, and the sample "
+            "may have been drawn unevenly on purpose. Compared with the customer base, the "
+            f"respondents' largest imbalance is {_e(r['variable'])}: {_e(r['level'])}, "
+            f"{fmt_pct(r['sample_share'])} of respondents against "
+            f"{fmt_pct(r['population_share'])} of customers. "
+        )
+        if worst_w < 0.005:
+            text += (
+                "After weighting, every group's share matches the customer base, so the results "
+                "speak for all customers, not only those most willing to answer.</p>"
+            )
+        else:
+            text += (
+                "After weighting, the largest difference from the customer base is "
+                f"{fmt_num(100 * worst_w, 1)} percentage points.</p>"
+            )
+        parts.append(text)
+    else:
+        parts.append(
+            "<p>The respondents' make-up, unweighted and weighted. No customer-base counts were "
+            "given to compare against.</p>"
+        )
+    parts.append(
+        _fig(
+            plots.representativeness_chart(table),
+            "Bar chart of each group's share of the customer base, of the respondents and of "
+            "the weighted respondents; the values are in the table below.",
+        )
+    )
+    rows = []
+    for _, r in table.iterrows():
+        rows.append(
+            f'<tr><th scope="row">{_e(r["variable"])}: {_e(r["level"])}</th>'
+            f'<td class="num">{fmt_pct(r["population_share"], 1)}</td>'
+            f'<td class="num">{fmt_int(r["n"])}</td>'
+            f'<td class="num">{fmt_pct(r["sample_share"], 1)}</td>'
+            f'<td class="num">{fmt_pct(r["design_weighted_share"], 1)}</td>'
+            f'<td class="num">{fmt_pct(r["weighted_share"], 1)}</td></tr>'
+        )
+    head = [
+        "Group",
+        "Customer base",
+        "Respondents",
+        "Share, unweighted",
+        "Design weights",
+        "Final weights",
+    ]
+    parts.append(_table_html(head, rows, "oi-representativeness", numeric={1, 2, 3, 4, 5}))
+    parts.append(
+        _notes(
+            [
+                "Design weights: the sampling weights only; final weights: after adjusting to the "
+                "customer-base counts (when given). Shares are of respondents with a known value."
+            ]
+        )
+        + "</section>"
+    )
+    return _html("".join(parts))
+
+
+def reliability_table(table: pd.DataFrame | None) -> HTML:
+    """Cronbach's alpha per dimension (About the survey)."""
+    if table is None or table.empty:
+        return _html("")
+    dims = list(dict.fromkeys(table["dimension"].astype(str)))
+    cell = {(str(r["dimension"]), str(r["rating"])): r for _, r in table.iterrows()}
+    rows = []
+    for d in dims:
+        sizes = table.loc[table["dimension"].astype(str) == d, "n_items"]
+        cells = [f'<th scope="row">{_e(d)}</th>', f'<td class="num">{fmt_int(sizes.max())}</td>']
+        for rating in ("expectation", "performance"):
+            r = cell.get((d, rating))
+            if r is None or _hidden_row(r, "alpha"):
+                cells += [f'<td class="num oi-hidden">{DASH}</td>'] * 2
+                continue
+            cells.append(f'<td class="num">{fmt_num(r["alpha_design"])}</td>')
+            cells.append(
+                f'<td class="num">{fmt_num(r["alpha"])} '
+                f'<span class="oi-ci">({_interval(r["alpha_ci_low"], r["alpha_ci_high"])})</span>'
+                "</td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = [
+        "Dimension",
+        "Attributes",
+        "Expectation, weighted",
+        "Expectation, unweighted (interval)",
+        "Performance, weighted",
+        "Performance, unweighted (interval)",
+    ]
+    return _html(
+        '<section class="oi-reliability"><h3>How consistently each dimension is measured</h3>'
+        "<p>Cronbach's alpha: how closely the ratings of a dimension's attributes agree with "
+        "each other (0 to 1; 0.7 or more is usually taken as consistent). Weighted: from the "
+        "design-weighted covariances (as R's svycralpha); unweighted: the textbook value with "
+        "its interval. Both use the customers who rated every attribute of the dimension.</p>"
+        + _table_html(head, rows, "oi-reliability", numeric={1, 2, 3, 4, 5})
+        + "</section>"
     )

@@ -13,6 +13,7 @@ failing cell and leaves the last good report as it was. Finally it writes the ru
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -256,11 +257,17 @@ def run_client(
                 "sha256": io.file_sha256(p),
                 "bytes": p.stat().st_size,
             }
-            for name, p in (("report_html", out_html), ("report_ipynb", out_ipynb))
+            for name, p in (
+                ("report_html", out_html),
+                ("report_ipynb", out_ipynb),
+                ("gap_table", client.processed_dir / "gap_table.csv"),
+            )
+            if p.is_file()
         },
         "cells": _cell_timings(executed),
         "notebook_warnings": warnings,
         "versions": versions(),
+        "package": package_fingerprint(),
     }
     manifest_path = io.write_json(manifest, client.processed_dir / "manifest.json")
     return RunResult(
@@ -280,7 +287,10 @@ def _execute(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    with tempfile.TemporaryDirectory(prefix=f"outside-in-{client.slug}-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"outside-in-{client.slug}-") as tmp,
+        tempfile.TemporaryDirectory(prefix="oi-") as sockets,
+    ):
         out = Path(tmp) / "executed.ipynb"
         try:
             pm.execute_notebook(
@@ -292,6 +302,7 @@ def _execute(
                 progress_bar=False,
                 request_save_on_cell_execute=False,
                 execution_timeout=timeout,
+                config=_kernel_config(Path(sockets)),
             )
         except PapermillExecutionError as exc:
             kept = _keep_failed(out, client)
@@ -305,6 +316,17 @@ def _execute(
             ) from exc
         executed = nbformat.read(str(out), as_version=4)
     return executed, _stderr_text(executed)
+
+
+def _kernel_config(sockets: Path) -> Any:
+    """On POSIX, the kernel talks over IPC sockets in the private folder ``sockets`` instead of
+    TCP ports: kernels started at the same time (``outside-in batch``) cannot race for a port,
+    and no kernel listens on the network."""
+    from traitlets.config import Config
+
+    if os.name != "posix":  # pragma: no cover
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}})
 
 
 def _keep_failed(out: Path, client: Client) -> Path | None:
@@ -411,6 +433,17 @@ def versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def package_fingerprint() -> dict[str, str]:
+    """Outside-In's version and a SHA-256 over its source and templates (code changes that leave
+    the version number alone still change the fingerprint; ``outside-in batch`` compares it)."""
+    h = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".j2", ".css", ".json", ".tpl"):
+            h.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+            h.update(path.read_bytes() + b"\0")
+    return {"version": __version__, "sha256": h.hexdigest()}
 
 
 # ---------------------------------------------------------------------------------------------

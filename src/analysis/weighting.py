@@ -14,6 +14,12 @@ Calibrated weights ``w = g * w0`` reproduce the margins. The returned design rec
 residuals of the influence values on the calibration variables, exactly as R's ``calibrate()``,
 ``postStratify()`` (and ``calibrate(calfun = "raking")`` for raking) do; treating calibrated weights
 as fixed would overstate the standard errors of anything the margins explain.
+
+Weight trimming is done the way R's ``calibrate(..., bounds = c(lo, hi))`` does it, inside the
+calibration: ``calibrate(..., bounds=(lo, hi))`` keeps every adjustment factor ``g`` within the
+bounds while still meeting the margins (truncated raking or truncated linear calibration), rather
+than trimming weights afterwards and losing the margins. The variance then uses the same residuals
+(R's ``greg_calibration``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from analysis.design import Calibration, SurveyDesign
+from analysis.design import Calibration, SurveyDesign, one_blas_thread
 from analysis.errors import DesignError
 
 METHODS = ("rake", "poststratify", "linear")
@@ -60,6 +66,7 @@ def calibrate(
     max_iter: int = 100,
     tolerance: float = 1e-8,
     source: str | Path | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> SurveyDesign:
     """Calibrate ``design``'s weights to population ``margins``.
 
@@ -83,6 +90,15 @@ def calibrate(
         Raking: stop when no weight changed by more than this (relative) in a full cycle.
     source
         The margins file, named in error messages.
+    bounds
+        ``(lo, hi)`` with ``0 <= lo < 1 < hi``: keep every adjustment factor ``g`` (calibrated
+        weight / weight before calibration) within these bounds, as R's ``calibrate(...,
+        bounds = c(lo, hi))`` for ``calfun = "raking"`` (``rake``) or ``"linear"`` (``linear``):
+        Newton iterations on ``g = clip(F(x' eta), lo, hi)`` (truncated raking / truncated GREG)
+        until the margins are met to ``tolerance`` relative. This limits extreme weights
+        while still meeting the margins exactly; when the bounds do not bind the result is the
+        unbounded calibration. Not available for ``poststratify`` (its factors are fixed by the
+        cells). ``None``: no bounds.
 
     Returns
     -------
@@ -95,8 +111,23 @@ def calibrate(
         Unknown method or variable; a respondent's level is missing from the margins; a margin level
         has no respondents; totals of different variables disagree by more than 0.1%; post-
         stratification with other than one variable; raking did not converge within ``max_iter``;
-        linear calibration cannot meet the margins.
+        linear calibration cannot meet the margins; bounds that are malformed, given for
+        post-stratification, or too tight to meet the margins.
     """
+    with one_blas_thread():
+        return _calibrate(design, frame, margins, method, max_iter, tolerance, source, bounds)
+
+
+def _calibrate(
+    design: SurveyDesign,
+    frame: pd.DataFrame,
+    margins: pd.DataFrame,
+    method: str,
+    max_iter: int,
+    tolerance: float,
+    source: str | Path | None,
+    bounds: tuple[float, float] | None,
+) -> SurveyDesign:
     where = f"{source}: " if source is not None else "margins: "
     if method not in METHODS:
         raise DesignError(f"weighting.method {method!r} is not one of {', '.join(METHODS)}")
@@ -113,6 +144,8 @@ def calibrate(
     if margins.empty:
         raise DesignError(f"{where}the margins file lists no population counts")
 
+    if bounds is not None:
+        bounds = _check_bounds(bounds, method)
     w0 = design.weights
     categorical, numeric, population = _parse(design, frame, margins, method, where)
     rescale = _agree_totals(categorical, population, where)
@@ -135,9 +168,18 @@ def calibrate(
                 f"{where}raking takes categorical margins only; '{POPULATION}' and '{TOTAL}' rows "
                 "need method linear"
             )
-        g, iterations = _rake(w0, categorical, max_iter, tolerance, where)
-    else:
+        if bounds is None:
+            g, iterations = _rake(w0, categorical, max_iter, tolerance, where)
+        else:
+            x = _model_matrix(design.n, categorical, [], None)
+            target = _targets(categorical, [], None)
+            g, iterations = _bounded(w0, x, target, "raking", bounds, max_iter, tolerance, where)
+    elif bounds is None:
         g = _linear(w0, categorical, numeric, population, where)
+    else:
+        x = _model_matrix(design.n, categorical, numeric, population)
+        target = _targets(categorical, numeric, population)
+        g, iterations = _bounded(w0, x, target, "linear", bounds, max_iter, tolerance, where)
 
     x = _model_matrix(design.n, categorical, numeric, population)
     q = _basis(x * np.sqrt(w0)[:, None])
@@ -149,6 +191,7 @@ def calibrate(
         g=np.where(w0 != 0, g, 1.0),
         iterations=iterations,
         margin_rescale=rescale,
+        bounds=bounds,
     )
     return design.with_calibration(w0 * g, record)
 
@@ -390,6 +433,75 @@ def _linear(
             "other or the respondents cannot represent them); check the counts"
         )
     return g
+
+
+def _check_bounds(bounds: Any, method: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise DesignError(
+            f"weighting.bounds {bounds!r} must be two numbers [lo, hi], e.g. [0.3, 3.0]"
+        ) from None
+    if not (0 <= lo < 1 < hi) or not np.isfinite(hi):
+        raise DesignError(
+            f"weighting.bounds [{lo:g}, {hi:g}] must satisfy 0 <= lo < 1 < hi (bounds on the "
+            "factor by which calibration may change a weight), e.g. [0.3, 3.0]"
+        )
+    if method == "poststratify":
+        raise DesignError(
+            "weighting.bounds work with method rake or linear; post-stratification factors are "
+            "fixed by the cells (use method rake on the cell variable to bound them)"
+        )
+    return lo, hi
+
+
+def _bounded(
+    w0: np.ndarray,
+    x: np.ndarray,
+    target: np.ndarray,
+    calfun: str,
+    bounds: tuple[float, float],
+    max_iter: int,
+    tolerance: float,
+    where: str,
+) -> tuple[np.ndarray, int]:
+    """Calibration with bounded factors: R's ``grake`` (Newton steps with a generalised inverse).
+
+    ``g = 1 + F(x' eta)`` with ``F(u) = clip(1 + u, lo, hi) - 1`` (linear) or
+    ``clip(exp(u), lo, hi) - 1`` (raking); ``eta`` solves ``sum w0 g x = target``. Converged
+    when every margin is met to ``tolerance`` relative to ``1 + |target|`` (R's ``epsilon``).
+    """
+    lo, hi = bounds
+
+    def f_minus_1(u: np.ndarray) -> np.ndarray:
+        base = 1.0 + u if calfun == "linear" else np.exp(np.minimum(u, 700.0))
+        return np.clip(base, lo, hi) - 1.0
+
+    def slope(u: np.ndarray) -> np.ndarray:  # dF/du, 0 where g sits on a bound
+        if calfun == "linear":
+            return ((u < hi - 1) & (u > lo - 1)).astype(float)
+        e = np.exp(np.minimum(u, 700.0))
+        return np.where((e < hi) & (e > lo), e, 0.0)
+
+    sample_total = x.T @ w0
+    eta = np.zeros(x.shape[1])
+    xeta = x @ eta
+    scale = 1.0 + np.abs(target)
+    misfit = target - sample_total - x.T @ (w0 * f_minus_1(xeta))
+    for iteration in range(1, max_iter + 1):
+        info = (x * (w0 * slope(xeta))[:, None]).T @ x
+        eta = eta + np.linalg.pinv(info) @ misfit
+        xeta = x @ eta
+        misfit = target - sample_total - x.T @ (w0 * f_minus_1(xeta))
+        if np.all(np.abs(misfit) / scale < tolerance):
+            return 1.0 + f_minus_1(xeta), iteration
+    worst = float(np.max(np.abs(misfit) / scale))
+    raise DesignError(
+        f"{where}calibration with the adjustment factors bounded to [{lo:g}, {hi:g}] did not "
+        f"meet the margins in {max_iter} iterations (still {worst:.2g} off, relative); the "
+        "bounds are too tight for these respondents: widen weighting.bounds, merge sparse "
+        "margin levels, or raise weighting.max_iter"
+    )
 
 
 def _basis(a: np.ndarray) -> np.ndarray:

@@ -1,0 +1,459 @@
+"""Email delivery (analysis.deliver, ``outside-in send``) against a real SMTP server: aiosmtpd on
+127.0.0.1 with STARTTLS (a certificate from a CA made in the test) and AUTH, and failure injection
+(server down, a 4xx then success, 5xx replies, a refused recipient).
+
+The report sent is a real run of the tiny fixture client (one notebook run for the module), whose
+largest shortfall has a hostile label, so escaping is checked on what really arrives.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import shutil
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import trustme
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from analysis import deliver, report
+from analysis.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
+HOSTILE = "Bills <img src=x onerror=alert(1)> & more"
+USER, PASSWORD = "reports", "s3cret pass"
+SENDER = "CX Research <cx@research.example>"
+
+
+# ---------------------------------------------------------------------------------------------
+# a real SMTP server
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    tls: bool
+    authenticated: bool
+
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Inbox:
+    """The server's handler: records messages; replies can be scripted to inject failures."""
+
+    messages: list[Received] = field(default_factory=list)
+    data_replies: list[str] = field(default_factory=list)  # answers to the next DATA commands
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> answer to RCPT
+    data_calls: int = 0
+    rcpt_calls: list[str] = field(default_factory=list)
+    logins: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_calls.append(address)
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_calls += 1
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        self.messages.append(
+            Received(
+                mail_from=envelope.mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                data=bytes(envelope.content),
+                tls=server.transport.get_extra_info("ssl_object") is not None,
+                authenticated=bool(session.authenticated),
+            )
+        )
+        return "250 2.0.0 OK queued"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = False
+        if isinstance(auth_data, LoginPassword):
+            self.logins.append((mechanism, auth_data.login, auth_data.password))
+            ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
+        return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SmtpServer:
+    inbox: Inbox
+    port: int
+    ca_file: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        out = {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.port),
+            "SMTP_USER": USER,
+            "SMTP_PASSWORD": PASSWORD,
+            "SMTP_FROM": SENDER,
+            "SMTP_CA_FILE": str(self.ca_file),
+        }
+        out.update(extra)
+        return {k: v for k, v in out.items() if v}
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+    authority = trustme.CA()
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    authority.cert_pem.write_to_path(str(path))
+    return authority, path
+
+
+def start_server(ca: tuple[trustme.CA, Path], auth_required: bool = True) -> Controller:
+    authority, ca_file = ca
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=ctx,
+        require_starttls=True,
+        authenticator=inbox.authenticate,
+        auth_required=auth_required,
+        auth_require_tls=True,
+    )
+    controller.start()
+    controller.server_info = SmtpServer(inbox, port, ca_file)  # type: ignore[attr-defined]
+    return controller
+
+
+@pytest.fixture
+def smtp(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """A STARTTLS + AUTH server on 127.0.0.1, and the SMTP_* environment pointing at it."""
+    controller = start_server(ca)
+    server = controller.server_info  # type: ignore[attr-defined]
+    clear_smtp_env(monkeypatch)
+    for k, v in server.env().items():
+        monkeypatch.setenv(k, v)
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+def clear_smtp_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(deliver.os.environ):
+        if name.startswith("SMTP_"):
+            monkeypatch.delenv(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# a finished run to send
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny client, run once (its largest shortfall, rel_1, has a hostile label)."""
+    root = tmp_path_factory.mktemp("finished") / "project"
+    shutil.copytree(FIXTURE, root)
+    cb_path = root / "data" / "raw" / "tiny" / "codebook.yaml"
+    cb = yaml.safe_load(cb_path.read_text())
+    cb["items"][0]["label"] = HOSTILE
+    cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
+    report.run_client("params/tiny.yaml", root=root)
+    return root
+
+
+@pytest.fixture
+def project(finished: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the finished run (its own send log)."""
+    return Path(shutil.copytree(finished, tmp_path / "project"))
+
+
+def clone_client(root: Path, slug: str, recipients: list[str]) -> None:
+    """Another client with the tiny client's finished run (same report, own slug and send log)."""
+    params = yaml.safe_load((root / "params" / "tiny.yaml").read_text())
+    params["client"] = slug
+    params["report"]["recipients"] = recipients
+    (root / "params" / f"{slug}.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for base in ("reports", "data/processed"):
+        shutil.copytree(root / base / "tiny", root / base / slug)
+    manifest_path = root / "data" / "processed" / slug / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["client"] = slug
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def set_recipients(root: Path, slug: str, recipients: list[str]) -> None:
+    path = root / "params" / f"{slug}.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["report"]["recipients"] = recipients
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def parts(msg: EmailMessage) -> dict[str, EmailMessage]:
+    """Body parts and attachments by content type (attachments by file name)."""
+    out = {}
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        name = part.get_filename()
+        out[name or part.get_content_type()] = part
+    return out
+
+
+def send(root: Path, *args: str) -> int:
+    return main(["send", *args, "--root", str(root)])
+
+
+# ---------------------------------------------------------------------------------------------
+# sending
+
+
+def test_send_over_starttls_with_auth_then_idempotent(project: Path, smtp: SmtpServer, capsys):
+    pdf = deliver.find_chromium() is not None
+    assert send(project, "params/tiny.yaml", *([] if pdf else ["--no-pdf"])) == 0
+    assert "tiny: sent to cx-lead@tiny.example" in capsys.readouterr().out
+    [got] = smtp.inbox.messages
+    assert got.tls and got.authenticated
+    assert smtp.inbox.logins[0][1:] == (USER.encode(), PASSWORD.encode())
+    assert got.mail_from == "cx@research.example"
+    assert got.rcpt_tos == ["cx-lead@tiny.example"]
+    msg = got.message()
+    assert msg["To"] == "cx-lead@tiny.example" and msg["From"] == SENDER
+    assert msg["Subject"] == "Your report: Tiny Telecom customer expectations (test fixture)"
+    html_report = project / "reports" / "tiny" / "report.html"
+    by = parts(msg)
+    assert by["tiny-report.html"].get_content_type() == "text/html"
+    assert by["tiny-report.html"].get_payload(decode=True) == html_report.read_bytes()
+    sha = report.io.file_sha256(html_report)
+    assert msg["X-Outside-In-Report-SHA256"].strip() == sha
+
+    # the inline summary: email-safe HTML with inline styles, and a plain-text part
+    body = by["text/html"].get_content()
+    assert len(body.encode()) < 100_000
+    assert "<script" not in body.lower() and "data:" not in body and "<style" not in body
+    assert "<link" not in body and "<img" not in body
+    assert 'style="' in body and "class=" not in body
+    assert "Based on 38 of 40 survey responses" in body
+    assert "Bills &lt;img src=x onerror=alert(1)&gt; &amp; more" in body
+    assert re.search(r"<td[^>]*>\u22121\.\d\d</td>", body)  # the gap, with a real minus
+    text = by["text/plain"].get_content()
+    assert HOSTILE in text and "38 of 40" in text and "fall clearly short" in text
+
+    if pdf:
+        attached = by["tiny-report.pdf"].get_payload(decode=True)
+        assert by["tiny-report.pdf"].get_content_type() == "application/pdf"
+        assert attached.startswith(b"%PDF-")
+        assert attached == (project / "reports" / "tiny" / "report.pdf").read_bytes()
+
+    log = json.loads((project / "reports" / "tiny" / "sent.json").read_text())
+    [entry] = log["sends"]
+    assert entry["recipients"] == ["cx-lead@tiny.example"]
+    assert entry["report_sha256"] == sha
+    assert entry["message_id"] == msg["Message-ID"]
+
+    # the same report is not sent twice; a new recipient gets it alone; --resend sends to all
+    assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+    assert "already sent to cx-lead@tiny.example" in capsys.readouterr().out
+    assert len(smtp.inbox.messages) == 1
+    set_recipients(project, "tiny", ["cx-lead@tiny.example", "ceo@tiny.example"])
+    assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+    assert smtp.inbox.messages[-1].rcpt_tos == ["ceo@tiny.example"]
+    assert send(project, "params/tiny.yaml", "--no-pdf", "--resend") == 0
+    assert smtp.inbox.messages[-1].rcpt_tos == ["cx-lead@tiny.example", "ceo@tiny.example"]
+    assert len(smtp.inbox.messages) == 3
+
+
+def test_no_authentication_without_smtp_user(
+    project: Path, ca, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    controller = start_server(ca, auth_required=False)
+    server = controller.server_info
+    try:
+        clear_smtp_env(monkeypatch)
+        for k, v in server.env(SMTP_USER="", SMTP_PASSWORD="").items():
+            monkeypatch.setenv(k, v)
+        assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+    finally:
+        controller.stop()
+    [got] = server.inbox.messages
+    assert got.tls and not got.authenticated and server.inbox.logins == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_implicit_tls_and_a_plain_local_relay(project: Path, ca, monkeypatch, capsys):
+    authority, ca_file = ca
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(ctx)
+    inbox, port = Inbox(), free_port()
+    tls = Controller(
+        inbox, hostname="127.0.0.1", port=port, ssl_context=ctx,
+        authenticator=inbox.authenticate, auth_required=True,
+        auth_require_tls=False,  # aiosmtpd counts only STARTTLS as TLS; this is TLS throughout
+    )  # fmt: skip
+    plain_inbox, plain_port = Inbox(), free_port()
+    plain = Controller(plain_inbox, hostname="127.0.0.1", port=plain_port)
+    tls.start()
+    plain.start()
+    try:
+        clear_smtp_env(monkeypatch)
+        server = SmtpServer(inbox, port, ca_file)
+        for k, v in server.env(SMTP_SECURITY="ssl").items():
+            monkeypatch.setenv(k, v)
+        assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+        [got] = inbox.messages
+        assert got.tls and got.authenticated
+        # a local relay without TLS: SMTP_SECURITY=none, no SMTP_USER
+        clear_smtp_env(monkeypatch)
+        relay = SmtpServer(plain_inbox, plain_port, ca_file)
+        for k, v in relay.env(SMTP_SECURITY="none", SMTP_USER="", SMTP_PASSWORD="").items():
+            monkeypatch.setenv(k, v)
+        assert send(project, "params/tiny.yaml", "--no-pdf", "--resend") == 0
+        [got] = plain_inbox.messages
+        assert not got.tls and not got.authenticated
+        # STARTTLS asked of a server that does not offer it: a clear, permanent error
+        monkeypatch.setenv("SMTP_SECURITY", "starttls")
+        assert send(project, "params/tiny.yaml", "--no-pdf", "--resend") == 1
+        assert "does not offer STARTTLS" in capsys.readouterr().err
+        assert len(plain_inbox.messages) == 1
+    finally:
+        tls.stop()
+        plain.stop()
+
+
+def test_missing_or_wrong_settings_are_clear(project: Path, monkeypatch, capsys):
+    clear_smtp_env(monkeypatch)
+    assert send(project, "params/tiny.yaml") == 2
+    err = capsys.readouterr().err
+    assert "SMTP_HOST and SMTP_FROM" in err and "environment" in err and "--dry-run" in err
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "cx@research.example"}
+    s = deliver.SmtpSettings.from_env(env)
+    assert (s.port, s.security, s.user) == (587, "starttls", None)
+    with_user = deliver.SmtpSettings.from_env(env | {"SMTP_USER": "u", "SMTP_PASSWORD": "s3cret"})
+    assert with_user.user == "u" and "s3cret" not in repr(with_user)
+    for extra, match in [
+        ({"SMTP_SECURITY": "tls"}, "SMTP_SECURITY='tls' is not one of starttls, ssl, none"),
+        ({"SMTP_PORT": "smtp"}, "SMTP_PORT='smtp' is not a port number"),
+        ({"SMTP_USER": "u"}, "SMTP_USER is set but SMTP_PASSWORD is not"),
+        ({"SMTP_FROM": "research team"}, "SMTP_FROM='research team' has no valid email"),
+    ]:
+        with pytest.raises(deliver.DeliveryError, match=re.escape(match)):
+            deliver.SmtpSettings.from_env(env | extra)
+    assert deliver.SmtpSettings.from_env(env | {"SMTP_SECURITY": "ssl"}).port == 465
+
+
+def test_dry_run_writes_eml_to_the_outbox(project: Path, monkeypatch, capsys):
+    clear_smtp_env(monkeypatch)  # a dry run needs no SMTP settings
+    assert send(project, "params/tiny.yaml", "--dry-run", "--no-pdf") == 0
+    [eml] = (project / "reports" / "tiny" / "outbox").glob("*.eml")
+    assert str(eml) in capsys.readouterr().out
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert msg["To"] == "cx-lead@tiny.example"
+    by = parts(msg)  # type: ignore[arg-type]
+    assert set(by) == {"text/plain", "text/html", "tiny-report.html"}
+    report_html = (project / "reports" / "tiny" / "report.html").read_bytes()
+    assert by["tiny-report.html"].get_payload(decode=True) == report_html
+    assert not (project / "reports" / "tiny" / "sent.json").exists()  # nothing was sent
+
+
+def test_server_down_is_retried_then_a_clear_error(project: Path, smtp: SmtpServer, monkeypatch):
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    delays: list[float] = []
+    with pytest.raises(deliver.DeliveryError) as err:
+        deliver.send_client(
+            "params/tiny.yaml", project, pdf=False, retries=3, retry_delay=0.5, sleep=delays.append
+        )
+    assert delays == [0.5, 1.0, 2.0]  # exponential backoff
+    msg = str(err.value)
+    assert f"connection to 127.0.0.1:{port} refused (is the mail server running?)" in msg
+    assert "gave up after 4 attempts" in msg and msg.startswith("tiny: not sent")
+    assert not (project / "reports" / "tiny" / "sent.json").exists()
+
+
+def test_a_4xx_then_success(project: Path, smtp: SmtpServer, capsys):
+    smtp.inbox.data_replies = ["451 4.3.0 Mail server busy, try again later"]
+    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0.05") == 0
+    assert "(after 2 attempts)" in capsys.readouterr().out
+    assert smtp.inbox.data_calls == 2 and len(smtp.inbox.messages) == 1
+    log = json.loads((project / "reports" / "tiny" / "sent.json").read_text())
+    assert log["sends"][0]["attempts"] == 2
+
+
+def test_a_5xx_stops_that_client_and_the_others_carry_on(project: Path, smtp: SmtpServer, capsys):
+    clone_client(project, "other", ["cx@other.example"])
+    smtp.inbox.data_replies = ["554 5.7.1 Message rejected by policy"]  # the first client's
+    code = send(project, "params/other.yaml", "params/tiny.yaml", "--no-pdf", "--retry-delay", "0")
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert "other: not sent: the server answered 554 5.7.1 Message rejected by policy" in err
+    assert "(permanent failure, not retried)" in err
+    assert "tiny: sent to cx-lead@tiny.example" in out
+    assert smtp.inbox.data_calls == 2  # one try for other, one for tiny
+    assert [m.rcpt_tos for m in smtp.inbox.messages] == [["cx-lead@tiny.example"]]
+    assert not (project / "reports" / "other" / "sent.json").exists()
+
+
+def test_a_refused_recipient_is_reported_and_the_others_are_not_sent_twice(
+    project: Path, smtp: SmtpServer, capsys
+):
+    set_recipients(project, "tiny", ["cx-lead@tiny.example", "gone@tiny.example"])
+    smtp.inbox.rcpt_replies["gone@tiny.example"] = "550 5.1.1 No such user"
+    assert send(project, "params/tiny.yaml", "--no-pdf") == 1
+    err = capsys.readouterr().err
+    assert "sent to cx-lead@tiny.example, but the server refused gone@tiny.example: 550" in err
+    assert [m.rcpt_tos for m in smtp.inbox.messages] == [["cx-lead@tiny.example"]]
+    # every recipient refused: permanent, not retried
+    set_recipients(project, "tiny", ["gone@tiny.example"])
+    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0") == 1
+    assert "refused the recipients: gone@tiny.example: 550" in capsys.readouterr().err
+    assert smtp.inbox.rcpt_calls.count("gone@tiny.example") == 2
+    # fixed params: the one who got it does not get it again
+    set_recipients(project, "tiny", ["cx-lead@tiny.example"])
+    assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_wrong_password_and_untrusted_certificate_are_permanent(
+    project: Path, smtp: SmtpServer, monkeypatch, capsys
+):
+    monkeypatch.setenv("SMTP_PASSWORD", "wrong")
+    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0") == 1
+    assert "login as SMTP_USER='reports' failed: 535" in capsys.readouterr().err
+    monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    monkeypatch.delenv("SMTP_CA_FILE")
+    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0") == 1
+    err = capsys.readouterr().err
+    assert "TLS certificate could not be verified" in err and "SMTP_CA_FILE" in err
+    assert smtp.inbox.messages == []
+
+
+def test_a_report_that_does_not_match_its_manifest_is_not_sent(project: Path, smtp: SmtpServer):
+    html = project / "reports" / "tiny" / "report.html"
+    html.write_text(html.read_text() + "<!-- edited -->")
+    with pytest.raises(deliver.DeliveryError, match="is not the report its manifest"):
+        deliver.send_client("params/tiny.yaml", project, pdf=False)
+    shutil.rmtree(project / "reports")
+    with pytest.raises(deliver.DeliveryError, match="there is no report to send"):
+        deliver.send_client("params/tiny.yaml", project, pdf=False)
+    assert smtp.inbox.data_calls == 0

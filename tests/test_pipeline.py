@@ -1,0 +1,75 @@
+"""Pipeline wiring: params sections reach the modules that act on them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from analysis import pipeline
+from analysis.params import load_client
+from analysis.weighting import weighting_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def demo_root(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "data" / "raw" / "demo", tmp_path / "data" / "raw" / "demo")
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    return tmp_path
+
+
+def _with_weighting(root: Path, **weighting: object) -> None:
+    path = root / "params" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["weighting"].update(weighting)
+    path.write_text(yaml.safe_dump(data))
+
+
+def _nonresponse_adjusted(root: Path) -> None:
+    """Base weights that already stand for the customer base per stratum (as a nonresponse-
+    adjusted weight would), so calibration factors sit around 1."""
+    path = root / "data" / "raw" / "demo" / "responses.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    w = pd.to_numeric(frame["base_weight"], errors="coerce")
+    ok = w > 0
+    counts = {"CON": 50996, "SMB": 7145, "ENT": 1859}  # the demo's segment counts
+    factor = frame["stratum"].map(counts) / w.where(ok).groupby(frame["stratum"]).transform("sum")
+    frame.loc[ok, "base_weight"] = (w * factor)[ok].map(lambda v: f"{v:.6f}")
+    frame.to_csv(path, index=False)
+
+
+def test_weighting_bounds_reach_the_calibration(demo_root: Path) -> None:
+    _nonresponse_adjusted(demo_root)
+    client = load_client("params/demo.yaml", root=demo_root)
+    clean = pipeline.read_and_validate(client).clean
+    free = weighting_summary(pipeline.survey_design(client, clean))
+    assert free["adjustment_max"] > 1.52  # so the upper bound below binds
+
+    _with_weighting(demo_root, method="linear", bounds=[0.5, 1.5])
+    client = load_client("params/demo.yaml", root=demo_root)
+    design = pipeline.survey_design(client, clean)
+    g = design.adjustment
+    assert g.min() >= 0.5 - 1e-9 and g.max() <= 1.5 + 1e-9
+    margins = pipeline.io.read_margins(client.margins_path)
+    for variable in ("segment", "region"):  # the margins are still met exactly
+        want = margins[margins["variable"] == variable].set_index("level")["count"]
+        got = clean.assign(w=design.weights).groupby(variable, observed=True)["w"].sum()
+        np.testing.assert_allclose(got.reindex(want.index).to_numpy(), want.to_numpy(), rtol=1e-6)
+
+
+def test_previous_wave_is_read_without_writing(demo_root: Path) -> None:
+    shutil.copy(demo_root / "params" / "demo.yaml", demo_root / "params" / "demo-2025.yaml")
+    path = demo_root / "params" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["previous"] = "params/demo-2025.yaml"
+    path.write_text(yaml.safe_dump(data))
+    client = load_client("params/demo.yaml", root=demo_root)
+    prev, clean, _ = pipeline.previous_wave(client)
+    assert prev.params_file.name == "demo-2025.yaml" and len(clean) == 1723
+    assert not (demo_root / "data" / "processed").exists()

@@ -1,0 +1,315 @@
+"""Replicate-weight variances (R's as.svrepdesign): JK1, JKn, bootstrap and the (n - 1) bootstrap,
+checked against obvious loop-by-loop implementations of R's rules (survey 4.x: jk1weights,
+jknweights, bootweights, subbootweights, svrVar), against the linearisation variance where the two
+agree exactly (totals), and statistically. JK1 against R itself is in test_estimate_conformance."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import estimate, weighting
+from analysis.design import SurveyDesign, build_design
+from analysis.errors import DesignError
+from analysis.params import DesignConfig
+
+
+def make_sample(seed: int = 3) -> pd.DataFrame:
+    """3 strata with 2, 3 and 4 PSUs of 2-5 respondents; an fpc; two variables with gaps; a
+    domain variable whose level 'r' occurs in few PSUs."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for h, (n_psu, big_n) in enumerate(((2, 10), (3, 7), (4, 30))):
+        for c in range(n_psu):
+            for _ in range(int(rng.integers(2, 6))):
+                rows.append((f"h{h}", c, big_n))
+    frame = pd.DataFrame(rows, columns=["h", "c", "N"])
+    n = len(frame)
+    frame["w"] = rng.uniform(1, 4, n)
+    frame["y1"] = rng.normal(5, 2, n)
+    frame["y2"] = rng.integers(1, 8, n).astype(float)
+    frame.loc[rng.random(n) < 0.2, "y2"] = np.nan
+    frame["dom"] = np.where(rng.random(n) < 0.3, "r", "q")
+    return frame
+
+
+FRAME = make_sample()
+
+
+def design(frame: pd.DataFrame = FRAME, **kwargs) -> SurveyDesign:
+    cfg = {"weight": "w", "strata": "h", "cluster": "c", "fpc": "N", **kwargs}
+    return build_design(frame, DesignConfig(**{k: v for k, v in cfg.items() if v is not None}))
+
+
+# ---------------------------------------------------------------------------------------------
+# R's rules, one replicate at a time
+
+
+def jkn_by_loop(
+    frame: pd.DataFrame, fpc: bool = True, lonely: str = "fail"
+) -> tuple[list[np.ndarray], list[float], float]:
+    """Replicate weights, rscales and scale as R's jknweights (compress = FALSE)."""
+    w = frame["w"].to_numpy()
+    strata = list(dict.fromkeys(frame["h"]))
+    reps, rscales = [], []
+    n_psu = frame.groupby(["h", "c"]).ngroups
+    for h in strata:
+        in_h = (frame["h"] == h).to_numpy()
+        psus = list(dict.fromkeys(frame.loc[in_h, "c"]))
+        m = len(psus)
+        f = m / frame.loc[in_h, "N"].iloc[0] if fpc else 0.0
+        if f >= 1:
+            continue
+        if m == 1:
+            if lonely in ("remove", "average"):
+                continue
+            ratio = len(strata) / (len(strata) - 1)
+            reps.append(np.where(in_h, 0.0, ratio) * w)
+            rscales.append(1 / ratio)
+            continue
+        for c in psus:
+            factor = np.where(in_h, m / (m - 1), 1.0)
+            factor[in_h & (frame["c"] == c).to_numpy()] = 0.0
+            reps.append(factor * w)
+            rscales.append((1 - f) * (m - 1) / m)
+    scale = n_psu / len(reps) if lonely == "average" and len(reps) < n_psu else 1.0
+    return reps, rscales, scale
+
+
+def rep_mean_by_loop(
+    y: np.ndarray,
+    member: np.ndarray,
+    reps: list[np.ndarray],
+    rscales: list[float],
+    scale: float,
+    full: float | None = None,
+) -> float:
+    """svrVar of the domain mean: replicates with no weight in the domain are dropped (na.omit)."""
+    ok = member & ~np.isnan(y)
+    thetas, scales = [], []
+    for wr, rs in zip(reps, rscales, strict=True):
+        den = wr[ok].sum()
+        if den > 0:
+            thetas.append(np.sum(wr[ok] * y[ok]) / den)
+            scales.append(rs)
+    thetas_a, scales_a = np.array(thetas), np.array(scales)
+    centre = thetas_a[scales_a > 0].mean() if full is None else full
+    return float(scale * np.sum(scales_a * (thetas_a - centre) ** 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# jackknives
+
+
+def test_jkn_matches_r_rules_by_loop_for_every_variable_and_domain() -> None:
+    d = design()
+    res = estimate.replicate_means(d, FRAME[["y1", "y2"]], FRAME["dom"], type="JKn")
+    reps, rscales, scale = jkn_by_loop(FRAME)
+    assert len(reps) == 2 + 3 + 4
+    for r in res.itertuples():
+        y = FRAME[r.variable].to_numpy()
+        member = (FRAME["dom"] == r.domain).to_numpy()
+        var = rep_mean_by_loop(y, member, reps, rscales, scale)
+        ok = member & ~np.isnan(y)
+        w = FRAME["w"].to_numpy()
+        assert r.estimate == pytest.approx(np.sum(w[ok] * y[ok]) / w[ok].sum(), rel=1e-12)
+        assert r.se == pytest.approx(np.sqrt(var), rel=1e-10)
+        assert r.n == ok.sum() and r.df == d.df
+
+
+def test_jkn_factors_are_r_replicate_weights() -> None:
+    d = design()
+    rep = estimate.replicate_weights(d, "JKn")
+    reps, rscales, _ = jkn_by_loop(FRAME)
+    np.testing.assert_allclose(rep.weights(d), np.column_stack(reps), rtol=1e-12)
+    np.testing.assert_allclose(rep.rscales, rscales, rtol=1e-12)
+    assert rep.scale == 1.0 and rep.n_replicates == 9
+
+
+def test_jkn_mse_centres_at_the_full_sample_estimate() -> None:
+    d = design()
+    res = estimate.replicate_means(d, FRAME[["y1"]], type="JKn", mse=True).iloc[0]
+    reps, rscales, scale = jkn_by_loop(FRAME)
+    y, member = FRAME["y1"].to_numpy(), np.ones(len(FRAME), bool)
+    var = rep_mean_by_loop(y, member, reps, rscales, scale, full=res["estimate"])
+    assert res["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
+    plain = estimate.replicate_means(d, FRAME[["y1"]], type="JKn").iloc[0]
+    assert res["se"] >= plain["se"]
+
+
+@pytest.mark.parametrize("fpc", ["N", None])
+def test_jackknife_variance_of_a_total_is_the_linearisation_variance(fpc: str | None) -> None:
+    """For a total, each stratum's replicates average to the full estimate, and R's JKn variance
+    equals the Taylor variance exactly (with the fpc as (1 - f_h))."""
+    d = design(fpc=fpc)
+    jk = estimate.replicate_totals(d, FRAME[["y1", "y2"]], FRAME["dom"], type="JKn")
+    taylor = estimate.totals(d, FRAME[["y1", "y2"]], FRAME["dom"])
+    np.testing.assert_allclose(jk["estimate"], taylor["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(jk["se"], taylor["se"], rtol=1e-10)
+    one = FRAME[FRAME["h"] == "h2"]
+    d1 = build_design(one, DesignConfig(weight="w", cluster="c", fpc=fpc))
+    jk1 = estimate.replicate_totals(d1, one[["y1"]], type="JK1")
+    assert jk1["se"].iloc[0] == pytest.approx(estimate.totals(d1, one[["y1"]])["se"].iloc[0])
+
+
+def test_jkn_of_one_stratum_is_jk1() -> None:
+    one = FRAME[FRAME["h"] == "h2"]
+    d1 = build_design(one, DesignConfig(weight="w", cluster="c", fpc="N"))
+    a = estimate.replicate_means(d1, one[["y1", "y2"]], one["dom"], type="JK1")
+    b = estimate.replicate_means(d1, one[["y1", "y2"]], one["dom"], type="JKn")
+    np.testing.assert_allclose(a["se"], b["se"], rtol=1e-12)
+    auto = estimate.replicate_weights(d1)
+    assert auto.type == "JK1" and estimate.replicate_weights(design()).type == "JKn"
+
+
+def test_census_stratum_has_no_replicates() -> None:
+    frame = FRAME.assign(N=np.where(FRAME["h"] == "h1", 3, FRAME["N"]))  # h1: 3 of 3 PSUs
+    rep = estimate.replicate_weights(design(frame), "JKn")
+    assert rep.n_replicates == 2 + 4
+    reps, rscales, scale = jkn_by_loop(frame)
+    res = estimate.replicate_means(design(frame), frame[["y1"]], weights=rep).iloc[0]
+    y = frame["y1"].to_numpy()
+    var = rep_mean_by_loop(y, np.ones(len(frame), bool), reps, rscales, scale)
+    assert res["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
+
+
+@pytest.mark.parametrize("policy", ["adjust", "average", "remove"])
+def test_jkn_lonely_psu_policies_follow_r(policy: str) -> None:
+    frame = FRAME[~((FRAME["h"] == "h0") & (FRAME["c"] == 1))]  # h0 keeps one PSU
+    d = build_design(frame, DesignConfig(weight="w", strata="h", cluster="c", lonely_psu=policy))
+    res = estimate.replicate_means(d, frame[["y1", "y2"]], type="JKn")
+    reps, rscales, scale = jkn_by_loop(frame, fpc=False, lonely=policy)
+    assert estimate.replicate_weights(d, "JKn").n_replicates == len(reps)
+    for r in res.itertuples():
+        y = frame[r.variable].to_numpy()
+        var = rep_mean_by_loop(y, np.ones(len(frame), bool), reps, rscales, scale)
+        assert r.se == pytest.approx(np.sqrt(var), rel=1e-10)
+
+
+def test_domain_absent_from_a_replicate_drops_that_replicate() -> None:
+    # level 'x' only in one PSU of stratum h2: deleting that PSU leaves it no weight
+    frame = FRAME.assign(dom=np.where((FRAME["h"] == "h2") & (FRAME["c"] == 0), "x", "q"))
+    res = estimate.replicate_means(design(frame), frame[["y1"]], frame["dom"], type="JKn")
+    row = res.set_index("domain").loc["x"]
+    reps, rscales, scale = jkn_by_loop(frame)
+    member = (frame["dom"] == "x").to_numpy()
+    var = rep_mean_by_loop(frame["y1"].to_numpy(), member, reps, rscales, scale)
+    assert np.isfinite(row["se"]) and row["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstraps
+
+
+@pytest.mark.parametrize("kind", ["bootstrap", "subbootstrap"])
+def test_bootstrap_variance_from_its_replicates_by_loop(kind: str) -> None:
+    d = design(fpc=None)
+    rep = estimate.replicate_weights(d, kind, replicates=40, seed=7)
+    res = estimate.replicate_means(d, FRAME[["y1", "y2"]], FRAME["dom"], weights=rep)
+    n_h = np.array([2, 3, 4])
+    if kind == "bootstrap":
+        nbar = 1 / np.mean(1 / n_h)
+        assert rep.scale == pytest.approx(nbar / ((nbar - 1) * 39))
+    else:
+        assert rep.scale == pytest.approx(1 / 39)
+    weights = rep.weights(d)
+    reps = [weights[:, r] for r in range(40)]
+    for r in res.itertuples():
+        y = FRAME[r.variable].to_numpy()
+        member = (FRAME["dom"] == r.domain).to_numpy()
+        var = rep_mean_by_loop(y, member, reps, [1.0] * 40, rep.scale)
+        assert r.se == pytest.approx(np.sqrt(var), rel=1e-10)
+
+
+def test_bootstrap_draws_psus_within_strata() -> None:
+    d = design(fpc=None)
+    boot = estimate.replicate_weights(d, "bootstrap", replicates=200, seed=1).factors()
+    sub = estimate.replicate_weights(d, "subbootstrap", replicates=200, seed=1).factors()
+    stratum = d.stages[0].unit_stratum
+    for h, m in enumerate((2, 3, 4)):
+        in_h = stratum == h
+        # n_h draws with replacement: counts sum to n_h; (n_h - 1) draws rescaled by n/(n-1)
+        np.testing.assert_allclose(boot[in_h].sum(axis=0), m)
+        np.testing.assert_allclose(sub[in_h].sum(axis=0), m)
+        assert np.all(boot[in_h] == np.round(boot[in_h]))
+        np.testing.assert_allclose(np.unique(sub[in_h] * (m - 1) / m) % 1, 0, atol=1e-12)
+    # seeded: the same seed, the same replicates
+    again = estimate.replicate_weights(d, "bootstrap", replicates=200, seed=1).factors()
+    other = estimate.replicate_weights(d, "bootstrap", replicates=200, seed=2).factors()
+    assert np.array_equal(boot, again) and not np.array_equal(boot, other)
+
+
+def test_bootstrap_with_fpc_draws_without_replacement_from_copies() -> None:
+    """R: n_h draws without replacement from rep(psus, length = N_h)."""
+    frame = FRAME.assign(N=FRAME["h"].map({"h0": 3, "h1": 7, "h2": 30}))
+    d = design(frame)
+    factors = estimate.replicate_weights(d, "bootstrap", replicates=300, seed=5).factors()
+    stratum = d.stages[0].unit_stratum
+    for h, (m, big_n) in enumerate(((2, 3), (3, 7), (4, 30))):
+        in_h = factors[stratum == h]
+        np.testing.assert_allclose(in_h.sum(axis=0), m)
+        assert in_h.max() <= -(-big_n // m)  # no PSU drawn more often than it has copies
+    # h0: 2 PSUs, 3 copies: one PSU has 2 copies, the other 1; never drawn 3 times
+    assert set(np.unique(factors[stratum == 0])) <= {0.0, 1.0, 2.0}
+
+
+@pytest.mark.parametrize("kind", ["bootstrap", "subbootstrap"])
+def test_bootstrap_variance_of_a_total_estimates_the_linearisation_variance(kind: str) -> None:
+    """E[bootstrap variance of a total] is the Taylor variance (subbootstrap: exactly; R's
+    bootstrap: exactly when every stratum has the same number of PSUs)."""
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame(
+        {
+            "h": np.repeat([0, 1, 2, 3], 24),
+            "c": np.tile(np.repeat(np.arange(6), 4), 4),
+            "w": rng.uniform(1, 3, 96),
+            "y": rng.normal(3, 1, 96) + np.repeat(rng.normal(0, 1, 24), 4),
+        }
+    )
+    d = build_design(frame, DesignConfig(weight="w", strata="h", cluster="c"))
+    taylor = estimate.totals(d, frame[["y"]])["se"].iloc[0]
+    boot = estimate.replicate_totals(d, frame[["y"]], type=kind, replicates=6000, seed=3)
+    # relative sampling error of a variance from 6000 replicates ~ sqrt(2/6000) = 1.8%
+    assert boot["se"].iloc[0] ** 2 == pytest.approx(taylor**2, rel=0.06)
+
+
+# ---------------------------------------------------------------------------------------------
+# what is refused, clearly
+
+
+def test_refusals() -> None:
+    d = design()
+    with pytest.raises(DesignError, match=r"JK1 .*unstratified"):
+        estimate.replicate_weights(d, "JK1")
+    with pytest.raises(DesignError, match="not one of"):
+        estimate.replicate_weights(d, "BRR")
+    lonely = FRAME[~((FRAME["h"] == "h0") & (FRAME["c"] == 1))]
+    dl = build_design(
+        lonely, DesignConfig(weight="w", strata="h", cluster="c", lonely_psu="remove")
+    )
+    with pytest.raises(DesignError, match="'h0' has a single PSU"):
+        estimate.replicate_weights(dl, "subbootstrap")
+    margins = pd.DataFrame({"variable": "h", "level": ["h0", "h1", "h2"], "count": [9.0, 9, 40]})
+    cal = weighting.calibrate(d, FRAME, margins, method="poststratify")
+    with pytest.raises(DesignError, match="calibrated"):
+        estimate.replicate_means(cal, FRAME[["y1"]], type="JKn")
+    other = build_design(FRAME, DesignConfig(weight="w", strata="h"))
+    with pytest.raises(DesignError, match="PSUs"):
+        estimate.replicate_means(other, FRAME[["y1"]], weights=estimate.replicate_weights(d))
+
+
+def test_later_stage_fpc_is_dropped_with_a_warning() -> None:
+    frame = FRAME.assign(person=np.arange(len(FRAME)), M=10)
+    d = build_design(
+        frame,
+        DesignConfig(weight="w", strata="h", cluster=["c", "person"], fpc=["N", "M"]),
+    )
+    with pytest.warns(UserWarning, match="first sampling stage"):
+        rep = estimate.replicate_weights(d, "JKn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = estimate.replicate_weights(design(), "JKn")
+    np.testing.assert_allclose(rep.rscales, first.rscales)
