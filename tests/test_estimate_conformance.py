@@ -83,9 +83,9 @@ def _ttest(q: str) -> tuple[float, float]:
 
 def _prop_schwide(q: str) -> tuple[float, float]:
     df = data("apistrat")
-    level = q.removeprefix("sch.wide")
-    ind = (df["sch.wide"] == level).astype(float).rename(q)
-    return row(estimate.means(dstrat(), ind))
+    out = estimate.proportions(dstrat(), df[["sch.wide"]])
+    hit = out[out["category"] == q.removeprefix("sch.wide")]
+    return float(hit["estimate"].iloc[0]), float(hit["se"].iloc[0])
 
 
 def _deff(design: Callable[[], SurveyDesign], frame: str, var: str) -> Callable[[str], tuple]:
@@ -207,3 +207,16 @@ def test_missing_values_are_a_domain_not_dropped_rows() -> None:
     res = estimate.means(nhanes2(), df_[["zinc"]]).iloc[0]
     assert res["n"] == df_["zinc"].notna().sum()
     assert res["df"] == 31  # 62 PSUs - 31 strata, of the whole design
+
+
+def test_proportions_sum_to_one_in_every_domain_and_missing_is_a_domain() -> None:
+    df = data("apistrat").copy()
+    stype = df["stype"].astype("category")
+    stype[::7] = np.nan  # item nonresponse: those rows leave the variable's domain, not the design
+    out = estimate.proportions(dstrat(), stype.to_frame("stype"), domains=df["sch.wide"])
+    sums = out.groupby("domain")["estimate"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-12)
+    assert list(out["category"].unique()) == ["E", "H", "M"]
+    answered = stype.notna().groupby(df["sch.wide"]).sum()
+    n = out.groupby("domain")["n"].first()
+    assert (n.reindex(answered.index) == answered).all()

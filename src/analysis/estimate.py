@@ -823,6 +823,41 @@ def totals(
     return _estimates(design, values, [domains], "total", confidence, deff)[0]
 
 
+def proportions(
+    design: SurveyDesign,
+    values: pd.DataFrame | pd.Series,
+    domains: pd.Series | None = None,
+    confidence: float = 0.95,
+    deff: bool = True,
+) -> pd.DataFrame:
+    """Proportions of the categories of every column of ``values`` (R's ``svymean`` of a factor).
+
+    Each category is the mean of its indicator; a missing value makes the row fall outside that
+    column's domain (``na.rm = TRUE``), so a column's proportions sum to 1 in every domain.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`means` plus ``category`` after ``variable``: one row per column x
+        category (categories in category order, else sorted) x domain.
+    """
+    frame = values.to_frame() if isinstance(values, pd.Series) else values
+    indicators, names = {}, []
+    for col in frame.columns:
+        s = frame[col]
+        cats = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else s.dropna().unique()
+        cats = list(cats) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(cats, key=str)
+        for cat in cats:
+            key = f"{col}\x1f{cat}"
+            indicators[key] = (s == cat).astype(float).where(s.notna())
+            names.append((col, cat))
+    out = means(design, pd.DataFrame(indicators, index=frame.index), domains, confidence, deff)
+    split = dict(zip(indicators, names, strict=True))
+    out.insert(1, "category", out["variable"].map(lambda k: split[k][1]))
+    out["variable"] = out["variable"].map(lambda k: split[k][0])
+    return out
+
+
 def means_by(
     design: SurveyDesign,
     values: pd.DataFrame | pd.Series,
