@@ -174,6 +174,9 @@ def test_missing_params_file(tmp_path: Path) -> None:
         ("segments.segment", ["A", "A"], "segment 'segment' lists a value twice"),
         ("overall", "e_rel_1", "columns given more than one role: e_rel_1"),
         ("id", DELETE, "missing required key 'id'"),
+        ("staff", {"id": "sid", "items": {"nope": "s_nope"}}, "staff items not in the codebook"),
+        ("staff", {"id": "sid", "items": {"rel_1": "s1", "emp_1": "s1"}}, "staff columns given"),
+        ("staff", {"id": "sid", "items": {}}, "key 'staff.items': Dictionary should have at least"),
     ],
 )
 def test_bad_codebook(tmp_path: Path, key: str, value: object, expected: str) -> None:

@@ -73,3 +73,35 @@ def test_previous_wave_is_read_without_writing(demo_root: Path) -> None:
     prev, clean, _ = pipeline.previous_wave(client)
     assert prev.params_file.name == "demo-2025.yaml" and len(clean) == 1723
     assert not (demo_root / "data" / "processed").exists()
+
+
+def test_perception_gap_of_the_demo_staff_survey(demo_root: Path) -> None:
+    from analysis.demo import STAFF_BIAS
+
+    client = load_client("params/demo.yaml", root=demo_root)
+    clean = pipeline.read_and_validate(client).clean
+    table = pipeline.perception_gap(client, clean, pipeline.survey_design(client, clean))
+    staff = pipeline.io.read_survey(client.staff_path).frame
+    rejected = pd.read_csv(demo_root / "data/processed/demo/staff_rejected.csv")
+    assert len(rejected) == 3  # the off-scale rating and both copies of the duplicated id
+    assert table["n_staff"].between(len(staff) - 3 - 10, len(staff) - 3).all()  # a few blanks
+    by_dim = table.groupby("dimension")
+    clear = table["p_adjusted"] < 0.05
+    # staff underestimate Responsiveness and overrate Tangibles, as simulated
+    assert STAFF_BIAS["Responsiveness"] < 0 and STAFF_BIAS["Tangibles"] > 0
+    assert (by_dim["difference"].mean()["Responsiveness"]) < -0.4
+    assert (by_dim["difference"].mean()["Tangibles"]) > 0.1
+    assert clear[table["dimension"] == "Responsiveness"].all()
+    written = pd.read_csv(demo_root / "data/processed/demo/perception_gap.csv")
+    assert len(written) == 20 and "difference" in written
+
+
+def test_staff_survey_needs_a_staff_section(demo_root: Path) -> None:
+    from analysis.errors import ParamsError
+
+    cb = demo_root / "data/raw/demo/codebook.yaml"
+    data = yaml.safe_load(cb.read_text())
+    del data["staff"]
+    cb.write_text(yaml.safe_dump(data))
+    with pytest.raises(ParamsError, match="has no 'staff' section"):
+        load_client("params/demo.yaml", root=demo_root)

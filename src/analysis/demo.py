@@ -168,6 +168,12 @@ REGION_PERFORMANCE = {
     "emp_1": {"East": -0.3},
 }
 # True key drivers: overall_sat latent = 6.9 + sum beta * (performance - population mean) + noise.
+# The staff survey (perception gap): staff rate what they believe customers expect. Staff
+# underestimate how much customers expect of Responsiveness and Empathy and overrate Tangibles.
+STAFF_SIZE = 140
+STAFF_BIAS = {"Responsiveness": -0.7, "Empathy": -0.35, "Tangibles": 0.3}
+STAFF_NOISE = 0.8
+STAFF_MISSING = 0.02
 DRIVERS = {"rel_1": 0.55, "rel_3": 0.45, "res_1": 0.50, "res_2": 0.25, "emp_3": 0.15}
 SCORE_MISSING = 0.01
 
@@ -212,6 +218,7 @@ class DemoFiles:
     codebook: Path
     population: Path
     truth: Path
+    staff: Path
     params: Path | None
     seed: int
     n_rows: int
@@ -221,7 +228,7 @@ class DemoFiles:
 
     def paths(self) -> list[Path]:
         """Every file written, data first."""
-        out = [self.responses, self.codebook, self.population, self.truth]
+        out = [self.responses, self.codebook, self.population, self.truth, self.staff]
         return out + ([self.params] if self.params is not None else [])
 
     def summary(self) -> str:
@@ -376,6 +383,29 @@ def population_truth(frame: pd.DataFrame) -> pd.DataFrame:
             rows.append((name, group, level, int(mask.sum()), np.nan, np.nan, np.nan, value))
     cols = ["item", "group", "level", "count", "expectation", "performance", "gap", "value"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def simulate_staff(frame: pd.DataFrame, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """The staff survey as exported (text): ``staff_id`` and ``s_<item>``, each staff member's
+    belief of what customers expect of the item: the customers' true mean expectation plus the
+    staff bias of the item's dimension (:data:`STAFF_BIAS`) plus personal noise, on the 1-7 scale.
+    Rows break a rule on purpose: ST-011 rates s_rel_2 8, and ST-041 is used twice.
+    A stream of its own (seed, 7), so the customer survey does not change with it.
+    """
+    rng = np.random.default_rng([seed, 7])
+    data: dict[str, object] = {"staff_id": [f"ST-{k:03d}" for k in range(1, STAFF_SIZE + 1)]}
+    person = rng.normal(0.0, 0.3, STAFF_SIZE)  # some staff rate everything higher
+    for it in ITEMS:
+        truth = float(frame[f"e_{it.id}"].mean())
+        latent = truth + STAFF_BIAS.get(it.dimension, 0.0) + person
+        latent = latent + rng.normal(0.0, STAFF_NOISE, STAFF_SIZE)
+        rated = _rate(latent, *SCALE).astype(object)
+        rated[rng.random(STAFF_SIZE) < STAFF_MISSING] = None
+        data[f"s_{it.id}"] = [None if v is None else str(int(v)) for v in rated]
+    staff = pd.DataFrame(data)
+    staff.loc[10, "s_rel_2"] = "8"
+    staff.loc[41, "staff_id"] = staff.loc[40, "staff_id"]
+    return staff
 
 
 def population_margins(frame: pd.DataFrame) -> pd.DataFrame:
@@ -550,6 +580,7 @@ def codebook_dict() -> dict[str, object]:
         "overall": "overall_sat",
         "duration": "duration_sec",
         "recommend": "recommend",
+        "staff": {"id": "staff_id", "items": {it.id: f"s_{it.id}" for it in ITEMS}},
     }
 
 
@@ -588,6 +619,7 @@ def params_text(out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
         "weighting:\n"
         "  method: rake\n"
         f"  margins: {base}/population.csv\n"
+        f"staff_survey: {base}/staff.csv\n"
         "analysis:\n"
         "  by: [segment, region]\n"
         "  confidence: 0.95\n"
@@ -637,11 +669,13 @@ def generate_demo(
         "codebook": out_dir / "codebook.yaml",
         "population": out_dir / "population.csv",
         "truth": out_dir / "truth.csv",
+        "staff": out_dir / "staff.csv",
     }
     _write_bytes(_csv_text(sim.responses), files["responses"])
     _write_bytes(_codebook_text(seed), files["codebook"])
     _write_bytes(_csv_text(population_margins(sim.frame)), files["population"])
     _write_bytes(_csv_text(population_truth(sim.frame)), files["truth"])
+    _write_bytes(_csv_text(simulate_staff(sim.frame, seed)), files["staff"])
     written_params = None
     if params_path is not None:
         params_path = Path(params_path)

@@ -9,7 +9,7 @@ path and the project root, and loads the rest itself with :func:`load_client`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,6 +151,7 @@ class RunConfig(_Model):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     previous: Path | None = None  # params file of the previous wave (same codebook), for trends
+    staff_survey: Path | None = None  # staff survey export (codebook section `staff`)
 
     @field_validator("client")
     @classmethod
@@ -195,6 +196,14 @@ class Item(_Model):
     performance: str = Field(min_length=1)
 
 
+class StaffSection(_Model):
+    """A staff survey: staff rate what they believe customers expect, per codebook item."""
+
+    id: str
+    items: dict[str, str] = Field(min_length=1)  # item id -> staff column (customers' scale)
+    duration: str | None = None
+
+
 class Codebook(_Model):
     """The contents of a codebook YAML: which column holds what."""
 
@@ -205,6 +214,7 @@ class Codebook(_Model):
     overall: str | None = None
     recommend: str | None = None
     duration: str | None = None  # interview length in seconds, for the speeder flag
+    staff: StaffSection | None = None  # optional staff survey (perception gap)
 
     @field_validator("segments")
     @classmethod
@@ -227,7 +237,26 @@ class Codebook(_Model):
         dup = sorted({c for c in cols if cols.count(c) > 1})
         if dup:
             raise ValueError(f"columns given more than one role: {', '.join(dup)}")
+        if self.staff is not None:
+            unknown = sorted(set(self.staff.items) - set(ids))
+            if unknown:
+                raise ValueError(f"staff items not in the codebook's items: {', '.join(unknown)}")
+            cols = list(self.staff.items.values())
+            dup = sorted({c for c in cols if cols.count(c) > 1} | ({self.staff.id} & set(cols)))
+            if dup:
+                raise ValueError(f"staff columns given more than one role: {', '.join(dup)}")
         return self
+
+    def staff_questionnaire(self) -> StaffQuestionnaire:
+        """The staff survey's columns and rules, for validation (needs a ``staff`` section)."""
+        if self.staff is None:
+            raise ValueError("the codebook has no staff section")
+        return StaffQuestionnaire(
+            id=self.staff.id,
+            scale=self.scale,
+            items=dict(self.staff.items),
+            duration=self.staff.duration,
+        )
 
     def rating_columns(self) -> list[str]:
         """Expectation and performance columns of every item, in codebook order."""
@@ -240,6 +269,27 @@ class Codebook(_Model):
     def columns(self) -> list[str]:
         """Every data column the codebook names."""
         return [self.id, *self.rating_columns(), *self.segments, *self.score_columns()]
+
+
+@dataclass(frozen=True)
+class StaffQuestionnaire:
+    """The staff survey seen as a questionnaire to validate: an id, one rating per item on the
+    customers' scale, no segments and no 0-10 scores (the interface :mod:`analysis.schema` uses)."""
+
+    id: str
+    scale: Scale
+    items: dict[str, str]
+    duration: str | None = None
+    segments: dict[str, list[str | int]] = field(default_factory=dict)
+
+    def rating_columns(self) -> list[str]:
+        return list(self.items.values())
+
+    def score_columns(self) -> list[str]:
+        return []
+
+    def columns(self) -> list[str]:
+        return [self.id, *self.rating_columns()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +323,11 @@ class Client:
         return None if w is None else self.root / w.margins
 
     @property
+    def staff_path(self) -> Path | None:
+        s = self.config.staff_survey
+        return None if s is None else self.root / s
+
+    @property
     def processed_dir(self) -> Path:
         return self.root / "data" / "processed" / self.slug
 
@@ -291,6 +346,8 @@ class Client:
             files["margins"] = self.margins_path
         if self.config.report.brand.logo is not None:
             files["logo"] = self.root / self.config.report.brand.logo
+        if self.staff_path is not None:
+            files["staff_survey"] = self.staff_path
         return files
 
 
@@ -393,6 +450,8 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
         files["report.brand.logo"] = config.report.brand.logo
     if config.previous is not None:
         files["previous"] = config.previous
+    if config.staff_survey is not None:
+        files["staff_survey"] = config.staff_survey
     for key, rel in files.items():
         if not (root / rel).is_file():
             raise ParamsError(
@@ -406,6 +465,11 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
             "use a smaller image (the report is emailed)"
         )
     codebook = load_codebook(root / config.codebook)
+    if config.staff_survey is not None and codebook.staff is None:
+        raise ParamsError(
+            f"{params_file}: key 'staff_survey': the codebook {config.codebook} has no 'staff' "
+            "section saying which staff column rates which item"
+        )
     unknown = [b for b in config.analysis.by if b not in codebook.segments]
     if unknown:
         raise ParamsError(

@@ -17,7 +17,7 @@ from analysis import design as design_mod
 from analysis import gaps as gaps_mod
 from analysis.design import SurveyDesign
 from analysis.errors import DesignError
-from analysis.params import Client, load_client
+from analysis.params import Client, DesignConfig, load_client
 
 
 @dataclass(frozen=True)
@@ -272,4 +272,36 @@ def trend(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataF
     now = gaps_mod.gap_table(design, clean, client.codebook, by=by, confidence=cfg.confidence)
     table = analyses.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
     io.write_csv(table, client.processed_dir / "trend.csv")
+    return table
+
+
+def perception_gap(
+    client: Client, clean: pd.DataFrame, design: SurveyDesign
+) -> pd.DataFrame | None:
+    """What staff believe customers expect against what customers said (params ``staff_survey``,
+    codebook section ``staff``); None without a staff survey.
+
+    The staff survey is validated like the customers' (every row accepted or rejected with its
+    reasons: ``staff_rejected.csv``, ``staff_validation.json``); writes ``perception_gap.csv``.
+    """
+    if client.staff_path is None:
+        return None
+    questionnaire = client.codebook.staff_questionnaire()
+    raw = io.read_survey(client.staff_path)
+    result = schema.validate(raw, questionnaire, DesignConfig())
+    out = client.processed_dir
+    io.write_csv(result.rejected, out / "staff_rejected.csv")
+    io.write_json(result.summary.to_dict(), out / "staff_validation.json")
+    schema.check_rejected_share(result.summary, client.config.validation.max_rejected_share)
+    cfg = client.config.analysis
+    table = analyses.perception_gap(
+        result.clean,
+        questionnaire.items,
+        design,
+        clean,
+        client.codebook,
+        confidence=cfg.confidence,
+    )
+    table = analyses.suppress_perception(table, cfg.min_cell)
+    io.write_csv(table, out / "perception_gap.csv")
     return table

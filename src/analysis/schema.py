@@ -20,7 +20,9 @@ from pandera.errors import SchemaErrors
 
 from analysis.errors import DataError
 from analysis.io import TEXT, RawSurvey
-from analysis.params import Codebook, DesignConfig
+from analysis.params import Codebook, DesignConfig, StaffQuestionnaire
+
+Questionnaire = Codebook | StaffQuestionnaire  # what a survey is validated against
 
 SCORE_RANGE = (0, 10)  # overall satisfaction and likelihood to recommend
 QUALTRICS_DURATION = "Duration (in seconds)"
@@ -86,7 +88,7 @@ class _Rule:
     detail: str  # formatted with column and value
 
 
-def _numeric_columns(codebook: Codebook, design: DesignConfig) -> dict[str, str]:
+def _numeric_columns(codebook: Questionnaire, design: DesignConfig) -> dict[str, str]:
     """Columns that must hold numbers, by kind."""
     kinds = {c: "rating" for c in codebook.rating_columns()}
     kinds.update({c: "score" for c in codebook.score_columns()})
@@ -96,12 +98,12 @@ def _numeric_columns(codebook: Codebook, design: DesignConfig) -> dict[str, str]
     return kinds
 
 
-def required_columns(codebook: Codebook, design: DesignConfig) -> list[str]:
+def required_columns(codebook: Questionnaire, design: DesignConfig) -> list[str]:
     """Every column the codebook and the design name, in a stable order without repeats."""
     return list(dict.fromkeys(codebook.columns() + design.columns()))
 
 
-def check_columns(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> None:
+def check_columns(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> None:
     """Stop with the list of missing columns and the closest existing names."""
     present = [str(c) for c in raw.frame.columns]
     missing = [c for c in required_columns(codebook, design) if c not in present]
@@ -120,7 +122,7 @@ def check_columns(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> N
     )
 
 
-def build_schema(codebook: Codebook, design: DesignConfig) -> pa.DataFrameSchema:
+def build_schema(codebook: Questionnaire, design: DesignConfig) -> pa.DataFrameSchema:
     """The pandera schema of the typed survey frame (numbers parsed, text stripped)."""
     lo, hi = codebook.scale.min, codebook.scale.max
     whole = pa.Check(lambda s: s == np.floor(s), name="whole_number")
@@ -178,7 +180,7 @@ def _listed(levels: list[str]) -> pa.Check:
     return pa.Check(lambda s: s.isin(levels), name="listed_value")
 
 
-def _rules(codebook: Codebook) -> dict[str, _Rule]:
+def _rules(codebook: Questionnaire) -> dict[str, _Rule]:
     lo, hi = codebook.scale.min, codebook.scale.max
     return {
         "not_a_number": _Rule("value is not a number", "{col} = {val}: not a number"),
@@ -205,7 +207,7 @@ def _rules(codebook: Codebook) -> dict[str, _Rule]:
     }
 
 
-def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Validated:
+def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> Validated:
     """Validate a survey read by :func:`analysis.io.read_survey` against its codebook and design.
 
     Returns
@@ -261,7 +263,7 @@ def validate(raw: RawSurvey, codebook: Codebook, design: DesignConfig) -> Valida
     return Validated(clean=clean, rejected=rejected, summary=summary, flags=flags)
 
 
-def quality_flags(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+def quality_flags(clean: pd.DataFrame, codebook: Questionnaire) -> pd.DataFrame:
     """Quality flags of accepted rows: reported, never a reason to reject.
 
     - ``straight_lining``: every answered rating item has the same answer (at least
@@ -346,7 +348,9 @@ class _Findings:
         return {rule: len(rows) for rule, rows in pairs}
 
 
-def _collect(cases: pd.DataFrame, raw: RawSurvey, codebook: Codebook, found: _Findings) -> None:
+def _collect(
+    cases: pd.DataFrame, raw: RawSurvey, codebook: Questionnaire, found: _Findings
+) -> None:
     """Turn pandera's failure cases into per-row reasons."""
     text = raw.frame
     for case in cases.itertuples(index=False):
@@ -367,7 +371,9 @@ def _collect(cases: pd.DataFrame, raw: RawSurvey, codebook: Codebook, found: _Fi
             found.add(row, "other", col, val, check=check)
 
 
-def _typed_clean(frame: pd.DataFrame, codebook: Codebook, design: DesignConfig) -> pd.DataFrame:
+def _typed_clean(
+    frame: pd.DataFrame, codebook: Questionnaire, design: DesignConfig
+) -> pd.DataFrame:
     out = frame.copy()
     for col in codebook.rating_columns() + codebook.score_columns():
         out[col] = out[col].astype("Int64")
