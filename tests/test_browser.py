@@ -62,7 +62,14 @@ OVERFLOW = """() => {
     const box = (el.closest('.oi-table-wrap') || el).getBoundingClientRect();
     if (box.right > limit || box.left < -1) out.push(el.tagName + ' ' + Math.round(box.right));
   }
-  return {page: document.documentElement.scrollWidth, view: limit - 1, out: out};
+  // at desktop width no table should need to scroll inside its wrapper either
+  const scrolls = [];
+  for (const w of document.querySelectorAll('.oi-table-wrap')) {
+    if (w.scrollWidth > w.clientWidth + 1) {
+      scrolls.push(w.querySelector('table').className + ' ' + w.scrollWidth + '>' + w.clientWidth);
+    }
+  }
+  return {page: document.documentElement.scrollWidth, view: limit - 1, out: out, scrolls: scrolls};
 }"""
 
 
@@ -91,5 +98,7 @@ def test_report_in_chromium(report_html: Path, browser, device: str) -> None:
     assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
     assert layout["page"] <= layout["view"], layout
     assert layout["out"] == [], layout
+    if device == "desktop":
+        assert layout["scrolls"] == [], layout
     assert images and all(ok for ok, _ in images), images  # every chart decoded
     assert all(alt.strip() for _, alt in images), images  # every chart has a text alternative

@@ -105,3 +105,21 @@ def test_staff_survey_needs_a_staff_section(demo_root: Path) -> None:
     cb.write_text(yaml.safe_dump(data))
     with pytest.raises(ParamsError, match="has no 'staff' section"):
         load_client("params/demo.yaml", root=demo_root)
+
+
+def test_perception_gap_section(demo_root: Path) -> None:
+    import re
+
+    from analysis import present
+
+    client = load_client("params/demo.yaml", root=demo_root)
+    clean = pipeline.read_and_validate(client).clean
+    table = pipeline.perception_gap(client, clean, pipeline.survey_design(client, clean))
+    html = present.perception_section(table, 0.95, 5).data
+    under = table[(table["p_adjusted"] < 0.05) & (table["difference"] < 0)]
+    assert f"<strong>{len(under)}</strong> attributes" in html
+    assert html.count("Staff underestimate") == len(under)
+    worst = table.loc[table["difference"].idxmin()]
+    assert f"{worst['difference']:.2f}".replace("-", "−") in html
+    rows = re.findall(r'<tr><th scope="row">(.*?)</th>', html)
+    assert len(rows) == 20 and rows[0] == worst["label"]  # most underestimated first

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from analysis import plots, present, report
+from analysis import analyses, plots, present, report
 from analysis.errors import ReportError
 from analysis.params import load_client
 
@@ -140,7 +140,7 @@ def test_every_data_string_is_escaped():
     pieces = [
         present.gap_table(table).data,
         present.segment_tables(table).data,
-        present.key_findings(table.assign(p_value=0.001)).data,
+        present.executive_summary(stand_in_ranked(table.assign(p_value=0.001))).data,
         present.validation_summary(
             {
                 "source": f"/x/{HOSTILE}.csv",
@@ -208,12 +208,91 @@ def test_validation_summary_wording():
     assert "All 5 passed every check" in clean
 
 
-def test_key_findings_counts_clear_gaps():
-    html = present.key_findings(stand_in_table()).data
+def stand_in_ranked(table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The priorities table of :func:`stand_in_table` (BH-adjusted p-values, ranks)."""
+    return analyses.priorities(
+        analyses.add_p_adjusted(stand_in_table() if table is None else table)
+    )
+
+
+def test_executive_summary_counts_and_names_gaps_honestly():
+    html = present.executive_summary(stand_in_ranked()).data
+    assert html.startswith('<section class="oi-summary"><h2 id="summary">Executive summary</h2>')
     assert "<strong>1 of 4</strong> service attributes fall clearly short" in html
-    assert "Bills are accurate (gap −1.40, 95% interval −1.90 to −0.90)" in html
-    assert "1 attribute clearly exceeds expectations" in html
-    assert "For 2 attributes the data show no clear gap" in html
+    assert "1 clearly exceeds them" in html and "for 2 the data show no clear gap" in html
+    assert "allowing for 4 attributes tested at once" in html
+    # the top gaps in priority order: one clear shortfall, then the next ranks, honestly worded
+    top = html[html.index("<ol") : html.index("</ol>")]
+    assert (
+        "<li><strong>Bills are accurate</strong> (gap −1.40, 95% interval −1.90 to −0.90): "
+        "a clear shortfall.</li>"
+    ) in top
+    assert (
+        "<strong>Faults are fixed first time</strong> (gap −0.30, 95% interval −0.80 to 0.20): "
+        "not clearly different from zero: it could be chance."
+    ) in top
+    assert top.count("<li>") == 3
+    assert top.index("Bills are accurate") < top.index("Faults are fixed")
+    # no tables given: no sentences about them
+    assert "underserved" not in html and "Net Promoter" not in html and "driver" not in html
+
+
+def test_executive_summary_sections_from_every_table(analysis_tables):
+    t = analysis_tables
+    html = present.executive_summary(
+        t["ranked"], t["contrasts"], t["drivers"], t["nps"], t["trend"], 0.95
+    ).data
+    report.check_self_contained(html, where="executive summary")
+    assert "<img src=x" not in html and "<i>Plus" not in html
+    assert "Net Promoter Score" in html and "Since the last survey" in html
+    # the Rare level (3 respondents) is suppressed: never named with numbers
+    assert "Rare" not in html
+    nps = present.overall_rows(t["nps"]).iloc[0]
+    assert f"Net Promoter Score {present.fmt_num(nps['nps'], 0, signed=True)}" in html
+    # drivers without intervals: no attribute is called a key driver
+    no_ci = t["drivers"].assign(replicates=0, vs_average=None)
+    html = present.executive_summary(t["ranked"], drivers=no_ci).data
+    assert "driver" not in html
+
+
+def test_cover_shows_fieldwork_dates_when_the_data_have_them(tiny: Path):
+    client = load_client("params/tiny.yaml", root=tiny)
+    qualtrics = pd.DataFrame(
+        {
+            "StartDate": ["2026-03-02 09:15:00", "2026-03-28 17:01:00", "not a date"],
+            "EndDate": ["2026-03-02 09:31:00", "2026-04-03 08:00:00", None],
+        }
+    )
+    assert present.fieldwork_dates(qualtrics) == (
+        pd.Timestamp("2026-03-02").date(),
+        pd.Timestamp("2026-04-03").date(),
+    )
+    html = present.cover(client, {"accepted": 38}, qualtrics).data
+    assert "<dt>Fieldwork</dt><dd>2 March – 3 April 2026</dd>" in html
+    same_month = pd.DataFrame({"start_date": ["2026-05-04", "2026-05-19"]})
+    assert "<dd>4–19 May 2026</dd>" in present.cover(client, None, same_month).data
+    for none in (None, pd.DataFrame({"x": [1]}), pd.DataFrame({"StartDate": ["n/a"]})):
+        assert present.fieldwork_dates(none) is None
+        assert "Fieldwork" not in present.cover(client, None, none).data
+
+
+def test_glossary_defines_the_terms():
+    html = present.glossary(0.9).data
+    for term in (
+        "Gap",
+        "Expectation",
+        "Performance",
+        "90% interval",
+        "Clear gap",
+        "Weighting",
+        "Design effect and effective sample size",
+        "NPS (Net Promoter Score)",
+        "Key driver",
+        "Basic requirement",
+        "Suppressed cell",
+    ):
+        assert f"<dt>{term}</dt>" in html, term
+    assert "multiple testing" in html
 
 
 def test_number_formatting():
@@ -387,6 +466,9 @@ def test_run_writes_a_self_contained_report(tiny_run):
     assert "<h3>Gaps by dimension</h3>" in html
     assert "<h3>Who answered</h3>" in html and "How consistently each dimension" in html
     assert "Change since the last survey" not in html  # no previous wave named
+    assert '<h2 id="summary">Executive summary</h2>' in html
+    assert '<h3 id="glossary">Glossary</h3>' in html
+    assert "Key findings" not in html  # folded into the executive summary
     # charts inline (nbconvert's HTML parser puts alt before src): gaps, IPA, dual importance,
     # heatmap, drivers, NPS, representativeness
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 7

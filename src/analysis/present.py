@@ -34,18 +34,21 @@ __all__ = [
     "cover",
     "dimension_table",
     "drivers_section",
+    "executive_summary",
+    "fieldwork_dates",
     "figure",
     "fmt_int",
     "fmt_num",
     "fmt_pct",
     "gap_table",
+    "glossary",
     "is_clear",
     "is_hidden",
     "item_label",
-    "key_findings",
     "nps_section",
     "ordered_items",
     "overall_rows",
+    "perception_section",
     "priorities_section",
     "provenance",
     "reliability_table",
@@ -179,14 +182,50 @@ def ordered_items(over: pd.DataFrame) -> pd.DataFrame:
 # cover and data checks
 
 
-def cover(client: Client, summary: Any | None = None) -> HTML:
-    """The cover: survey title, what the report is, sample size, items and dimensions.
+FIELDWORK_COLUMNS = (("StartDate", "EndDate"), ("start_date", "end_date"))
+
+
+def fieldwork_dates(clean: pd.DataFrame | None) -> tuple[dt.date, dt.date] | None:
+    """First and last fieldwork day, from a ``StartDate``/``EndDate`` (Qualtrics) or
+    ``start_date``/``end_date`` column of the accepted rows; None when there is none or no value
+    parses as a date."""
+    if clean is None:
+        return None
+    for start, end in FIELDWORK_COLUMNS:
+        cols = [c for c in (start, end) if c in clean.columns]
+        if not cols:
+            continue
+        values = pd.concat(
+            [pd.to_datetime(clean[c], errors="coerce", format="mixed", utc=True) for c in cols]
+        ).dropna()
+        if not values.empty:
+            return values.min().date(), values.max().date()
+    return None
+
+
+def _date_range(first: dt.date, last: dt.date) -> str:
+    if first == last:
+        return f"{first.day} {first:%B %Y}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%B %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
+    return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+
+
+def cover(client: Client, summary: Any | None = None, clean: pd.DataFrame | None = None) -> HTML:
+    """The cover: survey title, what the report is, fieldwork dates, sample size, items and
+    dimensions.
 
     ``summary`` is the :class:`~analysis.schema.ValidationSummary` (or its ``to_dict()``); its
-    ``accepted`` count is the sample size shown.
+    ``accepted`` count is the sample size shown. ``clean`` (the accepted rows) gives the
+    fieldwork dates where it has them (:func:`fieldwork_dates`).
     """
     cb = client.codebook
     facts = []
+    dates = fieldwork_dates(clean)
+    if dates is not None:
+        facts.append(("Fieldwork", _e(_date_range(*dates))))
     if summary is not None:
         s = _as_dict(summary)
         facts.append(("Respondents analysed", fmt_int(s.get("accepted"))))
@@ -381,51 +420,6 @@ def _adjustments(w: Mapping[str, Any]) -> str:
 # gap results
 
 
-def key_findings(table: pd.DataFrame, confidence: float = 0.95, top: int = 3) -> HTML:
-    """The headline: how many gaps are clear shortfalls, and the largest of them.
-
-    ``table`` is a gap table (overall rows: ``group == level == 'all'``).
-    """
-    over = overall_rows(table)
-    rows = [r for _, r in over.iterrows() if not is_hidden(r)]
-    short = sorted(
-        (r for r in rows if is_clear(r, confidence) and float(r["gap"]) < 0),
-        key=lambda r: float(r["gap"]),
-    )
-    above = sorted(
-        (r for r in rows if is_clear(r, confidence) and float(r["gap"]) > 0),
-        key=lambda r: -float(r["gap"]),
-    )
-    unclear = len(rows) - len(short) - len(above)
-    conf = _level_pct(confidence)
-    bullets = [
-        f"<strong>{fmt_int(len(short))} of {fmt_int(len(rows))}</strong> service attributes "
-        "fall clearly short of what customers expect."
-    ]
-    if short:
-        names = "; ".join(
-            f"{_e(item_label(r))} (gap {fmt_num(r['gap'])}, {conf} interval "
-            f"{fmt_num(r['ci_low'])} to {fmt_num(r['ci_high'])})"
-            for r in short[:top]
-        )
-        bullets.append(f"The largest shortfalls: {names}.")
-    if above:
-        names = "; ".join(
-            f"{_e(item_label(r))} (gap {fmt_num(r['gap'], signed=True)})" for r in above[:top]
-        )
-        bullets.append(
-            f"{_plural(len(above), 'attribute')} clearly exceed{'s' if len(above) == 1 else ''} "
-            f"expectations: {names}."
-        )
-    if unclear:
-        bullets.append(
-            f"For {_plural(unclear, 'attribute')} the data show no clear gap: the difference "
-            "could be chance."
-        )
-    items = "".join(f"<li>{b}</li>" for b in bullets)
-    return _html(f'<section class="oi-findings"><h3>Key findings</h3><ul>{items}</ul></section>')
-
-
 def gap_table(table: pd.DataFrame, confidence: float = 0.95, min_cell: int | None = None) -> HTML:
     """The overall gap table: one row per item, grouped by dimension, largest shortfall first.
 
@@ -597,6 +591,194 @@ def segment_section(
 
 
 # ---------------------------------------------------------------------------------------------
+# executive summary (from the result tables)
+
+
+def _gap_phrase(r: Mapping[str, Any], conf: str) -> str:
+    """``<strong>label</strong> (gap −1.10, 95% interval −1.18 to −1.03)``, escaped."""
+    return (
+        f"<strong>{_e(item_label(r))}</strong> (gap {fmt_num(r['gap'], signed=True)}, {conf} "
+        f"interval {_interval(r['ci_low'], r['ci_high'])})"
+    )
+
+
+def executive_summary(
+    ranked: pd.DataFrame,
+    contrasts: pd.DataFrame | None = None,
+    drivers: pd.DataFrame | None = None,
+    nps: pd.DataFrame | None = None,
+    trend: pd.DataFrame | None = None,
+    confidence: float = 0.95,
+    top: int = 5,
+) -> HTML:
+    """The executive summary, in plain words, from the result tables.
+
+    ``ranked`` is :func:`analysis.analyses.priorities` output (suppressed gap table plus
+    ``p_adjusted, rank, verdict``); ``contrasts`` segment contrasts (``most_underserved``);
+    ``drivers`` the key-driver table; ``nps`` and ``trend`` their tables (each optional).
+    A gap, difference or change is called clear only when its Benjamini-Hochberg adjusted p-value
+    is below ``1 - confidence``; suppressed rows are never mentioned.
+    """
+    conf = _level_pct(confidence)
+    over = overall_rows(ranked)
+    shown = [r for _, r in over.iterrows() if not _hidden_row(r, "gap")]
+    shown.sort(key=lambda r: math.inf if _missing(r.get("rank")) else float(r["rank"]))
+    short = [r for r in shown if _adjusted_clear(r, confidence) and float(r["gap"]) < 0]
+    above = [r for r in shown if _adjusted_clear(r, confidence) and float(r["gap"]) > 0]
+    unclear = len(shown) - len(short) - len(above)
+    k = len(over)
+    counts = (
+        f"<strong>{fmt_int(len(short))} of {fmt_int(len(shown))}</strong> service attributes "
+        "fall clearly short of what customers expect"
+    )
+    if above:
+        counts += f"; {fmt_int(len(above))} clearly exceed{'s' if len(above) == 1 else ''} them"
+    if unclear:
+        counts += f"; for {fmt_int(unclear)} the data show no clear gap (it could be chance)"
+    parts = [
+        '<section class="oi-summary"><h2 id="summary">Executive summary</h2>',
+        f"<p>{counts}. A gap is called clear only if it holds after allowing for {fmt_int(k)} "
+        "attributes tested at once.</p>",
+    ]
+    # the gaps that matter most: clear shortfalls by priority rank; at least three items named
+    drivers_above = {str(r["item"]) for r in _key_drivers(drivers)}
+    picked = short[:top]
+    if len(picked) < 3:
+        rest = [r for r in shown if not any(r["item"] == p["item"] for p in picked)]
+        picked += rest[: 3 - len(picked)]
+    if picked:
+        items = []
+        for r in picked:
+            if _adjusted_clear(r, confidence):
+                what = "a clear shortfall" if float(r["gap"]) < 0 else "clearly above expectations"
+            else:
+                what = "not clearly different from zero: it could be chance"
+            if str(r["item"]) in drivers_above:
+                what += "; also a key driver of overall satisfaction"
+            items.append(f"<li>{_gap_phrase(r, conf)}: {what}.</li>")
+        title = "The gaps to close first" if short else "The largest gaps"
+        parts.append(f'<h3>{title}</h3><ol class="oi-top-gaps">{"".join(items)}</ol>')
+    facts = []
+    facts += _summary_underserved(contrasts, confidence, conf)
+    facts += _summary_drivers(drivers)
+    facts += _summary_nps(nps, conf)
+    facts += _summary_trend(trend, confidence, conf)
+    if facts:
+        parts.append("<h3>Customers, drivers and loyalty</h3>")
+        parts.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
+    parts.append(
+        '<p class="oi-note">Gaps are performance − expectation on the rating scale (negative: '
+        f"we fall short). Each comes with its {conf} interval, the range the true value most "
+        "likely lies in; the sections below give the details and the glossary under About the "
+        "survey explains the terms.</p></section>"
+    )
+    return _html("".join(parts))
+
+
+def _summary_underserved(contrasts: pd.DataFrame | None, confidence: float, conf: str) -> list[str]:
+    if contrasts is None or contrasts.empty:
+        return []
+    summary = contrasts[contrasts["item"].astype(str) == "all"]
+    out = []
+    for group in dict.fromkeys(summary["group"].astype(str)):
+        g = summary[summary["group"].astype(str) == group]
+        worst = [
+            r
+            for _, r in g.iterrows()
+            if _flag(r.get("most_underserved"))
+            and not _hidden_row(r, "difference")
+            and _adjusted_clear(r, confidence)
+        ]
+        if worst:
+            r = worst[0]
+            out.append(
+                f"<strong>Most underserved by {_e(group)}: {_e(r['level'])}</strong>. Their "
+                f"average gap is {fmt_num(r['gap'], signed=True)} against "
+                f"{fmt_num(r['gap_rest'], signed=True)} for other customers (difference "
+                f"{fmt_num(r['difference'], signed=True)}, {conf} interval "
+                f"{_interval(r['ci_low'], r['ci_high'])}; clear after allowing for the groups "
+                "compared)."
+            )
+        else:
+            out.append(
+                f"By {_e(group)}, no group falls clearly further short than the rest of the "
+                "customers: the differences seen could be chance."
+            )
+    return out
+
+
+def _drivers_known(drivers: pd.DataFrame | None) -> bool:
+    """Whether the driver table has shares with intervals (else nothing can be claimed)."""
+    if drivers is None or drivers.empty or _hidden_row(drivers.iloc[0], "share"):
+        return False
+    reps = drivers.iloc[0].get("replicates")
+    return not _missing(reps) and int(reps) > 0
+
+
+def _key_drivers(drivers: pd.DataFrame | None) -> list[pd.Series]:
+    """Attributes whose share is clearly above the average share, largest first."""
+    if not _drivers_known(drivers):
+        return []
+    rows = drivers.sort_values("share", ascending=False, kind="stable")
+    return [r for _, r in rows.iterrows() if str(r.get("vs_average")) == "above"]
+
+
+def _summary_drivers(drivers: pd.DataFrame | None) -> list[str]:
+    if not _drivers_known(drivers):
+        return []
+    above = _key_drivers(drivers)
+    if not above:
+        return [
+            "No attribute stands out as a driver of overall satisfaction: no share of the "
+            "explained satisfaction is clearly above the average."
+        ]
+    names = "; ".join(f"{_e(item_label(r))} ({fmt_num(r['share'], 1)}%)" for r in above)
+    r2 = fmt_pct(drivers.iloc[0]["r_squared"])
+    return [
+        f"<strong>Key drivers of overall satisfaction</strong> (clearly above the average "
+        f"share of the {r2} of satisfaction the attributes explain): {names}."
+    ]
+
+
+def _summary_nps(nps: pd.DataFrame | None, conf: str) -> list[str]:
+    if nps is None or nps.empty:
+        return []
+    over = overall_rows(nps)
+    if over.empty or _hidden_row(over.iloc[0], "nps"):
+        return []
+    r = over.iloc[0]
+    clear = float(r["ci_low"]) > 0 or float(r["ci_high"]) < 0
+    sign = "above" if float(r["nps"]) > 0 else "below"
+    judgement = f"clearly {sign} zero" if clear else "not clearly different from zero"
+    return [
+        f"<strong>Net Promoter Score {fmt_num(r['nps'], 0, signed=True)}</strong> ({conf} "
+        f"interval {_interval(r['ci_low'], r['ci_high'], 0)}; {judgement})."
+    ]
+
+
+def _summary_trend(trend: pd.DataFrame | None, confidence: float, conf: str) -> list[str]:
+    if trend is None or trend.empty:
+        return []
+    shown = [r for _, r in overall_rows(trend).iterrows() if not _hidden_row(r, "change")]
+    better = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) > 0]
+    worse = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) < 0]
+    text = (
+        f"<strong>Since the last survey</strong>, {fmt_int(len(better))} of {fmt_int(len(shown))} "
+        f"gaps clearly narrowed and {fmt_int(len(worse))} clearly widened"
+    )
+    for word, rows, key in (("improved most", better, -1), ("worsened most", worse, 1)):
+        if rows:
+            r = sorted(rows, key=lambda x: key * float(x["change"]))[0]
+            text += (
+                f"; {word}: {_e(item_label(r))} (change {fmt_num(r['change'], signed=True)}, "
+                f"{conf} interval {_interval(r['ci_low'], r['ci_high'])})"
+            )
+    if not better and not worse:
+        text += "; the changes seen could be chance"
+    return [text + "."]
+
+
+# ---------------------------------------------------------------------------------------------
 # figures and provenance
 
 
@@ -724,12 +906,13 @@ def dimension_table(
     for _, r in over.iterrows():
         any_hidden |= is_hidden(r)
         body.append(
-            f'<tr><th scope="row">{_e(r["dimension"])}</th>'
-            f'<td class="num">{fmt_int(r["n_items"])}</td>' + _gap_cells(r, confidence) + "</tr>"
+            f'<tr><th scope="row">{_e(r["dimension"])}'
+            f'<span class="oi-sub">{_plural(int(r["n_items"]), "attribute")}</span></th>'
+            + _gap_cells(r, confidence)
+            + "</tr>"
         )
     head = [
         "Dimension",
-        "Attributes",
         "Respondents",
         "Expectation",
         "Performance",
@@ -742,7 +925,7 @@ def dimension_table(
         "<p>Each customer's gap on a dimension is the average of their gaps on its attributes "
         "(customers who rated fewer than half of them are left out of that dimension); the "
         "dimension's gap is the weighted average over customers.</p>",
-        _table_html(head, body, "oi-gaps", numeric={1, 2, 3, 4, 5, 6}),
+        _table_html(head, body, "oi-gaps", numeric={1, 2, 3, 4, 5}),
     ]
     seg = dims[dims["group"].astype(str) != "all"]
     for group in dict.fromkeys(seg["group"].astype(str)):
@@ -842,45 +1025,38 @@ def priorities_section(
     for _, r in over.iterrows():
         hidden = _hidden_row(r, "gap")
         if hidden:
-            cells = f'<td class="num oi-hidden">{DASH}</td>' * 3 + "<td>" + DASH + "</td>" * 2
+            cells = f'<td class="num oi-hidden">{DASH}</td>' * 2 + f"<td>{DASH}</td>" * 2
         else:
             clear = r["verdict"] == "shortfall"
             verdict = {
                 "shortfall": "Clear shortfall",
                 "exceeds": "Clearly exceeds",
-                "unclear": "Not clear (could be chance)",
+                "unclear": "Not clear",
             }.get(str(r["verdict"]), DASH)
             cells = (
                 _gap_cell({**r, "p_value": r["p_adjusted"]}, confidence)
                 + f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
-                + f'<td class="num">{_e(_p_text(r["p_adjusted"]))}</td>'
-                + f"<td>{'<strong>' if clear else ''}{_e(verdict)}"
-                + f"{'</strong>' if clear else ''}</td>"
+                + f'<td><span class="oi-verdict">{"<strong>" if clear else ""}{_e(verdict)}'
+                + f"{'</strong>' if clear else ''}</span>"
+                + f'<span class="oi-sub">{_e(_p_text(r["p_adjusted"]))}</span></td>'
                 + f"<td>{_e(r['quadrant'])}</td>"
             )
         tier = f"<td>{_e(tiers.get(str(r['item']), DASH))}</td>" if tiers else ""
         rank = DASH if _missing(r["rank"]) else fmt_int(r["rank"])
         rows.append(
-            f'<tr><td class="num">{rank}</td><th scope="row">{_e(item_label(r))}</th>'
-            f"<td>{_e(r['dimension'])}</td>{cells}{tier}</tr>"
+            f'<tr><td class="num">{rank}</td><th scope="row">{_e(item_label(r))}'
+            f'<span class="oi-sub">{_e(r["dimension"])}</span></th>{cells}{tier}</tr>'
         )
-    head = [
-        "Rank",
-        "Service attribute",
-        "Dimension",
-        "Gap",
-        f"{conf} interval",
-        "Adjusted p",
-        "Verdict",
-        "Quadrant",
-    ]
+    head = ["Rank", "Service attribute", "Gap", f"{conf} interval", "Verdict", "Quadrant"]
     if tiers:
-        head.append("Importance tier")
+        head.append("Tier")
     parts.append("<h3>Ranked list</h3>")
-    parts.append(_table_html(head, rows, "oi-priorities-table", numeric={0, 3, 4, 5}))
+    parts.append(_table_html(head, rows, "oi-priorities-table", numeric={0, 2, 3}))
     notes = [
         f'<span class="oi-sig">*</span> a clear gap after the adjustment for testing '
-        f"{fmt_int(k)} attributes; its {conf} interval is shown unadjusted."
+        f"{fmt_int(k)} attributes; its {conf} interval is shown unadjusted. Under each verdict, "
+        "the adjusted p-value; under each attribute, its dimension."
+        + (" Tier: see Stated and derived importance below." if tiers else "")
     ]
     if any(_hidden_row(r, "gap") for _, r in over.iterrows()):
         notes.append(_suppression_note(min_cell))
@@ -980,7 +1156,7 @@ def segment_comparison(
                 f"<p>By {_e(group)}: no group falls clearly further short than the rest of the "
                 "customers; the differences seen could be chance.</p>"
             )
-        rows = []
+        rows, behind = [], []
         for _, r in g.iterrows():
             lv = str(r["level"])
             if _hidden_row(r, "difference"):
@@ -988,7 +1164,7 @@ def segment_comparison(
                 rows.append(
                     f'<tr><th scope="row">{_e(lv)}</th><td class="num">{fmt_int(r["n"])}</td>'
                     + f'<td class="num oi-hidden">{DASH}</td>' * 4
-                    + f"<td>{DASH}</td><td>{DASH}</td></tr>"
+                    + f"<td>{DASH}</td></tr>"
                 )
                 continue
             clear = _adjusted_clear(r, confidence)
@@ -1002,10 +1178,12 @@ def segment_comparison(
                 & (items["p_adjusted"].astype(float) < 1 - confidence)
                 & (items["difference"].astype(float) < 0)
             ].sort_values("difference")
-            names = ", ".join(_e(item_label(x)) for _, x in worse.head(top).iterrows())
-            more = len(worse) - min(len(worse), top)
-            if more > 0:
-                names += f" and {fmt_int(more)} more"
+            if len(worse):
+                names = ", ".join(_e(item_label(x)) for _, x in worse.head(top).iterrows())
+                more = len(worse) - min(len(worse), top)
+                if more > 0:
+                    names += f" and {fmt_int(more)} more"
+                behind.append(f"<li><strong>{_e(lv)}</strong>: {names}.</li>")
             rows.append(
                 f'<tr><th scope="row">{_e(lv)}</th><td class="num">{fmt_int(r["n"])}</td>'
                 f'<td class="num">{fmt_num(r["gap"], signed=True)}</td>'
@@ -1015,25 +1193,29 @@ def segment_comparison(
                     confidence,
                 )
                 + f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
-                f"<td>{_e(verdict)}</td><td>{names or DASH}</td></tr>"
+                f"<td>{_e(verdict)}</td></tr>"
             )
         parts.append(
             _table_html(
                 [
-                    _e(group),
+                    _e(group.capitalize()),
                     "Respondents",
                     "Average gap",
-                    "Rest of customers",
+                    "Others",
                     "Difference",
                     f"{conf} interval",
                     "Verdict",
-                    "Clearly worse than the rest on",
                 ],
                 rows,
                 "oi-contrasts",
                 numeric={1, 2, 3, 4, 5},
             )
         )
+        if behind:
+            parts.append(
+                "<p>Attributes on which a group falls clearly further short than the other "
+                f"customers (largest difference first):</p><ul>{''.join(behind)}</ul>"
+            )
     if ranked is not None:
         parts.append(_top_by_group(ranked))
     notes = [
@@ -1312,6 +1494,92 @@ def trend_section(
     return _html("".join(parts))
 
 
+def perception_section(
+    table: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+) -> HTML:
+    """The "What staff believe customers expect" section (the perception gap). Empty when None.
+
+    Reads ``pipeline.perception_gap``'s table: ``difference = staff_belief -
+    customer_expectation`` per item, with BH-adjusted ``p_adjusted``.
+    """
+    if table is None or table.empty:
+        return _html("")
+    conf = _level_pct(confidence)
+    shown = [r for _, r in table.iterrows() if not _hidden_row(r, "difference")]
+    under = [r for r in shown if _adjusted_clear(r, confidence) and float(r["difference"]) < 0]
+    over = [r for r in shown if _adjusted_clear(r, confidence) and float(r["difference"]) > 0]
+    n_staff = int(table["n_staff"].max())
+    if not shown:
+        return _html(
+            '<section class="oi-perception"><h2 id="perception">What staff believe customers '
+            f"expect</h2><p>{_plural(n_staff, 'member')} of staff answered the staff survey: too "
+            f"few to show the comparison without revealing individual answers.</p></section>"
+        )
+    text = (
+        f"<p>{_plural(n_staff, 'member')} of staff rated what they believe customers expect of "
+        "each service attribute. Where staff underestimate expectations, the organisation may not "
+        "see a shortfall that customers feel. "
+        f"Staff clearly <strong>underestimate</strong> what customers expect on "
+        f"<strong>{fmt_int(len(under))}</strong> attributes and clearly overestimate it on "
+        f"<strong>{fmt_int(len(over))}</strong>; for the other "
+        f"{fmt_int(len(shown) - len(under) - len(over))} the difference could be chance.</p>"
+    )
+    if under:
+        worst = min(under, key=lambda r: float(r["difference"]))
+        text += (
+            f"<p>The largest underestimate: {_e(item_label(worst))} (staff "
+            f"{fmt_num(worst['staff_belief'])} against customers' "
+            f"{fmt_num(worst['customer_expectation'])}; difference "
+            f"{fmt_num(worst['difference'], signed=True)}, {conf} interval "
+            f"{_interval(worst['ci_low'], worst['ci_high'])}).</p>"
+        )
+    rows = []
+    ordered = table.assign(_order=table["difference"].fillna(float("inf"))).sort_values("_order")
+    for _, r in ordered.iterrows():
+        if _hidden_row(r, "difference"):
+            rows.append(
+                f'<tr><th scope="row">{_e(item_label(r))}</th>'
+                + f'<td class="num oi-hidden">{DASH}</td>' * 4
+                + f"<td>{DASH}</td></tr>"
+            )
+            continue
+        clear = _adjusted_clear(r, confidence)
+        verdict = "No clear difference"
+        if clear:
+            verdict = "Staff underestimate" if float(r["difference"]) < 0 else "Staff overestimate"
+        rows.append(
+            f'<tr><th scope="row">{_e(item_label(r))}</th>'
+            f'<td class="num">{fmt_num(r["staff_belief"])}</td>'
+            f'<td class="num">{fmt_num(r["customer_expectation"])}</td>'
+            f'<td class="num">{fmt_num(r["difference"], signed=True)}</td>'
+            f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
+            f"<td>{_e(verdict)}</td></tr>"
+        )
+    head = [
+        "Service attribute",
+        "Staff believe",
+        "Customers expect",
+        "Difference",
+        f"{conf} interval",
+        "Verdict",
+    ]
+    parts = [
+        '<section class="oi-perception"><h2 id="perception">What staff believe customers expect'
+        "</h2>",
+        text,
+        _table_html(head, rows, "oi-perception-table", numeric={1, 2, 3, 4}),
+    ]
+    notes = [
+        "Difference = what staff believe customers expect − what customers said they expect "
+        "(weighted). Called clear only if it holds after allowing for the number of attributes "
+        "compared."
+    ]
+    if any(_hidden_row(r, "difference") for _, r in table.iterrows()):
+        notes.append(_suppression_note(min_cell))
+    parts += [_notes(notes), "</section>"]
+    return _html("".join(parts))
+
+
 def representativeness(table: pd.DataFrame | None) -> HTML:
     """Who answered against the customer base: chart and table (About the survey)."""
     if table is None or table.empty:
@@ -1424,4 +1692,81 @@ def reliability_table(table: pd.DataFrame | None) -> HTML:
         "its interval. Both use the customers who rated every attribute of the dimension.</p>"
         + _table_html(head, rows, "oi-reliability", numeric={1, 2, 3, 4, 5})
         + "</section>"
+    )
+
+
+GLOSSARY = (
+    (
+        "Gap",
+        "Performance minus expectation for a service attribute, in points of the rating scale. "
+        "Negative: we fall short of what customers expect; positive: we do better than they "
+        "expect.",
+    ),
+    (
+        "Expectation",
+        "How much customers expect of an attribute (or how important it is to them), as they "
+        "rated it: their stated importance.",
+    ),
+    ("Performance", "How well customers say we deliver the attribute today."),
+    (
+        "{conf} interval",
+        "The range the true value for the whole customer base most likely lies in, given that "
+        "only a sample was asked ({conf} confidence). Narrow: a precise estimate.",
+    ),
+    (
+        "Clear gap",
+        "A gap whose interval excludes zero, so it is unlikely to be chance. Where many "
+        "attributes or groups are compared at once (priorities, segments, executive summary), "
+        "a result is called clear only if it holds after adjusting for multiple testing "
+        "(Benjamini-Hochberg), which keeps chance findings from piling up.",
+    ),
+    (
+        "Weighting",
+        "Giving each respondent the number of customers they stand for, so that groups that "
+        "were sampled less often, or answered less readily, count as much as they should.",
+    ),
+    (
+        "Design effect and effective sample size",
+        "Unequal weights and clustered sampling make a sample less informative than a simple "
+        "random sample of the same size. The effective sample size (Kish) is the size of the "
+        "simple random sample that would be as informative; the design effect is the ratio "
+        "of the two.",
+    ),
+    (
+        "NPS (Net Promoter Score)",
+        "The percentage of customers who would recommend us (9 or 10 out of 10) minus the "
+        "percentage who would not (0 to 6); from −100 to +100.",
+    ),
+    (
+        "Key driver",
+        "An attribute whose performance moves overall satisfaction more than most (derived "
+        "importance: its share of the explained satisfaction is clearly above the average "
+        "share). In the stated and derived importance grid, a key driver is one customers also "
+        "say matters.",
+    ),
+    (
+        "Basic requirement",
+        "An attribute customers say matters but which moves satisfaction little: expected as "
+        "a matter of course, and missed when it fails.",
+    ),
+    (
+        "Suppressed cell",
+        "A result for a group with too few respondents, shown as {dash}: hidden to protect "
+        "respondents and because it would be unreliable; where needed, a neighbouring result "
+        "is hidden too so that it cannot be worked out by subtraction.",
+    ),
+)
+
+
+def glossary(confidence: float = 0.95) -> HTML:
+    """A short glossary of the report's terms (About the survey)."""
+    conf = _level_pct(confidence)
+    items = "".join(
+        f"<div><dt>{_e(term.format(conf=conf))}</dt>"
+        f"<dd>{_e(text.format(conf=conf, dash=DASH))}</dd></div>"
+        for term, text in GLOSSARY
+    )
+    return _html(
+        '<section class="oi-glossary"><h3 id="glossary">Glossary</h3>'
+        f'<dl class="oi-terms">{items}</dl></section>'
     )

@@ -1,0 +1,168 @@
+"""The demo client's report, end to end: one real run (papermill + nbconvert) on a copy of the
+demo project, checked against the CSV outputs of the same run.
+
+The copy sets ``analysis.min_cell`` to 200, so that the smallest region (about 190 respondents)
+is suppressed and the suppression is visible in every section.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from analysis import report
+
+ROOT = Path(__file__).resolve().parents[1]
+REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+MIN_CELL = 200
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("demo") / "project"
+    (root / "params").mkdir(parents=True)
+    shutil.copytree(ROOT / "data" / "raw" / "demo", root / "data" / "raw" / "demo")
+    params = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text())
+    params["analysis"]["min_cell"] = MIN_CELL
+    (root / "params" / "demo.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = report.run_client("params/demo.yaml", root=root)
+    html = result.report_html.read_text(encoding="utf-8")
+    return html, root / "data" / "processed" / "demo"
+
+
+def num(x: float, digits: int = 2, signed: bool = False) -> str:
+    """The report's number format, written independently: real minus, optional plus."""
+    text = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    if float(text) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−")
+
+
+def summary_of(html: str) -> str:
+    start = html.index('<section class="oi-summary">')
+    return html[start : html.index("</section>", start)]
+
+
+def overall(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[(frame["group"] == "all") & (frame["level"] == "all")]
+
+
+def test_sections_in_reading_order(demo):
+    html, _ = demo
+    markers = [
+        '<header class="oi-cover">',
+        '<h2 id="summary">Executive summary</h2>',
+        "<h2>Gaps</h2>",
+        '<h2 id="priorities">',
+        '<h2 id="gaps-by-segment">',
+        '<h2 id="key-drivers">',
+        '<h2 id="nps">',
+        '<h2 id="perception">',
+        "<h2>About the survey</h2>",
+        "The responses we received",
+        "How the sample was drawn and weighted",
+        '<h3 id="glossary">Glossary</h3>',
+        'class="oi-provenance"',
+    ]
+    where = [html.find(m) for m in markers]
+    assert all(i >= 0 for i in where), dict(zip(markers, where, strict=True))
+    assert where == sorted(where)
+
+
+def test_summary_numbers_match_the_csv_outputs(demo):
+    html, out = demo
+    text = summary_of(html)
+    ranked = overall(pd.read_csv(out / "priorities.csv")).sort_values("rank")
+    gaps = overall(pd.read_csv(out / "gap_table.csv")).set_index("item")
+    clear = ranked[(ranked["p_adjusted"] < 0.05) & (ranked["gap"] < 0)]
+    assert len(clear) >= 5
+    named = re.findall(r"<li><strong>(.*?)</strong> \(gap ", text)
+    assert named == list(clear["label"].head(5))  # the top five by priority rank
+    for _, r in clear.head(5).iterrows():
+        g = gaps.loc[r["item"]]
+        assert num(g["gap"], signed=True) == num(r["gap"], signed=True)
+        phrase = (
+            f"{r['label']}</strong> (gap {num(r['gap'], signed=True)}, 95% interval "
+            f"{num(g['ci_low'])} to {num(g['ci_high'])}): a clear shortfall"
+        )
+        assert phrase in text
+    k = len(ranked)
+    assert (
+        f"<strong>{len(ranked[(ranked.p_adjusted < 0.05) & (ranked.gap < 0)])} of {k}</strong>"
+        in text
+    )
+    # NPS, overall, rounded
+    nps = overall(pd.read_csv(out / "nps.csv")).iloc[0]
+    assert (
+        f"Net Promoter Score {num(nps['nps'], 0, signed=True)}</strong> (95% interval "
+        f"{num(nps['ci_low'], 0)} to {num(nps['ci_high'], 0)}; not clearly different from zero)"
+    ) in text
+    # the most underserved segment level, with its difference and interval
+    seg = pd.read_csv(out / "segments.csv")
+    flagged = seg["most_underserved"].fillna(False).astype(bool)  # NaN where suppressed
+    worst = seg[(seg["item"] == "all") & flagged]
+    assert len(worst) >= 1
+    for _, r in worst.iterrows():
+        assert f"Most underserved by {r['group']}: {r['level']}</strong>" in text
+        assert (
+            f"difference {num(r['difference'], signed=True)}, 95% interval "
+            f"{num(r['ci_low'])} to {num(r['ci_high'])}"
+        ) in text
+    # key drivers: every share clearly above average, largest first
+    drv = pd.read_csv(out / "drivers.csv").sort_values("share", ascending=False)
+    above = drv[drv["vs_average"] == "above"]
+    names = "; ".join(f"{r['label']} ({num(r['share'], 1)}%)" for _, r in above.iterrows())
+    assert names and names in text
+
+
+def test_self_contained_small_and_accessible(demo):
+    html, _ = demo
+    assert len(html.encode("utf-8")) < 2_000_000
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert not REMOTE.search(html)
+    assert "@import" not in html and "url(http" not in html
+    imgs = re.findall(r"<img\b[^>]*>", html)
+    assert len(imgs) >= 7
+    for tag in imgs:
+        alt = re.search(r'\balt="([^"]*)"', tag)
+        assert alt and alt.group(1).strip(), tag[:120]
+    # real header cells in every table
+    tables = re.findall(r"<table\b.*?</table>", html, flags=re.S)
+    assert tables and all(
+        '<th scope="col"' in t or '<th class="num" scope="col"' in t for t in tables
+    )
+
+
+def test_suppressed_levels_never_show_their_numbers(demo):
+    html, out = demo
+    ranked = pd.read_csv(out / "priorities.csv")
+    hidden = ranked[ranked["suppressed"].astype(bool)][["group", "level"]].drop_duplicates()
+    assert ("region", "West") in set(map(tuple, hidden.values))  # 190 respondents < 200
+    full = pd.read_csv(out / "gap_table.csv")  # the research team's unsuppressed copy
+    for _, h in hidden.iterrows():
+        rows = full[(full["group"] == h["group"]) & (full["level"] == h["level"])]
+        for _, r in rows.iterrows():
+            interval = f"{num(r['ci_low'])} to {num(r['ci_high'])}"
+            assert interval not in html, (h["level"], r["item"], interval)
+        # its NPS row and its contrast row show dashes only; the summary never names it
+        row = re.search(
+            rf'<th scope="row">{h["group"]}: {h["level"]}</th>(.*?)</tr>', html, flags=re.S
+        )
+        assert row and "oi-hidden" in row.group(1)
+        assert h["level"] not in summary_of(html)
+    nps = pd.read_csv(out / "nps.csv")
+    assert nps.loc[nps["level"] == "West", "nps"].isna().all()
+
+
+def test_perception_gap_section_is_suppressed_with_too_few_staff(demo):
+    html, processed = demo
+    table = pd.read_csv(processed / "perception_gap.csv")
+    assert (table["n_staff"] < MIN_CELL).all() and table["difference"].isna().all()
+    start = html.index('<h2 id="perception">')
+    section = html[start : html.index("</section>", start)]
+    assert "too few to show the comparison" in section and "<table" not in section
