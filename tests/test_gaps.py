@@ -300,3 +300,23 @@ def test_degenerate_cells_have_defined_results() -> None:
     t_kept = gaps.gap_table(d_kept, kept, codebook, by=["segment"])
     np.testing.assert_array_equal(t_kept["n"], table["n"])
     np.testing.assert_allclose(t_kept["gap"], table["gap"], rtol=1e-12)
+
+
+def test_complementary_suppression_when_small_cells_add_up_to_a_small_cell() -> None:
+    # two small levels (2 + 1 respondents) beside larger ones: hiding just those two would let
+    # their combined 3-respondent estimate be worked out from the overall row and the others
+    table = pd.DataFrame(
+        {
+            "item": ["a"] * 5,
+            "group": ["all", "seg", "seg", "seg", "seg"],
+            "level": ["all", "A", "B", "C", "D"],
+            "n": [803, 500, 2, 1, 300],
+            "gap": [-0.5, -0.4, -2.0, 1.0, -0.6],
+        }
+    )
+    out = gaps.suppress_small_cells(table, 5)
+    assert out["suppressed"].tolist() == [False, False, True, True, True]
+    assert out["gap"].isna().tolist() == [False, False, True, True, True]
+    # one small cell beside enough others: exactly one more (the next smallest) is hidden
+    single = gaps.suppress_small_cells(table.assign(n=[1103, 500, 2, 300, 301]), 5)
+    assert single["suppressed"].tolist() == [False, False, True, True, False]

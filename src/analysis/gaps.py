@@ -185,9 +185,11 @@ def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     suppression.
 
     Primary suppression: rows with ``0 < n < min_cell``. Complementary suppression: within one item
-    and one group (not the overall row), if exactly one level is suppressed, the unsuppressed level
-    with the next smallest ``n`` (``n > 0``; the first in table order on ties) is suppressed too, so
-    that the small cell cannot be recovered from the overall estimate and the other levels.
+    and one group (not the overall row), while the suppressed levels could be recovered from the
+    overall estimate and the other levels (exactly one is suppressed, or together they have fewer
+    than ``min_cell`` respondents, so their combined estimate would reveal a small cell), the
+    unsuppressed level with the next smallest ``n`` (``n > 0``; the first in table order on ties)
+    is suppressed too.
 
     Choices: ``n`` stays visible in every row (respondent counts are not what ``min_cell`` protects,
     and the reader sees why a cell is blank); ``df`` stays too (a property of the design). Rows with
@@ -220,18 +222,14 @@ def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     keys = [c for c in ("item", "group") if c in out.columns]
     grp = out.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     in_groups = out["group"].to_numpy() != OVERALL
-    count = np.bincount(
-        grp, weights=primary & in_groups, minlength=grp.max() + 1 if len(grp) else 0
-    )
-    needs = in_groups & (count[grp] == 1)
-    candidate = needs & ~primary & (n > 0)
     complementary = np.zeros(len(out), dtype=bool)
-    if candidate.any():
-        cand = pd.DataFrame(
-            {"g": grp[candidate], "n": n[candidate]}, index=np.flatnonzero(candidate)
-        )
-        first = cand.sort_values(["g", "n"], kind="stable").groupby("g").head(1).index
-        complementary[first.to_numpy()] = True
+    for g in np.unique(grp[primary & in_groups]):  # only groups with a small cell need a look
+        rows = np.flatnonzero((grp == g) & in_groups)
+        hidden = primary[rows].copy()
+        order = [i for i in np.argsort(n[rows], kind="stable") if not hidden[i] and n[rows][i] > 0]
+        while order and (hidden.sum() == 1 or n[rows][hidden].sum() < min_cell):
+            hidden[order.pop(0)] = True
+        complementary[rows[hidden & ~primary[rows]]] = True
     suppressed = primary | complementary | (n == 0)
     out["suppressed"] = suppressed
     cols = [c for c in SUPPRESSED_COLUMNS if c in out.columns]
