@@ -51,6 +51,7 @@ SUPPRESSED_COLUMNS = [
     "ci_high",
     "deff",
     "p_value",
+    "p_adjusted",
 ]
 
 
@@ -208,8 +209,8 @@ def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A copy of ``table`` with a bool column ``suppressed`` added and the columns
-        ``expectation, performance, gap, estimate, se, ci_low, ci_high, deff, p_value`` (those
-        present) set to NaN in suppressed rows.
+        ``expectation, performance, gap, estimate, se, ci_low, ci_high, deff, p_value, p_adjusted``
+        (those present) set to NaN in suppressed rows.
     """
     if int(min_cell) != min_cell or min_cell < 1:
         raise ValueError(f"min_cell must be a whole number >= 1, got {min_cell!r}")
