@@ -60,7 +60,10 @@ case "${1:-}" in
     ;;
   lab)
     setup
-    exec "$VENV/bin/jupyter" lab notebooks/gap_report.ipynb
+    shift
+    extra=()
+    [ "$(id -u)" = 0 ] && extra+=(--allow-root)  # Jupyter refuses root unless told
+    exec "$VENV/bin/jupyter" lab "${extra[@]}" "$@" notebooks/gap_report.ipynb
     ;;
   *)
     echo "usage: scripts/dev.sh setup|demo|test|lab" >&2

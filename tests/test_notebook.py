@@ -173,3 +173,32 @@ def test_params_keys_are_known(path: Path):
 def test_unknown_key_walk_finds_nested_keys():
     data = {"client": "x", "design": {"weigth": "w"}, "weighting": {"method": "rake", "x": 1}}
     assert unknown_keys(data, RunConfig) == ["design.weigth", "weighting.x"]
+
+
+def test_report_notebook_runs_as_in_jupyterlab(tmp_path: Path) -> None:
+    """Opened in JupyterLab, the kernel starts in notebooks/ and the parameters cell keeps its
+    defaults (the demo client, root "."): every cell must run there as it does under papermill."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "params", project / "params")
+    shutil.copytree(ROOT / "data" / "raw" / "demo", project / "data" / "raw" / "demo")
+    (project / "notebooks").mkdir()
+    nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name="outside-in",
+        timeout=600,
+        resources={"metadata": {"path": str(project / "notebooks")}},
+    )
+    client.execute()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    assert (project / "data" / "processed" / "demo" / "gap_table.csv").is_file()
+    html = "".join(
+        o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", [])
+    )
+    assert "Executive summary" in html and "Harbourline Telecom" in html
