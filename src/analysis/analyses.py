@@ -272,49 +272,6 @@ def suppress(table: pd.DataFrame, min_cell: int, keep: Iterable[str] = IDENTIFIE
 # inputs
 
 
-def _ratings(clean: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    missing = [c for c in columns if c not in clean.columns]
-    if missing:
-        raise DesignError(f"columns not in the data: {', '.join(missing)}")
-    try:
-        return clean[list(columns)].to_numpy(dtype=float, na_value=np.nan)
-    except (TypeError, ValueError):
-        bad = [c for c in columns if not pd.api.types.is_numeric_dtype(clean[c])]
-        raise DesignError(
-            f"columns {', '.join(map(repr, bad))} are not numbers; validate the survey against "
-            "its codebook first (analysis.schema)"
-        ) from None
-
-
-def _pairs(clean: pd.DataFrame, codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
-    """(n, k) expectation and performance of each item, NaN unless both were answered."""
-    e = _ratings(clean, [i.expectation for i in codebook.items])
-    p = _ratings(clean, [i.performance for i in codebook.items])
-    both = np.isfinite(e) & np.isfinite(p)
-    return np.where(both, e, np.nan), np.where(both, p, np.nan)
-
-
-def _segment(clean: pd.DataFrame, codebook: Codebook, column: str) -> pd.Series:
-    """A segment column as a categorical of its codebook levels (text), in codebook order."""
-    if column not in codebook.segments:
-        raise DesignError(
-            f"{column!r} is not a codebook segment (segments: "
-            f"{', '.join(codebook.segments) or 'none'})"
-        )
-    if column not in clean.columns:
-        raise DesignError(f"segment column {column!r} is not in the data")
-    levels = [str(v) for v in codebook.segments[column]]
-    text = level_text(clean[column])
-    unknown = text.notna() & ~text.isin(levels)
-    if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise DesignError(
-            f"column {column!r}, row {clean.index[i]!r}: value {text.iloc[i]!r} is not one of the "
-            f"codebook's levels ({', '.join(levels)})"
-        )
-    return pd.Series(pd.Categorical(text, categories=levels), name=column)
-
-
 def _scale_mean(values: np.ndarray, min_share: float) -> np.ndarray:
     """Row means over the answered columns, NaN where fewer than ``min_share`` were answered."""
     k = values.shape[1]
@@ -331,7 +288,7 @@ def _groups(
 ) -> list[tuple[str, pd.Series | None, list[str]]]:
     out: list[tuple[str, pd.Series | None, list[str]]] = [(ALL, None, [ALL])]
     for group in by:
-        seg = _segment(clean, codebook, group)
+        seg = gaps.segment_column(clean, codebook, group)
         out.append((group, seg, [str(c) for c in seg.cat.categories]))
     return out
 
@@ -365,7 +322,7 @@ def dimension_gaps(
         then each ``by`` segment's levels (codebook order). ``p_adjusted``: Benjamini-Hochberg
         across the dimensions of one group level.
     """
-    e, p = _pairs(clean, codebook)
+    e, p = gaps.paired_ratings(clean, codebook)
     dims = list(dict.fromkeys(i.dimension for i in codebook.items))
     item_dims = np.array([i.dimension for i in codebook.items])
     cols_e, cols_p, sizes = [], [], []
@@ -525,7 +482,7 @@ def nps(
     """
     if not codebook.recommend:
         raise DesignError("the codebook names no recommend question ('recommend')")
-    r = _ratings(clean, [codebook.recommend])[:, 0]
+    r = gaps.ratings(clean, [codebook.recommend])[:, 0]
     known = np.isfinite(r)
     s = np.where(r >= 9, 1.0, np.where(r <= 6, -1.0, 0.0))
     values = pd.DataFrame(
@@ -605,7 +562,7 @@ def reliability(
         items = [i for i in codebook.items if i.dimension == dim]
         for rating in ("expectation", "performance"):
             cols = [getattr(i, rating) for i in items]
-            x = _ratings(clean, cols)
+            x = gaps.ratings(clean, cols)
             complete = np.isfinite(x).all(axis=1) & in_design
             row: dict[str, Any] = {
                 "dimension": dim,
@@ -658,7 +615,7 @@ def segment_contrasts(
         Columns ``item, label, dimension, group, level, n, n_rest, gap, gap_rest, difference, se,
         ci_low, ci_high, df, p_value, p_adjusted, most_underserved``.
     """
-    e, p = _pairs(clean, codebook)
+    e, p = gaps.paired_ratings(clean, codebook)
     g = p - e
     overall = _scale_mean(g, min_share)
     values = pd.DataFrame(np.column_stack([g, overall]))
@@ -667,7 +624,7 @@ def segment_contrasts(
     dims = [i.dimension for i in codebook.items] + [ALL]
     frames = []
     for group in by:
-        seg = _segment(clean, codebook, group)
+        seg = gaps.segment_column(clean, codebook, group)
         for level in seg.cat.categories:
             inside = (seg == level).to_numpy()
             known = seg.notna().to_numpy()
@@ -992,8 +949,8 @@ def perception_gap(
         raise DesignError(f"staff columns given for items not in the codebook: {unknown}")
     if staff_design is None:
         staff_design = build_design(staff.reset_index(drop=True), DesignConfig())
-    s_vals = pd.DataFrame(_ratings(staff, [staff_columns[i.id] for i in items]))
-    c_vals = pd.DataFrame(_ratings(clean, [i.expectation for i in items]))
+    s_vals = pd.DataFrame(gaps.ratings(staff, [staff_columns[i.id] for i in items]))
+    c_vals = pd.DataFrame(gaps.ratings(clean, [i.expectation for i in items]))
     s = estimate.means(staff_design, s_vals, confidence=confidence)
     c = estimate.means(design, c_vals, confidence=confidence)
     diff = s["estimate"].to_numpy() - c["estimate"].to_numpy()

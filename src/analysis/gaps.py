@@ -97,7 +97,7 @@ def gap_table(
     values = _gap_values(clean, codebook)
     k = len(items)
     groups = [OVERALL, *by]
-    domains = {g: None if g == OVERALL else _segment(clean, codebook, g) for g in groups}
+    domains = {g: None if g == OVERALL else segment_column(clean, codebook, g) for g in groups}
     # every item x (expectation, performance, gap) x group x level in one pass over the data
     res = estimate.means_by(design, values, domains, confidence, deff=False)
     frames = []
@@ -137,30 +137,35 @@ def gap_table(
 
 def _gap_values(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """(n, 3k) expectation, performance, gap of each item, all NaN unless both were answered."""
-    missing = [c for c in codebook.rating_columns() if c not in clean.columns]
-    if missing:
-        raise DesignError(f"rating columns not in the data: {', '.join(missing)}")
-    e_arr = _numbers(clean, [i.expectation for i in codebook.items])
-    p_arr = _numbers(clean, [i.performance for i in codebook.items])
-    both = np.isfinite(e_arr) & np.isfinite(p_arr)
-    e_arr = np.where(both, e_arr, np.nan)
-    p_arr = np.where(both, p_arr, np.nan)
+    e_arr, p_arr = paired_ratings(clean, codebook)
     return pd.DataFrame(np.hstack([e_arr, p_arr, p_arr - e_arr]))
 
 
-def _numbers(clean: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """The rating columns as a float array (NaN: not answered)."""
+def ratings(clean: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Rating (or score) columns of the validated data as a float array (NaN: not answered)."""
+    missing = [c for c in columns if c not in clean.columns]
+    if missing:
+        raise DesignError(f"columns not in the data: {', '.join(missing)}")
     try:
-        return clean[columns].to_numpy(dtype=float, na_value=np.nan)
+        return clean[list(columns)].to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError):
         bad = [c for c in columns if not pd.api.types.is_numeric_dtype(clean[c])]
         raise DesignError(
-            f"rating columns {', '.join(map(repr, bad))} are not numbers; validate the survey "
-            "against its codebook first (analysis.schema)"
+            f"columns {', '.join(map(repr, bad))} are not numbers; validate the survey against "
+            "its codebook first (analysis.schema)"
         ) from None
 
 
-def _segment(clean: pd.DataFrame, codebook: Codebook, column: str) -> pd.Series:
+def paired_ratings(clean: pd.DataFrame, codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
+    """(n, k) expectation and performance of each item, NaN unless both were answered (the
+    respondents of an item's gap; METHODS.md)."""
+    e = ratings(clean, [i.expectation for i in codebook.items])
+    p = ratings(clean, [i.performance for i in codebook.items])
+    both = np.isfinite(e) & np.isfinite(p)
+    return np.where(both, e, np.nan), np.where(both, p, np.nan)
+
+
+def segment_column(clean: pd.DataFrame, codebook: Codebook, column: str) -> pd.Series:
     """The segment column as a categorical of its codebook levels (as text), in codebook order."""
     if column not in codebook.segments:
         raise DesignError(

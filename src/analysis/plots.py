@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -356,54 +357,29 @@ def ipa_chart(
         colour = sns.color_palette("colorblind")[1]
         filled = (rows["verdict"] == "shortfall").to_numpy()
         numbers = [str(int(r)) for r in rows["rank"]]
-        _numbered_points(ax, x, y, numbers, filled, colour)
-        if len(rows):
-            xc = float(rows["performance_cross"].iloc[0])
-            yc = float(rows["importance_cross"].iloc[0])
-            ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
-            ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
-            ax.set_xlim(*_pad_limits(x, (xc,)))
-            ax.set_ylim(*_pad_limits(y, (yc,)))
-        _quadrant_labels(
+        _quadrant_chart(
             ax,
-            {
+            x,
+            y,
+            numbers,
+            filled,
+            colour,
+            cross=(
+                (float(rows["performance_cross"].iloc[0]), float(rows["importance_cross"].iloc[0]))
+                if len(rows)
+                else None
+            ),
+            x_also=(),
+            quadrants={
                 (False, True): "Concentrate here",
                 (True, True): "Keep up the good work",
                 (False, False): "Low priority",
                 (True, False): "Possible overkill",
             },
+            xlabel="Performance (mean rating)",
+            ylabel="Importance: expectation (mean rating)",
+            legend=("clear shortfall", "no clear shortfall"),
         )
-        ax.set_xlabel("Performance (mean rating)")
-        ax.set_ylabel("Importance: expectation (mean rating)")
-        ax.grid(color="0.93", lw=0.8)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        handles = [
-            Line2D([], [], color=colour, marker="o", lw=0, ms=9, label="clear shortfall"),
-            Line2D(
-                [],
-                [],
-                color=colour,
-                marker="o",
-                lw=0,
-                ms=9,
-                markerfacecolor="white",
-                markeredgewidth=1.6,
-                label="no clear shortfall",
-            ),
-        ]
-        leg = ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            borderaxespad=3.2,
-            ncol=2,
-            frameon=False,
-            fontsize=9,
-        )
-        _plain(leg.get_texts())
-        _plain(ax.texts)
     return ax
 
 
@@ -440,55 +416,78 @@ def importance_grid(
         ]
         colour = sns.color_palette("colorblind")[0]
         filled = (rows["vs_average"] == "above").to_numpy()
-        _numbered_points(ax, x, y, labels, filled, colour)
-        if len(rows):
-            xc = float(rows["derived_split"].iloc[0])
-            yc = float(rows["stated_split"].iloc[0])
-            ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
-            ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
-            ax.set_xlim(*_pad_limits(x, (xc, 0.0)))
-            ax.set_ylim(*_pad_limits(y, (yc,)))
-        _quadrant_labels(
+        _quadrant_chart(
             ax,
-            {
+            x,
+            y,
+            labels,
+            filled,
+            colour,
+            cross=(
+                (float(rows["derived_split"].iloc[0]), float(rows["stated_split"].iloc[0]))
+                if len(rows)
+                else None
+            ),
+            x_also=(0.0,),
+            quadrants={
                 (False, True): "Basic requirements",
                 (True, True): "Key drivers",
                 (False, False): "Secondary",
                 (True, False): "Hidden drivers (delighters)",
             },
+            xlabel="Derived importance: share of explained overall satisfaction (%)",
+            ylabel="Stated importance: expectation (mean rating)",
+            legend=("clearly above average", "not clearly above average"),
         )
-        ax.set_xlabel("Derived importance: share of explained overall satisfaction (%)")
-        ax.set_ylabel("Stated importance: expectation (mean rating)")
-        ax.grid(color="0.93", lw=0.8)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        handles = [
-            Line2D([], [], color=colour, marker="o", lw=0, ms=9, label="clearly above average"),
-            Line2D(
-                [],
-                [],
-                color=colour,
-                marker="o",
-                lw=0,
-                ms=9,
-                markerfacecolor="white",
-                markeredgewidth=1.6,
-                label="not clearly above average",
-            ),
-        ]
-        leg = ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            borderaxespad=3.2,
-            ncol=2,
-            frameon=False,
-            fontsize=9,
-        )
-        _plain(leg.get_texts())
-        _plain(ax.texts)
     return ax
+
+
+def _quadrant_chart(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    filled: np.ndarray,
+    colour: Any,
+    cross: tuple[float, float] | None,
+    x_also: tuple[float, ...],
+    quadrants: dict[tuple[bool, bool], str],
+    xlabel: str,
+    ylabel: str,
+    legend: tuple[str, str],
+) -> None:
+    """Numbered points split into four named quadrants by dashed crosshairs at ``cross``, with
+    a legend for filled (``legend[0]``) and hollow (``legend[1]``) points."""
+    _numbered_points(ax, x, y, labels, filled, colour)
+    if cross is not None:
+        xc, yc = cross
+        ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
+        ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
+        ax.set_xlim(*_pad_limits(x, (xc, *x_also)))
+        ax.set_ylim(*_pad_limits(y, (yc,)))
+    _quadrant_labels(ax, quadrants)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(color="0.93", lw=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    marker = {"color": colour, "marker": "o", "lw": 0, "ms": 9}
+    handles = [
+        Line2D([], [], **marker, label=legend[0]),
+        Line2D([], [], **marker, markerfacecolor="white", markeredgewidth=1.6, label=legend[1]),
+    ]
+    leg = ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        borderaxespad=3.2,
+        ncol=2,
+        frameon=False,
+        fontsize=9,
+    )
+    _plain(leg.get_texts())
+    _plain(ax.texts)
 
 
 def _interval_rows(
