@@ -457,3 +457,33 @@ def test_a_report_that_does_not_match_its_manifest_is_not_sent(project: Path, sm
     with pytest.raises(deliver.DeliveryError, match="there is no report to send"):
         deliver.send_client("params/tiny.yaml", project, pdf=False)
     assert smtp.inbox.data_calls == 0
+
+
+def test_email_calls_a_gap_clear_as_the_report_does(tmp_path: Path) -> None:
+    """After the multiple-testing adjustment (p_adjusted), as the report's executive summary."""
+    import pandas as pd
+
+    from analysis.deliver import Report, _findings
+    from analysis.params import load_client
+
+    root = tmp_path / "project"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "clients" / "tiny", root)
+    client = load_client("params/tiny.yaml", root=root)
+    gaps = pd.DataFrame(
+        {
+            "item": ["a", "b", "c"],
+            "label": ["A", "B", "C"],
+            "dimension": ["D"] * 3,
+            "group": ["all"] * 3,
+            "level": ["all"] * 3,
+            "n": [40] * 3,
+            "gap": [-0.9, -0.3, -0.2],
+            "ci_low": [-1.2, -0.58, -0.45],
+            "ci_high": [-0.6, -0.02, 0.05],
+            "p_value": [0.001, 0.04, 0.11],
+            "p_adjusted": [0.003, 0.06, 0.11],  # b is clear raw, not after the adjustment
+        }
+    )
+    report = Report(client=client, html_path=root / "r.html", sha256="", manifest={}, gaps=gaps)
+    top, n_short, n_items = _findings(report)
+    assert (n_short, n_items) == (1, 3) and [t["label"] for t in top] == ["A"]

@@ -320,3 +320,19 @@ def test_complementary_suppression_when_small_cells_add_up_to_a_small_cell() -> 
     # one small cell beside enough others: exactly one more (the next smallest) is hidden
     single = gaps.suppress_small_cells(table.assign(n=[1103, 500, 2, 300, 301]), 5)
     assert single["suppressed"].tolist() == [False, False, True, True, False]
+
+
+def test_complementary_suppression_is_per_dimension_in_a_dimension_table() -> None:
+    # the same small level in two dimensions: each dimension's overall row could reveal it, so
+    # each dimension needs its own complementary cell (4 + 4 >= min_cell must not count)
+    table = pd.DataFrame(
+        {
+            "dimension": ["R"] * 4 + ["S"] * 4,
+            "group": ["all", "plan", "plan", "plan"] * 2,
+            "level": ["all", "Basic", "Plus", "Premium"] * 2,
+            "n": [40, 21, 15, 4] * 2,
+            "gap": [-1.0, -1.1, -0.9, -0.7, 0.2, 0.1, 0.3, 0.65],
+        }
+    )
+    out = gaps.suppress_small_cells(table, 5)
+    assert out["suppressed"].tolist() == [False, False, True, True] * 2

@@ -197,7 +197,11 @@ def test_same_survey_in_every_format_gives_identical_accepted_rows(tmp_path: Pat
     pyreadstat.write_sav(
         numeric,
         tmp_path / "r.sav",
-        variable_value_labels={"seg": {1: "X", 2: "Y", 3: "Z"}},
+        variable_value_labels={
+            "seg": {1: "X", 2: "Y", 3: "Z"},
+            "e_a": {1: "Very low", 7: "Very high"},  # labelled end points stay numbers
+            "p_a": {1: "Very poor", 7: "Excellent"},
+        },
         missing_ranges={"e_a": [99]},
     )
     for name, fmt in [
@@ -343,6 +347,7 @@ def test_design_columns_are_checked(tmp_path: Path) -> None:
         ("variable,level\nseg,X\n", "margins file needs columns variable, level, count"),
         ("variable,level,count\nseg,X,0\n", "row 2, column 'count': '0' is not a positive"),
         ("variable,level,count\nseg,X,10\nseg,X,12\n", "level 'X' of 'seg' is listed twice"),
+        ("variable,level,count\nseg,X,10\nseg,,12\n", "row 3, column 'level': empty"),
     ],
 )
 def test_bad_margins(tmp_path: Path, text: str, message: str) -> None:

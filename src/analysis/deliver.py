@@ -250,7 +250,9 @@ def _findings(report: Report) -> tuple[list[dict[str, str]], int, int]:
     over = present.overall_rows(report.gaps)
     shown = [r for _, r in over.iterrows() if not present.is_hidden(r)]
     short = sorted(
-        (r for r in shown if present.is_clear(r, conf) and float(r["gap"]) < 0),
+        # "clear" as the report's executive summary says it: after the adjustment for testing
+        # every attribute at once (BH), not on the raw p-values
+        (r for r in shown if present.is_clear_adjusted(r, conf) and float(r["gap"]) < 0),
         key=lambda r: float(r["gap"]),
     )
     top = [

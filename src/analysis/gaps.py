@@ -191,11 +191,11 @@ def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     suppression.
 
     Primary suppression: rows with ``0 < n < min_cell``. Complementary suppression: within one item
-    and one group (not the overall row), while the suppressed levels could be recovered from the
-    overall estimate and the other levels (exactly one is suppressed, or together they have fewer
-    than ``min_cell`` respondents, so their combined estimate would reveal a small cell), the
-    unsuppressed level with the next smallest ``n`` (``n > 0``; the first in table order on ties)
-    is suppressed too.
+    (or one dimension, in a table of dimensions) and one group (not the overall row), while the
+    suppressed levels could be recovered from the overall estimate and the other levels (exactly
+    one is suppressed, or together they have fewer than ``min_cell`` respondents, so their
+    combined estimate would reveal a small cell), the unsuppressed level with the next smallest
+    ``n`` (``n > 0``; the first in table order on ties) is suppressed too.
 
     Choices: ``n`` stays visible in every row (respondent counts are not what ``min_cell`` protects,
     and the reader sees why a cell is blank); ``df`` stays too (a property of the design). Rows with
@@ -225,7 +225,7 @@ def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     out = table.copy()
     n = out["n"].to_numpy(dtype=float)
     primary = (n > 0) & (n < min_cell)
-    keys = [c for c in ("item", "group") if c in out.columns]
+    keys = [c for c in ("item", "dimension", "group") if c in out.columns]
     grp = out.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     in_groups = out["group"].to_numpy() != OVERALL
     complementary = np.zeros(len(out), dtype=bool)

@@ -44,6 +44,7 @@ class RawSurvey:
     source: Path
     detected: dict[str, Any] = field(default_factory=dict)
     header_rows: int = 1
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # column: code -> label
 
     def file_row(self, index: int) -> int:
         """The 1-based line of the file (spreadsheet row) holding data row ``index``."""
@@ -58,12 +59,13 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty; export the survey again")
     suffix = path.suffix.lower()
+    value_labels: dict[str, dict[str, str]] = {}
     if suffix in (".csv", ".tsv", ".txt"):
         frame, detected = _read_text_table(path)
     elif suffix == ".xlsx":
         frame, detected = _read_excel(path, sheet)
     elif suffix == ".sav":
-        frame, detected = _read_sav(path)
+        frame, detected, value_labels = _read_sav(path)
     elif suffix == ".parquet":
         frame, detected = _read_parquet(path)
     else:
@@ -81,7 +83,13 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     if len(frame) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
     frame = frame.reset_index(drop=True)
-    return RawSurvey(frame=frame, source=path, detected=detected, header_rows=header_rows)
+    return RawSurvey(
+        frame=frame,
+        source=path,
+        detected=detected,
+        header_rows=header_rows,
+        value_labels=value_labels,
+    )
 
 
 def _is_qualtrics(frame: pd.DataFrame) -> bool:
@@ -205,17 +213,24 @@ def _cell_text(value: Any) -> Any:
     return str(value)
 
 
-def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, str]]]:
+    """SPSS: codes as text (user-missing codes -> missing) and each column's value labels; the
+    labels are applied by validation to segment columns only (a rating scale's labelled end
+    points, "1 = Very poor", must stay numbers)."""
     import pyreadstat
 
     try:
-        frame, _meta = pyreadstat.read_sav(
-            str(path), apply_value_formats=True, user_missing=False, formats_as_category=False
+        frame, meta = pyreadstat.read_sav(
+            str(path), apply_value_formats=False, user_missing=False, formats_as_category=False
         )
     except Exception as exc:
         raise DataError(f"{path}: cannot read as an SPSS .sav file ({exc})") from exc
     frame = frame.astype(object).map(_cell_text)
-    return _as_text(frame), {"format": "sav"}
+    labels = {
+        str(col): {_cell_text(code): str(label) for code, label in mapping.items()}
+        for col, mapping in (meta.variable_value_labels or {}).items()
+    }
+    return _as_text(frame), {"format": "sav"}, labels
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -239,6 +254,13 @@ def read_margins(path: Path) -> pd.DataFrame:
             f"{path}: margins file needs columns variable, level, count; missing "
             f"{', '.join(missing)}"
         )
+    for col in ("variable", "level"):
+        empty = raw.index[raw[col].isna()]
+        if len(empty):
+            raise DataError(
+                f"{path}: row {empty[0] + 2}, column '{col}': empty; every margin row names a "
+                "variable (a codebook segment) and one of its levels"
+            )
     counts = pd.to_numeric(raw["count"], errors="coerce")
     bad = raw.index[counts.isna() | (counts <= 0)]
     if len(bad):

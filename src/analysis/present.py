@@ -43,6 +43,7 @@ __all__ = [
     "gap_table",
     "glossary",
     "is_clear",
+    "is_clear_adjusted",
     "is_hidden",
     "item_label",
     "nps_section",
@@ -623,8 +624,8 @@ def executive_summary(
     over = overall_rows(ranked)
     shown = [r for _, r in over.iterrows() if not _hidden_row(r, "gap")]
     shown.sort(key=lambda r: math.inf if _missing(r.get("rank")) else float(r["rank"]))
-    short = [r for r in shown if _adjusted_clear(r, confidence) and float(r["gap"]) < 0]
-    above = [r for r in shown if _adjusted_clear(r, confidence) and float(r["gap"]) > 0]
+    short = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["gap"]) < 0]
+    above = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["gap"]) > 0]
     unclear = len(shown) - len(short) - len(above)
     k = len(over)
     counts = (
@@ -649,7 +650,7 @@ def executive_summary(
     if picked:
         items = []
         for r in picked:
-            if _adjusted_clear(r, confidence):
+            if is_clear_adjusted(r, confidence):
                 what = "a clear shortfall" if float(r["gap"]) < 0 else "clearly above expectations"
             else:
                 what = "not clearly different from zero: it could be chance"
@@ -687,7 +688,7 @@ def _summary_underserved(contrasts: pd.DataFrame | None, confidence: float, conf
             for _, r in g.iterrows()
             if _flag(r.get("most_underserved"))
             and not _hidden_row(r, "difference")
-            and _adjusted_clear(r, confidence)
+            and is_clear_adjusted(r, confidence)
         ]
         if worst:
             r = worst[0]
@@ -760,8 +761,8 @@ def _summary_trend(trend: pd.DataFrame | None, confidence: float, conf: str) -> 
     if trend is None or trend.empty:
         return []
     shown = [r for _, r in overall_rows(trend).iterrows() if not _hidden_row(r, "change")]
-    better = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) > 0]
-    worse = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) < 0]
+    better = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["change"]) > 0]
+    worse = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["change"]) < 0]
     text = (
         f"<strong>Since the last survey</strong>, {fmt_int(len(better))} of {fmt_int(len(shown))} "
         f"gaps clearly narrowed and {fmt_int(len(worse))} clearly widened"
@@ -867,7 +868,8 @@ def _interval(lo: Any, hi: Any, digits: int = 2) -> str:
     return f"{fmt_num(lo, digits)} to {fmt_num(hi, digits)}"
 
 
-def _adjusted_clear(row: Mapping[str, Any], confidence: float) -> bool:
+def is_clear_adjusted(row: Mapping[str, Any], confidence: float) -> bool:
+    """Whether a result holds after the multiple-testing adjustment (``p_adjusted``, BH)."""
     p = row.get("p_adjusted")
     return not _missing(p) and float(p) < 1 - confidence
 
@@ -1167,7 +1169,7 @@ def segment_comparison(
                     + f"<td>{DASH}</td></tr>"
                 )
                 continue
-            clear = _adjusted_clear(r, confidence)
+            clear = is_clear_adjusted(r, confidence)
             if clear:
                 verdict = "Clearly worse" if float(r["difference"]) < 0 else "Clearly better"
             else:
@@ -1449,8 +1451,8 @@ def trend_section(
     conf = _level_pct(confidence)
     over = overall_rows(trend)
     shown = [r for _, r in over.iterrows() if not _hidden_row(r, "change")]
-    better = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) > 0]
-    worse = [r for r in shown if _adjusted_clear(r, confidence) and float(r["change"]) < 0]
+    better = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["change"]) > 0]
+    worse = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["change"]) < 0]
     parts = [
         '<section class="oi-trend"><h2 id="trend">Change since the last survey</h2>',
         "<p>Each attribute's gap now against the previous survey. A positive change means the "
@@ -1474,7 +1476,7 @@ def trend_section(
                 + f"<td>{DASH}</td></tr>"
             )
             continue
-        clear = _adjusted_clear(r, confidence)
+        clear = is_clear_adjusted(r, confidence)
         verdict = (
             ("Improved" if float(r["change"]) > 0 else "Worsened") if clear else "No clear change"
         )
@@ -1506,8 +1508,8 @@ def perception_section(
         return _html("")
     conf = _level_pct(confidence)
     shown = [r for _, r in table.iterrows() if not _hidden_row(r, "difference")]
-    under = [r for r in shown if _adjusted_clear(r, confidence) and float(r["difference"]) < 0]
-    over = [r for r in shown if _adjusted_clear(r, confidence) and float(r["difference"]) > 0]
+    under = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["difference"]) < 0]
+    over = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["difference"]) > 0]
     n_staff = int(table["n_staff"].max())
     if not shown:
         return _html(
@@ -1543,7 +1545,7 @@ def perception_section(
                 + f"<td>{DASH}</td></tr>"
             )
             continue
-        clear = _adjusted_clear(r, confidence)
+        clear = is_clear_adjusted(r, confidence)
         verdict = "No clear difference"
         if clear:
             verdict = "Staff underestimate" if float(r["difference"]) < 0 else "Staff overestimate"

@@ -225,7 +225,7 @@ def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> V
     numeric = _numeric_columns(codebook, design)
     found = _Findings(_rules(codebook))
 
-    typed = text.copy()
+    typed = _labelled_segments(text, raw.value_labels, codebook)
     for col, kind in numeric.items():
         parsed, bad = _parse_numbers(text[col], raw.detected.get("decimal", "."))
         for row in np.flatnonzero(bad.to_numpy()):
@@ -304,6 +304,23 @@ def quality_flags(clean: pd.DataFrame, codebook: Questionnaire) -> pd.DataFrame:
 
 
 NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(?i:inf|infinity)$"
+
+
+def _labelled_segments(
+    text: pd.DataFrame, value_labels: dict[str, dict[str, str]], codebook: Questionnaire
+) -> pd.DataFrame:
+    """Segment codes given with value labels (SPSS) read as their labels where the codebook
+    lists the label and not the code; every other cell as received."""
+    out = text.copy()
+    for col, levels in codebook.segments.items():
+        labels = value_labels.get(col)
+        if not labels:
+            continue
+        allowed = {str(v) for v in levels}
+        mapped = text[col].map(labels)
+        use = ~text[col].isin(allowed) & mapped.isin(allowed)
+        out.loc[use, col] = mapped[use]
+    return out
 
 
 def _parse_numbers(text: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
