@@ -320,37 +320,15 @@ def dimension_gaps(
         cols_e.append(ed)
         cols_p.append(np.where(np.isfinite(ed), pd_, np.nan))
         sizes.append(len(idx))
-    e_d, p_d = np.column_stack(cols_e), np.column_stack(cols_p)
-    values = pd.DataFrame(np.hstack([e_d, p_d, p_d - e_d]))
-    k = len(dims)
-    frames = []
-    for group, domains, levels in _groups(clean, codebook, by):
-        res = estimate.means(design, values, domains, confidence)
-        n_levels = len(levels)
-        est = res["estimate"].to_numpy().reshape(3, k, n_levels)
-        gap = res.iloc[2 * k * n_levels :]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "dimension": np.repeat(dims, n_levels),
-                    "group": group,
-                    "level": np.tile(levels, k),
-                    "n": gap["n"].to_numpy(),
-                    "n_items": np.repeat(sizes, n_levels),
-                    "expectation": est[0].ravel(),
-                    "performance": est[1].ravel(),
-                    "gap": est[2].ravel(),
-                    "se": gap["se"].to_numpy(),
-                    "ci_low": gap["ci_low"].to_numpy(),
-                    "ci_high": gap["ci_high"].to_numpy(),
-                    "df": gap["df"].to_numpy(),
-                    "p_value": gap["p_value"].to_numpy(),
-                    "_d": np.repeat(np.arange(k), n_levels),
-                }
-            )
-        )
-    table = pd.concat(frames, keys=range(len(frames)), names=["_g", None]).reset_index(0)
-    table = table.sort_values(["_d", "_g"], kind="stable").drop(columns=["_d", "_g"])
+    domains = {g: seg for g, seg, _ in _groups(clean, codebook, by)[1:]}
+    table = gaps.paired_means(
+        design,
+        np.column_stack(cols_e),
+        np.column_stack(cols_p),
+        {"dimension": dims, "n_items": sizes},
+        domains,
+        confidence,
+    )
     table = add_p_adjusted(table)
     return table[DIMENSION_COLUMNS].reset_index(drop=True)
 

@@ -10,7 +10,8 @@ one call of the estimator (one pass over the data).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,51 +95,77 @@ def gap_table(
         does not list.
     """
     items = codebook.items
-    values = _gap_values(clean, codebook)
-    k = len(items)
-    groups = [OVERALL, *by]
-    domains = {g: None if g == OVERALL else segment_column(clean, codebook, g) for g in groups}
-    # every item x (expectation, performance, gap) x group x level in one pass over the data
-    res = estimate.means_by(design, values, domains, confidence, deff=False)
+    e, p = paired_ratings(clean, codebook)
+    domains = {g: None if g == OVERALL else segment_column(clean, codebook, g) for g in by}
+    units = {
+        "item": [i.id for i in items],
+        "label": [i.label for i in items],
+        "dimension": [i.dimension for i in items],
+    }
+    return paired_means(design, e, p, units, domains, confidence)[GAP_COLUMNS]
+
+
+def paired_means(
+    design: SurveyDesign,
+    expectation: np.ndarray,
+    performance: np.ndarray,
+    units: Mapping[str, Sequence[Any]],
+    domains: Mapping[str, pd.Series],
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Expectation, performance and gap (with the gap's design-based SE) of k paired measures
+    (items, or dimension scores), overall and in each domain variable, in one pass over the data.
+
+    Parameters
+    ----------
+    expectation, performance
+        (n, k) arrays, NaN where a respondent is not in that measure's domain (both are NaN
+        together: the gap's respondents are the expectation's and performance's).
+    units
+        Columns describing the k measures (e.g. ``item, label, dimension``), each of length k.
+    domains
+        Segment columns (categorical) by group name; the overall row is always included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``units`` columns then ``group, level, n, expectation, performance, gap, se, ci_low,
+        ci_high, df, p_value``: per measure, the overall row then each group's levels in category
+        order (levels without respondents included, ``n = 0``).
+    """
+    k = expectation.shape[1]
+    values = pd.DataFrame(np.hstack([expectation, performance, performance - expectation]))
+    groups = {OVERALL: None, **domains}
+    res = estimate.means_by(design, values, groups, confidence, deff=False)
     frames = []
-    for group in groups:
-        dom = domains[group]
+    for g, (group, dom) in enumerate(groups.items()):
         levels = [OVERALL] if dom is None else [str(c) for c in dom.cat.categories]
         n_levels = len(levels)
         block = res[res["group"] == group]
         est = block["estimate"].to_numpy().reshape(3, k, n_levels)
         gap = block.iloc[2 * k * n_levels :]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "item": np.repeat([i.id for i in items], n_levels),
-                    "label": np.repeat([i.label for i in items], n_levels),
-                    "dimension": np.repeat([i.dimension for i in items], n_levels),
-                    "group": group,
-                    "level": np.tile(levels, k),
-                    "n": gap["n"].to_numpy(),
-                    "expectation": est[0].ravel(),
-                    "performance": est[1].ravel(),
-                    "gap": est[2].ravel(),
-                    "se": gap["se"].to_numpy(),
-                    "ci_low": gap["ci_low"].to_numpy(),
-                    "ci_high": gap["ci_high"].to_numpy(),
-                    "df": gap["df"].to_numpy(),
-                    "p_value": gap["p_value"].to_numpy(),
-                    "_item": np.repeat(np.arange(k), n_levels),
-                    "_level": np.tile(np.arange(n_levels), k),
-                }
-            )
+        frame = {name: np.repeat(list(col), n_levels) for name, col in units.items()}
+        frame.update(
+            {
+                "group": group,
+                "level": np.tile(levels, k),
+                "n": gap["n"].to_numpy(),
+                "expectation": est[0].ravel(),
+                "performance": est[1].ravel(),
+                "gap": est[2].ravel(),
+                "se": gap["se"].to_numpy(),
+                "ci_low": gap["ci_low"].to_numpy(),
+                "ci_high": gap["ci_high"].to_numpy(),
+                "df": gap["df"].to_numpy(),
+                "p_value": gap["p_value"].to_numpy(),
+                "_unit": np.repeat(np.arange(k), n_levels),
+                "_group": g,
+                "_level": np.tile(np.arange(n_levels), k),
+            }
         )
-    table = pd.concat(frames, keys=range(len(frames)), names=["_group", None]).reset_index(0)
-    table = table.sort_values(["_item", "_group", "_level"], kind="stable")
-    return table[GAP_COLUMNS].reset_index(drop=True)
-
-
-def _gap_values(clean: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """(n, 3k) expectation, performance, gap of each item, all NaN unless both were answered."""
-    e_arr, p_arr = paired_ratings(clean, codebook)
-    return pd.DataFrame(np.hstack([e_arr, p_arr, p_arr - e_arr]))
+        frames.append(pd.DataFrame(frame))
+    table = pd.concat(frames).sort_values(["_unit", "_group", "_level"], kind="stable")
+    return table.drop(columns=["_unit", "_group", "_level"]).reset_index(drop=True)
 
 
 def ratings(clean: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
