@@ -57,7 +57,7 @@ def make_root(root: Path, clients: int) -> list[str]:
 
 def run_mode(root: Path, jobs: int) -> tuple[float, list[dict[str, float]]]:
     """Run the whole batch; return its wall time and each client's breakdown."""
-    from analysis import batch
+    from analysis.ops import batch
 
     t0 = time.perf_counter()
     outcomes = batch.run_batch(root=root, jobs=jobs, force=True, progress=True)
@@ -158,10 +158,10 @@ def main() -> None:
     k = kernel_start()
     nbf = timed("import nbformat")
     nbf_fast = timed("import sys; sys.modules['rfc3987_syntax'] = None; import nbformat")
-    worker = timed("import analysis.batch, analysis.report, papermill, nbconvert")
+    worker = timed("import analysis.ops.batch, analysis.report.runner, papermill, nbconvert")
     worker_fast = timed(
-        "import analysis.batch as b; b.skip_slow_optional_imports(); "
-        "import analysis.report, papermill, nbconvert"
+        "import analysis.ops.batch as b; b.skip_slow_optional_imports(); "
+        "import analysis.report.runner, papermill, nbconvert"
     )
     cell = timed("from analysis import gaps, pipeline, plots, present, report, weighting")
     print(f"{'kernel start to ready':<52}{k:>6.2f} s")

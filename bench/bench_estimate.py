@@ -75,9 +75,9 @@ def write_data(path: Path, n: int, seed: int = 4) -> None:
 
 
 def run_outside_in(path: Path, reps: int) -> dict[str, object]:
-    from analysis import estimate
-    from analysis.design import build_design
-    from analysis.params import DesignConfig
+    from analysis.config.params import DesignConfig
+    from analysis.survey import estimate
+    from analysis.survey.design import build_design
 
     frame = pd.read_parquet(path)
     gaps = frame[[f"gap{j}" for j in range(ITEMS)]]

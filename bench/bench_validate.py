@@ -65,14 +65,17 @@ def codebook(path: Path) -> Path:
 
 
 def child(which: str, survey: str, cb: str) -> None:
-    from analysis import io, schema  # imports are not part of the measurement
-    from analysis.params import DesignConfig, load_codebook
+    from analysis import (
+        schema,  # imports are not part of the measurement
+    )
+    from analysis.config.params import DesignConfig, load_codebook
+    from analysis.intake import readers
 
     t0 = time.perf_counter()
     if which == "pandas":
         n = len(pd.read_csv(survey))
     else:
-        raw = io.read_survey(Path(survey))
+        raw = readers.read_survey(Path(survey))
         v = schema.validate(
             raw, load_codebook(Path(cb)), DesignConfig(weight="w", strata="stratum")
         )

@@ -1,4 +1,4 @@
-"""The customer-centred analyses (analysis.analyses) and their pipeline steps.
+"""The customer-centred analyses (analysis.cx.analyses) and their pipeline steps.
 
 Hand-computed small cases for each analysis; suppression tests that try to recover a hidden cell
 from the published tables (and show that they could without complementary suppression); the demo
@@ -16,10 +16,14 @@ import pandas as pd
 import pingouin
 import pytest
 
-from analysis import analyses, estimate, gaps, io, pipeline, schema, weighting
-from analysis.design import build_design
+from analysis.config.params import Codebook, DesignConfig, load_client, load_codebook
+from analysis.cx import analyses, gaps
 from analysis.errors import DesignError
-from analysis.params import Codebook, DesignConfig, load_client, load_codebook
+from analysis.intake import readers, schema
+from analysis.ops import pipeline
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate, inference
+from analysis.survey.design import build_design
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Path(__file__).parent / "fixtures" / "clients" / "tiny"
@@ -56,9 +60,9 @@ def test_benjamini_hochberg_by_hand():
     p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.060, 0.074, 0.205]
     # adj_(i) = min over j >= i of p_(j) * m / j, m = 8
     want = [0.008, 0.032, 0.0672, 0.0672, 0.0672, 0.08, 0.074 * 8 / 7, 0.205]
-    assert analyses.bh_adjust(p) == pytest.approx(want)
-    assert analyses.bh_adjust([0.01, 0.02, 0.03, 0.04, 0.05]) == pytest.approx([0.05] * 5)
-    got = analyses.bh_adjust(np.array([0.04, np.nan, 0.01]))
+    assert inference.bh_adjust(p) == pytest.approx(want)
+    assert inference.bh_adjust([0.01, 0.02, 0.03, 0.04, 0.05]) == pytest.approx([0.05] * 5)
+    got = inference.bh_adjust(np.array([0.04, np.nan, 0.01]))
     assert got[0] == pytest.approx(0.04) and np.isnan(got[1]) and got[2] == pytest.approx(0.02)
 
 
@@ -72,7 +76,7 @@ def test_p_adjusted_sits_beside_p_value_per_group_level():
             "df": 10,
         }
     )
-    out = analyses.add_p_adjusted(table)
+    out = inference.add_p_adjusted(table)
     assert list(out.columns) == ["item", "group", "level", "p_value", "p_adjusted", "df"]
     assert out["p_adjusted"].tolist() == pytest.approx([0.02, 0.04, 0.06, 0.5])
 
@@ -311,7 +315,7 @@ def test_segment_against_the_rest_is_a_design_based_contrast():
     # BH over items x levels of the segment; the "all" rows form their own family
     items = out[out["item"] != "all"]
     assert items["p_adjusted"].to_numpy() == pytest.approx(
-        analyses.bh_adjust(items["p_value"].to_numpy())
+        inference.bh_adjust(items["p_value"].to_numpy())
     )
     summary = out[out["item"] == "all"]
     assert summary["most_underserved"].tolist() == [True, False, False]
@@ -320,8 +324,10 @@ def test_segment_against_the_rest_is_a_design_based_contrast():
 def test_the_demo_finds_enterprise_most_underserved():
     cb = load_codebook(ROOT / "data" / "raw" / "demo" / "codebook.yaml")
     config = DesignConfig(weight="base_weight", strata="stratum")
-    clean = schema.validate(io.read_survey(ROOT / "data/raw/demo/responses.csv"), cb, config).clean
-    margins = io.read_margins(ROOT / "data" / "raw" / "demo" / "population.csv")
+    clean = schema.validate(
+        readers.read_survey(ROOT / "data/raw/demo/responses.csv"), cb, config
+    ).clean
+    margins = readers.read_margins(ROOT / "data" / "raw" / "demo" / "population.csv")
     design = weighting.calibrate(build_design(clean, config), clean, margins, method="rake")
     out = analyses.segment_contrasts(design, clean, cb, by=["segment", "region"])
     worst = out[out["most_underserved"].astype(bool)]
@@ -477,7 +483,7 @@ def test_a_suppressed_gap_cannot_be_recovered_from_the_published_tables():
     frame, cb = small_level_survey()
     design = srs(frame)
     table = gaps.gap_table(design, frame, cb, by=["seg"])
-    shown = analyses.suppress(analyses.add_p_adjusted(table), min_cell=5)
+    shown = analyses.suppress(inference.add_p_adjusted(table), min_cell=5)
     contrasts = analyses.suppress_contrasts(
         analyses.segment_contrasts(design, frame, cb, by=["seg"]), 5
     )

@@ -1,4 +1,4 @@
-"""``outside-in batch`` (analysis.batch): every client in its own process, isolation of failures
+"""``outside-in batch`` (analysis.ops.batch): every client in its own process, isolation of failures
 (bad data, invalid params, a timeout whose process tree is killed), incremental skips, the summary,
 ``--send`` to a real SMTP server, and the Dask path on a LocalCluster of two workers.
 
@@ -25,8 +25,9 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 from test_deliver import ca, clear_smtp_env, smtp  # noqa: F401  (the SMTP server fixtures)
 
-from analysis import batch, report
 from analysis.cli import main
+from analysis.ops import batch
+from analysis.report import runner as report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 LAST_GOOD = "<p>last good report</p>"
@@ -333,8 +334,8 @@ def test_batch_on_a_dask_cluster(cluster, tmp_path: Path):
     # what runs is not the point here: a light notebook (intake only) keeps the test quick
     nb = write_notebook(
         root / "intake.ipynb",
-        "from analysis import pipeline, report\n"
-        "data = pipeline.intake(report.open_client(params_file, root))",
+        "from analysis.ops import pipeline\nfrom analysis.report import runner\n"
+        "data = pipeline.intake(runner.open_client(params_file, root))",
     )
     address = cluster.scheduler_address
     code, out = run_cli("batch", "--root", str(root), "--notebook", str(nb), "--scheduler", address)

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from analysis import report
+from analysis.config.params import load_client
 from analysis.errors import ParamsError
-from analysis.params import load_client
+from analysis.report import runner as report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 PNG = base64.b64decode(  # a 1x1 transparent PNG

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import report
+from analysis.report import runner as report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"

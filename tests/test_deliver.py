@@ -1,6 +1,6 @@
-"""Email delivery (analysis.deliver, ``outside-in send``) against a real SMTP server: aiosmtpd on
-127.0.0.1 with STARTTLS (a certificate from a CA made in the test) and AUTH, and failure injection
-(server down, a 4xx then success, 5xx replies, a refused recipient).
+"""Email delivery (analysis.ops.deliver, ``outside-in send``) against a real SMTP server:
+aiosmtpd on 127.0.0.1 with STARTTLS (a certificate from a CA made in the test) and AUTH, and failure
+injection (server down, a 4xx then success, 5xx replies, a refused recipient).
 
 The report sent is a real run of the tiny fixture client (one notebook run for the module), whose
 largest shortfall has a hostile label, so escaping is checked on what really arrives.
@@ -26,8 +26,10 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from analysis import deliver, report
+from analysis import files
 from analysis.cli import main
+from analysis.ops import deliver
+from analysis.report import runner as report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 HOSTILE = "Bills <img src=x onerror=alert(1)> & more"
@@ -245,7 +247,7 @@ def test_send_over_starttls_with_auth_then_idempotent(project: Path, smtp: SmtpS
     by = parts(msg)
     assert by["tiny-report.html"].get_content_type() == "text/html"
     assert by["tiny-report.html"].get_payload(decode=True) == html_report.read_bytes()
-    sha = report.io.file_sha256(html_report)
+    sha = files.file_sha256(html_report)
     assert msg["X-Outside-In-Report-SHA256"].strip() == sha
 
     # the inline summary: email-safe HTML with inline styles, and a plain-text part
@@ -463,8 +465,8 @@ def test_email_calls_a_gap_clear_as_the_report_does(tmp_path: Path) -> None:
     """After the multiple-testing adjustment (p_adjusted), as the report's executive summary."""
     import pandas as pd
 
-    from analysis.deliver import Report, _findings
-    from analysis.params import load_client
+    from analysis.config.params import load_client
+    from analysis.ops.deliver import Report, _findings
 
     root = tmp_path / "project"
     shutil.copytree(Path(__file__).parent / "fixtures" / "clients" / "tiny", root)

@@ -1,4 +1,5 @@
-"""The Harbourline Telecom demo generator (analysis.demo): determinism, truth, design, bad rows."""
+"""The Harbourline Telecom demo generator (analysis.ops.demo): determinism, truth, design, bad
+rows."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import demo
-from analysis.io import read_margins, read_survey
-from analysis.params import load_client, load_codebook
+from analysis.config.params import load_client, load_codebook
+from analysis.intake.readers import read_margins, read_survey
+from analysis.ops import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("responses.csv", "codebook.yaml", "population.csv", "truth.csv")
@@ -79,7 +80,7 @@ def test_shipped_demo_equals_fresh_generation(generated: demo.DemoFiles) -> None
         shipped = ROOT / "data" / "raw" / "demo" / name
         fresh = generated.responses.parent / name
         assert shipped.read_bytes() == fresh.read_bytes(), (
-            f"data/raw/demo/{name} differs from analysis.demo.generate_demo(seed=2026); "
+            f"data/raw/demo/{name} differs from analysis.ops.demo.generate_demo(seed=2026); "
             "regenerate with `outside-in demo-data`"
         )
     assert (ROOT / "params" / "demo.yaml").read_bytes() == generated.params.read_bytes()

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import gaps, pipeline
-from analysis.design import build_design
-from analysis.params import DesignConfig, load_client
+from analysis.config.params import DesignConfig, load_client
+from analysis.cx import gaps
+from analysis.ops import pipeline
+from analysis.survey.design import build_design
 
 ROOT = Path(__file__).resolve().parents[1]
 

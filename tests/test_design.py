@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import estimate, weighting
-from analysis.design import SurveyDesign, build_design
+from analysis.config.params import DesignConfig
 from analysis.errors import DesignError
-from analysis.params import DesignConfig
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate
+from analysis.survey.design import SurveyDesign, build_design
 
 REF = Path(__file__).parent / "fixtures" / "r_reference"
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import io, schema
+from analysis import files
 from analysis.cli import main
-from analysis.draft import draft_client
+from analysis.config.params import load_client
 from analysis.errors import ParamsError
-from analysis.params import load_client
+from analysis.intake import readers, schema
+from analysis.intake.draft import draft_client
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "raw" / "demo"
 
@@ -39,7 +40,7 @@ def test_draft_from_the_demo_export_loads_and_validates(tmp_path: Path) -> None:
     assert (cb.overall, cb.recommend, cb.duration) == ("overall_sat", "recommend", "duration_sec")
     assert client.config.design.weight == "base_weight"
     assert "REVIEW" in draft.params.read_text() and "REVIEW" in draft.codebook.read_text()
-    v = schema.validate(io.read_survey(client.survey_path), cb, client.config.design)
+    v = schema.validate(readers.read_survey(client.survey_path), cb, client.config.design)
     assert v.summary.accepted + v.summary.rejected == v.summary.received
     assert 5 <= v.summary.rejected <= 12  # the demo's invalid rows, nothing more
 
@@ -93,4 +94,4 @@ def test_cli_new_client(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "Drafted" in out and "outside-in validate params/acme.yaml" in out
     assert main(["new-client", "acme", "--survey", str(export), "--root", str(tmp_path)]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert io.file_sha256(export) == io.file_sha256(tmp_path / "data/raw/acme/export.csv")
+    assert files.file_sha256(export) == files.file_sha256(tmp_path / "data/raw/acme/export.csv")

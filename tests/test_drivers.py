@@ -4,7 +4,8 @@ Relative weights are checked against a published worked example (the R package r
 against Johnson's own construction from the data (an independent computation through the SVD of
 the predictors), against the Shapley/LMG decomposition of R^2 where the two coincide (uncorrelated
 predictors), and on simulated data whose true weights are known. Replicate variances are checked
-against the linearisation and R-conformant JK1 estimators of :mod:`analysis.estimate`, and the
+against the linearisation and R-conformant JK1 estimators of :mod:`analysis.survey.estimate`, and
+the
 demo's true drivers must come out on top.
 """
 
@@ -17,10 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import drivers, estimate, io, schema, weighting
-from analysis.design import build_design
+from analysis.config.params import Codebook, DesignConfig, load_codebook
+from analysis.cx import drivers
 from analysis.errors import DesignError
-from analysis.params import Codebook, DesignConfig, load_codebook
+from analysis.intake import readers, schema
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate
+from analysis.survey.design import build_design
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -402,13 +406,15 @@ def test_key_drivers_use_complete_cases_as_a_domain_or_pairwise():
 
 
 def test_the_demo_true_drivers_come_out_on_top():
-    """analysis.demo: overall satisfaction is driven by rel_1, rel_3, res_1 (strong) and res_2
+    """analysis.ops.demo: overall satisfaction is driven by rel_1, rel_3, res_1 (strong) and res_2
     (moderate); the raked design with recalibrated bootstrap replicates finds exactly these four
     clearly above the average share."""
     cb = load_codebook(ROOT / "data" / "raw" / "demo" / "codebook.yaml")
     config = DesignConfig(weight="base_weight", strata="stratum")
-    clean = schema.validate(io.read_survey(ROOT / "data/raw/demo/responses.csv"), cb, config).clean
-    margins = io.read_margins(ROOT / "data" / "raw" / "demo" / "population.csv")
+    clean = schema.validate(
+        readers.read_survey(ROOT / "data/raw/demo/responses.csv"), cb, config
+    ).clean
+    margins = readers.read_margins(ROOT / "data" / "raw" / "demo" / "population.csv")
     design = weighting.calibrate(build_design(clean, config), clean, margins, method="rake")
     reps = drivers.replicate_weights(
         design, replicates=100, seed=5, recalibrate=drivers.raking_recalibrator(design, clean)

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import estimate, weighting
-from analysis.design import SurveyDesign, build_design
-from analysis.params import DesignConfig
+from analysis.config.params import DesignConfig
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate
+from analysis.survey.design import SurveyDesign, build_design
 
 REF = Path(__file__).parent / "fixtures" / "r_reference"
 RTOL = 1e-6

@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import estimate, gaps, weighting
-from analysis.design import build_design
+from analysis.config.params import Codebook, DesignConfig
+from analysis.cx import gaps
 from analysis.errors import DesignError
-from analysis.params import Codebook, DesignConfig
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate
+from analysis.survey.design import build_design
 
 N = 240
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from analysis.config.params import load_client, load_codebook
 from analysis.errors import ParamsError
-from analysis.params import load_client, load_codebook
 
 CODEBOOK = {
     "id": "rid",
@@ -189,7 +189,7 @@ def test_bad_codebook(tmp_path: Path, key: str, value: object, expected: str) ->
 
 
 def test_codebook_columns() -> None:
-    from analysis.params import Codebook
+    from analysis.config.params import Codebook
 
     cb = Codebook.model_validate(CODEBOOK)
     assert cb.rating_columns() == ["e_rel_1", "p_rel_1", "e_emp_1", "p_emp_1"]

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import pipeline
-from analysis.params import load_client
-from analysis.weighting import weighting_summary
+from analysis.config.params import load_client
+from analysis.intake import readers
+from analysis.ops import pipeline
+from analysis.survey.calibrate import weighting_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def test_weighting_bounds_reach_the_calibration(demo_root: Path) -> None:
     design = pipeline.survey_design(client, clean)
     g = design.adjustment
     assert g.min() >= 0.5 - 1e-9 and g.max() <= 1.5 + 1e-9
-    margins = pipeline.io.read_margins(client.margins_path)
+    margins = readers.read_margins(client.margins_path)
     for variable in ("segment", "region"):  # the margins are still met exactly
         want = margins[margins["variable"] == variable].set_index("level")["count"]
         got = clean.assign(w=design.weights).groupby(variable, observed=True)["w"].sum()
@@ -76,12 +77,12 @@ def test_previous_wave_is_read_without_writing(demo_root: Path) -> None:
 
 
 def test_perception_gap_of_the_demo_staff_survey(demo_root: Path) -> None:
-    from analysis.demo import STAFF_BIAS
+    from analysis.ops.demo import STAFF_BIAS
 
     client = load_client("params/demo.yaml", root=demo_root)
     clean = pipeline.read_and_validate(client).clean
     table = pipeline.perception_gap(client, clean, pipeline.survey_design(client, clean))
-    staff = pipeline.io.read_survey(client.staff_path).frame
+    staff = readers.read_survey(client.staff_path).frame
     rejected = pd.read_csv(demo_root / "data/processed/demo/staff_rejected.csv")
     assert len(rejected) == 3  # the off-scale rating and both copies of the duplicated id
     assert table["n_staff"].between(len(staff) - 3 - 10, len(staff) - 3).all()  # a few blanks
@@ -110,7 +111,7 @@ def test_staff_survey_needs_a_staff_section(demo_root: Path) -> None:
 def test_perception_gap_section(demo_root: Path) -> None:
     import re
 
-    from analysis import present
+    from analysis.report import present
 
     client = load_client("params/demo.yaml", root=demo_root)
     clean = pipeline.read_and_validate(client).clean

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import estimate, weighting
-from analysis.design import SurveyDesign, build_design
+from analysis.config.params import DesignConfig
 from analysis.errors import DesignError
-from analysis.params import DesignConfig
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate
+from analysis.survey.design import SurveyDesign, build_design
 
 
 def make_sample(seed: int = 3) -> pd.DataFrame:

@@ -21,9 +21,12 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from analysis import analyses, plots, present, report
+from analysis.config.params import load_client
+from analysis.cx import analyses
 from analysis.errors import ReportError
-from analysis.params import load_client
+from analysis.report import plots, present
+from analysis.report import runner as report
+from analysis.survey import inference
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -211,7 +214,7 @@ def test_validation_summary_wording():
 def stand_in_ranked(table: pd.DataFrame | None = None) -> pd.DataFrame:
     """The priorities table of :func:`stand_in_table` (BH-adjusted p-values, ranks)."""
     return analyses.priorities(
-        analyses.add_p_adjusted(stand_in_table() if table is None else table)
+        inference.add_p_adjusted(stand_in_table() if table is None else table)
     )
 
 
@@ -593,9 +596,9 @@ def test_params_are_checked_before_anything_runs(tiny: Path):
 def analysis_tables() -> dict[str, pd.DataFrame]:
     """Every analysis table of a small survey whose label, dimension and segment level are
     hostile markup; the level "Rare" has 3 respondents (suppressed)."""
-    from analysis import analyses, drivers, gaps
-    from analysis.design import build_design
-    from analysis.params import Codebook, DesignConfig
+    from analysis.config.params import Codebook, DesignConfig
+    from analysis.cx import analyses, drivers, gaps
+    from analysis.survey.design import build_design
 
     rng = np.random.default_rng(3)
     n = 80
@@ -627,7 +630,7 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
         recommend="rec",
     )
     design = build_design(frame, DesignConfig(weight="w"))
-    table = analyses.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
+    table = inference.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
     shown = analyses.suppress(table, 5)
     reps = drivers.replicate_weights(design, replicates=60, seed=1)
     drv = drivers.importance_tiers(

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import report
+from analysis.report import runner as report
 
 ROOT = Path(__file__).resolve().parents[1]
 REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import io, schema
+from analysis.config.params import Codebook, DesignConfig
 from analysis.errors import DataError
-from analysis.params import Codebook, DesignConfig
+from analysis.intake import readers, schema
 
 CODEBOOK = Codebook.model_validate(
     {
@@ -35,7 +35,7 @@ GOOD = ["1,X,s1,2,7,5,8,fine", "2,Y,s2,1.5,6,6,,", "3,X,s1,2,,4,3,"]
 def run(tmp_path: Path, rows: list[str], header: str = HEADER) -> schema.Validated:
     path = tmp_path / "responses.csv"
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    return schema.validate(io.read_survey(path), CODEBOOK, DESIGN)
+    return schema.validate(readers.read_survey(path), CODEBOOK, DESIGN)
 
 
 def test_good_rows_are_typed(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_csv_encodings_and_delimiters(tmp_path: Path, encoding: str, sep: str, b
     text = "\n".join([HEADER, *GOOD, "4,Y,s2,1,5,5,5,Café crème"]).replace(",", sep) + "\n"
     path = tmp_path / "r.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
-    raw = io.read_survey(path)
+    raw = readers.read_survey(path)
     assert raw.detected["encoding"] == ("utf-8 (with BOM)" if bom else encoding)
     assert raw.detected["delimiter"] == {"\t": "tab"}.get(sep, sep)
     v = schema.validate(raw, CODEBOOK, DESIGN)
@@ -164,7 +164,7 @@ def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "r.csv"
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        io.read_survey(path)
+        readers.read_survey(path)
 
 
 def test_same_survey_in_every_format_gives_identical_accepted_rows(tmp_path: Path) -> None:
@@ -211,19 +211,19 @@ def test_same_survey_in_every_format_gives_identical_accepted_rows(tmp_path: Pat
         ("qualtrics.csv", "csv"),
         ("r.sav", "sav"),
     ]:
-        raw = io.read_survey(tmp_path / name)
+        raw = readers.read_survey(tmp_path / name)
         assert raw.detected["format"] == fmt
         got = schema.validate(raw, CODEBOOK, DESIGN)
         pd.testing.assert_frame_equal(got.clean, base.clean, obj=name)
         assert got.summary.rejected == 1, name
-    assert io.read_survey(tmp_path / "cp1252.csv").detected["decimal"] == ","
-    assert "Qualtrics" in io.read_survey(tmp_path / "qualtrics.csv").detected["export"]
+    assert readers.read_survey(tmp_path / "cp1252.csv").detected["decimal"] == ","
+    assert "Qualtrics" in readers.read_survey(tmp_path / "qualtrics.csv").detected["export"]
 
 
 def test_rows_are_numbered_as_in_the_file_after_qualtrics_headers(tmp_path: Path) -> None:
     lines = [HEADER, ",".join(["q"] * 8), ",".join(['"{""ImportId"":""x""}"'] * 8), *GOOD, GOOD[0]]
     (tmp_path / "q.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    v = schema.validate(io.read_survey(tmp_path / "q.csv"), CODEBOOK, DESIGN)
+    v = schema.validate(readers.read_survey(tmp_path / "q.csv"), CODEBOOK, DESIGN)
     assert "rid = '1': used again on file row(s) 7" in v.rejected["reasons"].iloc[0]
 
 
@@ -254,7 +254,7 @@ def test_quality_flags_do_not_reject(tmp_path: Path) -> None:
         "5,590,6,6,6,6,6,6,,",  # six identical answers: straight-lining
     ]
     (tmp_path / "f.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    v = schema.validate(io.read_survey(tmp_path / "f.csv"), cb, DesignConfig())
+    v = schema.validate(readers.read_survey(tmp_path / "f.csv"), cb, DesignConfig())
     assert v.summary.accepted == 5 and v.summary.rejected == 0
     got = sorted(zip(v.flags["id"], v.flags["flag"], strict=True))
     assert got == [
@@ -284,8 +284,10 @@ CELL = st.one_of(
 def test_random_frames_keep_the_accounting_invariant(rows: list[list[str | None]]) -> None:
     frame = pd.DataFrame(rows, columns=HEADER.split(",")).astype(object)
     frame = frame.map(lambda v: None if v is None or not str(v).strip() else str(v).strip())
-    frame = frame.astype(io.TEXT)  # as read_survey gives it: stripped text, empty cells missing
-    raw = io.RawSurvey(frame=frame, source=Path("random.csv"), detected={"format": "csv"})
+    frame = frame.astype(
+        readers.TEXT
+    )  # as read_survey gives it: stripped text, empty cells missing
+    raw = readers.RawSurvey(frame=frame, source=Path("random.csv"), detected={"format": "csv"})
     v = schema.validate(raw, CODEBOOK, DESIGN)  # may raise nothing but our own errors
     assert len(v.clean) + len(v.rejected) == len(frame) == v.summary.received
     assert v.rejected["reasons"].map(bool).all()
@@ -319,13 +321,13 @@ def test_catalogue_of_bad_files(tmp_path: Path, name: str, content: bytes, messa
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DataError) as err:
-        io.read_survey(path)
+        readers.read_survey(path)
     assert str(err.value).startswith(str(path)) and message in str(err.value), str(err.value)
 
 
 def test_missing_survey_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope.csv: survey file not found"):
-        io.read_survey(tmp_path / "nope.csv")
+        readers.read_survey(tmp_path / "nope.csv")
 
 
 def test_design_columns_are_checked(tmp_path: Path) -> None:
@@ -333,7 +335,7 @@ def test_design_columns_are_checked(tmp_path: Path) -> None:
     header = "rid,seg,st,w,e_a,p_a,ov,note,psu,fpc"
     rows = ["1,X,s1,2,7,5,8,,a,100", "2,X,s1,2,7,5,8,,,100", "3,X,s1,2,7,5,8,,b,0"]
     (tmp_path / "d.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    v = schema.validate(io.read_survey(tmp_path / "d.csv"), CODEBOOK, design)
+    v = schema.validate(readers.read_survey(tmp_path / "d.csv"), CODEBOOK, design)
     assert v.summary.accepted == 1 and v.summary.rejected == 2
     assert list(v.rejected["reasons"]) == [
         "psu is missing",
@@ -353,7 +355,7 @@ def test_design_columns_are_checked(tmp_path: Path) -> None:
 def test_bad_margins(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "m.csv").write_text(text, encoding="utf-8")
     with pytest.raises(DataError, match=message):
-        io.read_margins(tmp_path / "m.csv")
+        readers.read_margins(tmp_path / "m.csv")
 
 
 def test_excel_sheet_by_name(tmp_path: Path) -> None:
@@ -362,10 +364,10 @@ def test_excel_sheet_by_name(tmp_path: Path) -> None:
     with pd.ExcelWriter(tmp_path / "book.xlsx") as xl:
         pd.DataFrame({"note": ["exported 2026-11-01"]}).to_excel(xl, sheet_name="About")
         frame.to_excel(xl, sheet_name="Responses", index=False)
-    raw = io.read_survey(tmp_path / "book.xlsx", sheet="Responses")
+    raw = readers.read_survey(tmp_path / "book.xlsx", sheet="Responses")
     assert raw.detected["sheet"] == "Responses"
     pd.testing.assert_frame_equal(schema.validate(raw, CODEBOOK, DESIGN).clean, base)
     with pytest.raises(
         DataError, match="no sheet named 'Answers'; the sheets are About, Responses"
     ):
-        io.read_survey(tmp_path / "book.xlsx", sheet="Answers")
+        readers.read_survey(tmp_path / "book.xlsx", sheet="Answers")

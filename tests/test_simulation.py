@@ -1,6 +1,7 @@
 """Repeated-sampling checks of the estimators against known finite-population truth.
 
-1. The demo client's design (analysis.demo): a disproportionate stratified sample of the customer
+1. The demo client's design (analysis.ops.demo): a disproportionate stratified sample of the
+customer
    base by segment, unit nonresponse with propensity ``a(segment) * b(region)``, base weights raked
    to the segment and region margins. Because the propensity is multiplicative in segment and
    region, raking on those two margins is the right nonresponse model, so the raked gap estimates
@@ -22,9 +23,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import demo, estimate, weighting
-from analysis.design import build_design
-from analysis.params import DesignConfig
+from analysis.config.params import DesignConfig
+from analysis.ops import demo
+from analysis.survey import calibrate as weighting
+from analysis.survey import estimate
+from analysis.survey.design import build_design
 
 ITEM_IDS = [it.id for it in demo.ITEMS]
 
@@ -60,7 +63,7 @@ def population() -> dict[str, object]:
 
 
 def draw(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One demo sample (analysis.demo's design): respondents' rows and base weights.
+    """One demo sample (analysis.ops.demo's design): respondents' rows and base weights.
 
     Stratified by segment, ``demo.INVITED`` invitations per stratum without replacement (base
     weight N_h / n_h), then each invitee responds with the demo's propensity."""

@@ -12,8 +12,8 @@ from analysis.errors import OutsideInError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from analysis.batch import skip_slow_optional_imports
-    from analysis.report import run_client
+    from analysis.ops.batch import skip_slow_optional_imports
+    from analysis.report.runner import run_client
 
     skip_slow_optional_imports()
 
@@ -26,8 +26,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from analysis import pipeline
-    from analysis.params import load_client
+    from analysis.config.params import load_client
+    from analysis.ops import pipeline
 
     client = load_client(args.params, root=args.root)
     try:
@@ -45,7 +45,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from analysis.demo import generate_demo
+    from analysis.ops.demo import generate_demo
 
     files = generate_demo(Path(args.out), seed=args.seed, params_path=Path(args.params))
     print(files.summary())
@@ -53,7 +53,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_new_client(args: argparse.Namespace) -> int:
-    from analysis.draft import draft_client
+    from analysis.intake.draft import draft_client
 
     draft = draft_client(args.slug, Path(args.survey), root=args.root)
     print(draft.summary())
@@ -63,12 +63,12 @@ def _cmd_new_client(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from analysis import batch
+    from analysis.ops import batch
 
     root = Path(args.root).absolute() if args.root else Path.cwd()
     send_options = _send_options(args)
     if args.send and not args.dry_run:
-        from analysis.deliver import SmtpSettings
+        from analysis.ops.deliver import SmtpSettings
 
         send_options["settings"] = SmtpSettings.from_env()  # missing settings: stop before running
     outcomes = batch.run_batch(
@@ -88,7 +88,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_send(args: argparse.Namespace) -> int:
-    from analysis import deliver
+    from analysis.ops import deliver
 
     results = deliver.send_clients(args.params, root=args.root, **_send_options(args))
     for r in results:

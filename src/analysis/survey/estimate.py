@@ -38,16 +38,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, special
+from scipy import sparse
 
-from analysis.design import (
+from analysis.errors import DesignError
+from analysis.survey import inference
+from analysis.survey.design import (
     CENSUS_TOLERANCE,
     Stage,
     SurveyDesign,
     degrees_of_freedom,
     one_blas_thread,
 )
-from analysis.errors import DesignError
 
 #: The ``domain`` label of estimates over all respondents (``domains=None``).
 ALL = "all"
@@ -677,29 +678,6 @@ def _calibrated_block(
 # result tables
 
 
-def _t_columns(
-    estimate: np.ndarray, se: np.ndarray, df: float | np.ndarray, confidence: float
-) -> dict[str, np.ndarray]:
-    """CI and two-sided p-value (H0: 0) from the t distribution with ``df`` degrees of freedom."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    level = (1 + confidence) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # t quantile and tail (scipy.special: the same functions as scipy.stats.t, less overhead)
-        t = estimate / se
-        if np.ndim(df) == 0:  # one df for every estimate: one quantile
-            ok = float(df) > 0
-            q = special.stdtrit(float(df), level) if ok else np.nan
-            p = 2 * special.stdtr(float(df), -np.abs(t)) if ok else np.full(np.shape(t), np.nan)
-        else:
-            df_arr = np.broadcast_to(np.asarray(df, dtype=float), np.shape(estimate))
-            ok_df = df_arr > 0
-            safe_df = np.where(ok_df, df_arr, 1.0)
-            q = np.where(ok_df, special.stdtrit(safe_df, level), np.nan)
-            p = np.where(ok_df, 2 * special.stdtr(safe_df, -np.abs(t)), np.nan)
-    return {"ci_low": estimate - q * se, "ci_high": estimate + q * se, "p_value": p}
-
-
 def _frame(
     design: SurveyDesign,
     variables: list[Hashable],
@@ -721,7 +699,7 @@ def _frame(
         # weights summing to n or less (e.g. no weights): no SRS variance to compare (R: Inf/NA)
         deff = np.where((n >= 2) & (wsum > n), var / vsrs, np.nan)
     df = design.df
-    cols = _t_columns(cells.estimate, se, df, confidence)
+    cols = inference.t_interval(cells.estimate, se, df, confidence)
     v, levels = len(variables), len(cells.levels)
     return pd.DataFrame(
         {
@@ -1010,7 +988,7 @@ def difference(
     ok = (inf.n[:, 0] >= 2) & (inf.n[:, 1] >= 2)  # as means(): one respondent has no SE
     se = np.where(ok, np.sqrt(np.maximum(var, 0.0)), np.nan)
     df = design.df
-    cols = _t_columns(est, se, df, confidence)
+    cols = inference.t_interval(est, se, df, confidence)
     return pd.DataFrame(
         {
             "variable": inf.variables,
@@ -1093,7 +1071,7 @@ def ttest(
     rows = answered[:, 0] & groups.isin([a, b]).to_numpy() & (design.weights != 0)
     df = degrees_of_freedom(design, rows) - 1
     est, se = float(row["estimate"]), float(row["se"])
-    cols = _t_columns(np.array([est]), np.array([se]), df, confidence)
+    cols = inference.t_interval(np.array([est]), np.array([se]), df, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = float(np.divide(est, se))
     mean_b_a = means(design, y, pd.Series(pd.Categorical(groups, categories=[a, b])))

@@ -10,7 +10,7 @@ from it, lets invited customers respond or not, and writes what a research team 
     the expectation columns ``e_<item>``, the performance columns ``p_<item>``, ``overall_sat``,
     ``recommend``, ``duration_sec``. Blank cells are item nonresponse.
 ``codebook.yaml``
-    The codebook (DESIGN.md contract), loadable with :func:`analysis.params.load_codebook`.
+    The codebook (DESIGN.md contract), loadable with :func:`analysis.config.params.load_codebook`.
 ``population.csv``
     Margins of the customer base: ``variable, level, count`` for ``segment`` and ``region`` (counts
     from the frame; each variable's counts add up to the frame size N).
@@ -75,7 +75,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis.io import atomic_path
+from analysis.files import atomic_path
 
 DEFAULT_SEED = 2026
 POPULATION_SIZE = 60_000
@@ -587,7 +587,8 @@ def codebook_dict() -> dict[str, object]:
 def _codebook_text(seed: int) -> str:
     header = (
         "# Codebook of the Outside-In demo client, Harbourline Telecom (fictional).\n"
-        f"# Written by analysis.demo.generate_demo (seed {seed}); regenerate rather than edit.\n"
+        f"# Written by analysis.ops.demo.generate_demo (seed {seed}); "
+        "regenerate rather than edit.\n"
     )
     body = yaml.safe_dump(codebook_dict(), sort_keys=False, allow_unicode=True, width=100)
     return header + body
@@ -608,7 +609,7 @@ def params_text(out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
     recipients = ", ".join(RECIPIENTS)
     return (
         "# Outside-In demo client: Harbourline Telecom (fictional), simulated by\n"
-        f"# analysis.demo.generate_demo (seed {seed}); regenerate rather than edit.\n"
+        f"# analysis.ops.demo.generate_demo (seed {seed}); regenerate rather than edit.\n"
         f"client: {CLIENT}\n"
         f"title: {TITLE}\n"
         f"survey: {base}/responses.csv\n"

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis import __version__, io
+from analysis import __version__, files
+from analysis.config.params import Client, load_client
 from analysis.errors import ReportError
-from analysis.params import Client, load_client
 
 KERNEL = "outside-in"
 SETUP_COMMAND = "scripts/dev.sh setup"
-PACKAGE_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = PACKAGE_DIR / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the analysis package (fingerprinted whole)
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "outside_in"
 DEFAULT_NOTEBOOK = PACKAGE_DIR.parents[1] / "notebooks" / "gap_report.ipynb"
 NOTEBOOK_ONLY_TAG = "notebook-only"  # cells for analysts in JupyterLab, left out of the report
@@ -80,7 +80,7 @@ def resolve_root(params_file: str | Path, root: str | Path = ".") -> Path:
     ``root`` as given when the params file is found there (or is absolute). Otherwise, when
     ``root`` is the working directory of a notebook opened from ``notebooks/`` in JupyterLab,
     its parent directory, if the params file is found there. Otherwise ``root`` unchanged, and
-    :func:`~analysis.params.load_client` reports the missing file.
+    :func:`~analysis.config.params.load_client` reports the missing file.
     """
     base = Path(root).absolute()
     params = Path(params_file)
@@ -146,7 +146,7 @@ def check_self_contained(html: str, where: str = "report") -> None:
     if problems:
         raise ReportError(
             f"{where}: the HTML is not self-contained: it has {' and '.join(problems)}. A "
-            "notebook output brought it in; show results with analysis.present instead."
+            "notebook output brought it in; show results with analysis.report.present instead."
         )
 
 
@@ -227,7 +227,7 @@ def run_client(
 
     out_html = client.report_dir / "report.html"
     out_ipynb = client.report_dir / "report.ipynb"
-    with io.atomic_path(out_ipynb) as tmp_ipynb, io.atomic_path(out_html) as tmp_html:
+    with files.atomic_path(out_ipynb) as tmp_ipynb, files.atomic_path(out_html) as tmp_html:
         nbformat.write(executed, str(tmp_ipynb))
         tmp_html.write_text(html, encoding="utf-8")
     (client.processed_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
@@ -244,17 +244,17 @@ def run_client(
         "steps": steps,
         "root": str(client.root),
         "inputs": {
-            role: {"path": _rel(path, client.root), "sha256": io.file_sha256(path)}
+            role: {"path": _rel(path, client.root), "sha256": files.file_sha256(path)}
             for role, path in client.input_files().items()
         },
         "rows": rows,
         "params": client.config.model_dump(mode="json"),
-        "notebook": {"path": _rel(nb_path, client.root), "sha256": io.file_sha256(nb_path)},
+        "notebook": {"path": _rel(nb_path, client.root), "sha256": files.file_sha256(nb_path)},
         "kernel": kernel,
         "outputs": {
             name: {
                 "path": _rel(p, client.root),
-                "sha256": io.file_sha256(p),
+                "sha256": files.file_sha256(p),
                 "bytes": p.stat().st_size,
             }
             for name, p in (
@@ -269,7 +269,7 @@ def run_client(
         "versions": versions(),
         "package": package_fingerprint(),
     }
-    manifest_path = io.write_json(manifest, client.processed_dir / "manifest.json")
+    manifest_path = files.write_json(manifest, client.processed_dir / "manifest.json")
     return RunResult(
         client=client.slug,
         report_html=out_html,
@@ -333,7 +333,7 @@ def _keep_failed(out: Path, client: Client) -> Path | None:
     if not out.is_file():
         return None
     target = client.processed_dir / FAILED_NOTEBOOK
-    io.write_text(out.read_text(encoding="utf-8"), target)
+    files.write_text(out.read_text(encoding="utf-8"), target)
     return target
 
 
@@ -454,7 +454,7 @@ def brand_resources(client: Client) -> dict[str, str]:
     """The client's branding for the template: name, accent colour, logo as a data URI."""
     import base64
 
-    from analysis.params import LOGO_TYPES
+    from analysis.config.params import LOGO_TYPES
 
     brand = client.config.report.brand
     out = {"name": brand.name or "", "accent": brand.accent or ""}

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis.design import CENSUS_TOLERANCE, SurveyDesign
+from analysis.config.params import Codebook
+from analysis.cx import vocabulary
 from analysis.errors import DesignError
-from analysis.params import Codebook
-from analysis.weighting import level_text
+from analysis.survey import inference
+from analysis.survey.calibrate import level_text
+from analysis.survey.design import CENSUS_TOLERANCE, SurveyDesign
 
 #: Replicate methods of :func:`replicate_weights`.
 REPLICATE_METHODS = ("bootstrap", "jackknife")
@@ -70,12 +71,6 @@ DRIVER_COLUMNS = [
     "method",
     "replicates",
 ]
-TIERS = {
-    (True, True): ("Key driver", "satisfaction"),
-    (True, False): ("Basic requirement", "basic requirement"),
-    (False, True): ("Hidden driver (delighter)", "delight"),
-    (False, False): ("Secondary", "secondary"),
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,7 +588,11 @@ def key_drivers(
                 cols[f"{name}_se"], cols[f"{name}_ci_low"], cols[f"{name}_ci_high"] = se, lo, hi
         average = 100.0 / p
         lo, hi = np.asarray(cols["share_ci_low"]), np.asarray(cols["share_ci_high"])
-        vs = np.where(lo > average, "above", np.where(hi < average, "below", "unclear"))
+        vs = np.where(
+            lo > average,
+            vocabulary.ABOVE,
+            np.where(hi < average, vocabulary.BELOW, vocabulary.UNCLEAR),
+        )
     for name, value in cols.items():
         out[name] = value
     out["vs_average"] = vs
@@ -611,7 +610,7 @@ def _interval(
         tail = 100 * (1 - confidence) / 2
         lo, hi = np.nanpercentile(reps, [tail, 100 - tail], axis=0)
         return se, lo, hi
-    q = stats.t.ppf((1 + confidence) / 2, max(df, 1))
+    q = inference.t_quantile(df, confidence)
     return se, est - q * se, est + q * se
 
 
@@ -669,7 +668,7 @@ def importance_tiers(
     hi_s = out["stated"] >= s_split
     hi_d = derived >= d_split
     tier = [
-        TIERS[(bool(a), bool(b))] if k else (None, None)
+        vocabulary.TIERS[(bool(a), bool(b))] if k else (None, None)
         for a, b, k in zip(hi_s, hi_d, known, strict=True)
     ]
     out["tier"] = [t[0] for t in tier]

@@ -24,7 +24,8 @@ import pandas as pd
 from IPython.display import HTML
 
 from analysis import __version__
-from analysis.params import Client
+from analysis.config.params import Client
+from analysis.cx import vocabulary
 
 DASH = "–"  # shown for a suppressed or missing value
 MINUS = "−"  # typographic minus sign for negative numbers
@@ -137,7 +138,7 @@ def is_clear(row: Mapping[str, Any], confidence: float) -> bool:
     """
     p = row.get("p_value")
     if not _missing(p):
-        return float(p) < 1 - confidence
+        return vocabulary.is_clear(p, confidence)
     lo, hi = row.get("ci_low"), row.get("ci_high")
     if _missing(lo) or _missing(hi):
         return False
@@ -218,7 +219,8 @@ def cover(client: Client, summary: Any | None = None, clean: pd.DataFrame | None
     """The cover: survey title, what the report is, fieldwork dates, sample size, items and
     dimensions.
 
-    ``summary`` is the :class:`~analysis.schema.ValidationSummary` (or its ``to_dict()``); its
+    ``summary`` is the :class:`~analysis.intake.schema.ValidationSummary` (or its ``to_dict()``);
+    its
     ``accepted`` count is the sample size shown. ``clean`` (the accepted rows) gives the
     fieldwork dates where it has them (:func:`fieldwork_dates`).
     """
@@ -328,8 +330,9 @@ def _quoted(value: Any) -> str:
 def sample_design(client: Client, weights: Mapping[str, Any] | None = None) -> HTML:
     """How the sample was drawn and weighted, in plain words.
 
-    ``weights`` is :func:`analysis.weighting.weighting_summary` of the design: ``n, sum_weights,
-    kish_neff, efficiency, adjustment_min, adjustment_max``.
+
+    ``weights`` is :func:`analysis.survey.calibrate.weighting_summary` of the design: ``n,
+    sum_weights, kish_neff, efficiency, adjustment_min, adjustment_max``.
     """
     d = client.config.design
     w = client.config.weighting
@@ -426,7 +429,7 @@ def gap_table(table: pd.DataFrame, confidence: float = 0.95, min_cell: int | Non
 
     ``table`` has the gap-table columns (``item, label, dimension, group, level, n, expectation,
     performance, gap, ci_low, ci_high, p_value``) and optionally the bool ``suppressed`` added by
-    :func:`analysis.gaps.suppress_small_cells`; only overall rows are shown.
+    :func:`analysis.cx.gaps.suppress_small_cells`; only overall rows are shown.
     """
     over = ordered_items(overall_rows(table))
     conf = _level_pct(confidence)
@@ -573,7 +576,7 @@ def segment_section(
     """
     if (table["group"].astype(str) == "all").all():
         return _html("")
-    from analysis import plots
+    from analysis.report import plots
 
     ax = plots.segment_gap_heatmap(table, confidence=confidence)
     fig_html = figure(
@@ -614,7 +617,7 @@ def executive_summary(
 ) -> HTML:
     """The executive summary, in plain words, from the result tables.
 
-    ``ranked`` is :func:`analysis.analyses.priorities` output (suppressed gap table plus
+    ``ranked`` is :func:`analysis.cx.analyses.priorities` output (suppressed gap table plus
     ``p_adjusted, rank, verdict``); ``contrasts`` segment contrasts (``most_underserved``);
     ``drivers`` the key-driver table; ``nps`` and ``trend`` their tables (each optional).
     A gap, difference or change is called clear only when its Benjamini-Hochberg adjusted p-value
@@ -721,7 +724,7 @@ def _key_drivers(drivers: pd.DataFrame | None) -> list[pd.Series]:
     if not _drivers_known(drivers):
         return []
     rows = drivers.sort_values("share", ascending=False, kind="stable")
-    return [r for _, r in rows.iterrows() if str(r.get("vs_average")) == "above"]
+    return [r for _, r in rows.iterrows() if str(r.get("vs_average")) == vocabulary.ABOVE]
 
 
 def _summary_drivers(drivers: pd.DataFrame | None) -> list[str]:
@@ -819,7 +822,7 @@ def compact_png(png: bytes) -> bytes:
 
 def provenance(client: Client) -> HTML:
     """The report footer: when and with what it was made, and which input files it used."""
-    from analysis.io import file_sha256
+    from analysis.files import file_sha256
 
     rows = []
     for role, path in client.input_files().items():
@@ -870,8 +873,7 @@ def _interval(lo: Any, hi: Any, digits: int = 2) -> str:
 
 def is_clear_adjusted(row: Mapping[str, Any], confidence: float) -> bool:
     """Whether a result holds after the multiple-testing adjustment (``p_adjusted``, BH)."""
-    p = row.get("p_adjusted")
-    return not _missing(p) and float(p) < 1 - confidence
+    return vocabulary.is_clear(row.get("p_adjusted"), confidence)
 
 
 def _table_html(head: list[str], rows: list[str], cls: str, numeric: Iterable[int] = ()) -> str:
@@ -898,7 +900,7 @@ def dimension_table(
 ) -> HTML:
     """Gaps by dimension: the overall table, then one compact table per segment variable.
 
-    ``dims`` is :func:`analysis.analyses.dimension_gaps` output (suppressed); empty when None.
+    ``dims`` is :func:`analysis.cx.analyses.dimension_gaps` output (suppressed); empty when None.
     """
     if dims is None or dims.empty:
         return _html("")
@@ -971,16 +973,16 @@ def priorities_section(
 ) -> HTML:
     """The "Priorities" section: importance-performance chart, ranked list, dual-importance grid.
 
-    ``ranked`` is :func:`analysis.analyses.priorities` output; ``drivers`` (optional) is the
-    driver table with tiers (:func:`analysis.drivers.importance_tiers`).
+    ``ranked`` is :func:`analysis.cx.analyses.priorities` output; ``drivers`` (optional) is the
+    driver table with tiers (:func:`analysis.cx.drivers.importance_tiers`).
     """
-    from analysis import plots
+    from analysis.report import plots
 
     over = ranked[(ranked["group"].astype(str) == "all") & (ranked["level"].astype(str) == "all")]
     shown = [r for _, r in over.iterrows() if not _hidden_row(r, "gap")]
     conf = _level_pct(confidence)
     k = len(over)
-    short = [r for r in shown if r["verdict"] == "shortfall"]
+    short = [r for r in shown if r["verdict"] == vocabulary.SHORTFALL]
     top = [r for r in shown if _flag(r.get("top_priority"))]
     tiers = {}
     if drivers is not None and "tier" in drivers.columns:
@@ -1029,12 +1031,8 @@ def priorities_section(
         if hidden:
             cells = f'<td class="num oi-hidden">{DASH}</td>' * 2 + f"<td>{DASH}</td>" * 2
         else:
-            clear = r["verdict"] == "shortfall"
-            verdict = {
-                "shortfall": "Clear shortfall",
-                "exceeds": "Clearly exceeds",
-                "unclear": "Not clear",
-            }.get(str(r["verdict"]), DASH)
+            clear = r["verdict"] == vocabulary.SHORTFALL
+            verdict = vocabulary.VERDICT_TEXT.get(str(r["verdict"]), DASH)
             cells = (
                 _gap_cell({**r, "p_value": r["p_adjusted"]}, confidence)
                 + f'<td class="num oi-ci">{_interval(r["ci_low"], r["ci_high"])}</td>'
@@ -1070,7 +1068,7 @@ def priorities_section(
 
 
 def _dual_importance(drivers: pd.DataFrame, ranked: pd.DataFrame) -> str:
-    from analysis import plots
+    from analysis.report import plots
 
     over = overall_rows(ranked)
     numbers = {
@@ -1124,7 +1122,7 @@ def segment_comparison(
     """Which customer groups are underserved: each level against the rest of the customers,
     and the top priorities of each group.
 
-    ``contrasts`` is :func:`analysis.analyses.segment_contrasts` output (suppressed, with the
+    ``contrasts`` is :func:`analysis.cx.analyses.segment_contrasts` output (suppressed, with the
     ``item == "all"`` rows); ``ranked`` the priorities table. Empty when ``contrasts`` is None.
     """
     if contrasts is None or contrasts.empty:
@@ -1260,7 +1258,7 @@ def drivers_section(drivers: pd.DataFrame | None, confidence: float = 0.95) -> H
     """The "Key drivers" section: R^2, the relative-weights chart and table. Empty when None."""
     if drivers is None:
         return _html("")
-    from analysis import plots
+    from analysis.report import plots
 
     conf = _level_pct(confidence)
     if drivers.empty or _hidden_row(drivers.iloc[0], "share"):
@@ -1273,8 +1271,8 @@ def drivers_section(drivers: pd.DataFrame | None, confidence: float = 0.95) -> H
     first = drivers.iloc[0]
     has_intervals = not _missing(first.get("replicates")) and int(first["replicates"]) > 0
     rows = drivers.sort_values("share", ascending=False, kind="stable")
-    above = [r for _, r in rows.iterrows() if r["vs_average"] == "above"]
-    unclear = [r for _, r in rows.iterrows() if r["vs_average"] == "unclear"]
+    above = [r for _, r in rows.iterrows() if r["vs_average"] == vocabulary.ABOVE]
+    unclear = [r for _, r in rows.iterrows() if r["vs_average"] == vocabulary.UNCLEAR]
     r2 = float(first["r_squared"])
     r2_ci = ""
     if not _missing(first["r_squared_ci_low"]):
@@ -1326,11 +1324,7 @@ def drivers_section(drivers: pd.DataFrame | None, confidence: float = 0.95) -> H
         )
     )
     body = []
-    verdicts = {
-        "above": "Clearly above average",
-        "below": "Clearly below average",
-        "unclear": "Not clearly different",
-    }
+    verdicts = vocabulary.VS_AVERAGE_TEXT
     tiers = "tier" in drivers.columns
     for _, r in rows.iterrows():
         body.append(
@@ -1380,7 +1374,7 @@ def nps_section(
     """The "Net Promoter Score" section: headline, chart and table. Empty when None."""
     if nps is None or nps.empty:
         return _html("")
-    from analysis import plots
+    from analysis.report import plots
 
     conf = _level_pct(confidence)
     over = overall_rows(nps)
@@ -1446,7 +1440,7 @@ def trend_section(
     """The "Change since the last survey" section (overall rows). Empty when None."""
     if trend is None or trend.empty:
         return _html("")
-    from analysis import plots
+    from analysis.report import plots
 
     conf = _level_pct(confidence)
     over = overall_rows(trend)
@@ -1586,7 +1580,7 @@ def representativeness(table: pd.DataFrame | None) -> HTML:
     """Who answered against the customer base: chart and table (About the survey)."""
     if table is None or table.empty:
         return _html("")
-    from analysis import plots
+    from analysis.report import plots
 
     has_pop = table["population_share"].notna().any()
     parts = ['<section class="oi-representativeness"><h3>Who answered</h3>']

@@ -49,9 +49,9 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
-from analysis import io
+from analysis import files
+from analysis.config.params import EMAIL, Client, load_client
 from analysis.errors import OutsideInError
-from analysis.params import EMAIL, Client, load_client
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -197,7 +197,7 @@ def load_report(client: Client) -> Report:
     none, or if they are not from the same (good) run."""
     import pandas as pd
 
-    from analysis import gaps
+    from analysis.cx import gaps
 
     html_path = client.report_dir / "report.html"
     manifest_path = client.processed_dir / "manifest.json"
@@ -211,7 +211,7 @@ def load_report(client: Client) -> Report:
             f"{client.slug}: {manifest_path} is missing or unreadable, so the report's provenance "
             f"is unknown; {rerun}"
         ) from None
-    sha = io.file_sha256(html_path)
+    sha = files.file_sha256(html_path)
     outputs = manifest.get("outputs") or {}
     if (outputs.get("report_html") or {}).get("sha256") != sha or manifest.get(
         "client"
@@ -224,7 +224,7 @@ def load_report(client: Client) -> Report:
     if not table_path.is_file():
         raise DeliveryError(f"{client.slug}: {table_path} not found; {rerun}")
     recorded = (outputs.get("gap_table") or {}).get("sha256")
-    if recorded is not None and recorded != io.file_sha256(table_path):
+    if recorded is not None and recorded != files.file_sha256(table_path):
         raise DeliveryError(
             f"{client.slug}: {table_path} has changed since the report was made (a later run "
             f"failed part-way?), so the summary would not match the report; "
@@ -244,7 +244,7 @@ def _confidence(report: Report) -> float:
 
 def _findings(report: Report) -> tuple[list[dict[str, str]], int, int]:
     """The largest clear shortfalls (formatted), how many there are, of how many attributes."""
-    from analysis import present
+    from analysis.report import present
 
     conf = _confidence(report)
     over = present.overall_rows(report.gaps)
@@ -430,7 +430,7 @@ def print_pdf(
     Chromium runs with a fresh profile, no network services, no sandbox (it may run as root in
     containers); it is killed, with every process it started, if it takes over ``timeout``.
     """
-    from analysis.batch import kill_tree
+    from analysis.ops.batch import kill_tree
 
     exe = chromium or find_chromium()
     if exe is None:
@@ -466,7 +466,7 @@ def print_pdf(
                 f"Chromium could not print {html_path} (exit code {proc.returncode})"
                 + (f": {tail[0]}" if tail else "")
             )
-        with io.atomic_path(pdf_path) as tmp_pdf:
+        with files.atomic_path(pdf_path) as tmp_pdf:
             tmp_pdf.write_bytes(data)
     return Path(pdf_path)
 
@@ -750,7 +750,7 @@ def send_client(
         if dry_run:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
             target = client.report_dir / OUTBOX / f"{stamp}-{report.sha256[:12]}.eml"
-            with io.atomic_path(target) as tmp:
+            with files.atomic_path(target) as tmp:
                 tmp.write_bytes(msg.as_bytes())
             return SendResult(
                 client.slug, "dry-run", tuple(pending), path=target, warnings=tuple(warnings)
@@ -776,7 +776,7 @@ def send_client(
                     "attempts": attempts,
                 }
             )
-            io.write_json(log, client.report_dir / SEND_LOG)
+            files.write_json(log, client.report_dir / SEND_LOG)
         if refused:
             text = "; ".join(f"{r}: {c} {_decode(m)}" for r, (c, m) in sorted(refused.items()))
             raise DeliveryError(

@@ -21,7 +21,15 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from analysis.present import fmt_num, is_clear, is_hidden, item_label, ordered_items, overall_rows
+from analysis.cx import vocabulary
+from analysis.report.present import (
+    fmt_num,
+    is_clear,
+    is_hidden,
+    item_label,
+    ordered_items,
+    overall_rows,
+)
 
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 LABEL_WIDTH = 42  # characters per line of an item label
@@ -338,7 +346,7 @@ def ipa_chart(
     Parameters
     ----------
     priorities
-        :func:`analysis.analyses.priorities` output (``rank, expectation, performance, verdict,
+        :func:`analysis.cx.analyses.priorities` output (``rank, expectation, performance, verdict,
         importance_cross, performance_cross``); the rows of ``group``/``level`` are drawn, hidden
         (suppressed) rows left out. Significant shortfalls are filled markers, others hollow.
     ax
@@ -355,7 +363,7 @@ def ipa_chart(
         x = rows["performance"].astype(float).to_numpy()
         y = rows["expectation"].astype(float).to_numpy()
         colour = sns.color_palette("colorblind")[1]
-        filled = (rows["verdict"] == "shortfall").to_numpy()
+        filled = (rows["verdict"] == vocabulary.SHORTFALL).to_numpy()
         numbers = [str(int(r)) for r in rows["rank"]]
         _quadrant_chart(
             ax,
@@ -370,12 +378,8 @@ def ipa_chart(
                 else None
             ),
             x_also=(),
-            quadrants={
-                (False, True): "Concentrate here",
-                (True, True): "Keep up the good work",
-                (False, False): "Low priority",
-                (True, False): "Possible overkill",
-            },
+            # x: performance, y: importance
+            quadrants={(x, y): vocabulary.QUADRANTS[(y, x)] for (y, x) in vocabulary.QUADRANTS},
             xlabel="Performance (mean rating)",
             ylabel="Importance: expectation (mean rating)",
             legend=("clear shortfall", "no clear shortfall"),
@@ -392,7 +396,7 @@ def importance_grid(
     Parameters
     ----------
     drivers
-        :func:`analysis.drivers.importance_tiers` output (``item, share, stated, stated_split,
+        :func:`analysis.cx.drivers.importance_tiers` output (``item, share, stated, stated_split,
         derived_split, vs_average``); suppressed rows are left out.
     numbers
         The label of each item's point (e.g. its priority rank); the driver rank by default.
@@ -415,7 +419,7 @@ def importance_grid(
             for i, r in zip(rows["item"], rows["rank"], strict=True)
         ]
         colour = sns.color_palette("colorblind")[0]
-        filled = (rows["vs_average"] == "above").to_numpy()
+        filled = (rows["vs_average"] == vocabulary.ABOVE).to_numpy()
         _quadrant_chart(
             ax,
             x,
@@ -429,11 +433,10 @@ def importance_grid(
                 else None
             ),
             x_also=(0.0,),
+            # x: derived importance, y: stated importance
             quadrants={
-                (False, True): "Basic requirements",
-                (True, True): "Key drivers",
-                (False, False): "Secondary",
-                (True, False): "Hidden drivers (delighters)",
+                (x, y): vocabulary.TIER_PLURAL[vocabulary.TIERS[(y, x)][0]]
+                for (y, x) in vocabulary.TIERS
             },
             xlabel="Derived importance: share of explained overall satisfaction (%)",
             ylabel="Stated importance: expectation (mean rating)",
@@ -530,7 +533,7 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
     Parameters
     ----------
     drivers
-        :func:`analysis.drivers.key_drivers` output; suppressed rows are left out. Items whose
+        :func:`analysis.cx.drivers.key_drivers` output; suppressed rows are left out. Items whose
         share is clearly above the average share (``vs_average == "above"``) are filled.
     ax
         Axes to draw on; a new figure sized to the number of items when omitted.
@@ -552,7 +555,7 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
             rows["share"].astype(float).to_numpy(),
             rows["share_ci_low"].astype(float).to_numpy(),
             rows["share_ci_high"].astype(float).to_numpy(),
-            (rows["vs_average"] == "above").to_numpy(),
+            (rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
             colour,
         )
         if len(drivers):
@@ -581,7 +584,7 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
     Parameters
     ----------
     nps
-        :func:`analysis.analyses.nps` output (``group, level, nps, ci_low, ci_high``);
+        :func:`analysis.cx.analyses.nps` output (``group, level, nps, ci_low, ci_high``);
         suppressed rows are drawn as labelled gaps. Scores whose interval excludes 0 are filled.
     ax
         Axes to draw on; a new figure when omitted.
@@ -619,7 +622,7 @@ def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float =
     Parameters
     ----------
     trend
-        :func:`analysis.analyses.trend` output; overall rows are drawn in table order. Changes
+        :func:`analysis.cx.analyses.trend` output; overall rows are drawn in table order. Changes
         significant after the adjustment (``p_adjusted < 1 - confidence``) are filled.
 
     Returns
@@ -655,7 +658,7 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
     Parameters
     ----------
     table
-        :func:`analysis.analyses.representativeness` output.
+        :func:`analysis.cx.analyses.representativeness` output.
 
     Returns
     -------

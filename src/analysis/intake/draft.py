@@ -16,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from analysis import io
+from analysis import files
+from analysis.config.params import SLUG
 from analysis.errors import ParamsError
-from analysis.params import SLUG
+from analysis.intake import readers
 
 # (expectation pattern, performance pattern): each captures the item stem
 PAIR_PATTERNS = [
@@ -124,7 +125,7 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
     for path in (params_path, codebook_path):
         if path.exists():
             raise ParamsError(f"{path}: client {slug!r} exists already; nothing was overwritten")
-    raw = io.read_survey(Path(survey))
+    raw = readers.read_survey(Path(survey))
     frame = raw.frame
     columns = list(frame.columns)
     numbers = _numbers(frame)
@@ -241,9 +242,9 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
         f"# Drafted by `outside-in new-client {slug}` from {survey.name}: review every line marked "
         f"{REVIEW}.\n"
     )
-    io.write_text(header + _yaml(codebook, ("scale", "id", "segments")), codebook_path)
+    files.write_text(header + _yaml(codebook, ("scale", "id", "segments")), codebook_path)
     params_path.parent.mkdir(parents=True, exist_ok=True)
-    io.write_text(header + _yaml(params, ("title", "design", "by")), params_path)
+    files.write_text(header + _yaml(params, ("title", "design", "by")), params_path)
     return Draft(params=params_path, codebook=codebook_path, survey=target, review=review)
 
 

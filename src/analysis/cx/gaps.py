@@ -4,7 +4,8 @@ For item ``j`` the per-respondent gap is ``g_ij = performance_ij - expectation_i
 the respondent answered both (METHODS.md). The table's expectation, performance and gap are weighted
 means over the same respondents (those who answered both), so ``expectation + gap == performance``
 holds exactly in every row; the standard error, interval, df and p-value are those of the gap, from
-the design (:func:`analysis.estimate.means_by`). All items, all segments and all their levels are
+the design (:func:`analysis.survey.estimate.means_by`). All items, all segments and all their
+levels are
 one call of the estimator (one pass over the data).
 """
 
@@ -16,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import estimate
-from analysis.design import SurveyDesign
+from analysis.config.params import Codebook
 from analysis.errors import DesignError
-from analysis.params import Codebook
-from analysis.weighting import level_text
+from analysis.survey import estimate
+from analysis.survey.calibrate import level_text
+from analysis.survey.design import SurveyDesign
 
 #: ``group`` and ``level`` of the rows over all respondents.
 OVERALL = "all"
@@ -179,7 +180,7 @@ def ratings(clean: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         bad = [c for c in columns if not pd.api.types.is_numeric_dtype(clean[c])]
         raise DesignError(
             f"columns {', '.join(map(repr, bad))} are not numbers; validate the survey against "
-            "its codebook first (analysis.schema)"
+            "its codebook first (analysis.intake.schema)"
         ) from None
 
 
@@ -233,7 +234,7 @@ def suppress_small_cells(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     ----------
     table
         A table with columns ``n``, ``group``, ``level`` and, optionally, ``item`` (e.g. the gap
-        table or an :func:`analysis.estimate.means` table with ``group`` added).
+        table or an :func:`analysis.survey.estimate.means` table with ``group`` added).
     min_cell
         Smallest number of respondents whose estimate may be shown.
 

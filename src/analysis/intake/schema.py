@@ -18,9 +18,9 @@ import pyarrow as arrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
+from analysis.config.params import Codebook, DesignConfig, StaffQuestionnaire
 from analysis.errors import DataError
-from analysis.io import TEXT, RawSurvey
-from analysis.params import Codebook, DesignConfig, StaffQuestionnaire
+from analysis.intake.readers import TEXT, RawSurvey
 
 Questionnaire = Codebook | StaffQuestionnaire  # what a survey is validated against
 
@@ -208,7 +208,8 @@ def _rules(codebook: Questionnaire) -> dict[str, _Rule]:
 
 
 def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> Validated:
-    """Validate a survey read by :func:`analysis.io.read_survey` against its codebook and design.
+    """Validate a survey read by :func:`analysis.intake.readers.read_survey` against its codebook
+    and design.
 
     Returns
     -------

@@ -10,7 +10,8 @@ reserved spellings add non-categorical constraints:
   spend).
 
 Calibrated weights ``w = g * w0`` reproduce the margins. The returned design records the calibration
-(:class:`~analysis.design.Calibration`) so that :mod:`analysis.estimate` computes variances from the
+(:class:`~analysis.survey.design.Calibration`) so that :mod:`analysis.survey.estimate` computes
+variances from the
 residuals of the influence values on the calibration variables, exactly as R's ``calibrate()``,
 ``postStratify()`` (and ``calibrate(calfun = "raking")`` for raking) do; treating calibrated weights
 as fixed would overstate the standard errors of anything the margins explain.
@@ -32,8 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from analysis.design import Calibration, SurveyDesign, one_blas_thread
 from analysis.errors import DesignError
+from analysis.survey.design import Calibration, SurveyDesign, one_blas_thread
 
 METHODS = ("rake", "poststratify", "linear")
 POPULATION = "(population)"

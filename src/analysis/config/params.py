@@ -274,7 +274,8 @@ class Codebook(_Model):
 @dataclass(frozen=True)
 class StaffQuestionnaire:
     """The staff survey seen as a questionnaire to validate: an id, one rating per item on the
-    customers' scale, no segments and no 0-10 scores (the interface :mod:`analysis.schema` uses)."""
+    customers' scale, no segments and no 0-10 scores (the interface :mod:`analysis.intake.schema`
+    uses)."""
 
     id: str
     scale: Scale

@@ -18,7 +18,8 @@ follows R's ``svydesign(..., nest = TRUE)`` (survey 4.1):
   so does this module. A stratum sampled completely (``f_h = 1``) is never lonely.
 
 The variance layout (which units are summed and centred at which stage, see METHODS.md) is computed
-once here and stored as :class:`Stage` records, so that :mod:`analysis.estimate` only does matrix
+once here and stored as :class:`Stage` records, so that :mod:`analysis.survey.estimate` only does
+matrix
 products. With an ``fpc`` for every sampling stage of a multistage design, the later stages add
 their variance like R's default ``svyrecvar``; otherwise only the first stage counts (ultimate
 clusters).
@@ -36,8 +37,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis.config.params import DesignConfig
 from analysis.errors import DesignError
-from analysis.params import DesignConfig
 
 try:  # installed with scikit-learn (pingouin); optional
     from threadpoolctl import ThreadpoolController

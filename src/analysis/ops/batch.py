@@ -1,11 +1,13 @@
 """``outside-in batch``: run the report for many clients, each in its own process.
 
-Every client runs :func:`analysis.report.run_client` in a fresh Python subprocess (which starts its
+Every client runs :func:`analysis.report.runner.run_client` in a fresh Python subprocess (which
+starts its
 own papermill kernel), up to ``jobs`` at a time on this machine, or as one task per client on a Dask
 distributed cluster (``scheduler``), where the worker again runs the client in its own subprocess.
 A client that fails (bad data, a crash) or runs past its timeout (its whole process tree is killed)
-is reported in the summary and never stops the others; its last good report stays in place, because
-:func:`~analysis.report.run_client` replaces reports only after a successful run (atomic renames).
+is reported in the summary and never stops the others; its last good report stays in place,
+because :func:`~analysis.report.runner.run_client` replaces reports only after a successful run
+(atomic renames).
 
 Incremental: a client whose inputs (params, survey, codebook, margins), notebook, Outside-In
 package (version and source fingerprint) and dependency versions are all unchanged since its last
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from analysis import io
+from analysis import files
 from analysis.errors import OutsideInError
 
 STATUSES = ("ok", "skipped", "failed", "timeout")
@@ -127,8 +129,8 @@ def plan_client(
 
     Never raises for a bad params file: the plan is ``invalid`` with the error as its reason.
     """
-    from analysis import report
-    from analysis.params import load_client
+    from analysis.config.params import load_client
+    from analysis.report import runner as report
 
     root = Path(root).absolute()
     params_file = Path(params_file)
@@ -166,7 +168,7 @@ def plan_client(
 
 def _changes(client: Any, manifest: dict[str, Any], notebook: Path) -> list[str]:
     """What differs between now and the run ``manifest`` records (empty: nothing)."""
-    from analysis import report
+    from analysis.report import runner as report
 
     changed = []
     if manifest.get("client") != client.slug:
@@ -176,9 +178,9 @@ def _changes(client: Any, manifest: dict[str, Any], notebook: Path) -> list[str]
     for role in sorted(set(inputs) | set(recorded)):
         path = inputs.get(role)
         old = (recorded.get(role) or {}).get("sha256")
-        if path is None or old is None or not path.is_file() or io.file_sha256(path) != old:
+        if path is None or old is None or not path.is_file() or files.file_sha256(path) != old:
             changed.append(role)
-    if (manifest.get("notebook") or {}).get("sha256") != io.file_sha256(notebook):
+    if (manifest.get("notebook") or {}).get("sha256") != files.file_sha256(notebook):
         changed.append("notebook")
     if manifest.get("package") != report.package_fingerprint():
         changed.append("Outside-In package")
@@ -192,7 +194,7 @@ def _changes(client: Any, manifest: dict[str, Any], notebook: Path) -> list[str]
         old = (outputs.get(name) or {}).get("sha256")
         if old is None and name != "report_html":
             continue  # not recorded: the notebook wrote none (or an older Outside-In ran)
-        if old is None or not path.is_file() or io.file_sha256(path) != old:
+        if old is None or not path.is_file() or files.file_sha256(path) != old:
             changed.append(f"{path.name} on disk")
     return changed
 
@@ -232,7 +234,7 @@ def run_isolated(
         args["result"] = str(result_file)
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "analysis.batch", json.dumps(args)],
+                [sys.executable, "-m", "analysis.ops.batch", json.dumps(args)],
                 cwd=root,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -289,13 +291,13 @@ def _client_env(tmp: str) -> dict[str, str]:
 
 
 def _keep_log(text: str, root: Path, slug: str) -> str | None:
-    from analysis.params import SLUG
+    from analysis.config.params import SLUG
 
     if not SLUG.match(slug):
         return None
     target = root / "data" / "processed" / slug / RUN_LOG
     try:
-        io.write_text(text, target)
+        files.write_text(text, target)
     except OSError:
         return None
     return str(target)
@@ -409,7 +411,7 @@ def _worker(args: dict[str, Any]) -> int:
     import traceback
 
     skip_slow_optional_imports()
-    from analysis import report
+    from analysis.report import runner as report
 
     t0 = time.perf_counter()
     result: dict[str, Any]
@@ -433,7 +435,7 @@ def _worker(args: dict[str, Any]) -> int:
         traceback.print_exc()
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     result["seconds"] = round(time.perf_counter() - t0, 3)
-    io.write_json(result, Path(args["result"]))
+    files.write_json(result, Path(args["result"]))
     return 0
 
 
@@ -686,9 +688,9 @@ def _run_on_dask(
 
 def send_reports(outcomes: Sequence[Outcome], root: str | Path, **options: Any) -> list[Outcome]:
     """Email the report of every client whose run is ``ok`` or ``skipped`` (its last good report
-    is current) with :func:`analysis.deliver.send_client`; ``options`` go to it. One client's
+    is current) with :func:`analysis.ops.deliver.send_client`; ``options`` go to it. One client's
     failure to send never stops the others; it is recorded in its outcome."""
-    from analysis import deliver
+    from analysis.ops import deliver
 
     if not options.get("dry_run") and options.get("settings") is None:
         options["settings"] = deliver.SmtpSettings.from_env()  # missing settings: stop now
@@ -768,9 +770,9 @@ def _display_path(path: Path | str, root: Path | None) -> str:
 
 
 def main_worker(argv: Sequence[str]) -> int:
-    """``python -m analysis.batch '<json>'``: the client process (see :func:`run_isolated`)."""
+    """``python -m analysis.ops.batch '<json>'``: the client process (see :func:`run_isolated`)."""
     if len(argv) != 1:
-        print("usage: python -m analysis.batch '<json arguments>' (internal)", file=sys.stderr)
+        print("usage: python -m analysis.ops.batch '<json arguments>' (internal)", file=sys.stderr)
         return 2
     return _worker(json.loads(argv[0]))
 

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import analyses, drivers, io, schema, weighting
-from analysis import design as design_mod
-from analysis import gaps as gaps_mod
-from analysis.design import SurveyDesign
+from analysis import files
+from analysis.config.params import Client, DesignConfig, load_client
+from analysis.cx import analyses, drivers
+from analysis.cx import gaps as gaps_mod
 from analysis.errors import DesignError
-from analysis.params import Client, DesignConfig, load_client
+from analysis.intake import readers, schema
+from analysis.survey import calibrate as weighting
+from analysis.survey import design as design_mod
+from analysis.survey import inference
+from analysis.survey.design import SurveyDesign
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Intake:
 def read_and_validate(client: Client) -> schema.Validated:
     """Read the client's survey and validate it against its codebook and design (no writes)."""
     sheet = client.config.survey_sheet
-    raw = io.read_survey(client.survey_path, sheet=0 if sheet is None else sheet)
+    raw = readers.read_survey(client.survey_path, sheet=0 if sheet is None else sheet)
     return schema.validate(raw, client.codebook, client.config.design)
 
 
@@ -46,10 +50,10 @@ def intake(client: Client) -> Intake:
     """
     result = read_and_validate(client)
     out = client.processed_dir
-    io.write_parquet(result.clean, out / "clean.parquet")
-    io.write_csv(result.rejected, out / "rejected.csv")
-    io.write_csv(result.flags, out / "quality_flags.csv")
-    io.write_json(result.summary.to_dict(), out / "validation.json")
+    files.write_parquet(result.clean, out / "clean.parquet")
+    files.write_csv(result.rejected, out / "rejected.csv")
+    files.write_csv(result.flags, out / "quality_flags.csv")
+    files.write_json(result.summary.to_dict(), out / "validation.json")
     schema.check_rejected_share(result.summary, client.config.validation.max_rejected_share)
     return Intake(
         clean=result.clean, rejected=result.rejected, summary=result.summary, flags=result.flags
@@ -70,7 +74,7 @@ def _calibration(
     w = client.config.weighting
     if w is None:
         return None
-    margins = io.read_margins(client.margins_path)
+    margins = readers.read_margins(client.margins_path)
 
     def calibrate(design: SurveyDesign) -> SurveyDesign:
         return weighting.calibrate(
@@ -101,8 +105,8 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
         by=client.config.analysis.by,
         confidence=client.config.analysis.confidence,
     )
-    table = analyses.add_p_adjusted(table)
-    io.write_csv(table, client.processed_dir / "gap_table.csv")
+    table = inference.add_p_adjusted(table)
+    files.write_csv(table, client.processed_dir / "gap_table.csv")
     return table
 
 
@@ -123,7 +127,7 @@ def dimension_gaps(client: Client, clean: pd.DataFrame, design: SurveyDesign) ->
         design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
     )
     table = analyses.suppress(table, cfg.min_cell)
-    io.write_csv(table, client.processed_dir / "dimension_gaps.csv")
+    files.write_csv(table, client.processed_dir / "dimension_gaps.csv")
     return table
 
 
@@ -139,7 +143,7 @@ def priorities(client: Client, shown: pd.DataFrame) -> pd.DataFrame:
         confidence=cfg.confidence,
         top=client.config.analysis.top_priorities,
     )
-    io.write_csv(table, client.processed_dir / "priorities.csv")
+    files.write_csv(table, client.processed_dir / "priorities.csv")
     return table
 
 
@@ -197,7 +201,7 @@ def key_drivers(
         return pd.DataFrame(columns=drivers.DRIVER_COLUMNS)
     result = drivers.importance_tiers(result, drivers.stated_importance(table))
     result = analyses.suppress(result, cfg.min_cell)
-    io.write_csv(result, client.processed_dir / "drivers.csv")
+    files.write_csv(result, client.processed_dir / "drivers.csv")
     return result
 
 
@@ -209,7 +213,7 @@ def nps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFra
     cfg = client.config.analysis
     table = analyses.nps(design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence)
     table = analyses.suppress(table, cfg.min_cell)
-    io.write_csv(table, client.processed_dir / "nps.csv")
+    files.write_csv(table, client.processed_dir / "nps.csv")
     return table
 
 
@@ -218,7 +222,7 @@ def reliability(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd
     cfg = client.config.analysis
     table = analyses.reliability(design, clean, client.codebook, confidence=cfg.confidence)
     table = analyses.suppress(table, cfg.min_cell)
-    io.write_csv(table, client.processed_dir / "reliability.csv")
+    files.write_csv(table, client.processed_dir / "reliability.csv")
     return table
 
 
@@ -232,16 +236,16 @@ def segments(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.Da
         design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
     )
     table = analyses.suppress_contrasts(table, cfg.min_cell)
-    io.write_csv(table, client.processed_dir / "segments.csv")
+    files.write_csv(table, client.processed_dir / "segments.csv")
     return table
 
 
 def representativeness(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
     """Respondents against the customer base (margins file), before and after weighting; write
     ``representativeness.csv``."""
-    margins = io.read_margins(client.margins_path) if client.margins_path is not None else None
+    margins = readers.read_margins(client.margins_path) if client.margins_path is not None else None
     table = analyses.representativeness(design, clean, client.codebook, margins)
-    io.write_csv(table, client.processed_dir / "representativeness.csv")
+    files.write_csv(table, client.processed_dir / "representativeness.csv")
     return table
 
 
@@ -271,7 +275,7 @@ def trend(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataF
     )
     now = gaps_mod.gap_table(design, clean, client.codebook, by=by, confidence=cfg.confidence)
     table = analyses.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
-    io.write_csv(table, client.processed_dir / "trend.csv")
+    files.write_csv(table, client.processed_dir / "trend.csv")
     return table
 
 
@@ -287,11 +291,11 @@ def perception_gap(
     if client.staff_path is None:
         return None
     questionnaire = client.codebook.staff_questionnaire()
-    raw = io.read_survey(client.staff_path)
+    raw = readers.read_survey(client.staff_path)
     result = schema.validate(raw, questionnaire, DesignConfig())
     out = client.processed_dir
-    io.write_csv(result.rejected, out / "staff_rejected.csv")
-    io.write_json(result.summary.to_dict(), out / "staff_validation.json")
+    files.write_csv(result.rejected, out / "staff_rejected.csv")
+    files.write_json(result.summary.to_dict(), out / "staff_validation.json")
     schema.check_rejected_share(result.summary, client.config.validation.max_rejected_share)
     cfg = client.config.analysis
     table = analyses.perception_gap(
@@ -303,5 +307,5 @@ def perception_gap(
         confidence=cfg.confidence,
     )
     table = analyses.suppress_perception(table, cfg.min_cell)
-    io.write_csv(table, out / "perception_gap.csv")
+    files.write_csv(table, out / "perception_gap.csv")
     return table

@@ -1,10 +1,11 @@
 """The customer-centred analyses built on the gap table (METHODS.md, "Customer-centred analyses").
 
 Every function takes a design (or result tables) and returns a tidy DataFrame with fixed columns;
-the design-based estimates come from :mod:`analysis.estimate` (all items and levels at once), and
-the driver analysis lives in :mod:`analysis.drivers`.
+the design-based estimates come from :mod:`analysis.survey.estimate` (all items and levels at
+once), and
+the driver analysis lives in :mod:`analysis.cx.drivers`.
 
-- :func:`add_p_adjusted`: Benjamini-Hochberg adjusted p-values across items, beside the raw ones.
+- Benjamini-Hochberg adjustment: :func:`analysis.survey.inference.add_p_adjusted`.
 - :func:`dimension_gaps`: each dimension's gap, from every respondent's mean item gap in it.
 - :func:`priorities`: items ranked by shortfall, with significance, importance-performance
   quadrant and the top priorities of each group.
@@ -16,7 +17,7 @@ the driver analysis lives in :mod:`analysis.drivers`.
 - :func:`perception_gap`: what staff believe customers expect, against what customers said.
 - :func:`suppress`: small-cell suppression of any of these tables (blank plus a flag).
 
-Confidentiality: :func:`suppress` applies :func:`analysis.gaps.suppress_small_cells` (primary
+Confidentiality: :func:`suppress` applies :func:`analysis.cx.gaps.suppress_small_cells` (primary
 suppression below ``min_cell``, complementary suppression within an item and segment) and blanks
 every estimate column of the suppressed rows, not only the gap table's. Tables derived from a gap
 table (priorities) are computed from the suppressed table, so they publish nothing it hides.
@@ -30,13 +31,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from analysis import drivers, estimate, gaps
-from analysis.design import SurveyDesign, build_design
+from analysis.config.params import Codebook, DesignConfig
+from analysis.cx import drivers, gaps, vocabulary
 from analysis.errors import DesignError
-from analysis.params import Codebook, DesignConfig
-from analysis.weighting import level_text
+from analysis.survey import estimate, inference
+from analysis.survey.calibrate import level_text
+from analysis.survey.design import SurveyDesign, build_design
+from analysis.survey.inference import add_p_adjusted
 
 ALL = gaps.OVERALL
 #: Pseudo-item of the rows about all items together (a respondent's mean gap over the items).
@@ -63,12 +65,6 @@ IDENTIFIERS = frozenset(
         "suppressed",
     }
 )
-QUADRANTS = {
-    (True, False): "Concentrate here",
-    (True, True): "Keep up the good work",
-    (False, False): "Low priority",
-    (False, True): "Possible overkill",
-}
 CROSSHAIRS = ("mean", "midpoint")
 
 DIMENSION_COLUMNS = [
@@ -191,44 +187,6 @@ PERCEPTION_COLUMNS = [
 # multiple testing
 
 
-def bh_adjust(p_values: Iterable[float]) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (R's ``p.adjust(p, "BH")``); NaN stays NaN.
-
-    The family is the non-missing p-values given.
-    """
-    p = np.asarray(list(p_values) if not isinstance(p_values, np.ndarray) else p_values, float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = stats.false_discovery_control(p[ok], method="bh")
-    return out
-
-
-def add_p_adjusted(
-    table: pd.DataFrame,
-    family: Sequence[str] = ("group", "level"),
-    column: str = "p_value",
-    out: str = "p_adjusted",
-) -> pd.DataFrame:
-    """A copy of ``table`` with Benjamini-Hochberg adjusted p-values next to ``column``.
-
-    Each family is the rows sharing the values of ``family`` (for a gap table: the items of one
-    segment level, or all items overall), so the adjustment is across items, as METHODS.md asks.
-    """
-    result = table.copy()
-    adjusted = np.full(len(result), np.nan)
-    keys = [result[c].astype(str) for c in family] if family else [pd.Series(0, result.index)]
-    codes = pd.MultiIndex.from_arrays(keys).factorize()[0] if family else np.zeros(len(result))
-    p = result[column].to_numpy(dtype=float)
-    for code in np.unique(codes):
-        rows = np.flatnonzero(codes == code)
-        adjusted[rows] = bh_adjust(p[rows])
-    if out in result.columns:
-        result = result.drop(columns=out)
-    result.insert(result.columns.get_loc(column) + 1, out, adjusted)
-    return result
-
-
 # ---------------------------------------------------------------------------------------------
 # suppression
 
@@ -236,7 +194,7 @@ def add_p_adjusted(
 def suppress(table: pd.DataFrame, min_cell: int, keep: Iterable[str] = IDENTIFIERS) -> pd.DataFrame:
     """Suppress cells of fewer than ``min_cell`` respondents, with complementary suppression.
 
-    The pattern is :func:`analysis.gaps.suppress_small_cells`' (rows with ``0 < n < min_cell``;
+    The pattern is :func:`analysis.cx.gaps.suppress_small_cells`' (rows with ``0 < n < min_cell``;
     within one item and segment, if exactly one level is suppressed, the next smallest too; rows
     with ``n = 0`` flagged); here every column not in ``keep`` (identifiers, ``n``, ``df``) is
     blanked in the suppressed rows, so no estimate of them (p-values, ranks, quadrants, flags)
@@ -392,9 +350,8 @@ def priorities(
     t["rank"] = gap.groupby(t["_fam"]).rank(method="min").astype("Int64")
     alpha = 1 - confidence
     sig = (t["p_adjusted"].astype(float) < alpha) & t["_shown"]
-    t["verdict"] = np.where(
-        ~t["_shown"], None, np.where(sig, np.where(gap < 0, "shortfall", "exceeds"), "unclear")
-    )
+    direction = np.where(gap < 0, vocabulary.SHORTFALL, vocabulary.EXCEEDS)
+    t["verdict"] = np.where(~t["_shown"], None, np.where(sig, direction, vocabulary.UNCLEAR))
     if crosshairs == "mean":
         shown_e = t["expectation"].astype(float).where(t["_shown"])
         shown_p = t["performance"].astype(float).where(t["_shown"])
@@ -407,10 +364,10 @@ def priorities(
     high_imp = t["expectation"].astype(float) >= t["importance_cross"]
     high_perf = t["performance"].astype(float) >= t["performance_cross"]
     t["quadrant"] = [
-        QUADRANTS[(bool(a), bool(b))] if s else None
+        vocabulary.QUADRANTS[(bool(a), bool(b))] if s else None
         for a, b, s in zip(high_imp, high_perf, t["_shown"], strict=True)
     ]
-    short = t["verdict"] == "shortfall"
+    short = t["verdict"] == vocabulary.SHORTFALL
     order = t[short].sort_values(["_fam", "gap"], kind="stable")
     first = order.groupby("_fam").head(max(int(top), 0)).index
     flag = pd.Series(False, index=t.index, dtype="boolean")
@@ -565,7 +522,8 @@ def segment_contrasts(
     For level ``L`` of segment ``s``: ``difference = gap(L) - gap(rest)``, where "rest" is every
     respondent with another level of ``s`` (respondents without a value of ``s`` are in neither).
     Both are domain means of the full design and the standard error of their difference comes
-    from their joint influence values (:func:`analysis.estimate.difference`, R's ``svyby`` with
+    from their joint influence values (:func:`analysis.survey.estimate.difference`, R's
+    ``svyby`` with
     ``covmat = TRUE`` + ``svycontrast``). Besides one row per item, a row with ``item = "all"``
     compares each customer's average gap over all items (answered at least ``min_share`` of
     them): its ``difference`` is how much more (negative) or less a level falls short across the
@@ -762,7 +720,7 @@ def trend(
     Parameters
     ----------
     previous, current
-        Unsuppressed gap tables of the two waves (:func:`analysis.gaps.gap_table`).
+        Unsuppressed gap tables of the two waves (:func:`analysis.cx.gaps.gap_table`).
     min_cell
         If given, a row is suppressed when either wave's gap table hides it (its own
         primary and complementary suppression), so that a hidden gap cannot be worked out from a
@@ -796,9 +754,7 @@ def trend(
     change = merged["gap"].astype(float) - merged["gap_previous"].astype(float)
     se = np.sqrt(merged["se"].astype(float) ** 2 + merged["se_previous"].astype(float) ** 2)
     df = merged["df"].astype(float) + merged["df_previous"].astype(float)
-    q = stats.t.ppf((1 + confidence) / 2, np.maximum(df, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pval = 2 * stats.t.sf(np.abs(change / se), np.maximum(df, 1))
+    tcols = inference.t_interval(change.to_numpy(), se.to_numpy(), df.to_numpy(), confidence)
     out = pd.DataFrame(
         {
             "item": merged["item"],
@@ -812,10 +768,10 @@ def trend(
             "gap": merged["gap"].astype(float),
             "change": change,
             "se": se,
-            "ci_low": change - q * se,
-            "ci_high": change + q * se,
+            "ci_low": tcols["ci_low"],
+            "ci_high": tcols["ci_high"],
             "df": df.astype(int),
-            "p_value": np.where(df > 0, pval, np.nan),
+            "p_value": tcols["p_value"],
         }
     )
     out = add_p_adjusted(out)
@@ -921,9 +877,7 @@ def perception_gap(
     diff = s["estimate"].to_numpy() - c["estimate"].to_numpy()
     se = np.sqrt(s["se"].to_numpy() ** 2 + c["se"].to_numpy() ** 2)
     df = float(staff_design.df + design.df)
-    q = stats.t.ppf((1 + confidence) / 2, max(df, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pval = 2 * stats.t.sf(np.abs(diff / se), max(df, 1))
+    tcols = inference.t_interval(diff, se, df, confidence)
     out = pd.DataFrame(
         {
             "item": [i.id for i in items],
@@ -937,10 +891,10 @@ def perception_gap(
             "customer_expectation": c["estimate"].to_numpy(),
             "difference": diff,
             "se": se,
-            "ci_low": diff - q * se,
-            "ci_high": diff + q * se,
+            "ci_low": tcols["ci_low"],
+            "ci_high": tcols["ci_high"],
             "df": int(df),
-            "p_value": pval,
+            "p_value": tcols["p_value"],
         }
     )
     return add_p_adjusted(out)[PERCEPTION_COLUMNS]

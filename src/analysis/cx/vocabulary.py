@@ -1,0 +1,100 @@
+"""The vocabulary of the analyses: every class name and verdict word, and what "clear" means.
+
+One module decides the words; the analyses write them into their tables, and the report, the
+charts and the email read them from here (never spell them again).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: The overall rows of every table (``group = level = "all"``).
+ALL = "all"
+
+# ---------------------------------------------------------------------------------------------
+# significance
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(math.isnan(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def is_clear(p_value: Any, confidence: float) -> bool:
+    """Whether a result is clearly different from zero: ``p < 1 - confidence`` (missing: no).
+
+    The p-value given decides: an adjusted one (``p_adjusted``, Benjamini-Hochberg across the
+    attributes) where several attributes are tested at once, the raw one for a single test.
+    """
+    return not _missing(p_value) and float(p_value) < 1 - confidence
+
+
+# ---------------------------------------------------------------------------------------------
+# gap verdicts (priorities ``verdict`` column) and their display words
+
+SHORTFALL = "shortfall"
+EXCEEDS = "exceeds"
+UNCLEAR = "unclear"
+
+VERDICT_TEXT = {
+    SHORTFALL: "Clear shortfall",
+    EXCEEDS: "Clearly exceeds",
+    UNCLEAR: "Not clear",
+}
+
+# ---------------------------------------------------------------------------------------------
+# importance-performance quadrants (Martilla & James), keyed by
+# (importance at or above the crosshair, performance at or above the crosshair)
+
+CONCENTRATE = "Concentrate here"
+KEEP_UP = "Keep up the good work"
+LOW_PRIORITY = "Low priority"
+OVERKILL = "Possible overkill"
+
+QUADRANTS = {
+    (True, False): CONCENTRATE,
+    (True, True): KEEP_UP,
+    (False, False): LOW_PRIORITY,
+    (False, True): OVERKILL,
+}
+
+# ---------------------------------------------------------------------------------------------
+# derived importance: an item's share of R^2 against the average share (drivers ``vs_average``)
+
+ABOVE = "above"
+BELOW = "below"
+
+VS_AVERAGE_TEXT = {
+    ABOVE: "Clearly above average",
+    BELOW: "Clearly below average",
+    UNCLEAR: "Not clearly different",
+}
+
+# ---------------------------------------------------------------------------------------------
+# the dual-importance grid, keyed by (stated importance high, derived importance high):
+# (tier, perceived-value tier)
+
+KEY_DRIVER = "Key driver"
+BASIC = "Basic requirement"
+HIDDEN_DRIVER = "Hidden driver (delighter)"
+SECONDARY = "Secondary"
+
+TIERS = {
+    (True, True): (KEY_DRIVER, "satisfaction"),
+    (True, False): (BASIC, "basic requirement"),
+    (False, True): (HIDDEN_DRIVER, "delight"),
+    (False, False): (SECONDARY, "secondary"),
+}
+
+#: A tier's name when it heads a group of attributes (chart quadrants).
+TIER_PLURAL = {
+    KEY_DRIVER: "Key drivers",
+    BASIC: "Basic requirements",
+    HIDDEN_DRIVER: "Hidden drivers (delighters)",
+    SECONDARY: "Secondary",
+}
