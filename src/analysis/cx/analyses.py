@@ -36,8 +36,7 @@ from analysis.config.params import Codebook, DesignConfig
 from analysis.cx import drivers, gaps, vocabulary
 from analysis.errors import DesignError
 from analysis.survey import estimate, inference
-from analysis.survey.calibrate import level_text
-from analysis.survey.design import SurveyDesign, build_design
+from analysis.survey.design import SurveyDesign, build_design, level_text
 from analysis.survey.inference import add_p_adjusted
 
 ALL = gaps.OVERALL

@@ -37,8 +37,7 @@ from analysis.config.params import Codebook
 from analysis.cx import vocabulary
 from analysis.errors import DesignError
 from analysis.survey import inference
-from analysis.survey.calibrate import level_text
-from analysis.survey.design import CENSUS_TOLERANCE, SurveyDesign
+from analysis.survey.design import CENSUS_TOLERANCE, SurveyDesign, level_text
 
 #: Replicate methods of :func:`replicate_weights`.
 REPLICATE_METHODS = ("bootstrap", "jackknife")

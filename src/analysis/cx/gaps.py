@@ -20,8 +20,7 @@ import pandas as pd
 from analysis.config.params import Codebook
 from analysis.errors import DesignError
 from analysis.survey import estimate
-from analysis.survey.calibrate import level_text
-from analysis.survey.design import SurveyDesign
+from analysis.survey.design import SurveyDesign, level_text
 
 #: ``group`` and ``level`` of the rows over all respondents.
 OVERALL = "all"

@@ -34,7 +34,7 @@ import pandas as pd
 import scipy.linalg
 
 from analysis.errors import DesignError
-from analysis.survey.design import Calibration, SurveyDesign, one_blas_thread
+from analysis.survey.design import Calibration, SurveyDesign, level_text, one_blas_thread
 
 METHODS = ("rake", "poststratify", "linear")
 POPULATION = "(population)"
@@ -221,18 +221,6 @@ def weighting_summary(design: SurveyDesign) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # margins
-
-
-def level_text(values: pd.Series) -> pd.Series:
-    """Values as the text a margins file uses: integer-valued numbers without ``.0``; NaN kept."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.astype(object)
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        num = pd.to_numeric(values, errors="coerce")
-        finite = num.dropna()
-        if len(finite) and np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0):
-            return num.astype("Int64").astype("string").astype(object).where(num.notna())
-    return values.astype("string").astype(object).where(values.notna())
 
 
 def _parse(

@@ -585,3 +585,15 @@ def _check_lonely(design: SurveyDesign, config: DesignConfig) -> None:
             "estimated (lonely PSU); merge it with a similar stratum, or set design.lonely_psu "
             "to adjust, average or remove"
         )
+
+
+def level_text(values: pd.Series) -> pd.Series:
+    """Values as the text a margins file uses: integer-valued numbers without ``.0``; NaN kept."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        num = pd.to_numeric(values, errors="coerce")
+        finite = num.dropna()
+        if len(finite) and np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0):
+            return num.astype("Int64").astype("string").astype(object).where(num.notna())
+    return values.astype("string").astype(object).where(values.notna())
