@@ -1,4 +1,5 @@
-"""The customer-centred analyses (analysis.cx.analyses) and their pipeline steps.
+"""The customer-centred analyses (analysis.cx: dimensions, priorities, NPS, reliability, segments,
+representativeness, trend, perception, suppression) and their pipeline steps.
 
 Hand-computed small cases for each analysis; suppression tests that try to recover a hidden cell
 from the published tables (and show that they could without complementary suppression); the demo
@@ -17,7 +18,18 @@ import pingouin
 import pytest
 
 from analysis.config.params import Codebook, DesignConfig, load_client, load_codebook
-from analysis.cx import analyses, gaps
+from analysis.cx import (
+    dimensions,
+    gaps,
+    nps,
+    perception,
+    priorities,
+    reliability,
+    representativeness,
+    segments,
+    suppression,
+    trend,
+)
 from analysis.errors import DesignError
 from analysis.intake import readers, schema
 from analysis.ops import pipeline
@@ -99,7 +111,7 @@ def test_dimension_gap_is_the_mean_of_each_respondents_item_gaps():
     )
     cb = codebook([("a", "D1"), ("b", "D1"), ("c", "D2")])
     design = srs(frame)
-    table = analyses.dimension_gaps(design, frame, cb, min_share=0.5)
+    table = dimensions.dimension_gaps(design, frame, cb, min_share=0.5)
     d1 = table[table["dimension"] == "D1"].iloc[0]
     # respondent gaps over the answered pairs of D1 (half rule: 1 of 2 is enough)
     per = np.array([(-1 - 2) / 2, 0, (-3 + 0) / 2, (0 - 1) / 2, (-2 + 1) / 2, 0.0])
@@ -109,9 +121,9 @@ def test_dimension_gap_is_the_mean_of_each_respondents_item_gaps():
     e_per = np.array([6, 5, 6.5, 5.5, 4.5, 5])
     assert d1["expectation"] == pytest.approx(e_per.mean())
     assert d1["expectation"] + d1["gap"] == pytest.approx(d1["performance"])
-    strict = analyses.dimension_gaps(design, frame, cb, min_share=1.0)
+    strict = dimensions.dimension_gaps(design, frame, cb, min_share=1.0)
     assert strict.loc[strict["dimension"] == "D1", "n"].iloc[0] == 4
-    assert list(table.columns) == analyses.DIMENSION_COLUMNS
+    assert list(table.columns) == dimensions.DIMENSION_COLUMNS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,11 +161,11 @@ def priority_input() -> pd.DataFrame:
                     "p_adjusted": padj,
                 }
             )
-    return analyses.suppress(pd.DataFrame(table), 5)
+    return suppression.suppress(pd.DataFrame(table), 5, gaps.IDENTIFIERS)
 
 
 def test_priorities_rank_verdict_quadrant_and_top():
-    out = analyses.priorities(priority_input(), top=2)
+    out = priorities.priorities(priority_input(), top=2)
     over = out[out["group"] == "all"].set_index("item")
     # gaps: a -2.0, e -1.2, c -1.0, b -0.2, d +1.5
     assert list(out[out["group"] == "all"]["item"]) == ["a", "e", "c", "b", "d"]
@@ -187,13 +199,13 @@ def test_priorities_rank_verdict_quadrant_and_top():
     assert pd.isna(seg.loc["e", "rank"]) and pd.isna(seg.loc["e", "quadrant"])
     assert pd.isna(seg.loc["e", "top_priority"]) and seg.loc["e", "suppressed"]
     assert seg["importance_cross"].iloc[0] == pytest.approx(np.mean([6.5, 6, 4, 4.5]))
-    mid = analyses.priorities(priority_input(), scale=(1, 7), crosshairs="midpoint")
+    mid = priorities.priorities(priority_input(), scale=(1, 7), crosshairs="midpoint")
     assert (mid["importance_cross"] == 4.0).all()
     quadrant = mid.set_index(["group", "item"])["quadrant"]
     assert quadrant[("all", "d")] == "Keep up the good work"  # 4.5 is above the midpoint 4
     assert quadrant[("all", "c")] == "Concentrate here"  # at the midpoint counts as high
     with pytest.raises(ValueError, match="scale"):
-        analyses.priorities(priority_input(), crosshairs="midpoint")
+        priorities.priorities(priority_input(), crosshairs="midpoint")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,8 +222,8 @@ def test_nps_by_hand():
     )
     cb = codebook([("x", "D")], segments={"seg": ["a", "b"]}, recommend="rec")
     frame["e_x"] = frame["p_x"] = 5
-    out = analyses.nps(srs(frame), frame, cb, by=["seg"])
-    assert list(out.columns) == analyses.NPS_COLUMNS
+    out = nps.nps(srs(frame), frame, cb, by=["seg"])
+    assert list(out.columns) == nps.NPS_COLUMNS
     s = np.array([1, 1, 0, 0, -1, -1, 1.0])
     overall = out.iloc[0]
     assert overall["n"] == 7
@@ -237,7 +249,7 @@ def test_nps_is_design_based():
     design = srs(frame, "w")
     s = np.where(frame["rec"] >= 9, 100.0, np.where(frame["rec"] <= 6, -100.0, 0.0))
     want = estimate.means(design, pd.Series(s, name="s"))
-    got = analyses.nps(design, frame, cb)
+    got = nps.nps(design, frame, cb)
     assert got["nps"].iloc[0] == pytest.approx(want["estimate"].iloc[0])
     assert got["se"].iloc[0] == pytest.approx(want["se"].iloc[0])
 
@@ -256,8 +268,8 @@ def test_design_alpha_equals_pingouin_on_frequency_expanded_data():
         frame[f"p_{i}"] = np.clip(base + rng.integers(-2, 2, n), 1, 7).astype(float)
     frame.loc[3, "e_b"] = np.nan
     cb = codebook([("a", "D"), ("b", "D"), ("c", "D")])
-    out = analyses.reliability(srs(frame, "w"), frame, cb)
-    assert list(out.columns) == analyses.RELIABILITY_COLUMNS
+    out = reliability.reliability(srs(frame, "w"), frame, cb)
+    assert list(out.columns) == reliability.RELIABILITY_COLUMNS
     exp = out[out["rating"] == "expectation"].iloc[0]
     cols = ["e_a", "e_b", "e_c"]
     unweighted = pingouin.cronbach_alpha(frame[cols], nan_policy="listwise")[0]
@@ -266,7 +278,7 @@ def test_design_alpha_equals_pingouin_on_frequency_expanded_data():
     # svycralpha: the weights act like frequencies (alpha is scale-free, so n/(n-1) cancels)
     assert exp["alpha_design"] == pytest.approx(pingouin.cronbach_alpha(expanded)[0])
     # equal weights: the design-based alpha is the textbook one
-    same = analyses.reliability(srs(frame), frame, cb)
+    same = reliability.reliability(srs(frame), frame, cb)
     assert same["alpha_design"].to_numpy() == pytest.approx(same["alpha"].to_numpy())
     # by hand: k/(k-1) (1 - sum of item variances / variance of the total)
     x = frame[cols].dropna().to_numpy()
@@ -293,8 +305,8 @@ def segment_frame(seed: int = 2, n: int = 90) -> tuple[pd.DataFrame, Codebook]:
 def test_segment_against_the_rest_is_a_design_based_contrast():
     frame, cb = segment_frame()
     design = srs(frame, "w")
-    out = analyses.segment_contrasts(design, frame, cb, by=["seg"])
-    assert list(out.columns) == analyses.SEGMENT_COLUMNS
+    out = segments.segment_contrasts(design, frame, cb, by=["seg"])
+    assert list(out.columns) == segments.SEGMENT_COLUMNS
     row = out[(out["item"] == "x") & (out["level"] == "A")].iloc[0]
     g = frame["p_x"] - frame["e_x"]
     is_a = frame["seg"] == "A"
@@ -329,7 +341,7 @@ def test_the_demo_finds_enterprise_most_underserved():
     ).clean
     margins = readers.read_margins(ROOT / "data" / "raw" / "demo" / "population.csv")
     design = weighting.calibrate(build_design(clean, config), clean, margins, method="rake")
-    out = analyses.segment_contrasts(design, clean, cb, by=["segment", "region"])
+    out = segments.segment_contrasts(design, clean, cb, by=["segment", "region"])
     worst = out[out["most_underserved"].astype(bool)]
     assert worst[["group", "level"]].values.tolist() == [["segment", "Enterprise"]]
     # the truth: Enterprise's mean gap over the items is the most negative of the segments
@@ -339,7 +351,7 @@ def test_the_demo_finds_enterprise_most_underserved():
     ent = out[(out["item"] == "all") & (out["level"] == "Enterprise")].iloc[0]
     assert ent["difference"] < 0 and ent["p_adjusted"] < 0.001
     # representativeness: raw shares far off the customer base, weighted ones on it
-    rep = analyses.representativeness(design, clean, cb, margins)
+    rep = representativeness.representativeness(design, clean, cb, margins)
     ent = rep[rep["level"] == "Enterprise"].iloc[0]
     assert ent["sample_share"] > 5 * ent["population_share"]
     assert rep["weighted_share"].to_numpy() == pytest.approx(rep["population_share"].to_numpy())
@@ -358,14 +370,14 @@ def test_representativeness_by_hand():
     margins = pd.DataFrame(
         {"variable": ["seg"] * 3, "level": ["a", "b", "c"], "count": [50.0, 30, 20]}
     )
-    out = analyses.representativeness(srs(frame, "w"), frame, cb, margins)
-    assert list(out.columns) == analyses.REPRESENTATIVENESS_COLUMNS
+    out = representativeness.representativeness(srs(frame, "w"), frame, cb, margins)
+    assert list(out.columns) == representativeness.REPRESENTATIVENESS_COLUMNS
     assert out["level"].tolist() == ["a", "b", "c"]
     assert out["n"].tolist() == [2, 3, 0]
     assert out["population_share"].tolist() == pytest.approx([0.5, 0.3, 0.2])
     assert out["sample_share"].tolist() == pytest.approx([0.4, 0.6, 0.0])
     assert out["weighted_share"].tolist() == pytest.approx([0.5, 0.5, 0.0])
-    no_margins = analyses.representativeness(srs(frame, "w"), frame, cb)
+    no_margins = representativeness.representativeness(srs(frame, "w"), frame, cb)
     assert no_margins["population"].isna().all()
 
 
@@ -377,7 +389,7 @@ def test_trend_by_hand():
     cols = ["item", "label", "dimension", "group", "level", "n", "gap", "se", "df"]
     prev = pd.DataFrame([["a", "A", "D", "all", "all", 100, -1.0, 0.3, 90]], columns=cols)
     cur = pd.DataFrame([["a", "A", "D", "all", "all", 120, -0.2, 0.4, 110]], columns=cols)
-    out = analyses.trend(prev, cur).iloc[0]
+    out = trend.trend(prev, cur).iloc[0]
     assert out["change"] == pytest.approx(0.8)
     assert out["se"] == pytest.approx(0.5)
     assert out["df"] == 200
@@ -403,11 +415,10 @@ def simulate_wave(seed: int, shift: float, n: int = 900) -> pd.DataFrame:
 def test_two_simulated_waves_with_known_change():
     cb = codebook([("a", "D"), ("b", "D")], segments={"seg": ["big", "tiny"]})
     before, after = simulate_wave(1, 0.0), simulate_wave(2, 0.5)
-    t_before, t_after = analyses.wave_gap_tables(
-        (srs(before, "w"), before), (srs(after, "w"), after), cb, by=["seg"]
-    )
-    out = analyses.trend(t_before, t_after, min_cell=5)
-    assert list(out.columns) == [*analyses.TREND_COLUMNS, "suppressed"]
+    t_before = gaps.gap_table(srs(before, "w"), before, cb, by=["seg"])
+    t_after = gaps.gap_table(srs(after, "w"), after, cb, by=["seg"])
+    out = trend.trend(t_before, t_after, min_cell=5)
+    assert list(out.columns) == [*trend.TREND_COLUMNS, "suppressed"]
     over = out[out["group"] == "all"].set_index("item")
     assert over.loc["a", "ci_low"] < 0.5 < over.loc["a", "ci_high"]
     assert over.loc["a", "p_adjusted"] < 0.001
@@ -428,8 +439,8 @@ def test_perception_gap_by_hand():
     frame = pd.DataFrame({"rid": range(5), "e_a": [6, 5, 6, 5, 6.0], "e_b": [6, 6, 7, 5, 6.0]})
     frame["p_a"] = frame["p_b"] = 5
     cb = codebook([("a", "D"), ("b", "D")])
-    out = analyses.perception_gap(staff, {"a": "s_a", "b": "s_b"}, srs(frame), frame, cb)
-    assert list(out.columns) == analyses.PERCEPTION_COLUMNS
+    out = perception.perception_gap(staff, {"a": "s_a", "b": "s_b"}, srs(frame), frame, cb)
+    assert list(out.columns) == perception.PERCEPTION_COLUMNS
     a = out.iloc[0]
     assert a["staff_belief"] == pytest.approx(6.75) and a["customer_expectation"] == 5.6
     assert a["difference"] == pytest.approx(1.15)
@@ -437,7 +448,7 @@ def test_perception_gap_by_hand():
     assert a["se"] == pytest.approx(se) and a["df"] == 3 + 4
     b = out.iloc[1]
     assert b["difference"] == pytest.approx(4 - 6) and b["p_value"] < 0.05
-    hidden = analyses.suppress_perception(out, min_cell=5)
+    hidden = perception.suppress_perception(out, min_cell=5)
     assert hidden["suppressed"].all() and hidden["difference"].isna().all()
 
 
@@ -483,11 +494,11 @@ def test_a_suppressed_gap_cannot_be_recovered_from_the_published_tables():
     frame, cb = small_level_survey()
     design = srs(frame)
     table = gaps.gap_table(design, frame, cb, by=["seg"])
-    shown = analyses.suppress(inference.add_p_adjusted(table), min_cell=5)
-    contrasts = analyses.suppress_contrasts(
-        analyses.segment_contrasts(design, frame, cb, by=["seg"]), 5
+    shown = suppression.suppress(inference.add_p_adjusted(table), 5, gaps.IDENTIFIERS)
+    contrasts = segments.suppress_contrasts(
+        segments.segment_contrasts(design, frame, cb, by=["seg"]), 5
     )
-    rep = analyses.representativeness(design, frame, cb)
+    rep = representativeness.representativeness(design, frame, cb)
     shares = dict(zip(rep["level"], rep["weighted_share"], strict=True))
     seg = shown[shown["group"] == "seg"].set_index("level")
     assert seg["suppressed"].tolist() == [False, True, True]  # tiny, and mid to protect it
@@ -524,12 +535,12 @@ def test_a_suppressed_gap_cannot_be_recovered_from_the_published_tables():
 def test_a_suppressed_nps_cannot_be_recovered():
     frame, cb = small_level_survey()
     design = srs(frame)
-    out = analyses.suppress(analyses.nps(design, frame, cb, by=["seg"]), min_cell=5)
+    out = suppression.suppress(nps.nps(design, frame, cb, by=["seg"]), 5, nps.IDENTIFIERS)
     seg = out[out["group"] == "seg"].set_index("level")
     assert seg["suppressed"].tolist() == [False, True, True]
     assert seg.loc[["mid", "tiny"], ["nps", "se", "promoters", "detractors"]].isna().all().all()
     assert seg["n"].tolist() == [40, 25, 3]  # counts stay visible
-    rep = analyses.representativeness(design, frame, cb)
+    rep = representativeness.representativeness(design, frame, cb)
     shares = dict(zip(rep["level"], rep["weighted_share"], strict=True))
     a, _b, hidden = published_relations(
         shares, out["nps"].iloc[0], {"big": seg.loc["big", "nps"]}, {}
@@ -542,7 +553,7 @@ def test_segment_contrast_hides_a_level_whose_rest_is_small():
     frame["e_x"] = 6.0
     frame["p_x"] = np.r_[np.full(20, 5.0), [2.0, 3.0, 4.0]]
     cb = codebook([("x", "D")], segments={"seg": ["a", "b"]})
-    out = analyses.suppress_contrasts(analyses.segment_contrasts(srs(frame), frame, cb, ["seg"]), 5)
+    out = segments.suppress_contrasts(segments.segment_contrasts(srs(frame), frame, cb, ["seg"]), 5)
     assert out["suppressed"].all()  # b: 3 respondents; a: its rest is those 3
     assert out[["gap", "gap_rest", "difference"]].isna().all().all()
     assert out["n_rest"].tolist() == [3, 3, 20, 20]  # level a (item x, all items), then b
@@ -551,10 +562,12 @@ def test_segment_contrast_hides_a_level_whose_rest_is_small():
 def test_suppress_blanks_every_estimate_but_keeps_identifiers():
     frame, cb = small_level_survey()
     design = srs(frame)
-    dims = analyses.suppress(analyses.dimension_gaps(design, frame, cb, by=["seg"]), 5)
+    dims = suppression.suppress(
+        dimensions.dimension_gaps(design, frame, cb, by=["seg"]), 5, dimensions.IDENTIFIERS
+    )
     hidden = dims[dims["suppressed"]]
     assert len(hidden) == 2
-    est = [c for c in dims.columns if c not in analyses.IDENTIFIERS]
+    est = [c for c in dims.columns if c not in {*dimensions.IDENTIFIERS, "suppressed"}]
     assert hidden[est].isna().all().all()
     assert hidden[["dimension", "group", "level", "n", "df"]].notna().all().all()
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.config.params import Codebook, DesignConfig
-from analysis.cx import gaps
+from analysis.cx import dimensions, gaps, suppression
 from analysis.errors import DesignError
 from analysis.survey import calibrate as weighting
 from analysis.survey import estimate
@@ -177,7 +177,7 @@ def test_unknown_segment_value_or_column_is_an_error(survey) -> None:
 
 def test_primary_and_complementary_suppression(survey) -> None:
     table = survey[3]
-    out = gaps.suppress_small_cells(table, min_cell=10)
+    out = suppression.suppress(table, 10, gaps.IDENTIFIERS)
     enterprise = out[out["level"] == "Enterprise"]
     assert (table.loc[table["level"] == "Enterprise", "n"] < 10).all()
     assert enterprise["suppressed"].all() and enterprise["gap"].isna().all()
@@ -207,7 +207,7 @@ def test_empty_levels_do_not_trigger_complementary_suppression() -> None:
             "gap": [0.1, 0.2, 0.0, np.nan],
         }
     )
-    out = gaps.suppress_small_cells(table, 5)
+    out = suppression.suppress(table, 5, gaps.IDENTIFIERS)
     assert list(out["suppressed"]) == [False, False, False, True]
     assert out["gap"].iloc[:3].notna().all()
 
@@ -254,13 +254,13 @@ def test_a_suppressed_cell_cannot_be_recovered_from_the_overall(survey) -> None:
     np.testing.assert_allclose(leaked.loc[truth.index], truth, rtol=1e-9, atol=1e-9)
 
     # with complementary suppression nothing can be solved for
-    protected = gaps.suppress_small_cells(table, min_cell=10)
+    protected = suppression.suppress(table, 10, gaps.IDENTIFIERS)
     assert _recover(protected, weight_sums).empty
 
 
 def test_min_cell_must_be_positive(survey) -> None:
     with pytest.raises(ValueError, match="min_cell"):
-        gaps.suppress_small_cells(survey[3], 0)
+        suppression.suppress(survey[3], 0, gaps.IDENTIFIERS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_degenerate_cells_have_defined_results() -> None:
     assert one["n"] == 1 and one["gap"] == -2.0  # the estimate is defined ...
     assert np.isnan(one["se"]) and np.isnan(one["ci_low"]) and np.isnan(one["p_value"])  # ...
     # but has no SE, and a report suppresses it (one respondent is below any min_cell >= 2)
-    shown = gaps.suppress_small_cells(table, min_cell=2)
+    shown = suppression.suppress(table, 2, gaps.IDENTIFIERS)
     hidden = shown[(shown["item"] == "it0") & (shown["level"] == "Enterprise")].iloc[0]
     assert hidden["suppressed"] and np.isnan(hidden["gap"])
     # every row with a gap and n >= 2 has a finite SE, CI and p-value
@@ -316,11 +316,11 @@ def test_complementary_suppression_when_small_cells_add_up_to_a_small_cell() -> 
             "gap": [-0.5, -0.4, -2.0, 1.0, -0.6],
         }
     )
-    out = gaps.suppress_small_cells(table, 5)
+    out = suppression.suppress(table, 5, gaps.IDENTIFIERS)
     assert out["suppressed"].tolist() == [False, False, True, True, True]
     assert out["gap"].isna().tolist() == [False, False, True, True, True]
     # one small cell beside enough others: exactly one more (the next smallest) is hidden
-    single = gaps.suppress_small_cells(table.assign(n=[1103, 500, 2, 300, 301]), 5)
+    single = suppression.suppress(table.assign(n=[1103, 500, 2, 300, 301]), 5, gaps.IDENTIFIERS)
     assert single["suppressed"].tolist() == [False, False, True, True, False]
 
 
@@ -336,5 +336,5 @@ def test_complementary_suppression_is_per_dimension_in_a_dimension_table() -> No
             "gap": [-1.0, -1.1, -0.9, -0.7, 0.2, 0.1, 0.3, 0.65],
         }
     )
-    out = gaps.suppress_small_cells(table, 5)
+    out = suppression.suppress(table, 5, dimensions.IDENTIFIERS)
     assert out["suppressed"].tolist() == [False, False, True, True] * 2

@@ -22,7 +22,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from analysis.config.params import load_client
-from analysis.cx import analyses
+from analysis.cx import priorities
 from analysis.errors import ReportError
 from analysis.report import plots, present
 from analysis.report import runner as report
@@ -213,7 +213,7 @@ def test_validation_summary_wording():
 
 def stand_in_ranked(table: pd.DataFrame | None = None) -> pd.DataFrame:
     """The priorities table of :func:`stand_in_table` (BH-adjusted p-values, ranks)."""
-    return analyses.priorities(
+    return priorities.priorities(
         inference.add_p_adjusted(stand_in_table() if table is None else table)
     )
 
@@ -597,7 +597,18 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
     """Every analysis table of a small survey whose label, dimension and segment level are
     hostile markup; the level "Rare" has 3 respondents (suppressed)."""
     from analysis.config.params import Codebook, DesignConfig
-    from analysis.cx import analyses, drivers, gaps
+    from analysis.cx import (
+        dimensions,
+        drivers,
+        gaps,
+        nps,
+        reliability,
+        representativeness,
+        segments,
+        suppression,
+    )
+    from analysis.cx import trend as trend_mod
+    from analysis.ops.pipeline import DRIVER_IDENTIFIERS
     from analysis.survey.design import build_design
 
     rng = np.random.default_rng(3)
@@ -631,7 +642,7 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
     )
     design = build_design(frame, DesignConfig(weight="w"))
     table = inference.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
-    shown = analyses.suppress(table, 5)
+    shown = suppression.suppress(table, 5, gaps.IDENTIFIERS)
     reps = drivers.replicate_weights(design, replicates=60, seed=1)
     drv = drivers.importance_tiers(
         drivers.key_drivers(design, frame, cb, reps), drivers.stated_importance(table)
@@ -643,18 +654,20 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
             "count": [60.0, 30, 10],
         }
     )
-    trend = analyses.trend(table.assign(gap=table["gap"] - 0.4), table, min_cell=5)
+    trend = trend_mod.trend(table.assign(gap=table["gap"] - 0.4), table, min_cell=5)
     return {
         "shown": shown,
-        "dims": analyses.suppress(analyses.dimension_gaps(design, frame, cb, by=["plan"]), 5),
-        "ranked": analyses.priorities(shown),
-        "drivers": analyses.suppress(drv, 5),
-        "nps": analyses.suppress(analyses.nps(design, frame, cb, by=["plan"]), 5),
-        "contrasts": analyses.suppress_contrasts(
-            analyses.segment_contrasts(design, frame, cb, by=["plan"]), 5
+        "dims": suppression.suppress(
+            dimensions.dimension_gaps(design, frame, cb, by=["plan"]), 5, dimensions.IDENTIFIERS
         ),
-        "rep": analyses.representativeness(design, frame, cb, margins),
-        "rel": analyses.reliability(design, frame, cb),
+        "ranked": priorities.priorities(shown),
+        "drivers": suppression.suppress(drv, 5, DRIVER_IDENTIFIERS),
+        "nps": suppression.suppress(nps.nps(design, frame, cb, by=["plan"]), 5, nps.IDENTIFIERS),
+        "contrasts": segments.suppress_contrasts(
+            segments.segment_contrasts(design, frame, cb, by=["plan"]), 5
+        ),
+        "rep": representativeness.representativeness(design, frame, cb, margins),
+        "rel": reliability.reliability(design, frame, cb),
         "trend": trend,
     }
 

@@ -197,7 +197,7 @@ def load_report(client: Client) -> Report:
     none, or if they are not from the same (good) run."""
     import pandas as pd
 
-    from analysis.cx import gaps
+    from analysis.cx import gaps, suppression
 
     html_path = client.report_dir / "report.html"
     manifest_path = client.processed_dir / "manifest.json"
@@ -233,7 +233,7 @@ def load_report(client: Client) -> Report:
     analysis = (manifest.get("params") or {}).get("analysis") or {}
     min_cell = int(analysis.get("min_cell", client.config.analysis.min_cell))
     table = pd.read_csv(table_path, keep_default_na=False, na_values=[""])
-    table = gaps.suppress_small_cells(table, min_cell)
+    table = suppression.suppress(table, min_cell, gaps.IDENTIFIERS)
     return Report(client=client, html_path=html_path, sha256=sha, manifest=manifest, gaps=table)
 
 

@@ -14,8 +14,14 @@ import pandas as pd
 
 from analysis import files
 from analysis.config.params import Client, DesignConfig, load_client
-from analysis.cx import analyses, drivers
+from analysis.cx import dimensions, drivers, perception, suppression
 from analysis.cx import gaps as gaps_mod
+from analysis.cx import nps as nps_mod
+from analysis.cx import priorities as priorities_mod
+from analysis.cx import reliability as reliability_mod
+from analysis.cx import representativeness as representativeness_mod
+from analysis.cx import segments as segments_mod
+from analysis.cx import trend as trend_mod
 from analysis.errors import DesignError
 from analysis.intake import readers, schema
 from analysis.survey import calibrate as weighting
@@ -117,16 +123,16 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
 
 def shown_gaps(client: Client, table: pd.DataFrame) -> pd.DataFrame:
     """The gap table as the report shows it: small cells suppressed (every estimate column)."""
-    return analyses.suppress(table, client.config.analysis.min_cell)
+    return suppression.suppress(table, client.config.analysis.min_cell, gaps_mod.IDENTIFIERS)
 
 
 def dimension_gaps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
     """Gap of each dimension, overall and by segment; write ``dimension_gaps.csv``."""
     cfg = client.config.analysis
-    table = analyses.dimension_gaps(
+    table = dimensions.dimension_gaps(
         design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
     )
-    table = analyses.suppress(table, cfg.min_cell)
+    table = suppression.suppress(table, cfg.min_cell, dimensions.IDENTIFIERS)
     files.write_csv(table, client.processed_dir / "dimension_gaps.csv")
     return table
 
@@ -136,7 +142,7 @@ def priorities(client: Client, shown: pd.DataFrame) -> pd.DataFrame:
     ``priorities.csv``. ``shown`` is :func:`shown_gaps`."""
     cfg = client.config.analysis
     scale = client.codebook.scale
-    table = analyses.priorities(
+    table = priorities_mod.priorities(
         shown,
         scale=(scale.min, scale.max),
         crosshairs=client.config.analysis.crosshairs,
@@ -162,6 +168,11 @@ def _recalibrator(
             design, clean, max_iter=w.max_iter, tolerance=w.tolerance
         )
     return drivers.design_recalibrator(design, _calibration(client, clean))
+
+
+#: The drivers table's identifying columns (and ``n``): visible when a row is suppressed. They
+#: belong beside ``drivers.DRIVER_COLUMNS`` (cx/drivers.py is being rewritten on another branch).
+DRIVER_IDENTIFIERS = ("item", "label", "dimension", "group", "level", "n")
 
 
 def key_drivers(
@@ -200,7 +211,7 @@ def key_drivers(
     except DesignError:
         return pd.DataFrame(columns=drivers.DRIVER_COLUMNS)
     result = drivers.importance_tiers(result, drivers.stated_importance(table))
-    result = analyses.suppress(result, cfg.min_cell)
+    result = suppression.suppress(result, cfg.min_cell, DRIVER_IDENTIFIERS)
     files.write_csv(result, client.processed_dir / "drivers.csv")
     return result
 
@@ -211,8 +222,8 @@ def nps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFra
     if not client.codebook.recommend:
         return None
     cfg = client.config.analysis
-    table = analyses.nps(design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence)
-    table = analyses.suppress(table, cfg.min_cell)
+    table = nps_mod.nps(design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence)
+    table = suppression.suppress(table, cfg.min_cell, nps_mod.IDENTIFIERS)
     files.write_csv(table, client.processed_dir / "nps.csv")
     return table
 
@@ -220,8 +231,8 @@ def nps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFra
 def reliability(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
     """Cronbach's alpha per dimension, unweighted and design-based; write ``reliability.csv``."""
     cfg = client.config.analysis
-    table = analyses.reliability(design, clean, client.codebook, confidence=cfg.confidence)
-    table = analyses.suppress(table, cfg.min_cell)
+    table = reliability_mod.reliability(design, clean, client.codebook, confidence=cfg.confidence)
+    table = suppression.suppress(table, cfg.min_cell, reliability_mod.IDENTIFIERS)
     files.write_csv(table, client.processed_dir / "reliability.csv")
     return table
 
@@ -232,10 +243,10 @@ def segments(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.Da
     cfg = client.config.analysis
     if not cfg.by:
         return None
-    table = analyses.segment_contrasts(
+    table = segments_mod.segment_contrasts(
         design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
     )
-    table = analyses.suppress_contrasts(table, cfg.min_cell)
+    table = segments_mod.suppress_contrasts(table, cfg.min_cell)
     files.write_csv(table, client.processed_dir / "segments.csv")
     return table
 
@@ -244,7 +255,7 @@ def representativeness(client: Client, clean: pd.DataFrame, design: SurveyDesign
     """Respondents against the customer base (margins file), before and after weighting; write
     ``representativeness.csv``."""
     margins = readers.read_margins(client.margins_path) if client.margins_path is not None else None
-    table = analyses.representativeness(design, clean, client.codebook, margins)
+    table = representativeness_mod.representativeness(design, clean, client.codebook, margins)
     files.write_csv(table, client.processed_dir / "representativeness.csv")
     return table
 
@@ -274,7 +285,7 @@ def trend(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataF
         prev_design, prev_clean, prev.codebook, by=by, confidence=cfg.confidence
     )
     now = gaps_mod.gap_table(design, clean, client.codebook, by=by, confidence=cfg.confidence)
-    table = analyses.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
+    table = trend_mod.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
     files.write_csv(table, client.processed_dir / "trend.csv")
     return table
 
@@ -298,7 +309,7 @@ def perception_gap(
     files.write_json(result.summary.to_dict(), out / "staff_validation.json")
     schema.check_rejected_share(result.summary, client.config.validation.max_rejected_share)
     cfg = client.config.analysis
-    table = analyses.perception_gap(
+    table = perception.perception_gap(
         result.clean,
         questionnaire.items,
         design,
@@ -306,6 +317,6 @@ def perception_gap(
         client.codebook,
         confidence=cfg.confidence,
     )
-    table = analyses.suppress_perception(table, cfg.min_cell)
+    table = perception.suppress_perception(table, cfg.min_cell)
     files.write_csv(table, out / "perception_gap.csv")
     return table
