@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.config.params import Codebook
-from analysis.cx.inputs import paired_ratings, segment_column
+from analysis.cx.inputs import paired_ratings, segment_domains
 from analysis.cx.vocabulary import ALL
 from analysis.survey import estimate
 from analysis.survey.design import SurveyDesign
@@ -91,7 +91,7 @@ def gap_table(
     """
     items = codebook.items
     e, p = paired_ratings(clean, codebook)
-    domains = {g: None if g == ALL else segment_column(clean, codebook, g) for g in by}
+    domains = segment_domains(clean, codebook, [g for g in by if g != ALL])
     units = {
         "item": [i.id for i in items],
         "label": [i.label for i in items],

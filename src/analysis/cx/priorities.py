@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.cx import gaps, vocabulary
+from analysis.cx.suppression import FLAG
 from analysis.survey.inference import add_p_adjusted
 
 CROSSHAIRS = ("mean", "midpoint")
@@ -78,8 +79,8 @@ def priorities(
         gap_table = add_p_adjusted(gap_table)
     t = gap_table.copy().reset_index(drop=True)
     hidden = t["gap"].isna().to_numpy().copy()
-    if "suppressed" in t.columns:
-        hidden |= t["suppressed"].fillna(False).astype(bool).to_numpy()
+    if FLAG in t.columns:
+        hidden |= t[FLAG].fillna(False).astype(bool).to_numpy()
     t["_shown"] = ~hidden
     t["_order"] = np.arange(len(t))
     t["_fam"] = t.groupby(["group", "level"], sort=False).ngroup().to_numpy()
@@ -87,7 +88,7 @@ def priorities(
     _quadrants(t, crosshairs, scale)
     t["top_priority"] = _top(t, hidden, top)
     t = t.sort_values(["_fam", "rank", "_order"], na_position="last", kind="stable")
-    cols = PRIORITY_COLUMNS + (["suppressed"] if "suppressed" in t.columns else [])
+    cols = PRIORITY_COLUMNS + ([FLAG] if FLAG in t.columns else [])
     return t[cols].reset_index(drop=True)
 
 

@@ -55,19 +55,9 @@ SEGMENT_COLUMNS = [
 ]
 #: Identifying columns (and the counts, ``df``): visible when a row is suppressed.
 IDENTIFIERS = ("item", "label", "dimension", "group", "level", "n", "n_rest", "df")
-#: Columns of :func:`_versus_rest`.
-_VERSUS_COLUMNS = [
-    "level",
-    "n",
-    "n_rest",
-    "gap",
-    "gap_rest",
-    "difference",
-    "se",
-    "ci_low",
-    "ci_high",
-    "df",
-    "p_value",
+#: Columns of :func:`_versus_rest`: the level and its contrast with the rest.
+_VERSUS_COLUMNS = SEGMENT_COLUMNS[
+    SEGMENT_COLUMNS.index("level") : SEGMENT_COLUMNS.index("p_value") + 1
 ]
 
 
