@@ -319,6 +319,25 @@ def test_number_formatting():
     assert formatting.fmt_num(None) == formatting.DASH
     assert formatting.fmt_int(12345.6) == "12,346"
     assert formatting.fmt_pct(0.0512) == "5%"
+    assert formatting.interval(-1.2, 0.25) == "−1.20 to 0.25"
+    assert formatting.interval(1.0, None) == formatting.DASH  # never "1.00 to –"
+    assert formatting.interval(12.34, 15.0, 1) == "12.3 to 15.0"
+
+
+def test_one_rule_for_hidden_rows_in_tables_and_charts():
+    rows = pd.DataFrame(
+        {
+            "gap": [0.5, 0.5, np.nan, 0.5],
+            "change": [0.1, np.nan, 0.1, 0.1],
+            "suppressed": pd.array([False, True, False, pd.NA], dtype="boolean"),
+        }
+    )
+    for column, kept in (("gap", [0, 3]), ("change", [0, 2, 3])):
+        hidden = [formatting.is_hidden(r, column) for _, r in rows.iterrows()]
+        # suppressed, or no value in the column; a missing flag is not a suppression
+        assert [i for i, h in enumerate(hidden) if not h] == kept, column
+        assert list(formatting.shown_rows(rows, column).index) == kept, column
+    assert formatting.is_hidden({"gap": 1.0}) is False
 
 
 def test_segment_section_absent_without_segments():
