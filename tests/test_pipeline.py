@@ -111,12 +111,12 @@ def test_staff_survey_needs_a_staff_section(demo_root: Path) -> None:
 def test_perception_gap_section(demo_root: Path) -> None:
     import re
 
-    from analysis.report import present
+    from analysis.report import perception
 
     client = load_client("params/demo.yaml", root=demo_root)
     clean = pipeline.read_and_validate(client).clean
     table = pipeline.perception_gap(client, clean, pipeline.survey_design(client, clean))
-    html = present.perception_section(table, 0.95, 5).data
+    html = perception.perception_section(table, 0.95, 5).data
     under = table[(table["p_adjusted"] < 0.05) & (table["difference"] < 0)]
     assert f"<strong>{len(under)}</strong> attributes" in html
     assert html.count("Staff underestimate") == len(under)

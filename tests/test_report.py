@@ -1,5 +1,6 @@
-"""The client report: HTML pieces (present), figures (plots), and the papermill + nbconvert run
-(report.run_client) on the tiny fixture client, including failures that must keep the last report.
+"""The client report: HTML sections (summary, gaps, priorities, segments, ..., about), formatting,
+figures (plots), and the papermill + nbconvert run (report.run_client) on the tiny fixture client,
+including failures that must keep the last report.
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ from nbformat.v4 import new_code_cell, new_notebook
 from analysis.config.params import load_client
 from analysis.cx import priorities
 from analysis.errors import ReportError
-from analysis.report import plots, present
+from analysis.report import (
+    about,
+    figures,
+    formatting,
+    gaps,
+    key_drivers,
+    nps,
+    plots,
+    priorities,
+    segments,
+    summary,
+    trend,
+)
 from analysis.report import runner as report
 from analysis.survey import inference
 
@@ -99,11 +112,11 @@ def stand_in_table(hostile_item: str | None = None) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# present: HTML pieces
+# the report's sections: HTML pieces
 
 
 def test_gap_table_headers_numbers_significance_and_suppression():
-    html = present.gap_table(stand_in_table(), confidence=0.95, min_cell=5).data
+    html = gaps.gap_table(stand_in_table(), confidence=0.95, min_cell=5).data
     assert '<th scope="col">Service attribute</th>' in html
     assert '<th scope="col" class="num">Gap</th>' in html
     assert "95% interval" in html
@@ -124,13 +137,13 @@ def test_suppressed_cells_show_a_dash_and_a_footnote():
     table = stand_in_table()
     table.loc[(table["group"] == "all") & (table["item"] == "res_1"), "suppressed"] = True
     table.loc[table["suppressed"], "gap"] = np.nan
-    html = present.gap_table(table, 0.95, 5).data
+    html = gaps.gap_table(table, 0.95, 5).data
     row = html[html.index("Calls are answered") :]
     row = row[: row.index("</tr>")]
-    assert row.count(present.DASH) == 5  # 4 estimates and the verdict; n stays visible
+    assert row.count(formatting.DASH) == 5  # 4 estimates and the verdict; n stays visible
     assert '<td class="num">38</td>' in row
     assert "fewer than 5 respondents" in html
-    seg = present.segment_tables(stand_in_table(), 0.95, 5).data
+    seg = segments.segment_tables(stand_in_table(), 0.95, 5).data
     assert "<h3>Gap by plan</h3>" in seg
     assert seg.count('<td class="num oi-hidden">–</td>') == 4  # Premium, every item
     assert "fewer than 5 respondents" in seg
@@ -141,10 +154,10 @@ def test_every_data_string_is_escaped():
     table["dimension"] = table["dimension"].replace("Reliability", "<b>Reliability</b>")
     table["level"] = table["level"].replace("Plus", "<i>Plus</i>")
     pieces = [
-        present.gap_table(table).data,
-        present.segment_tables(table).data,
-        present.executive_summary(stand_in_ranked(table.assign(p_value=0.001))).data,
-        present.validation_summary(
+        gaps.gap_table(table).data,
+        segments.segment_tables(table).data,
+        summary.executive_summary(stand_in_ranked(table.assign(p_value=0.001))).data,
+        about.validation_summary(
             {
                 "source": f"/x/{HOSTILE}.csv",
                 "detected": {"format": HOSTILE},
@@ -169,10 +182,10 @@ def test_cover_and_design_escape_params_text(tiny: Path):
     data["title"] = f"Acme {HOSTILE} & sons"
     params.write_text(yaml.safe_dump(data))
     client = load_client("params/tiny.yaml", root=tiny)
-    html = present.cover(client, {"accepted": 38}).data
+    html = summary.cover(client, {"accepted": 38}).data
     assert "<h1>Acme &lt;img src=x onerror=alert(1)&gt; &amp; sons</h1>" in html
     assert "<dd>38</dd>" in html
-    design = present.sample_design(
+    design = about.sample_design(
         client,
         {
             "n": 38,
@@ -189,7 +202,7 @@ def test_cover_and_design_escape_params_text(tiny: Path):
 
 
 def test_validation_summary_wording():
-    html = present.validation_summary(
+    html = about.validation_summary(
         {
             "source": "data/raw/x/responses.csv",
             "detected": {"format": "csv"},
@@ -205,7 +218,7 @@ def test_validation_summary_wording():
     assert "<strong>2</strong> (5%)" in html
     assert "/raw/" not in html  # only the file name reaches the client
     assert '<th scope="row">rating outside the scale 1-7</th>' in html
-    clean = present.validation_summary(
+    clean = about.validation_summary(
         {"source": "a.csv", "received": 5, "accepted": 5, "rejected": 0}
     ).data
     assert "All 5 passed every check" in clean
@@ -219,7 +232,7 @@ def stand_in_ranked(table: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 def test_executive_summary_counts_and_names_gaps_honestly():
-    html = present.executive_summary(stand_in_ranked()).data
+    html = summary.executive_summary(stand_in_ranked()).data
     assert html.startswith('<section class="oi-summary"><h2 id="summary">Executive summary</h2>')
     assert "<strong>1 of 4</strong> service attributes fall clearly short" in html
     assert "1 clearly exceeds them" in html and "for 2 the data show no clear gap" in html
@@ -242,7 +255,7 @@ def test_executive_summary_counts_and_names_gaps_honestly():
 
 def test_executive_summary_sections_from_every_table(analysis_tables):
     t = analysis_tables
-    html = present.executive_summary(
+    html = summary.executive_summary(
         t["ranked"], t["contrasts"], t["drivers"], t["nps"], t["trend"], 0.95
     ).data
     report.check_self_contained(html, where="executive summary")
@@ -250,11 +263,11 @@ def test_executive_summary_sections_from_every_table(analysis_tables):
     assert "Net Promoter Score" in html and "Since the last survey" in html
     # the Rare level (3 respondents) is suppressed: never named with numbers
     assert "Rare" not in html
-    nps = present.overall_rows(t["nps"]).iloc[0]
-    assert f"Net Promoter Score {present.fmt_num(nps['nps'], 0, signed=True)}" in html
+    overall = formatting.overall_rows(t["nps"]).iloc[0]
+    assert f"Net Promoter Score {formatting.fmt_num(overall['nps'], 0, signed=True)}" in html
     # drivers without intervals: no attribute is called a key driver
     no_ci = t["drivers"].assign(replicates=0, vs_average=None)
-    html = present.executive_summary(t["ranked"], drivers=no_ci).data
+    html = summary.executive_summary(t["ranked"], drivers=no_ci).data
     assert "driver" not in html
 
 
@@ -266,21 +279,21 @@ def test_cover_shows_fieldwork_dates_when_the_data_have_them(tiny: Path):
             "EndDate": ["2026-03-02 09:31:00", "2026-04-03 08:00:00", None],
         }
     )
-    assert present.fieldwork_dates(qualtrics) == (
+    assert summary.fieldwork_dates(qualtrics) == (
         pd.Timestamp("2026-03-02").date(),
         pd.Timestamp("2026-04-03").date(),
     )
-    html = present.cover(client, {"accepted": 38}, qualtrics).data
+    html = summary.cover(client, {"accepted": 38}, qualtrics).data
     assert "<dt>Fieldwork</dt><dd>2 March – 3 April 2026</dd>" in html
     same_month = pd.DataFrame({"start_date": ["2026-05-04", "2026-05-19"]})
-    assert "<dd>4–19 May 2026</dd>" in present.cover(client, None, same_month).data
+    assert "<dd>4–19 May 2026</dd>" in summary.cover(client, None, same_month).data
     for none in (None, pd.DataFrame({"x": [1]}), pd.DataFrame({"StartDate": ["n/a"]})):
-        assert present.fieldwork_dates(none) is None
-        assert "Fieldwork" not in present.cover(client, None, none).data
+        assert summary.fieldwork_dates(none) is None
+        assert "Fieldwork" not in summary.cover(client, None, none).data
 
 
 def test_glossary_defines_the_terms():
-    html = present.glossary(0.9).data
+    html = about.glossary(0.9).data
     for term in (
         "Gap",
         "Expectation",
@@ -299,26 +312,45 @@ def test_glossary_defines_the_terms():
 
 
 def test_number_formatting():
-    assert present.fmt_num(-0.004) == "0.00"
-    assert present.fmt_num(-1.235, 2) == "−1.24" or present.fmt_num(-1.235, 2) == "−1.23"
-    assert present.fmt_num(0.5, signed=True) == "+0.50"
-    assert present.fmt_num(float("nan")) == present.DASH
-    assert present.fmt_num(None) == present.DASH
-    assert present.fmt_int(12345.6) == "12,346"
-    assert present.fmt_pct(0.0512) == "5%"
+    assert formatting.fmt_num(-0.004) == "0.00"
+    assert formatting.fmt_num(-1.235, 2) == "−1.24" or formatting.fmt_num(-1.235, 2) == "−1.23"
+    assert formatting.fmt_num(0.5, signed=True) == "+0.50"
+    assert formatting.fmt_num(float("nan")) == formatting.DASH
+    assert formatting.fmt_num(None) == formatting.DASH
+    assert formatting.fmt_int(12345.6) == "12,346"
+    assert formatting.fmt_pct(0.0512) == "5%"
+    assert formatting.interval(-1.2, 0.25) == "−1.20 to 0.25"
+    assert formatting.interval(1.0, None) == formatting.DASH  # never "1.00 to –"
+    assert formatting.interval(12.34, 15.0, 1) == "12.3 to 15.0"
+
+
+def test_one_rule_for_hidden_rows_in_tables_and_charts():
+    rows = pd.DataFrame(
+        {
+            "gap": [0.5, 0.5, np.nan, 0.5],
+            "change": [0.1, np.nan, 0.1, 0.1],
+            "suppressed": pd.array([False, True, False, pd.NA], dtype="boolean"),
+        }
+    )
+    for column, kept in (("gap", [0, 3]), ("change", [0, 2, 3])):
+        hidden = [formatting.is_hidden(r, column) for _, r in rows.iterrows()]
+        # suppressed, or no value in the column; a missing flag is not a suppression
+        assert [i for i, h in enumerate(hidden) if not h] == kept, column
+        assert list(formatting.shown_rows(rows, column).index) == kept, column
+    assert formatting.is_hidden({"gap": 1.0}) is False
 
 
 def test_segment_section_absent_without_segments():
     table = stand_in_table()
-    assert present.segment_section(table[table["group"] == "all"]).data == ""
-    html = present.segment_section(table, 0.95, 5).data
+    assert segments.segment_section(table[table["group"] == "all"]).data == ""
+    html = segments.segment_section(table, 0.95, 5).data
     assert html.startswith('<section class="oi-segment-section"><h2')
     assert 'src="data:image/png;base64,' in html
 
 
 def test_figure_is_an_inline_png_and_closes_the_figure():
     ax = plots.gap_chart(stand_in_table())
-    html = present.figure(ax, alt=f"chart {HOSTILE}", caption="a & b").data
+    html = figures.figure(ax, alt=f"chart {HOSTILE}", caption="a & b").data
     assert html.startswith('<figure class="oi-figure"><img src="data:image/png;base64,')
     assert 'alt="chart &lt;img src=x onerror=alert(1)&gt;"' in html
     assert "<figcaption>a &amp; b</figcaption>" in html
@@ -589,7 +621,7 @@ def test_params_are_checked_before_anything_runs(tiny: Path):
 
 
 # ---------------------------------------------------------------------------------------------
-# the analyses' sections: present and plots
+# the analyses' sections and their plots
 
 
 @pytest.fixture(scope="module")
@@ -677,14 +709,14 @@ def analysis_sections(analysis_tables: dict[str, pd.DataFrame]) -> dict[str, str
     """The HTML of every analysis section, rendered once."""
     t = analysis_tables
     return {
-        "dimensions": present.dimension_table(t["dims"], 0.95, 5).data,
-        "priorities": present.priorities_section(t["ranked"], t["drivers"], 0.95, 5).data,
-        "segments": present.segment_comparison(t["contrasts"], t["ranked"], 0.95, 5).data,
-        "drivers": present.drivers_section(t["drivers"], 0.95).data,
-        "nps": present.nps_section(t["nps"], 0.95, 5).data,
-        "trend": present.trend_section(t["trend"], 0.95, 5).data,
-        "representativeness": present.representativeness(t["rep"]).data,
-        "reliability": present.reliability_table(t["rel"]).data,
+        "dimensions": gaps.dimension_table(t["dims"], 0.95, 5).data,
+        "priorities": priorities.priorities_section(t["ranked"], t["drivers"], 0.95, 5).data,
+        "segments": segments.segment_comparison(t["contrasts"], t["ranked"], 0.95, 5).data,
+        "drivers": key_drivers.drivers_section(t["drivers"], 0.95).data,
+        "nps": nps.nps_section(t["nps"], 0.95, 5).data,
+        "trend": trend.trend_section(t["trend"], 0.95, 5).data,
+        "representativeness": about.representativeness(t["rep"]).data,
+        "reliability": about.reliability_table(t["rel"]).data,
     }
 
 
@@ -708,7 +740,7 @@ def test_analysis_sections_hide_small_cells_and_say_why(analysis_sections):
     assert "fewer than 5 respondents" in s["nps"] and "fewer than 5 respondents" in s["segments"]
     nps_rare = s["nps"][s["nps"].index("plan: Rare") :]
     nps_rare = nps_rare[: nps_rare.index("</tr>")]
-    assert nps_rare.count(present.DASH) == 5 and '<td class="num">3</td>' in nps_rare
+    assert nps_rare.count(formatting.DASH) == 5 and '<td class="num">3</td>' in nps_rare
     assert "(too few respondents)" in s["segments"]  # Rare's top priorities
 
 
@@ -738,9 +770,9 @@ def test_analysis_sections_are_honest_about_unclear_results():
             "top_priority": [False, False],
         }
     )
-    html = present.priorities_section(ranked).data
+    html = priorities.priorities_section(ranked).data
     assert "No attribute falls clearly short" in html and "could be chance" in html
-    nps = pd.DataFrame(
+    scores = pd.DataFrame(
         [["all", "all", 50, 4.0, 6.0, -8.0, 16.0, 49, 30.0, 44.0, 26.0]],
         columns=[
             "group",
@@ -756,17 +788,17 @@ def test_analysis_sections_are_honest_about_unclear_results():
             "detractors",
         ],
     )
-    assert "not clearly different from zero" in present.nps_section(nps).data
-    no_rows = present.drivers_section(pd.DataFrame(columns=["share"])).data
+    assert "not clearly different from zero" in nps.nps_section(scores).data
+    no_rows = key_drivers.drivers_section(pd.DataFrame(columns=["share"])).data
     assert "Not shown: too few customers" in no_rows
     for empty in (
-        present.drivers_section(None),
-        present.nps_section(None),
-        present.trend_section(None),
-        present.segment_comparison(None),
-        present.dimension_table(None),
-        present.representativeness(None),
-        present.reliability_table(None),
+        key_drivers.drivers_section(None),
+        nps.nps_section(None),
+        trend.trend_section(None),
+        segments.segment_comparison(None),
+        gaps.dimension_table(None),
+        about.representativeness(None),
+        about.reliability_table(None),
     ):
         assert empty.data == ""
 
@@ -775,7 +807,7 @@ def test_drivers_without_intervals_claim_nothing(analysis_tables):
     table = analysis_tables["drivers"].assign(
         replicates=0, share_ci_low=np.nan, share_ci_high=np.nan, vs_average=None
     )
-    html = present.drivers_section(table).data
+    html = key_drivers.drivers_section(table).data
     assert "could not be estimated" in html and "Clearly above" not in html
 
 

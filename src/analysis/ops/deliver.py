@@ -244,23 +244,23 @@ def _confidence(report: Report) -> float:
 
 def _findings(report: Report) -> tuple[list[dict[str, str]], int, int]:
     """The largest clear shortfalls (formatted), how many there are, of how many attributes."""
-    from analysis.report import present
+    from analysis.report import formatting
 
     conf = _confidence(report)
-    over = present.overall_rows(report.gaps)
-    shown = [r for _, r in over.iterrows() if not present.is_hidden(r)]
+    over = formatting.overall_rows(report.gaps)
+    shown = [r for _, r in over.iterrows() if not formatting.is_hidden(r)]
     short = sorted(
         # "clear" as the report's executive summary says it: after the adjustment for testing
         # every attribute at once (BH), not on the raw p-values
-        (r for r in shown if present.is_clear_adjusted(r, conf) and float(r["gap"]) < 0),
+        (r for r in shown if formatting.is_clear_adjusted(r, conf) and float(r["gap"]) < 0),
         key=lambda r: float(r["gap"]),
     )
     top = [
         {
-            "label": present.item_label(r),
+            "label": formatting.item_label(r),
             "dimension": str(r.get("dimension", "")),
-            "gap": present.fmt_num(r["gap"]),
-            "interval": f"{present.fmt_num(r['ci_low'])} to {present.fmt_num(r['ci_high'])}",
+            "gap": formatting.fmt_num(r["gap"]),
+            "interval": formatting.interval(r["ci_low"], r["ci_high"]),
         }
         for r in short[:TOP_GAPS]
     ]

@@ -4,7 +4,8 @@ never load or save anything.
 Labels come from codebooks and data, so matplotlib's mathtext is switched off for every text drawn
 here (``text.parse_math = False``, ``text.usetex = False``): a label such as ``$5 top-ups`` shows as
 written. Colours are seaborn's colour-blind-safe ``colorblind`` palette; clear gaps are filled
-markers and unclear ones hollow, so the distinction does not rely on colour.
+markers and unclear ones hollow, so the distinction does not rely on colour. Which rows are shown
+and which results are clear is decided as in the tables (:mod:`analysis.report.formatting`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -22,13 +25,21 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from analysis.cx import vocabulary
-from analysis.report.present import (
+from analysis.report.formatting import (
+    DASH,
+    excludes_zero,
     fmt_num,
+    group_name,
     is_clear,
+    is_clear_adjusted,
     is_hidden,
     item_label,
+    level_pct,
     ordered_items,
     overall_rows,
+    rows_of,
+    segment_rows,
+    shown_rows,
 )
 
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
@@ -48,14 +59,39 @@ def _plain(texts: object) -> None:
 
 
 def _new_axes(width: float, height: float) -> Axes:
-    import matplotlib.pyplot as plt
-
     _fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
     return ax
 
 
 def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _point_interval(
+    ax: Axes, y: float, estimate: float, interval: tuple[float, float], style: tuple[Any, bool]
+) -> None:
+    """One estimate (dot) and its interval (line) at height ``y``; ``style`` is (colour, filled).
+    Missing ends or estimates are not drawn."""
+    colour, full = style
+    lo, hi = interval
+    if np.isfinite(lo) and np.isfinite(hi):
+        ax.plot([lo, hi], [y, y], color=colour, lw=2.2, solid_capstyle="round", zorder=2)
+    if np.isfinite(estimate):
+        ax.plot(
+            [estimate],
+            [y],
+            marker="o",
+            ms=8,
+            color=colour,
+            markerfacecolor=colour if full else "white",
+            markeredgewidth=1.8,
+            zorder=3,
+        )
+
+
+def _strip_spines(ax: Axes, sides: tuple[str, ...] = ("top", "right", "left")) -> None:
+    for side in sides:
+        ax.spines[side].set_visible(False)
 
 
 def gap_chart(table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
@@ -83,104 +119,92 @@ def gap_chart(table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0
             ax = _new_axes(8.5, 1.4 + 0.42 * max(len(over), 1))
         dims = list(dict.fromkeys(over["dimension"].astype(str)))
         palette = dict(zip(dims, sns.color_palette("colorblind", len(dims)), strict=True))
-        ypos, labels, y, prev = [], [], 0.0, None
-        for _, r in over.iterrows():
-            dim = str(r["dimension"])
-            if prev is not None and dim != prev:
-                y += 0.6  # a little space between dimensions
-                ax.axhline(y - 0.8, color="0.85", lw=0.8, zorder=0)
-            prev = dim
-            ypos.append(y)
-            labels.append(
-                _wrap(item_label(r))
-                + ("\n(not shown: too few respondents)" if is_hidden(r) else "")
-            )
-            if not is_hidden(r):
-                colour = palette[dim]
-                clear = is_clear(r, confidence)
-                ax.plot(
-                    [float(r["ci_low"]), float(r["ci_high"])],
-                    [y, y],
-                    color=colour,
-                    lw=2.2,
-                    solid_capstyle="round",
-                    zorder=2,
-                )
-                ax.plot(
-                    [float(r["gap"])],
-                    [y],
-                    marker="o",
-                    ms=8,
-                    zorder=3,
-                    color=colour,
-                    markerfacecolor=colour if clear else "white",
-                    markeredgewidth=1.8,
-                )
-            y += 1.0
-        ax.axvline(0, color="0.25", lw=1.0, zorder=1)
-        ax.set_yticks(ypos, labels)
-        _plain(ax.get_yticklabels())
-        ax.set_ylim(y - 0.4, -0.6)  # first item at the top
-        lo = np.nanmin(np.r_[over["ci_low"].astype(float).to_numpy(), 0.0]) if len(over) else -1
-        hi = np.nanmax(np.r_[over["ci_high"].astype(float).to_numpy(), 0.0]) if len(over) else 1
-        pad = 0.08 * max(hi - lo, 0.5)
-        ax.set_xlim(lo - pad, hi + pad)
-        ax.tick_params(axis="y", length=0)
-        ax.grid(axis="x", color="0.92", lw=0.8)
-        ax.set_axisbelow(True)
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
-        level = f"{100 * confidence:g}%"
-        ax.set_xlabel(
-            f"Gap = performance − expectation (dot), with its {level} confidence interval (line)"
-        )
-        ax.text(
-            0.0,
-            1.0,
-            "◀ falls short of expectations",
-            transform=ax.transAxes,
-            ha="left",
-            va="bottom",
-            fontsize=9,
-            color="0.3",
-        )
-        ax.text(
-            1.0,
-            1.0,
-            "exceeds expectations ▶",
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=9,
-            color="0.3",
-        )
-        handles = [Line2D([], [], color=palette[d], marker="o", lw=2.2, label=d) for d in dims]
-        handles += [
-            Line2D([], [], color="0.3", marker="o", lw=0, label="clear gap"),
-            Line2D(
-                [],
-                [],
-                color="0.3",
-                marker="o",
-                lw=0,
-                markerfacecolor="white",
-                markeredgewidth=1.8,
-                label="no clear gap",
-            ),
-        ]
-        # below the x-axis label: the pad is in font sizes, so it holds for any figure height
-        leg = ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            borderaxespad=4.2,
-            ncol=min(len(handles), 4),
-            frameon=False,
-            fontsize=9,
-        )
-        _plain(leg.get_texts())
-        _plain(ax.texts)
+        ypos, labels = _gap_points(ax, over, palette, confidence)
+        _gap_axis(ax, over, ypos, labels, confidence)
+        _gap_legend(ax, palette)
     return ax
+
+
+def _gap_points(
+    ax: Axes, over: pd.DataFrame, palette: dict[str, Any], confidence: float
+) -> tuple[list[float], list[str]]:
+    """Each item's gap and interval, a little space between dimensions; the y positions and
+    tick labels (a hidden item is named, not drawn)."""
+    ypos, labels, y, prev = [], [], 0.0, None
+    for _, r in over.iterrows():
+        dim = str(r["dimension"])
+        if prev is not None and dim != prev:
+            y += 0.6  # a little space between dimensions
+            ax.axhline(y - 0.8, color="0.85", lw=0.8, zorder=0)
+        prev = dim
+        ypos.append(y)
+        hidden = is_hidden(r)
+        labels.append(
+            _wrap(item_label(r)) + ("\n(not shown: too few respondents)" if hidden else "")
+        )
+        if not hidden:
+            interval = (float(r["ci_low"]), float(r["ci_high"]))
+            style = (palette[dim], is_clear(r, confidence))
+            _point_interval(ax, y, float(r["gap"]), interval, style)
+        y += 1.0
+    return ypos, labels
+
+
+def _gap_axis(
+    ax: Axes, over: pd.DataFrame, ypos: list[float], labels: list[str], confidence: float
+) -> None:
+    """The zero line, item labels, limits and the two directions of the gap chart."""
+    ax.axvline(0, color="0.25", lw=1.0, zorder=1)
+    ax.set_yticks(ypos, labels)
+    _plain(ax.get_yticklabels())
+    ax.set_ylim((ypos[-1] if ypos else -1.0) + 0.6, -0.6)  # first item at the top
+    lo = np.nanmin(np.r_[over["ci_low"].astype(float).to_numpy(), 0.0]) if len(over) else -1
+    hi = np.nanmax(np.r_[over["ci_high"].astype(float).to_numpy(), 0.0]) if len(over) else 1
+    pad = 0.08 * max(hi - lo, 0.5)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(axis="x", color="0.92", lw=0.8)
+    ax.set_axisbelow(True)
+    _strip_spines(ax)
+    ax.set_xlabel(
+        "Gap = performance − expectation (dot), with its "
+        f"{level_pct(confidence)} confidence interval (line)"
+    )
+    for x, text, ha in (
+        (0.0, "◀ falls short of expectations", "left"),
+        (1.0, "exceeds expectations ▶", "right"),
+    ):
+        ax.text(x, 1.0, text, transform=ax.transAxes, ha=ha, va="bottom", fontsize=9, color="0.3")
+
+
+def _gap_legend(ax: Axes, palette: dict[str, Any]) -> None:
+    """The dimensions' colours and filled (clear) or hollow markers, under the x-axis label."""
+    handles = [Line2D([], [], color=c, marker="o", lw=2.2, label=d) for d, c in palette.items()]
+    handles += [
+        Line2D([], [], color="0.3", marker="o", lw=0, label="clear gap"),
+        Line2D(
+            [],
+            [],
+            color="0.3",
+            marker="o",
+            lw=0,
+            markerfacecolor="white",
+            markeredgewidth=1.8,
+            label="no clear gap",
+        ),
+    ]
+    # below the x-axis label: the pad is in font sizes, so it holds for any figure height
+    leg = ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        borderaxespad=4.2,
+        ncol=min(len(handles), 4),
+        frameon=False,
+        fontsize=9,
+    )
+    _plain(leg.get_texts())
+    _plain(ax.texts)
 
 
 def segment_gap_heatmap(
@@ -204,22 +228,10 @@ def segment_gap_heatmap(
     matplotlib.axes.Axes
     """
     over = ordered_items(overall_rows(table))
-    seg = table[table["group"].astype(str) != "all"]
-    cols = list(dict.fromkeys(zip(seg["group"].astype(str), seg["level"].astype(str), strict=True)))
-    items = [str(i) for i in over["item"]]
-    values = np.full((len(items), len(cols)), np.nan)
-    notes = np.full(values.shape, "–", dtype=object)
-    index = {(str(r["item"]), str(r["group"]), str(r["level"])): r for _, r in seg.iterrows()}
-    for i, item in enumerate(items):
-        for j, (g, lv) in enumerate(cols):
-            r = index.get((item, g, lv))
-            if r is None or is_hidden(r):
-                continue
-            values[i, j] = float(r["gap"])
-            notes[i, j] = fmt_num(r["gap"], signed=True) + ("*" if is_clear(r, confidence) else "")
+    cols, values, notes = _heatmap_cells(table, over, confidence)
     with _plain_text():
         if ax is None:
-            ax = _new_axes(3.4 + 0.85 * max(len(cols), 1), 1.0 + 0.36 * max(len(items), 1))
+            ax = _new_axes(3.4 + 0.85 * max(len(cols), 1), 1.0 + 0.36 * max(len(over), 1))
         finite = values[np.isfinite(values)]
         vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
         cmap = sns.color_palette("vlag_r", as_cmap=True).with_extremes(bad="#eeeeee")
@@ -234,27 +246,9 @@ def segment_gap_heatmap(
         cbar = ax.figure.colorbar(mesh, ax=ax, shrink=0.8)
         cbar.set_label("gap (performance − expectation)")
         cbar.outline.set_visible(False)
-        dims = over["dimension"].astype(str).to_numpy()
-        for i in np.flatnonzero(dims[1:] != dims[:-1]) + 1:
-            ax.axhline(i, color="white", lw=4)  # a gap between dimensions
-        ax.set_xlim(0, len(cols))
-        ax.set_ylim(len(items), 0)  # first item at the top
-        for side in ax.spines.values():
-            side.set_visible(False)
-        for i in range(len(items)):
-            for j in range(len(cols)):
-                shade = abs(values[i, j]) / vmax if np.isfinite(values[i, j]) and vmax else 0
-                ax.text(
-                    j + 0.5,
-                    i + 0.5,
-                    notes[i, j],
-                    ha="center",
-                    va="center",
-                    fontsize=9,
-                    color="white" if shade > 0.7 else "0.15",
-                )
+        _heatmap_grid(ax, over, values, notes, vmax)
         labels = [_wrap(item_label(r), 34) for _, r in over.iterrows()]
-        ax.set_yticks(np.arange(len(items)) + 0.5, labels, rotation=0)
+        ax.set_yticks(np.arange(len(over)) + 0.5, labels, rotation=0)
         ax.set_xticks(
             np.arange(len(cols)) + 0.5, [f"{g}:\n{_wrap(lv, 12)}" for g, lv in cols], rotation=0
         )
@@ -269,21 +263,88 @@ def segment_gap_heatmap(
     return ax
 
 
+def _heatmap_cells(
+    table: pd.DataFrame, over: pd.DataFrame, confidence: float
+) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+    """The heatmap's columns ``(group, level)``, gap values (NaN: hidden) and cell texts."""
+    seg = segment_rows(table)
+    cols = list(dict.fromkeys(zip(seg["group"].astype(str), seg["level"].astype(str), strict=True)))
+    items = [str(i) for i in over["item"]]
+    values = np.full((len(items), len(cols)), np.nan)
+    notes = np.full(values.shape, DASH, dtype=object)
+    index = {(str(r["item"]), str(r["group"]), str(r["level"])): r for _, r in seg.iterrows()}
+    for i, item in enumerate(items):
+        for j, (g, lv) in enumerate(cols):
+            r = index.get((item, g, lv))
+            if r is None or is_hidden(r):
+                continue
+            values[i, j] = float(r["gap"])
+            notes[i, j] = fmt_num(r["gap"], signed=True) + ("*" if is_clear(r, confidence) else "")
+    return cols, values, notes
+
+
+def _heatmap_grid(
+    ax: Axes, over: pd.DataFrame, values: np.ndarray, notes: np.ndarray, vmax: float
+) -> None:
+    """Gaps between dimensions, limits, and each cell's text (white on dark cells)."""
+    dims = over["dimension"].astype(str).to_numpy()
+    for i in np.flatnonzero(dims[1:] != dims[:-1]) + 1:
+        ax.axhline(i, color="white", lw=4)  # a gap between dimensions
+    n_items, n_cols = values.shape
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_items, 0)  # first item at the top
+    for side in ax.spines.values():
+        side.set_visible(False)
+    for i in range(n_items):
+        for j in range(n_cols):
+            shade = abs(values[i, j]) / vmax if np.isfinite(values[i, j]) and vmax else 0
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                notes[i, j],
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if shade > 0.7 else "0.15",
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # the customer-centred analyses
 
 
-def _group_rows(table: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
-    rows = table[(table["group"].astype(str) == group) & (table["level"].astype(str) == level)]
-    return rows.reset_index(drop=True)
+@dataclass(frozen=True, eq=False)
+class QuadrantChart:
+    """What a quadrant chart shows: numbered points split into four named quadrants by dashed
+    crosshairs at ``cross`` (x, y), filled or hollow, with a legend for the two kinds.
+
+    ``quadrants`` maps (right of the crosshair, above it) to the quadrant's name; ``x_also`` are
+    x values the axis must include (e.g. 0); ``legend`` is (filled, hollow).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: list[str]
+    filled: np.ndarray
+    colour: Any
+    cross: tuple[float, float] | None
+    quadrants: dict[tuple[bool, bool], str]
+    xlabel: str
+    ylabel: str
+    legend: tuple[str, str]
+    x_also: tuple[float, ...] = ()
 
 
-def _shown(rows: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Rows with a value in ``column`` and not flagged ``suppressed``."""
-    keep = rows[column].notna()
-    if "suppressed" in rows.columns:
-        keep &= ~rows["suppressed"].fillna(False).astype(bool)
-    return rows[keep]
+@dataclass(frozen=True, eq=False)
+class IntervalRows:
+    """Rows of estimates with their intervals, one per label, filled or hollow, in one colour."""
+
+    labels: list[str]
+    estimate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    filled: np.ndarray
+    colour: Any
 
 
 def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str]) -> None:
@@ -302,10 +363,9 @@ def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str]) -> None:
         )
 
 
-def _numbered_points(
-    ax: Axes, x: np.ndarray, y: np.ndarray, numbers: list[str], filled: np.ndarray, colour: object
-) -> None:
-    for xi, yi, num, full in zip(x, y, numbers, filled, strict=True):
+def _numbered_points(ax: Axes, chart: QuadrantChart) -> None:
+    colour = chart.colour
+    for xi, yi, num, full in zip(chart.x, chart.y, chart.labels, chart.filled, strict=True):
         ax.plot(
             [xi],
             [yi],
@@ -337,6 +397,13 @@ def _pad_limits(values: np.ndarray, extra: tuple[float, ...] = ()) -> tuple[floa
     return lo - pad, hi + pad
 
 
+def _first_pair(rows: pd.DataFrame, x: str, y: str) -> tuple[float, float] | None:
+    """``(x, y)`` of the first row (a crosshair repeated on every row); None without rows."""
+    if not len(rows):
+        return None
+    return float(rows[x].iloc[0]), float(rows[y].iloc[0])
+
+
 def ipa_chart(
     priorities: pd.DataFrame, ax: Axes | None = None, group: str = "all", level: str = "all"
 ) -> Axes:
@@ -356,34 +423,24 @@ def ipa_chart(
     -------
     matplotlib.axes.Axes
     """
-    rows = _shown(_group_rows(priorities, group, level), "gap")
+    rows = shown_rows(rows_of(priorities, group, level), "gap")
     with _plain_text():
         if ax is None:
             ax = _new_axes(7.5, 6.0)
-        x = rows["performance"].astype(float).to_numpy()
-        y = rows["expectation"].astype(float).to_numpy()
-        colour = sns.color_palette("colorblind")[1]
-        filled = (rows["verdict"] == vocabulary.SHORTFALL).to_numpy()
-        numbers = [str(int(r)) for r in rows["rank"]]
-        _quadrant_chart(
-            ax,
-            x,
-            y,
-            numbers,
-            filled,
-            colour,
-            cross=(
-                (float(rows["performance_cross"].iloc[0]), float(rows["importance_cross"].iloc[0]))
-                if len(rows)
-                else None
-            ),
-            x_also=(),
+        chart = QuadrantChart(
+            x=rows["performance"].astype(float).to_numpy(),
+            y=rows["expectation"].astype(float).to_numpy(),
+            labels=[str(int(r)) for r in rows["rank"]],
+            filled=(rows["verdict"] == vocabulary.SHORTFALL).to_numpy(),
+            colour=sns.color_palette("colorblind")[1],
+            cross=_first_pair(rows, "performance_cross", "importance_cross"),
             # x: performance, y: importance
             quadrants={(x, y): vocabulary.QUADRANTS[(y, x)] for (y, x) in vocabulary.QUADRANTS},
             xlabel="Performance (mean rating)",
             ylabel="Importance: expectation (mean rating)",
             legend=("clear shortfall", "no clear shortfall"),
         )
+        _quadrant_chart(ax, chart)
     return ax
 
 
@@ -407,32 +464,21 @@ def importance_grid(
     -------
     matplotlib.axes.Axes
     """
-    rows = _shown(drivers, "share")
+    rows = shown_rows(drivers, "share")
     rows = rows[rows["stated"].notna()]
     with _plain_text():
         if ax is None:
             ax = _new_axes(7.5, 6.0)
-        x = rows["share"].astype(float).to_numpy()
-        y = rows["stated"].astype(float).to_numpy()
-        labels = [
-            str(numbers.get(str(i), "")) if numbers else str(int(r))
-            for i, r in zip(rows["item"], rows["rank"], strict=True)
-        ]
-        colour = sns.color_palette("colorblind")[0]
-        filled = (rows["vs_average"] == vocabulary.ABOVE).to_numpy()
-        _quadrant_chart(
-            ax,
-            x,
-            y,
-            labels,
-            filled,
-            colour,
-            cross=(
-                (float(rows["derived_split"].iloc[0]), float(rows["stated_split"].iloc[0]))
-                if len(rows)
-                else None
-            ),
-            x_also=(0.0,),
+        chart = QuadrantChart(
+            x=rows["share"].astype(float).to_numpy(),
+            y=rows["stated"].astype(float).to_numpy(),
+            labels=[
+                str(numbers.get(str(i), "")) if numbers else str(int(r))
+                for i, r in zip(rows["item"], rows["rank"], strict=True)
+            ],
+            filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
+            colour=sns.color_palette("colorblind")[0],
+            cross=_first_pair(rows, "derived_split", "stated_split"),
             # x: derived importance, y: stated importance
             quadrants={
                 (x, y): vocabulary.TIER_PLURAL[vocabulary.TIERS[(y, x)][0]]
@@ -441,44 +487,33 @@ def importance_grid(
             xlabel="Derived importance: share of explained overall satisfaction (%)",
             ylabel="Stated importance: expectation (mean rating)",
             legend=("clearly above average", "not clearly above average"),
+            x_also=(0.0,),
         )
+        _quadrant_chart(ax, chart)
     return ax
 
 
-def _quadrant_chart(
-    ax: Axes,
-    x: np.ndarray,
-    y: np.ndarray,
-    labels: list[str],
-    filled: np.ndarray,
-    colour: Any,
-    cross: tuple[float, float] | None,
-    x_also: tuple[float, ...],
-    quadrants: dict[tuple[bool, bool], str],
-    xlabel: str,
-    ylabel: str,
-    legend: tuple[str, str],
-) -> None:
-    """Numbered points split into four named quadrants by dashed crosshairs at ``cross``, with
-    a legend for filled (``legend[0]``) and hollow (``legend[1]``) points."""
-    _numbered_points(ax, x, y, labels, filled, colour)
-    if cross is not None:
-        xc, yc = cross
+def _quadrant_chart(ax: Axes, chart: QuadrantChart) -> None:
+    """Draw a :class:`QuadrantChart` on ``ax``."""
+    _numbered_points(ax, chart)
+    if chart.cross is not None:
+        xc, yc = chart.cross
         ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
         ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
-        ax.set_xlim(*_pad_limits(x, (xc, *x_also)))
-        ax.set_ylim(*_pad_limits(y, (yc,)))
-    _quadrant_labels(ax, quadrants)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+        ax.set_xlim(*_pad_limits(chart.x, (xc, *chart.x_also)))
+        ax.set_ylim(*_pad_limits(chart.y, (yc,)))
+    _quadrant_labels(ax, chart.quadrants)
+    ax.set_xlabel(chart.xlabel)
+    ax.set_ylabel(chart.ylabel)
     ax.grid(color="0.93", lw=0.8)
     ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    marker = {"color": colour, "marker": "o", "lw": 0, "ms": 9}
+    _strip_spines(ax, ("top", "right"))
+    marker = {"color": chart.colour, "marker": "o", "lw": 0, "ms": 9}
     handles = [
-        Line2D([], [], **marker, label=legend[0]),
-        Line2D([], [], **marker, markerfacecolor="white", markeredgewidth=1.6, label=legend[1]),
+        Line2D([], [], **marker, label=chart.legend[0]),
+        Line2D(
+            [], [], **marker, markerfacecolor="white", markeredgewidth=1.6, label=chart.legend[1]
+        ),
     ]
     leg = ax.legend(
         handles=handles,
@@ -493,37 +528,17 @@ def _quadrant_chart(
     _plain(ax.texts)
 
 
-def _interval_rows(
-    ax: Axes,
-    labels: list[str],
-    est: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    filled: np.ndarray,
-    colour: object,
-) -> None:
-    y = np.arange(len(labels), dtype=float)
-    for yi, e, a, b, full in zip(y, est, lo, hi, filled, strict=True):
-        if np.isfinite(a) and np.isfinite(b):
-            ax.plot([a, b], [yi, yi], color=colour, lw=2.2, solid_capstyle="round", zorder=2)
-        if np.isfinite(e):
-            ax.plot(
-                [e],
-                [yi],
-                marker="o",
-                ms=8,
-                color=colour,
-                markerfacecolor=colour if full else "white",
-                markeredgewidth=1.8,
-                zorder=3,
-            )
-    ax.set_yticks(y, labels)
-    ax.set_ylim(len(labels) - 0.4, -0.6)
+def _interval_rows(ax: Axes, rows: IntervalRows) -> None:
+    """Draw :class:`IntervalRows` on ``ax``, the first at the top."""
+    y = np.arange(len(rows.labels), dtype=float)
+    for yi, e, a, b, full in zip(y, rows.estimate, rows.low, rows.high, rows.filled, strict=True):
+        _point_interval(ax, yi, e, (a, b), (rows.colour, full))
+    ax.set_yticks(y, rows.labels)
+    ax.set_ylim(len(rows.labels) - 0.4, -0.6)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="0.92", lw=0.8)
     ax.set_axisbelow(True)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
+    _strip_spines(ax)
     _plain(ax.get_yticklabels())
 
 
@@ -544,19 +559,20 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
     -------
     matplotlib.axes.Axes
     """
-    rows = _shown(drivers, "share").sort_values("share", ascending=False, kind="stable")
+    rows = shown_rows(drivers, "share").sort_values("share", ascending=False, kind="stable")
     with _plain_text():
         if ax is None:
             ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
-        colour = sns.color_palette("colorblind")[0]
         _interval_rows(
             ax,
-            [_wrap(item_label(r)) for _, r in rows.iterrows()],
-            rows["share"].astype(float).to_numpy(),
-            rows["share_ci_low"].astype(float).to_numpy(),
-            rows["share_ci_high"].astype(float).to_numpy(),
-            (rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
-            colour,
+            IntervalRows(
+                labels=[_wrap(item_label(r)) for _, r in rows.iterrows()],
+                estimate=rows["share"].astype(float).to_numpy(),
+                low=rows["share_ci_low"].astype(float).to_numpy(),
+                high=rows["share_ci_high"].astype(float).to_numpy(),
+                filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
+                colour=sns.color_palette("colorblind")[0],
+            ),
         )
         if len(drivers):
             avg = 100.0 / len(drivers)
@@ -570,9 +586,9 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
                 va="bottom",
             )
         ax.set_xlim(left=0)
-        level = f"{100 * confidence:g}%"
         ax.set_xlabel(
-            f"Share of explained overall satisfaction (%, relative weights), {level} interval"
+            "Share of explained overall satisfaction (%, relative weights), "
+            f"{level_pct(confidence)} interval"
         )
         _plain(ax.texts)
     return ax
@@ -597,22 +613,20 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
         if ax is None:
             ax = _new_axes(8.0, 1.2 + 0.38 * max(len(nps), 1))
         labels, est, lo, hi = [], [], [], []
-        hidden = nps["nps"].isna()
-        if "suppressed" in nps.columns:
-            hidden |= nps["suppressed"].fillna(False).astype(bool)
-        for (_, r), h in zip(nps.iterrows(), hidden, strict=True):
-            name = "All customers" if str(r["group"]) == "all" else f"{r['group']}: {r['level']}"
-            labels.append(name + (" (not shown: too few)" if h else ""))
+        for _, r in nps.iterrows():
+            h = is_hidden(r, "nps")
+            labels.append(group_name(r) + (" (not shown: too few)" if h else ""))
             est.append(np.nan if h else float(r["nps"]))
             lo.append(np.nan if h else float(r["ci_low"]))
             hi.append(np.nan if h else float(r["ci_high"]))
-        est_a, lo_a, hi_a = np.array(est), np.array(lo), np.array(hi)
-        filled = (lo_a > 0) | (hi_a < 0)
-        _interval_rows(ax, labels, est_a, lo_a, hi_a, filled, sns.color_palette("colorblind")[2])
+        lo_a, hi_a = np.array(lo), np.array(hi)
+        filled = np.array([excludes_zero(a, b) for a, b in zip(lo_a, hi_a, strict=True)])
+        colour = sns.color_palette("colorblind")[2]
+        _interval_rows(ax, IntervalRows(labels, np.array(est), lo_a, hi_a, filled, colour))
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         lo_x, hi_x = _pad_limits(np.r_[lo_a, hi_a], (0.0,))
         ax.set_xlim(max(lo_x, -100), min(hi_x, 100))
-        ax.set_xlabel(f"Net Promoter Score (−100 to +100), {100 * confidence:g}% interval")
+        ax.set_xlabel(f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval")
     return ax
 
 
@@ -629,23 +643,24 @@ def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float =
     -------
     matplotlib.axes.Axes
     """
-    rows = trend[(trend["group"].astype(str) == "all") & (trend["level"].astype(str) == "all")]
-    rows = _shown(rows, "change")
+    rows = shown_rows(overall_rows(trend), "change")
     with _plain_text():
         if ax is None:
             ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
         _interval_rows(
             ax,
-            [_wrap(item_label(r)) for _, r in rows.iterrows()],
-            rows["change"].astype(float).to_numpy(),
-            rows["ci_low"].astype(float).to_numpy(),
-            rows["ci_high"].astype(float).to_numpy(),
-            (rows["p_adjusted"].astype(float) < 1 - confidence).to_numpy(),
-            sns.color_palette("colorblind")[4],
+            IntervalRows(
+                labels=[_wrap(item_label(r)) for _, r in rows.iterrows()],
+                estimate=rows["change"].astype(float).to_numpy(),
+                low=rows["ci_low"].astype(float).to_numpy(),
+                high=rows["ci_high"].astype(float).to_numpy(),
+                filled=np.array([is_clear_adjusted(r, confidence) for _, r in rows.iterrows()]),
+                colour=sns.color_palette("colorblind")[4],
+            ),
         )
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         ax.set_xlabel(
-            f"Change in gap since the previous survey, {100 * confidence:g}% interval "
+            f"Change in gap since the previous survey, {level_pct(confidence)} interval "
             "(positive: the gap narrowed or performance pulled ahead)"
         )
     return ax
@@ -692,8 +707,7 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
         ax.set_xlabel("Share (%)")
         ax.grid(axis="x", color="0.92", lw=0.8)
         ax.set_axisbelow(True)
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
+        _strip_spines(ax)
         leg = ax.legend(
             loc="lower center",
             bbox_to_anchor=(0.5, 1.0),

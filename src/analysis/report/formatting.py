@@ -1,0 +1,266 @@
+"""Formatting shared by the report's sections, charts and email: numbers, percentages and
+intervals, HTML escaping, which rows of a result table are shown, and the small HTML pieces
+(tables, notes, gap cells) every section builds on.
+
+One way to do each thing: a missing value shows as :data:`DASH`, a negative number with a real
+minus sign (:data:`MINUS`), an interval as ``lo to hi`` (:func:`interval`); a row is hidden when
+it is flagged ``suppressed`` or has no value (:func:`is_hidden`, :func:`shown_rows`); a result is
+clear as :func:`analysis.cx.vocabulary.is_clear` says. All text that comes from data, codebooks or
+params goes through :func:`esc`. Nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from analysis.cx import vocabulary
+
+DASH = "–"  # shown for a suppressed or missing value
+MINUS = "−"  # typographic minus sign for negative numbers
+
+# ---------------------------------------------------------------------------------------------
+# values
+
+
+def esc(value: Any) -> str:
+    """Escape any value as HTML text (quotes too: safe inside attributes)."""
+    return escape(str(value), quote=True)
+
+
+def missing(value: Any) -> bool:
+    """Whether a value is missing (None, NaN, NA, NaT)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def flag(value: Any) -> bool:
+    """A nullable boolean as a plain bool (missing: False)."""
+    return not missing(value) and bool(value)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A mapping, an object with ``to_dict()`` or a plain object as a dict."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    return dict(vars(obj))
+
+
+def fmt_num(value: Any, digits: int = 2, signed: bool = False) -> str:
+    """A number with ``digits`` decimals and a real minus sign; missing values as ``–``."""
+    if missing(value):
+        return DASH
+    x = float(value)
+    if round(x, digits) == 0:
+        x = 0.0  # no "−0.00"
+    text = f"{abs(x):,.{digits}f}"
+    if x < 0:
+        return MINUS + text
+    return ("+" + text) if signed and x > 0 else text
+
+
+def fmt_int(value: Any) -> str:
+    """A whole number with thousands separators; missing values as ``–``."""
+    if missing(value):
+        return DASH
+    return f"{round(float(value)):,}"
+
+
+def fmt_pct(value: Any, digits: int = 0) -> str:
+    """A share (0-1) as a percentage."""
+    if missing(value):
+        return DASH
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def level_pct(confidence: float) -> str:
+    """A confidence level as a percentage (``0.95`` -> ``95%``)."""
+    return f"{100 * confidence:g}%"
+
+
+def fmt_date(day: dt.date) -> str:
+    """A day as ``1 December 2026``."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun, singular or plural (``3 respondents``)."""
+    return f"{fmt_int(n)} {one if n == 1 else (many or one + 's')}"
+
+
+def interval(lo: Any, hi: Any, digits: int = 2) -> str:
+    """An interval as ``lo to hi``; ``–`` when either end is missing."""
+    if missing(lo) or missing(hi):
+        return DASH
+    return f"{fmt_num(lo, digits)} to {fmt_num(hi, digits)}"
+
+
+def p_text(p: Any) -> str:
+    """A p-value as ``p = 0.012`` or ``p < 0.001``; ``–`` when missing."""
+    if missing(p):
+        return DASH
+    p = float(p)
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# rows of result tables
+
+
+def rows_of(table: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
+    """The rows of one ``group``/``level`` of a result table, index reset."""
+    keep = (table["group"].astype(str) == group) & (table["level"].astype(str) == level)
+    return table[keep].reset_index(drop=True)
+
+
+def overall_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The overall rows of a result table (``group == level == 'all'``)."""
+    return rows_of(table, vocabulary.ALL, vocabulary.ALL)
+
+
+def segment_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a result table that belong to a segment (``group != 'all'``)."""
+    return table[table["group"].astype(str) != vocabulary.ALL]
+
+
+def group_name(row: Mapping[str, Any]) -> str:
+    """``All customers`` for an overall row, else ``group: level``."""
+    if str(row["group"]) == vocabulary.ALL:
+        return "All customers"
+    return f"{row['group']}: {row['level']}"
+
+
+def item_label(row: Mapping[str, Any]) -> str:
+    """An item's label (its id when the table has no label)."""
+    label = row.get("label")
+    return str(row["item"]) if missing(label) else str(label)
+
+
+def ordered_items(over: pd.DataFrame) -> pd.DataFrame:
+    """Overall rows grouped by dimension (first-appearance order), largest shortfall first."""
+    dims = list(dict.fromkeys(over["dimension"].astype(str)))
+    key = over["dimension"].astype(str).map({d: i for i, d in enumerate(dims)})
+    out = over.assign(_dim=key, _gap=over["gap"].astype(float))
+    out = out.sort_values(["_dim", "_gap"], na_position="last", kind="stable")
+    return out.drop(columns=["_dim", "_gap"]).reset_index(drop=True)
+
+
+def is_hidden(row: Mapping[str, Any], column: str = "gap") -> bool:
+    """Whether a row's estimates are not shown: flagged ``suppressed`` (small cells) or without
+    a value in ``column``. :func:`shown_rows` is the same rule for a whole table."""
+    return flag(row.get("suppressed", False)) or missing(row.get(column))
+
+
+def shown_rows(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows :func:`is_hidden` keeps: a value in ``column`` and not flagged ``suppressed``."""
+    keep = rows[column].notna()
+    if "suppressed" in rows.columns:
+        keep &= ~rows["suppressed"].fillna(False).astype(bool)
+    return rows[keep]
+
+
+def excludes_zero(lo: Any, hi: Any) -> bool:
+    """Whether the interval ``lo..hi`` lies wholly above or below zero (missing: no)."""
+    if missing(lo) or missing(hi):
+        return False
+    return float(lo) > 0 or float(hi) < 0
+
+
+def is_clear(row: Mapping[str, Any], confidence: float) -> bool:
+    """Whether a row's result is clear at the report's confidence level, on its ``p_value``
+    (:func:`analysis.cx.vocabulary.is_clear`); when the p-value is missing, whether the
+    interval ``ci_low..ci_high`` excludes zero."""
+    p = row.get("p_value")
+    if not missing(p):
+        return vocabulary.is_clear(p, confidence)
+    return excludes_zero(row.get("ci_low"), row.get("ci_high"))
+
+
+def is_clear_adjusted(row: Mapping[str, Any], confidence: float) -> bool:
+    """Whether a result holds after the multiple-testing adjustment (``p_adjusted``, BH)."""
+    return vocabulary.is_clear(row.get("p_adjusted"), confidence)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML pieces of tables and notes (cells already escaped)
+
+
+def wrap_table(inner: str, caption: str | None = None, cls: str = "") -> str:
+    """A ``<table>`` (in its scrolling wrapper) around head and body HTML."""
+    cap = f"<caption>{caption}</caption>" if caption else ""
+    return f'<div class="oi-table-wrap"><table class="oi-table {cls}">{cap}{inner}</table></div>'
+
+
+def table_html(head: list[str], rows: list[str], cls: str, numeric: Iterable[int] = ()) -> str:
+    """A table from header cells (HTML, already escaped) and body rows; ``numeric`` columns are
+    right-aligned."""
+    right = set(numeric)
+    cells = "".join(
+        f'<th scope="col" class="num">{h}</th>' if i in right else f'<th scope="col">{h}</th>'
+        for i, h in enumerate(head)
+    )
+    return wrap_table(f"<thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody>", cls=cls)
+
+
+def hidden_cells(numeric: int, text: int = 0) -> str:
+    """``numeric`` right-aligned and ``text`` plain cells showing ``–`` (a hidden row)."""
+    return f'<td class="num oi-hidden">{DASH}</td>' * numeric + f"<td>{DASH}</td>" * text
+
+
+def dimension_row(dimension: str, width: int) -> str:
+    """The row that heads a dimension's items, across ``width`` columns."""
+    return f'<tr class="oi-dim"><th colspan="{width}" scope="colgroup">{esc(dimension)}</th></tr>'
+
+
+def notes(texts: list[str]) -> str:
+    """Notes under a table or chart (HTML, already escaped)."""
+    return "".join(f'<p class="oi-note">{n}</p>' for n in texts)
+
+
+def suppression_note(min_cell: int | None) -> str:
+    """What a ``–`` means: too few respondents, or hidden so no figure can be worked out."""
+    few = f"fewer than {plural(min_cell, 'respondent')}" if min_cell else "too few respondents"
+    return (
+        f"{DASH} not shown: the group has {few}, or showing it would let a hidden figure be "
+        "worked out from the others."
+    )
+
+
+def gap_cell(row: Mapping[str, Any], confidence: float) -> str:
+    """A table cell with a row's signed gap, marked ``*`` when clear (:func:`is_clear`)."""
+    if is_hidden(row):
+        return f'<td class="num oi-hidden">{DASH}</td>'
+    clear = is_clear(row, confidence)
+    gap = float(row["gap"])
+    cls = "num oi-gap" + (" oi-neg" if gap < 0 else " oi-pos") + (" oi-clear" if clear else "")
+    mark = '<span class="oi-sig">*</span>' if clear else ""
+    return f'<td class="{cls}">{fmt_num(gap, signed=True)}{mark}</td>'
+
+
+def level_cells(
+    cells: Mapping[tuple[str, str], Mapping[str, Any]],
+    key: str,
+    levels: Sequence[str],
+    confidence: float,
+) -> tuple[list[str], bool]:
+    """The gap cells of row ``key`` in each level (``cells`` maps ``(key, level)`` to a row), and
+    whether any of them is hidden (missing or :func:`is_hidden`)."""
+    out, any_hidden = [], False
+    for lv in levels:
+        c = cells.get((key, lv))
+        if c is None or is_hidden(c):
+            any_hidden = True
+            out.append(f'<td class="num oi-hidden">{DASH}</td>')
+        else:
+            out.append(gap_cell(c, confidence))
+    return out, any_hidden
