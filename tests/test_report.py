@@ -23,7 +23,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from analysis.config.params import load_client
-from analysis.cx import priorities
+from analysis.cx import priorities as cx_priorities
 from analysis.errors import ReportError
 from analysis.report import (
     about,
@@ -226,7 +226,7 @@ def test_validation_summary_wording():
 
 def stand_in_ranked(table: pd.DataFrame | None = None) -> pd.DataFrame:
     """The priorities table of :func:`stand_in_table` (BH-adjusted p-values, ranks)."""
-    return priorities.priorities(
+    return cx_priorities.priorities(
         inference.add_p_adjusted(stand_in_table() if table is None else table)
     )
 
@@ -692,7 +692,7 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
         "dims": suppression.suppress(
             dimensions.dimension_gaps(design, frame, cb, by=["plan"]), 5, dimensions.IDENTIFIERS
         ),
-        "ranked": priorities.priorities(shown),
+        "ranked": cx_priorities.priorities(shown),
         "drivers": suppression.suppress(drv, 5, DRIVER_IDENTIFIERS),
         "nps": suppression.suppress(nps.nps(design, frame, cb, by=["plan"]), 5, nps.IDENTIFIERS),
         "contrasts": segments.suppress_contrasts(

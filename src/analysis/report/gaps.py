@@ -71,7 +71,7 @@ def gap_table(table: pd.DataFrame, confidence: float = 0.95, min_cell: int | Non
 
     ``table`` has the gap-table columns (``item, label, dimension, group, level, n, expectation,
     performance, gap, ci_low, ci_high, p_value``) and optionally the bool ``suppressed`` added by
-    :func:`analysis.cx.gaps.suppress_small_cells`; only overall rows are shown.
+    :func:`analysis.cx.suppression.suppress`; only overall rows are shown.
     """
     over = ordered_items(overall_rows(table))
     conf = level_pct(confidence)
@@ -107,7 +107,7 @@ def dimension_table(
 ) -> HTML:
     """Gaps by dimension: the overall table, then one compact table per segment variable.
 
-    ``dims`` is :func:`analysis.cx.analyses.dimension_gaps` output (suppressed); empty when None.
+    ``dims`` is :func:`analysis.cx.dimensions.dimension_gaps` output (suppressed); empty when None.
     """
     if dims is None or dims.empty:
         return HTML("")

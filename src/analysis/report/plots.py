@@ -413,7 +413,7 @@ def ipa_chart(
     Parameters
     ----------
     priorities
-        :func:`analysis.cx.analyses.priorities` output (``rank, expectation, performance, verdict,
+        :func:`analysis.cx.priorities.priorities` output (``rank, expectation, performance, verdict,
         importance_cross, performance_cross``); the rows of ``group``/``level`` are drawn, hidden
         (suppressed) rows left out. Significant shortfalls are filled markers, others hollow.
     ax
@@ -600,7 +600,7 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
     Parameters
     ----------
     nps
-        :func:`analysis.cx.analyses.nps` output (``group, level, nps, ci_low, ci_high``);
+        :func:`analysis.cx.nps.nps` output (``group, level, nps, ci_low, ci_high``);
         suppressed rows are drawn as labelled gaps. Scores whose interval excludes 0 are filled.
     ax
         Axes to draw on; a new figure when omitted.
@@ -636,7 +636,7 @@ def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float =
     Parameters
     ----------
     trend
-        :func:`analysis.cx.analyses.trend` output; overall rows are drawn in table order. Changes
+        :func:`analysis.cx.trend.trend` output; overall rows are drawn in table order. Changes
         significant after the adjustment (``p_adjusted < 1 - confidence``) are filled.
 
     Returns
@@ -673,7 +673,7 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
     Parameters
     ----------
     table
-        :func:`analysis.cx.analyses.representativeness` output.
+        :func:`analysis.cx.representativeness.representativeness` output.
 
     Returns
     -------

@@ -54,7 +54,7 @@ def priorities_section(
 ) -> HTML:
     """The "Priorities" section: importance-performance chart, ranked list, dual-importance grid.
 
-    ``ranked`` is :func:`analysis.cx.analyses.priorities` output; ``drivers`` (optional) is the
+    ``ranked`` is :func:`analysis.cx.priorities.priorities` output; ``drivers`` (optional) is the
     driver table with tiers (:func:`analysis.cx.drivers.importance_tiers`).
     """
     over = overall_rows(ranked)

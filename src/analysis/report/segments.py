@@ -141,7 +141,7 @@ def segment_comparison(
     """Which customer groups are underserved: each level against the rest of the customers,
     and the top priorities of each group.
 
-    ``contrasts`` is :func:`analysis.cx.analyses.segment_contrasts` output (suppressed, with the
+    ``contrasts`` is :func:`analysis.cx.segments.segment_contrasts` output (suppressed, with the
     ``item == "all"`` rows); ``ranked`` the priorities table. Empty when ``contrasts`` is None.
     """
     if contrasts is None or contrasts.empty:

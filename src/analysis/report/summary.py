@@ -122,7 +122,7 @@ def executive_summary(
 ) -> HTML:
     """The executive summary, in plain words, from the result tables.
 
-    ``ranked`` is :func:`analysis.cx.analyses.priorities` output (suppressed gap table plus
+    ``ranked`` is :func:`analysis.cx.priorities.priorities` output (suppressed gap table plus
     ``p_adjusted, rank, verdict``); ``contrasts`` segment contrasts (``most_underserved``);
     ``drivers`` the key-driver table; ``nps`` and ``trend`` their tables (each optional).
     A gap, difference or change is called clear only when its Benjamini-Hochberg adjusted p-value
