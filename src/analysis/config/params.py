@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from analysis.config import yamlfile
 from analysis.errors import ParamsError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -356,7 +357,7 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise ParamsError(f"{path}: {what} file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ParamsError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     except yaml.YAMLError as exc:
