@@ -258,6 +258,54 @@ def test_nps_is_design_based():
 # reliability
 
 
+@pytest.mark.parametrize(
+    ("alpha", "n", "k", "confidence", "want"),
+    [
+        # R: 1 - (1 - a) * qf(c(1 - p/2, p/2), n - 1, (n - 1) * (k - 1)), printed to 15 decimals
+        (0.8, 50, 4, 0.95, (0.691129899474263, 0.877264938583385)),
+        (0.6234, 17, 3, 0.90, (0.257464344793406, 0.827501894365122)),
+    ],
+)
+def test_feldt_interval_is_unrounded_and_matches_r(alpha, n, k, confidence, want):
+    got = reliability.feldt_interval(alpha, n, k, confidence)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert reliability.feldt_interval(alpha, 1, k, confidence) == pytest.approx(
+        (np.nan, np.nan), nan_ok=True
+    )
+
+
+def test_reliability_intervals_are_the_unrounded_feldt_interval():
+    rng = np.random.default_rng(11)
+    n = 40
+    base = rng.normal(0, 1, n)
+    frame = pd.DataFrame({"rid": range(n)})
+    for i in range(3):
+        frame[f"e{i}"] = np.clip(np.round(4 + base + rng.normal(0, 0.8, n)), 1, 7)
+        frame[f"p{i}"] = np.clip(np.round(4 + base + rng.normal(0, 0.8, n)), 1, 7)
+    cb = Codebook(
+        id="rid",
+        scale={"min": 1, "max": 7},
+        items=[
+            {
+                "id": f"q{i}",
+                "label": f"Q{i}",
+                "dimension": "D",
+                "expectation": f"e{i}",
+                "performance": f"p{i}",
+            }
+            for i in range(3)
+        ],
+    )
+    out = reliability.reliability(srs(frame), frame, cb, confidence=0.9)
+    for _, row in out.iterrows():
+        low, high = reliability.feldt_interval(row["alpha"], row["n"], 3, 0.9)
+        assert (row["alpha_ci_low"], row["alpha_ci_high"]) == (low, high)
+        # pingouin's interval is the same one rounded to three decimals
+        cols = [f"{'e' if row['rating'] == 'expectation' else 'p'}{i}" for i in range(3)]
+        rounded = pingouin.cronbach_alpha(frame[cols], ci=0.9)[1]
+        assert np.abs(np.array([low, high]) - rounded).max() <= 5e-4 + 1e-12
+
+
 def test_design_alpha_equals_pingouin_on_frequency_expanded_data():
     rng = np.random.default_rng(4)
     n = 30

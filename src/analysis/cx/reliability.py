@@ -1,7 +1,8 @@
 """Reliability: Cronbach's alpha of each dimension's expectation and performance items.
 
 ``alpha`` is the textbook (unweighted) Cronbach's alpha of the respondents who answered every
-item of the dimension, with its confidence interval (``pingouin.cronbach_alpha``);
+item of the dimension (``pingouin.cronbach_alpha``), with Feldt's (1965) confidence interval computed
+here unrounded (:func:`feldt_interval`; pingouin rounds it to three decimals);
 ``alpha_design`` the design-based alpha of the same respondents, from the design-weighted
 covariance matrix.
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.config.params import Codebook
 from analysis.cx import drivers
@@ -34,6 +36,23 @@ RELIABILITY_COLUMNS = [
 ]
 #: Identifying columns (and ``n``): visible when a row is suppressed.
 IDENTIFIERS = ("dimension", "rating", "n_items", "n")
+
+
+def feldt_interval(alpha: float, n: int, k: int, confidence: float) -> tuple[float, float]:
+    """Feldt's (1965) confidence interval of Cronbach's alpha from ``n`` respondents and ``k`` items.
+
+    ``1 - (1 - alpha) * F_{1 - a/2}(n - 1, (n - 1)(k - 1))`` to ``1 - (1 - alpha) * F_{a/2}(...)``
+    with ``a = 1 - confidence`` (the upper quantile gives the lower bound): the interval of
+    ``pingouin.cronbach_alpha`` and R's ``psychometric::alpha.CI``, without rounding.
+    """
+    a = 1 - confidence
+    df1 = n - 1
+    df2 = df1 * (k - 1)
+    if df1 < 1 or df2 < 1 or not np.isfinite(alpha):
+        return math.nan, math.nan
+    lower = 1 - (1 - alpha) * stats.f.isf(a / 2, df1, df2)
+    upper = 1 - (1 - alpha) * stats.f.isf(1 - a / 2, df1, df2)
+    return float(lower), float(upper)
 
 
 def cronbach_alpha_design(design: SurveyDesign, values: pd.DataFrame) -> float:
@@ -56,7 +75,7 @@ def reliability(
     """Internal consistency of each dimension's expectation and performance items.
 
     ``alpha``: Cronbach's alpha of the respondents who answered every item of the dimension
-    (listwise; unweighted, ``pingouin.cronbach_alpha``) with its confidence interval;
+    (listwise; unweighted, ``pingouin.cronbach_alpha``) with its Feldt interval;
     ``alpha_design``: the design-based alpha of the same respondents
     (:func:`cronbach_alpha_design`, R's ``svycralpha``). Dimensions with one item have no alpha.
 
@@ -89,8 +108,9 @@ def reliability(
             }
             if len(cols) >= 2 and complete.sum() >= 3:
                 frame = pd.DataFrame(x[complete], columns=cols)
-                a, ci = pingouin.cronbach_alpha(data=frame, nan_policy="listwise", ci=confidence)
-                row.update(alpha=float(a), alpha_ci_low=float(ci[0]), alpha_ci_high=float(ci[1]))
+                a = float(pingouin.cronbach_alpha(data=frame, nan_policy="listwise")[0])
+                low, high = feldt_interval(a, len(frame), len(cols), confidence)
+                row.update(alpha=a, alpha_ci_low=low, alpha_ci_high=high)
                 row["alpha_design"] = cronbach_alpha_design(design, pd.DataFrame(x, columns=cols))
             rows.append(row)
     return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
