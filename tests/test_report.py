@@ -26,7 +26,7 @@ from analysis.cx import analyses
 from analysis.errors import ReportError
 from analysis.report import plots, present
 from analysis.report import runner as report
-from analysis.survey import inference
+from analysis.survey import inference, replicates
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -632,7 +632,7 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
     design = build_design(frame, DesignConfig(weight="w"))
     table = inference.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
     shown = analyses.suppress(table, 5)
-    reps = drivers.replicate_weights(design, replicates=60, seed=1)
+    reps = replicates.replicate_weights(design, "subbootstrap", 60, seed=1, rescale_fpc=True)
     drv = drivers.importance_tiers(
         drivers.key_drivers(design, frame, cb, reps), drivers.stated_importance(table)
     )
