@@ -705,7 +705,7 @@ def test_pipeline_drivers_degrade_instead_of_failing(tiny_client, monkeypatch):
     def fail(*_a, **_k):
         raise DesignError("cannot recalibrate")
 
-    monkeypatch.setattr(pipeline.drivers, "replicate_weights", fail)
+    monkeypatch.setattr(pipeline.replicates, "replicate_weights", fail)
     out = pipeline.key_drivers(client, data.clean, design, table)
     assert (out["replicates"] == 0).all() and out["share_ci_low"].isna().all()
     assert out["share"].sum() == pytest.approx(100.0)

@@ -4,9 +4,9 @@ Relative weights are checked against a published worked example (the R package r
 against Johnson's own construction from the data (an independent computation through the SVD of
 the predictors), against the Shapley/LMG decomposition of R^2 where the two coincide (uncorrelated
 predictors), and on simulated data whose true weights are known. Replicate variances are checked
-against the linearisation and R-conformant JK1 estimators of :mod:`analysis.survey.estimate`, and
-the
-demo's true drivers must come out on top.
+against the linearisation and R-conformant JK1 estimators of :mod:`analysis.survey.estimate` (the
+replicate weights are the survey engine's, :mod:`analysis.survey.replicates`), and the demo's true
+drivers must come out on top.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from analysis.errors import DesignError
 from analysis.intake import readers, schema
 from analysis.survey import calibrate as weighting
 from analysis.survey import estimate
+from analysis.survey import replicates as replicates_mod
 from analysis.survey.design import build_design
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,8 +208,22 @@ def test_complete_and_pairwise_missing_values():
 # replicate weights
 
 
-def replicate_mean_variance(reps: drivers.Replicates, y: np.ndarray) -> float:
-    theta = (reps.weights @ y) / reps.weights.sum(axis=1)
+def boot(design, replicates: int = 500, seed: int = 2026) -> replicates_mod.ReplicateWeights:
+    """The drivers' bootstrap: the engine's subbootstrap with the Rao-Wu-Yue fpc rescaling."""
+    return replicates_mod.replicate_weights(
+        design, drivers.REPLICATE_TYPES["bootstrap"], replicates, seed, rescale_fpc=True
+    )
+
+
+def jack(design) -> replicates_mod.ReplicateWeights:
+    return replicates_mod.replicate_weights(
+        design, drivers.REPLICATE_TYPES["jackknife"], rescale_fpc=True
+    )
+
+
+def replicate_mean_variance(reps: replicates_mod.ReplicateWeights, design, y: np.ndarray) -> float:
+    w = reps.weights(design)
+    theta = (w @ y) / w.sum(axis=1)
     return float(reps.variance(theta[:, None])[0])
 
 
@@ -216,10 +231,12 @@ def test_jackknife_of_a_mean_equals_linearisation_for_a_simple_random_sample():
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"y": rng.normal(size=25)})
     design = srs(frame)
-    reps = drivers.replicate_weights(design, method="jackknife")
+    reps = jack(design)
     se = estimate.means(design, frame["y"])["se"].iloc[0]
-    assert reps.count == 25
-    assert np.sqrt(replicate_mean_variance(reps, frame["y"].to_numpy())) == pytest.approx(se)
+    assert reps.n_replicates == 25 and reps.family == "jackknife"
+    assert np.sqrt(replicate_mean_variance(reps, design, frame["y"].to_numpy())) == pytest.approx(
+        se
+    )
 
 
 def test_jackknife_matches_the_r_conformant_jk1_of_a_cluster_sample():
@@ -228,10 +245,11 @@ def test_jackknife_matches_the_r_conformant_jk1_of_a_cluster_sample():
         {"psu": np.repeat(np.arange(8), 5), "w": rng.uniform(1, 3, 40), "y": rng.normal(size=40)}
     )
     design = build_design(frame, DesignConfig(weight="w", cluster="psu"))
-    reps = drivers.replicate_weights(design, method="jackknife")
+    reps = jack(design)
     want = estimate.replicate_means(design, frame["y"], type="JK1")["se"].iloc[0]
-    assert reps.count == 8
-    assert np.sqrt(replicate_mean_variance(reps, frame["y"].to_numpy())) == pytest.approx(want)
+    assert reps.n_replicates == 8
+    got = np.sqrt(replicate_mean_variance(reps, design, frame["y"].to_numpy()))
+    assert got == pytest.approx(want, rel=1e-12)
 
 
 def test_stratified_bootstrap_variance_is_close_to_linearisation_and_seeded():
@@ -245,14 +263,14 @@ def test_stratified_bootstrap_variance_is_close_to_linearisation_and_seeded():
         }
     )
     design = build_design(frame, DesignConfig(weight="w", strata="stratum"))
-    reps = drivers.replicate_weights(design, replicates=400, seed=11)
-    again = drivers.replicate_weights(design, replicates=400, seed=11)
-    assert np.array_equal(reps.weights, again.weights)
+    reps = boot(design, replicates=400, seed=11)
+    again = boot(design, replicates=400, seed=11)
+    assert np.array_equal(reps.weights(design), again.weights(design))
     # each replicate keeps every stratum's weight total in expectation, and resamples within it
-    assert reps.weights.shape == (400, n)
+    assert reps.weights(design).shape == (400, n) and reps.family == "bootstrap"
     se = estimate.means(design, frame["y"])["se"].iloc[0]
-    boot = np.sqrt(replicate_mean_variance(reps, frame["y"].to_numpy()))
-    assert boot / se == pytest.approx(1.0, abs=0.1)
+    b = np.sqrt(replicate_mean_variance(reps, design, frame["y"].to_numpy()))
+    assert b / se == pytest.approx(1.0, abs=0.1)
 
 
 def test_census_stratum_gets_no_replicate_variation():
@@ -264,13 +282,13 @@ def test_census_stratum_gets_no_replicate_variation():
         }
     )
     design = build_design(frame, DesignConfig(strata="stratum", fpc="fpc"))
-    boot = drivers.replicate_weights(design, replicates=50)
-    assert np.allclose(boot.weights[:, :4], 1.0)  # Rao-Wu-Yue: a = sqrt(1 - f) = 0
-    # the jackknife deletes census PSUs too (as R's JKn), but their replicates count 0
-    jack = drivers.replicate_weights(design, method="jackknife")
-    assert jack.count == 10 and np.allclose(jack.rscales[:4], 0.0)
-    for reps in (boot, jack):
-        theta = reps.weights[:, :4] @ frame["y"].to_numpy()[:4]
+    b = boot(design, replicates=50)
+    assert np.allclose(b.weights(design)[:, :4], 1.0)  # Rao-Wu-Yue: a = sqrt(1 - f) = 0
+    # the jackknife is R's JKn: a census stratum has no replicates (survey.drop.replicates)
+    j = jack(design)
+    assert j.n_replicates == 6
+    for reps in (b, j):
+        theta = reps.weights(design)[:, :4] @ frame["y"].to_numpy()[:4]
         assert reps.variance(theta[:, None])[0] == pytest.approx(0.0, abs=1e-12)
 
 
@@ -298,30 +316,37 @@ def raked(seed: int = 0) -> tuple[pd.DataFrame, object, pd.DataFrame]:
 
 def test_raking_all_replicates_at_once_equals_calibrating_each():
     frame, design, margins = raked()
-    fast = drivers.replicate_weights(
-        design, replicates=15, seed=3, recalibrate=drivers.raking_recalibrator(design, frame)
-    )
-    slow = drivers.replicate_weights(
+    fast = replicates_mod.replicate_weights(
         design,
-        replicates=15,
+        "subbootstrap",
+        15,
         seed=3,
-        recalibrate=drivers.design_recalibrator(
+        rescale_fpc=True,
+        recalibrate=replicates_mod.raking_recalibrator(design, frame),
+    )
+    slow = replicates_mod.replicate_weights(
+        design,
+        "subbootstrap",
+        15,
+        seed=3,
+        rescale_fpc=True,
+        recalibrate=replicates_mod.design_recalibrator(
             design, lambda d: weighting.calibrate(d, frame, margins, method="rake")
         ),
     )
-    assert fast.count == slow.count == 15
-    assert fast.weights == pytest.approx(slow.weights, rel=1e-7, abs=1e-9)
+    assert fast.n_replicates == slow.n_replicates == 15
+    assert fast.weights(design) == pytest.approx(slow.weights(design), rel=1e-7, abs=1e-9)
     # every replicate reproduces the margins
     north = (frame["region"] == "N").to_numpy()
-    assert fast.weights[:, north].sum(axis=1) == pytest.approx(np.full(15, 1500.0))
+    assert fast.weights(design)[:, north].sum(axis=1) == pytest.approx(np.full(15, 1500.0))
 
 
 def test_calibrated_design_needs_recalibrated_replicates():
     _frame, design, _m = raked()
     with pytest.raises(DesignError, match="recalibrated"):
-        drivers.replicate_weights(design)
-    with pytest.raises(DesignError, match="one rake or poststratify"):
-        drivers.raking_recalibrator(build_design(_frame, DesignConfig(weight="w")), _frame)
+        boot(design)
+    with pytest.raises(DesignError, match="one unbounded rake or poststratify"):
+        replicates_mod.raking_recalibrator(build_design(_frame, DesignConfig(weight="w")), _frame)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,7 +392,7 @@ def test_key_drivers_recover_known_relative_weights_within_their_intervals():
     frame["overall"] = y
     frame["rid"] = np.arange(n)
     design = srs(frame)
-    reps = drivers.replicate_weights(design, replicates=200, seed=1)
+    reps = boot(design, replicates=200, seed=1)
     table = drivers.key_drivers(design, frame, driver_codebook(p), reps)
     assert list(table.columns) == drivers.DRIVER_COLUMNS
     assert table["share"].sum() == pytest.approx(100.0)
@@ -416,8 +441,13 @@ def test_the_demo_true_drivers_come_out_on_top():
     ).clean
     margins = readers.read_margins(ROOT / "data" / "raw" / "demo" / "population.csv")
     design = weighting.calibrate(build_design(clean, config), clean, margins, method="rake")
-    reps = drivers.replicate_weights(
-        design, replicates=100, seed=5, recalibrate=drivers.raking_recalibrator(design, clean)
+    reps = replicates_mod.replicate_weights(
+        design,
+        "subbootstrap",
+        100,
+        seed=5,
+        rescale_fpc=True,
+        recalibrate=replicates_mod.raking_recalibrator(design, clean),
     )
     table = drivers.key_drivers(design, clean, cb, reps)
     top4 = set(table.sort_values("rank")["item"].head(4))

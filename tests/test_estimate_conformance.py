@@ -221,3 +221,95 @@ def test_proportions_sum_to_one_in_every_domain_and_missing_is_a_domain() -> Non
     answered = stype.notna().groupby(df["sch.wide"]).sum()
     n = out.groupby("domain")["n"].first()
     assert (n.reindex(answered.index) == answered).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the by combinator and each level against the rest (one vectorised call)
+
+
+def _versus_rest_by_loop(design: SurveyDesign, values: pd.DataFrame, seg: pd.Series) -> list:
+    """difference(level, rest) per level, as segment contrasts computed it one level at a time."""
+    g = seg.astype("category")
+    rows = []
+    for level in g.cat.categories:
+        inside, known = (g == level).to_numpy(), g.notna().to_numpy()
+        two = pd.Series(
+            pd.Categorical(
+                np.where(inside, "level", np.where(known, "rest", None)),
+                categories=["level", "rest"],
+            )
+        )
+        m = estimate.means(design, values, two)["estimate"].to_numpy().reshape(-1, 2)
+        d = estimate.difference(design, values, two, "level", "rest")
+        rows.append((level, m, d))
+    return rows
+
+
+def _check_versus_rest(design: SurveyDesign, values: pd.DataFrame, seg: pd.Series) -> None:
+    got = estimate.versus_rest(design, values, {"seg": seg.astype("category")})
+    assert list(got.columns) == estimate.VERSUS_REST_COLUMNS
+    assert len(got) == values.shape[1] * seg.astype("category").cat.categories.size
+    for level, m, d in _versus_rest_by_loop(design, values, seg):
+        part = got[got["level"] == level]
+        assert list(part["variable"]) == list(values.columns)
+        np.testing.assert_array_equal(part["n"], d["n_a"])
+        np.testing.assert_array_equal(part["n_rest"], d["n_b"])
+        np.testing.assert_allclose(part["mean"], m[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(part["mean_rest"], m[:, 1], rtol=1e-12)
+        for col in ("estimate", "se", "ci_low", "ci_high", "p_value"):
+            np.testing.assert_allclose(part[col], d[col], rtol=1e-12, atol=1e-13)
+        assert (part["df"] == design.df).all()
+
+
+def test_versus_rest_equals_difference_level_by_level_on_r_reference_designs() -> None:
+    strat, clus = data("apistrat"), data("apiclus1")
+    cols = ["api00", "api99", "enroll"]
+    _check_versus_rest(dstrat(), strat[cols], strat["sch.wide"])
+    _check_versus_rest(dstrat(), strat[cols], strat["stype"])  # each level a whole stratum
+    _check_versus_rest(dclus1(), clus[cols], clus["stype"])
+    post = weighting.calibrate(dclus1(), clus, STYPE_COUNTS, method="poststratify")
+    _check_versus_rest(post, clus[cols], clus["sch.wide"])
+    nh = data("nhanes2")
+    _check_versus_rest(nhanes2(), nh[["zinc", "highbp"]], nh["race"])
+
+
+def test_versus_rest_of_a_two_level_group_is_the_r_contrast() -> None:
+    """sch.wide has two levels: 'Yes' against the rest is R's svyttest difference Yes - No."""
+    df_ = data("apistrat")
+    got = estimate.versus_rest(dstrat(), df_[["api00"]], {"sch.wide": df_["sch.wide"]})
+    yes = got.set_index("level").loc["Yes"]
+    ref = REFERENCE.set_index("case").loc["dstrat_ttest_schwide"]
+    assert yes["estimate"] == pytest.approx(float(ref["estimate"]), rel=RTOL)
+    assert yes["se"] == pytest.approx(float(ref["se"]), rel=RTOL)
+    no = got.set_index("level").loc["No"]
+    assert no["estimate"] == pytest.approx(-yes["estimate"], rel=1e-12)
+    assert no["se"] == pytest.approx(yes["se"], rel=1e-12)
+
+
+def test_by_is_one_call_of_each_estimator_per_group() -> None:
+    df_ = data("apistrat")
+    groups = {"all": None, "stype": df_["stype"], "sch.wide": df_["sch.wide"]}
+    cols = df_[["api00", "enroll"]]
+    for estimator, single in (("mean", estimate.means), ("total", estimate.totals)):
+        got = estimate.by(dstrat(), cols, groups, estimator)
+        assert list(got.columns) == estimate.GROUP_COLUMNS
+        want = pd.concat(
+            [single(dstrat(), cols, d).assign(group=g) for g, d in groups.items()],
+            ignore_index=True,
+        )[estimate.GROUP_COLUMNS]
+        pd.testing.assert_frame_equal(got, want, rtol=1e-13)
+    props = estimate.by(dstrat(), df_[["sch.wide"]], groups, "proportion")
+    want = pd.concat(
+        [
+            estimate.proportions(dstrat(), df_[["sch.wide"]], d).assign(group=g)
+            for g, d in groups.items()
+        ],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(props, want[props.columns], rtol=1e-13)
+    by_r = props[(props["group"] == "all") & (props["category"] == "Yes")].iloc[0]
+    assert by_r["estimate"] == pytest.approx(0.827948011416, rel=RTOL)
+    means_by = estimate.means_by(dstrat(), cols, groups)
+    pd.testing.assert_frame_equal(means_by, estimate.by(dstrat(), cols, groups))
+    with pytest.raises(ValueError, match="estimator"):
+        estimate.by(dstrat(), cols, groups, "median")

@@ -14,7 +14,7 @@ import pytest
 from analysis.config.params import DesignConfig
 from analysis.errors import DesignError
 from analysis.survey import calibrate as weighting
-from analysis.survey import estimate
+from analysis.survey import estimate, replicates
 from analysis.survey.design import SurveyDesign, build_design
 
 
@@ -123,9 +123,9 @@ def test_jkn_matches_r_rules_by_loop_for_every_variable_and_domain() -> None:
 
 def test_jkn_factors_are_r_replicate_weights() -> None:
     d = design()
-    rep = estimate.replicate_weights(d, "JKn")
+    rep = replicates.replicate_weights(d, "JKn")
     reps, rscales, _ = jkn_by_loop(FRAME)
-    np.testing.assert_allclose(rep.weights(d), np.column_stack(reps), rtol=1e-12)
+    np.testing.assert_allclose(rep.weights(d), np.vstack(reps), rtol=1e-12)
     np.testing.assert_allclose(rep.rscales, rscales, rtol=1e-12)
     assert rep.scale == 1.0 and rep.n_replicates == 9
 
@@ -162,13 +162,13 @@ def test_jkn_of_one_stratum_is_jk1() -> None:
     a = estimate.replicate_means(d1, one[["y1", "y2"]], one["dom"], type="JK1")
     b = estimate.replicate_means(d1, one[["y1", "y2"]], one["dom"], type="JKn")
     np.testing.assert_allclose(a["se"], b["se"], rtol=1e-12)
-    auto = estimate.replicate_weights(d1)
-    assert auto.type == "JK1" and estimate.replicate_weights(design()).type == "JKn"
+    auto = replicates.replicate_weights(d1)
+    assert auto.type == "JK1" and replicates.replicate_weights(design()).type == "JKn"
 
 
 def test_census_stratum_has_no_replicates() -> None:
     frame = FRAME.assign(N=np.where(FRAME["h"] == "h1", 3, FRAME["N"]))  # h1: 3 of 3 PSUs
-    rep = estimate.replicate_weights(design(frame), "JKn")
+    rep = replicates.replicate_weights(design(frame), "JKn")
     assert rep.n_replicates == 2 + 4
     reps, rscales, scale = jkn_by_loop(frame)
     res = estimate.replicate_means(design(frame), frame[["y1"]], weights=rep).iloc[0]
@@ -183,7 +183,7 @@ def test_jkn_lonely_psu_policies_follow_r(policy: str) -> None:
     d = build_design(frame, DesignConfig(weight="w", strata="h", cluster="c", lonely_psu=policy))
     res = estimate.replicate_means(d, frame[["y1", "y2"]], type="JKn")
     reps, rscales, scale = jkn_by_loop(frame, fpc=False, lonely=policy)
-    assert estimate.replicate_weights(d, "JKn").n_replicates == len(reps)
+    assert replicates.replicate_weights(d, "JKn").n_replicates == len(reps)
     for r in res.itertuples():
         y = frame[r.variable].to_numpy()
         var = rep_mean_by_loop(y, np.ones(len(frame), bool), reps, rscales, scale)
@@ -208,7 +208,7 @@ def test_domain_absent_from_a_replicate_drops_that_replicate() -> None:
 @pytest.mark.parametrize("kind", ["bootstrap", "subbootstrap"])
 def test_bootstrap_variance_from_its_replicates_by_loop(kind: str) -> None:
     d = design(fpc=None)
-    rep = estimate.replicate_weights(d, kind, replicates=40, seed=7)
+    rep = replicates.replicate_weights(d, kind, replicates=40, seed=7)
     res = estimate.replicate_means(d, FRAME[["y1", "y2"]], FRAME["dom"], weights=rep)
     n_h = np.array([2, 3, 4])
     if kind == "bootstrap":
@@ -217,7 +217,7 @@ def test_bootstrap_variance_from_its_replicates_by_loop(kind: str) -> None:
     else:
         assert rep.scale == pytest.approx(1 / 39)
     weights = rep.weights(d)
-    reps = [weights[:, r] for r in range(40)]
+    reps = list(weights)
     for r in res.itertuples():
         y = FRAME[r.variable].to_numpy()
         member = (FRAME["dom"] == r.domain).to_numpy()
@@ -227,8 +227,8 @@ def test_bootstrap_variance_from_its_replicates_by_loop(kind: str) -> None:
 
 def test_bootstrap_draws_psus_within_strata() -> None:
     d = design(fpc=None)
-    boot = estimate.replicate_weights(d, "bootstrap", replicates=200, seed=1).factors()
-    sub = estimate.replicate_weights(d, "subbootstrap", replicates=200, seed=1).factors()
+    boot = replicates.replicate_weights(d, "bootstrap", replicates=200, seed=1).factors()
+    sub = replicates.replicate_weights(d, "subbootstrap", replicates=200, seed=1).factors()
     stratum = d.stages[0].unit_stratum
     for h, m in enumerate((2, 3, 4)):
         in_h = stratum == h
@@ -238,8 +238,8 @@ def test_bootstrap_draws_psus_within_strata() -> None:
         assert np.all(boot[in_h] == np.round(boot[in_h]))
         np.testing.assert_allclose(np.unique(sub[in_h] * (m - 1) / m) % 1, 0, atol=1e-12)
     # seeded: the same seed, the same replicates
-    again = estimate.replicate_weights(d, "bootstrap", replicates=200, seed=1).factors()
-    other = estimate.replicate_weights(d, "bootstrap", replicates=200, seed=2).factors()
+    again = replicates.replicate_weights(d, "bootstrap", replicates=200, seed=1).factors()
+    other = replicates.replicate_weights(d, "bootstrap", replicates=200, seed=2).factors()
     assert np.array_equal(boot, again) and not np.array_equal(boot, other)
 
 
@@ -247,7 +247,7 @@ def test_bootstrap_with_fpc_draws_without_replacement_from_copies() -> None:
     """R: n_h draws without replacement from rep(psus, length = N_h)."""
     frame = FRAME.assign(N=FRAME["h"].map({"h0": 3, "h1": 7, "h2": 30}))
     d = design(frame)
-    factors = estimate.replicate_weights(d, "bootstrap", replicates=300, seed=5).factors()
+    factors = replicates.replicate_weights(d, "bootstrap", replicates=300, seed=5).factors()
     stratum = d.stages[0].unit_stratum
     for h, (m, big_n) in enumerate(((2, 3), (3, 7), (4, 30))):
         in_h = factors[stratum == h]
@@ -284,22 +284,22 @@ def test_bootstrap_variance_of_a_total_estimates_the_linearisation_variance(kind
 def test_refusals() -> None:
     d = design()
     with pytest.raises(DesignError, match=r"JK1 .*unstratified"):
-        estimate.replicate_weights(d, "JK1")
+        replicates.replicate_weights(d, "JK1")
     with pytest.raises(DesignError, match="not one of"):
-        estimate.replicate_weights(d, "BRR")
+        replicates.replicate_weights(d, "BRR")
     lonely = FRAME[~((FRAME["h"] == "h0") & (FRAME["c"] == 1))]
     dl = build_design(
         lonely, DesignConfig(weight="w", strata="h", cluster="c", lonely_psu="remove")
     )
     with pytest.raises(DesignError, match="'h0' has a single PSU"):
-        estimate.replicate_weights(dl, "subbootstrap")
+        replicates.replicate_weights(dl, "subbootstrap")
     margins = pd.DataFrame({"variable": "h", "level": ["h0", "h1", "h2"], "count": [9.0, 9, 40]})
     cal = weighting.calibrate(d, FRAME, margins, method="poststratify")
     with pytest.raises(DesignError, match="calibrated"):
         estimate.replicate_means(cal, FRAME[["y1"]], type="JKn")
     other = build_design(FRAME, DesignConfig(weight="w", strata="h"))
     with pytest.raises(DesignError, match="PSUs"):
-        estimate.replicate_means(other, FRAME[["y1"]], weights=estimate.replicate_weights(d))
+        estimate.replicate_means(other, FRAME[["y1"]], weights=replicates.replicate_weights(d))
 
 
 def test_later_stage_fpc_is_dropped_with_a_warning() -> None:
@@ -309,8 +309,108 @@ def test_later_stage_fpc_is_dropped_with_a_warning() -> None:
         DesignConfig(weight="w", strata="h", cluster=["c", "person"], fpc=["N", "M"]),
     )
     with pytest.warns(UserWarning, match="first sampling stage"):
-        rep = estimate.replicate_weights(d, "JKn")
+        rep = replicates.replicate_weights(d, "JKn")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        first = estimate.replicate_weights(design(), "JKn")
+        first = replicates.replicate_weights(design(), "JKn")
     np.testing.assert_allclose(rep.rscales, first.rscales)
+
+
+# ---------------------------------------------------------------------------------------------
+# the drivers' variant (rescale_fpc) and recalibration
+
+
+def drivers_bootstrap_by_loop(d: SurveyDesign, replicates_: int, seed: int) -> np.ndarray:
+    """The key drivers' bootstrap as it was written before it joined the engine: (R, n_psu)
+    Rao-Wu factors 1 - a + a n_h / (n_h - 1) * count, a = sqrt(1 - f_h), single-PSU strata 1."""
+    stage = d.stages[0]
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((replicates_, d.n_psu))
+    for h in range(stage.n_strata):
+        members = np.flatnonzero(stage.unit_stratum == h)
+        if members.size < 2:
+            continue
+        draws = rng.integers(0, members.size, size=(replicates_, members.size - 1))
+        hits = np.zeros((replicates_, members.size))
+        np.add.at(hits, (np.arange(replicates_)[:, None], draws), 1.0)
+        counts[:, members] = hits
+    nh = stage.stratum_size[stage.unit_stratum].astype(float)
+    a = np.sqrt(np.clip(1.0 - stage.stratum_fraction[stage.unit_stratum], 0.0, 1.0))
+    factor = 1.0 - a + a * nh / np.maximum(nh - 1.0, 1.0) * counts
+    factor[:, nh < 2] = 1.0
+    return factor
+
+
+def test_rescaled_subbootstrap_keeps_the_drivers_draws_and_factors() -> None:
+    """Same seed, same draw order, same factors: the drivers' intervals do not move."""
+    lonely = FRAME[~((FRAME["h"] == "h0") & (FRAME["c"] == 1))]  # h0 keeps one PSU
+    for frame, lonely_psu in ((FRAME, "fail"), (lonely, "remove")):
+        d = design(frame, lonely_psu=lonely_psu)
+        rep = replicates.replicate_weights(d, "subbootstrap", 30, seed=2026, rescale_fpc=True)
+        np.testing.assert_array_equal(rep.factors().T, drivers_bootstrap_by_loop(d, 30, 2026))
+        assert rep.scale == pytest.approx(1 / 29) and rep.family == "bootstrap"
+    # without the option: R's subbootweights (no fpc, single-PSU strata refused)
+    plain = replicates.replicate_weights(design(), "subbootstrap", 30, seed=2026)
+    no_fpc = replicates.replicate_weights(
+        design(fpc=None), "subbootstrap", 30, seed=2026, rescale_fpc=True
+    )
+    np.testing.assert_array_equal(plain.factors(), no_fpc.factors())
+
+
+def test_one_raking_loop_for_one_set_of_weights_and_for_replicates() -> None:
+    """calibrate() rakes with rake_weights; raking many sets at once gives each set's own
+    raking (up to the tolerance: sets that converge first cycle on until all have)."""
+    margins = pd.DataFrame(
+        {"variable": ["h"] * 3 + ["dom"] * 2, "level": ["h0", "h1", "h2", "q", "r"]}
+    ).assign(count=[20.0, 30, 50, 70, 30])
+    d = build_design(FRAME, DesignConfig(weight="w", strata="h", cluster="c"))
+    once = weighting.calibrate(d, FRAME, margins, method="rake", tolerance=1e-12)
+    codes = [
+        pd.Categorical(FRAME[v], categories=lv).codes.astype(np.intp)
+        for v, lv in (("h", ["h0", "h1", "h2"]), ("dom", ["q", "r"]))
+    ]
+    ms = [
+        weighting.Margin(codes[0], np.array([20.0, 30, 50])),
+        weighting.Margin(codes[1], np.array([70.0, 30])),
+    ]
+    rng = np.random.default_rng(1)
+    starts = np.vstack([d.weights, d.weights * rng.uniform(0.5, 2, d.n)])
+    raked = weighting.rake_weights(starts, ms, max_iter=200, tolerance=1e-12)
+    assert not raked.failed.any()
+    np.testing.assert_allclose(raked.weights[0], once.weights, rtol=1e-10)
+    for m in ms:
+        sums = np.stack(
+            [np.bincount(m.codes, row, minlength=m.targets.size) for row in raked.weights]
+        )
+        np.testing.assert_allclose(sums, np.broadcast_to(m.targets, sums.shape), rtol=1e-9)
+    # a set that loses a margin level entirely is marked failed, not raised
+    lost = starts.copy()
+    lost[1, codes[1] == 1] = 0.0
+    assert weighting.rake_weights(lost, ms, 50, 1e-10).failed.tolist() == [False, True]
+
+
+def test_recalibrated_replicates_meet_the_margins_and_drop_failures() -> None:
+    margins = pd.DataFrame({"variable": "h", "level": ["h0", "h1", "h2"], "count": [9.0, 9, 40]})
+    d = build_design(FRAME, DesignConfig(weight="w", strata="h", cluster="c"))
+    post = weighting.calibrate(d, FRAME, margins, method="poststratify")
+    with pytest.raises(DesignError, match="recalibrated"):
+        replicates.replicate_weights(post, "JKn")
+    rep = replicates.replicate_weights(
+        post, "JKn", recalibrate=replicates.raking_recalibrator(post, FRAME)
+    )
+    w = rep.weights(post)
+    assert w.shape == (9, len(FRAME)) and rep.failed == 0
+    for level, count in zip(["h0", "h1", "h2"], [9.0, 9, 40], strict=True):
+        inside = (FRAME["h"] == level).to_numpy()
+        np.testing.assert_allclose(w[:, inside].sum(axis=1), count, rtol=1e-10)
+
+    def fail_some(weights: np.ndarray) -> np.ndarray:
+        out = weights.copy()
+        out[0] = np.nan
+        return out
+
+    with pytest.raises(DesignError, match="1 of 9 replicates"):
+        replicates.replicate_weights(post, "JKn", recalibrate=fail_some)
+    boot = replicates.replicate_weights(post, "subbootstrap", 40, recalibrate=fail_some)
+    assert boot.n_replicates == 39 and boot.failed == 1
+    assert boot.scale == pytest.approx(1 / 38) and boot.bootstrap.shape == (d.n_psu, 39)

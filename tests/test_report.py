@@ -39,7 +39,7 @@ from analysis.report import (
     trend,
 )
 from analysis.report import runner as report
-from analysis.survey import inference
+from analysis.survey import inference, replicates
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -640,7 +640,6 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
         suppression,
     )
     from analysis.cx import trend as trend_mod
-    from analysis.ops.pipeline import DRIVER_IDENTIFIERS
     from analysis.survey.design import build_design
 
     rng = np.random.default_rng(3)
@@ -675,7 +674,7 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
     design = build_design(frame, DesignConfig(weight="w"))
     table = inference.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
     shown = suppression.suppress(table, 5, gaps.IDENTIFIERS)
-    reps = drivers.replicate_weights(design, replicates=60, seed=1)
+    reps = replicates.replicate_weights(design, "subbootstrap", 60, seed=1, rescale_fpc=True)
     drv = drivers.importance_tiers(
         drivers.key_drivers(design, frame, cb, reps), drivers.stated_importance(table)
     )
@@ -693,7 +692,7 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
             dimensions.dimension_gaps(design, frame, cb, by=["plan"]), 5, dimensions.IDENTIFIERS
         ),
         "ranked": cx_priorities.priorities(shown),
-        "drivers": suppression.suppress(drv, 5, DRIVER_IDENTIFIERS),
+        "drivers": suppression.suppress(drv, 5, drivers.IDENTIFIERS),
         "nps": suppression.suppress(nps.nps(design, frame, cb, by=["plan"]), 5, nps.IDENTIFIERS),
         "contrasts": segments.suppress_contrasts(
             segments.segment_contrasts(design, frame, cb, by=["plan"]), 5

@@ -1,12 +1,13 @@
 """Derived importance: what drives overall satisfaction (METHODS.md, "Customer-centred analyses").
 
 The building blocks are a design-weighted covariance / correlation matrix
-(:func:`covariance_matrix`, :func:`correlation_matrix`), Johnson's (2000) relative weights on a
-correlation matrix (:func:`relative_weights`) and replicate weights for the design
-(:func:`replicate_weights`: the Rao-Wu rescaling bootstrap of PSUs within strata, or the
-delete-one-PSU jackknife). On top of them, :func:`key_drivers` is the key-driver table of a survey
-and :func:`importance_tiers` places each item on the dual-importance grid (stated against derived
-importance).
+(:func:`covariance_matrix`, :func:`correlation_matrix`) and Johnson's (2000) relative weights on a
+correlation matrix (:func:`relative_weights`); the replicate weights of the intervals come from
+the survey engine (:func:`analysis.survey.replicates.replicate_weights` with the types of
+:data:`REPLICATE_TYPES`: the Rao-Wu bootstrap of PSUs within strata with the Rao-Wu-Yue fpc
+rescaling, or R's delete-one-PSU jackknife). On top of them, :func:`key_drivers` is the key-driver
+table of a survey and :func:`importance_tiers` places each item on the dual-importance grid
+(stated against derived importance).
 
 Missing answers. The driver model uses the respondents who answered the overall question and every
 item's performance question (``missing="complete"``, the default): a domain of the full design
@@ -26,10 +27,6 @@ percentile intervals from the replicates; jackknife: ``estimate +- t * se``.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
@@ -37,12 +34,12 @@ from analysis.config.params import Codebook
 from analysis.cx import vocabulary
 from analysis.errors import DesignError
 from analysis.survey import inference
-from analysis.survey.design import CENSUS_TOLERANCE, SurveyDesign, level_text
+from analysis.survey.design import SurveyDesign
+from analysis.survey.replicates import ReplicateWeights
 
-#: Replicate methods of :func:`replicate_weights`.
-REPLICATE_METHODS = ("bootstrap", "jackknife")
-DEFAULT_REPLICATES = 500
-DEFAULT_SEED = 2026
+#: The replicate weights of each ``analysis.replicate_method`` of the params file: the engine's
+#: type, used with ``rescale_fpc=True`` (:func:`analysis.survey.replicates.replicate_weights`).
+REPLICATE_TYPES = {"bootstrap": "subbootstrap", "jackknife": "auto"}
 #: Eigenvalues of a correlation matrix below this are treated as 0 (a redundant predictor).
 EIGEN_TOLERANCE = 1e-10
 
@@ -70,6 +67,8 @@ DRIVER_COLUMNS = [
     "method",
     "replicates",
 ]
+#: Identifying columns (and ``n``): visible when a row is suppressed.
+IDENTIFIERS = ("item", "label", "dimension", "group", "level", "n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,253 +223,6 @@ def relative_weights(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
-# replicate weights
-
-
-@dataclass(frozen=True, eq=False)
-class Replicates:
-    """Replicate weights of a design and how to turn replicate estimates into a variance.
-
-    ``variance(theta) = scale * sum_r rscales_r (theta_r - mean_r theta_r)^2`` (R's ``svrVar`` with
-    ``mse = FALSE``).
-
-    Attributes
-    ----------
-    weights
-        (R, n) replicate weights (calibrated when the design is).
-    method
-        ``bootstrap`` or ``jackknife``.
-    scale
-        Overall multiplier.
-    rscales
-        (R,) per-replicate multipliers.
-    failed
-        Replicates dropped because recalibration failed (e.g. a margin level lost all its
-        respondents in that replicate).
-    """
-
-    weights: np.ndarray
-    method: str
-    scale: float
-    rscales: np.ndarray
-    failed: int = 0
-
-    @property
-    def count(self) -> int:
-        return int(self.weights.shape[0])
-
-    def variance(self, theta: np.ndarray) -> np.ndarray:
-        """Variance of each estimate from (R, ...) replicate estimates (NaN replicates ignored)."""
-        theta = np.asarray(theta, dtype=float)
-        centre = np.nanmean(theta, axis=0)
-        shape = (-1,) + (1,) * (theta.ndim - 1)
-        return self.scale * np.nansum(self.rscales.reshape(shape) * (theta - centre) ** 2, axis=0)
-
-
-#: Calibrates replicate design weights: (R, n) uncalibrated -> (R, n) calibrated; a row of NaN
-#: marks a replicate that could not be calibrated.
-Recalibrator = Callable[[np.ndarray], np.ndarray]
-
-
-def raking_recalibrator(
-    design: SurveyDesign, frame: pd.DataFrame, max_iter: int = 100, tolerance: float = 1e-8
-) -> Recalibrator:
-    """Rake (or post-stratify) every replicate at once to the margins ``design`` was calibrated to.
-
-    The margins are the calibrated design's own totals over the levels of its calibration
-    variables (which equal the margins file's counts), so the replicates are calibrated exactly as
-    the full sample was: iterative proportional fitting of all replicates together (one matrix
-    product per margin and cycle) until no weight changes by more than ``tolerance`` (relative),
-    as :func:`analysis.weighting.calibrate` does for one set of weights. Raking's fixed point does
-    not depend on the starting weights' order of adjustment, so this equals calling
-    ``weighting.calibrate`` on each replicate (up to ``tolerance``).
-
-    Parameters
-    ----------
-    design
-        A design with one ``rake`` or ``poststratify`` calibration.
-    frame
-        The rows the design was built from (holds the calibration variables).
-
-    Raises
-    ------
-    DesignError
-        The design has no such calibration (use :func:`design_recalibrator`).
-    """
-    if len(design.calibrations) != 1 or design.calibrations[0].method not in (
-        "rake",
-        "poststratify",
-    ):
-        raise DesignError(
-            "raking_recalibrator needs a design with one rake or poststratify calibration; "
-            "use design_recalibrator for other calibrations"
-        )
-    margins = []
-    for var in design.calibrations[0].variables:
-        text = level_text(frame[var]).astype(object)
-        codes, levels = pd.factorize(text, sort=True)
-        if (codes < 0).any():
-            raise DesignError(f"calibration variable {var!r} has missing values")
-        onehot = np.zeros((len(codes), len(levels)))
-        onehot[np.arange(len(codes)), codes] = 1.0
-        margins.append((codes, onehot, design.weights @ onehot))
-
-    def recalibrate(weights: np.ndarray) -> np.ndarray:
-        w0 = np.asarray(weights, dtype=float)
-        w = w0.copy()
-        positive = w0 > 0
-        failed = np.zeros(len(w), dtype=bool)
-        for _ in range(max_iter):
-            prev = w.copy()
-            for codes, onehot, target in margins:
-                sums = w @ onehot  # (R, L)
-                failed |= ((sums <= 0) & (target > 0)).any(axis=1)
-                factor = np.divide(target, sums, out=np.zeros_like(sums), where=sums > 0)
-                w = w * factor[:, codes]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rel = np.where(positive, np.abs(w - prev) / np.where(positive, prev, 1.0), 0.0)
-            change = np.nanmax(np.where(failed[:, None], 0.0, rel), axis=1)
-            if (change < tolerance).all():
-                break
-        else:
-            failed |= change >= tolerance
-        w[failed] = np.nan
-        return w
-
-    return recalibrate
-
-
-def design_recalibrator(
-    design: SurveyDesign, calibrate: Callable[[SurveyDesign], SurveyDesign]
-) -> Recalibrator:
-    """Calibrate replicates one by one with ``calibrate`` (any method; slower than raking all
-    at once).
-
-    ``calibrate`` takes an uncalibrated design (``design`` with a replicate's design weights) and
-    returns it calibrated as the run calibrated ``design``, e.g.
-    ``lambda d: weighting.calibrate(d, clean, margins, method="linear")``. A replicate whose
-    calibration raises :class:`~analysis.errors.DesignError` is marked failed (NaN).
-    """
-
-    def recalibrate(weights: np.ndarray) -> np.ndarray:
-        out = np.full(np.shape(weights), np.nan)
-        for r, wr in enumerate(np.asarray(weights, dtype=float)):
-            uncal = dataclasses.replace(design, weights=wr, base_weights=wr, calibrations=())
-            try:
-                out[r] = calibrate(uncal).weights
-            except DesignError:
-                continue
-        return out
-
-    return recalibrate
-
-
-def replicate_weights(
-    design: SurveyDesign,
-    method: str = "bootstrap",
-    replicates: int = DEFAULT_REPLICATES,
-    seed: int = DEFAULT_SEED,
-    recalibrate: Recalibrator | None = None,
-) -> Replicates:
-    """Replicate weights for ``design``: PSUs resampled (bootstrap) or deleted (jackknife).
-
-    Bootstrap: the Rao-Wu rescaling bootstrap with ``n_h - 1`` PSUs drawn with replacement in each
-    stratum (R's ``as.svrepdesign(type = "subbootstrap")``); with a first-stage sampling fraction
-    ``f_h`` the factors are ``1 - a + a * n_h / (n_h - 1) * r_hc`` with ``a = sqrt(1 - f_h)``
-    (Rao, Wu & Yue 1992), so a census stratum contributes no variance. Variance
-    ``sum_r (theta_r - theta_bar)^2 / (R - 1)``. Jackknife: delete one PSU at a time and scale the
-    rest of its stratum by ``n_h / (n_h - 1)``; variance ``sum_r (1 - f_h) (n_h - 1) / n_h
-    (theta_r - theta_bar)^2`` (R's JK1 when there is one stratum, JKn otherwise). Strata with a
-    single PSU keep their weights in every replicate (no variance contribution). Later sampling
-    stages are not resampled (ultimate-cluster variance).
-
-    Parameters
-    ----------
-    design
-        The design; when calibrated, ``recalibrate`` must be given.
-    method
-        ``bootstrap`` or ``jackknife``.
-    replicates
-        Number of bootstrap replicates (the jackknife has one per PSU).
-    seed
-        Seed of the bootstrap draws (results are reproducible).
-    recalibrate
-        For a calibrated design: calibrates the replicates' design weights as the run calibrated
-        the full sample (:func:`raking_recalibrator`, :func:`design_recalibrator`). Replicates it
-        cannot calibrate are dropped (at most 5% of them).
-
-    Returns
-    -------
-    Replicates
-    """
-    if method not in REPLICATE_METHODS:
-        known = ", ".join(REPLICATE_METHODS)
-        raise ValueError(f"replicate method {method!r} is not one of {known}")
-    if design.is_calibrated and recalibrate is None:
-        raise DesignError(
-            "the design is calibrated: replicate weights must be recalibrated (pass "
-            "recalibrate=...), or their variance would treat the calibrated weights as fixed"
-        )
-    psu = design.psu
-    n_psu = design.n_psu
-    psu_stratum = np.zeros(n_psu, dtype=np.intp)
-    psu_stratum[psu] = design.strata
-    n_h = np.bincount(psu_stratum, minlength=design.n_strata).astype(float)
-    frac_h = np.zeros(design.n_strata)
-    if design.fpc:
-        frac_h[design.strata] = design.fpc[0]
-    lonely = n_h[psu_stratum] < 2  # (P,)
-
-    if method == "bootstrap":
-        if replicates < 2:
-            raise ValueError("the bootstrap needs at least 2 replicates")
-        rng = np.random.default_rng(seed)
-        counts = np.zeros((replicates, n_psu))
-        for h in range(design.n_strata):
-            members = np.flatnonzero(psu_stratum == h)
-            if members.size < 2:
-                continue
-            draws = rng.integers(0, members.size, size=(replicates, members.size - 1))
-            hits = np.zeros((replicates, members.size))
-            np.add.at(hits, (np.arange(replicates)[:, None], draws), 1.0)
-            counts[:, members] = hits
-        nh = n_h[psu_stratum]
-        a = np.sqrt(np.clip(1.0 - frac_h[psu_stratum], 0.0, 1.0))
-        factor = 1.0 - a + a * nh / np.maximum(nh - 1.0, 1.0) * counts
-        factor[:, lonely] = 1.0
-        rscales = np.ones(replicates)
-    else:
-        usable = np.flatnonzero(~lonely)
-        if usable.size == 0:
-            raise DesignError("the jackknife needs a stratum with at least two PSUs")
-        factor = np.ones((usable.size, n_psu))
-        for r, c in enumerate(usable):
-            h = psu_stratum[c]
-            factor[r, psu_stratum == h] = n_h[h] / (n_h[h] - 1.0)
-            factor[r, c] = 0.0
-        h = psu_stratum[usable]
-        keep = 1.0 - frac_h[h]
-        rscales = np.where(keep >= CENSUS_TOLERANCE, keep, 0.0) * (n_h[h] - 1.0) / n_h[h]
-    base = design.base_weights if design.is_calibrated else design.weights
-    weights = base[None, :] * factor[:, psu]
-    failed = 0
-    if design.is_calibrated and recalibrate is not None:
-        weights = np.asarray(recalibrate(weights), dtype=float)
-        ok = np.isfinite(weights).all(axis=1)
-        failed = int((~ok).sum())
-        if failed > 0.05 * len(weights):
-            raise DesignError(
-                f"{failed} of {len(weights)} replicates could not be recalibrated to the margins "
-                "(a margin level with too few respondents); merge small levels in the margins"
-            )
-        weights, rscales = weights[ok], rscales[ok]
-    scale = 1.0 / (len(weights) - 1) if method == "bootstrap" else 1.0
-    return Replicates(
-        weights=weights, method=method, scale=float(scale), rscales=rscales, failed=failed
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # the key-driver table
 
 
@@ -478,7 +230,7 @@ def key_drivers(
     design: SurveyDesign,
     clean: pd.DataFrame,
     codebook: Codebook,
-    replicates: Replicates | None = None,
+    replicates: ReplicateWeights | None = None,
     missing: str = "complete",
     confidence: float = 0.95,
 ) -> pd.DataFrame:
@@ -496,7 +248,8 @@ def key_drivers(
     codebook
         Names the items and the ``overall`` column.
     replicates
-        Replicate weights (:func:`replicate_weights`) for intervals; ``None``: no intervals.
+        Replicate weights for intervals (:func:`analysis.survey.replicates.replicate_weights`,
+        recalibrated when the design is calibrated); ``None``: no intervals.
     missing
         ``complete`` (default) or ``pairwise``; see the module docstring.
     confidence
@@ -519,28 +272,10 @@ def key_drivers(
     DesignError
         The codebook names no overall question, or too few respondents answered everything.
     """
-    if not codebook.overall:
-        raise DesignError("the codebook names no overall satisfaction question ('overall')")
-    items = codebook.items
-    columns = [i.performance for i in items] + [codebook.overall]
-    missing_cols = [c for c in columns if c not in clean.columns]
-    if missing_cols:
-        raise DesignError(f"columns not in the data: {', '.join(missing_cols)}")
-    x = _numeric(clean[columns])
     pairwise = _pairwise(missing)
-    w = design.weights
-    p = len(items)
-    if pairwise:
-        in_model = np.isfinite(x[:, -1]) & np.isfinite(x[:, :-1]).any(axis=1)
-    else:
-        in_model = np.isfinite(x).all(axis=1)
-    n = int((in_model & (w != 0)).sum())
-    if n < p + 2:
-        raise DesignError(
-            f"only {n} respondents answered overall satisfaction and every item's performance; "
-            f"a driver model of {p} items needs more than {p + 1}"
-        )
-    corr = _correlation(x, w, pairwise)
+    x, n = _model_data(design, clean, codebook, pairwise)
+    items = codebook.items
+    corr = _correlation(x, design.weights, pairwise)
     if pairwise:
         corr = _nearest_correlation(corr)
     raw, r2 = relative_weights(corr)
@@ -556,9 +291,59 @@ def key_drivers(
             "correlation": corr[:-1, -1],
             "raw_weight": raw,
             "share": share,
+            "rank": pd.Series(share).rank(ascending=False, method="min").astype(int),
         }
     )
-    out["rank"] = out["share"].rank(ascending=False, method="min").astype(int)
+    cols, vs = _replicate_intervals(design, x, replicates, pairwise, (raw, share, r2), confidence)
+    out = out.assign(
+        **cols,
+        vs_average=vs,
+        r_squared=r2,
+        method=replicates.family if replicates is not None else None,
+        replicates=replicates.n_replicates if replicates is not None else 0,
+    )
+    return out[DRIVER_COLUMNS]
+
+
+def _model_data(
+    design: SurveyDesign, clean: pd.DataFrame, codebook: Codebook, pairwise: bool
+) -> tuple[np.ndarray, int]:
+    """The items' performance ratings and the overall rating (last), and the respondents in the
+    model; refused when too few."""
+    if not codebook.overall:
+        raise DesignError("the codebook names no overall satisfaction question ('overall')")
+    items = codebook.items
+    columns = [i.performance for i in items] + [codebook.overall]
+    missing_cols = [c for c in columns if c not in clean.columns]
+    if missing_cols:
+        raise DesignError(f"columns not in the data: {', '.join(missing_cols)}")
+    x = _numeric(clean[columns])
+    p = len(items)
+    if pairwise:
+        in_model = np.isfinite(x[:, -1]) & np.isfinite(x[:, :-1]).any(axis=1)
+    else:
+        in_model = np.isfinite(x).all(axis=1)
+    n = int((in_model & (design.weights != 0)).sum())
+    if n < p + 2:
+        raise DesignError(
+            f"only {n} respondents answered overall satisfaction and every item's performance; "
+            f"a driver model of {p} items needs more than {p + 1}"
+        )
+    return x, n
+
+
+def _replicate_intervals(
+    design: SurveyDesign,
+    x: np.ndarray,
+    replicates: ReplicateWeights | None,
+    pairwise: bool,
+    estimates: tuple[np.ndarray, np.ndarray, float],
+    confidence: float,
+) -> tuple[dict[str, np.ndarray | float], np.ndarray]:
+    """SEs and intervals of the raw weights, shares and R^2 from the replicates (NaN without
+    them), and each share's place against the average share."""
+    raw, share, r2 = estimates
+    p = raw.shape[0]
     nan = np.full(p, np.nan)
     cols: dict[str, np.ndarray | float] = {
         "raw_weight_se": nan,
@@ -572,7 +357,7 @@ def key_drivers(
     }
     vs = np.full(p, None, dtype=object)
     if replicates is not None:
-        rep_corr = _correlation(x, replicates.weights, pairwise)
+        rep_corr = _correlation(x, replicates.weights(design), pairwise)
         if pairwise:
             rep_corr = _nearest_correlation(rep_corr)
         rep_raw, rep_r2 = relative_weights(rep_corr)
@@ -592,20 +377,14 @@ def key_drivers(
             vocabulary.ABOVE,
             np.where(hi < average, vocabulary.BELOW, vocabulary.UNCLEAR),
         )
-    for name, value in cols.items():
-        out[name] = value
-    out["vs_average"] = vs
-    out["r_squared"] = r2
-    out["method"] = replicates.method if replicates is not None else None
-    out["replicates"] = replicates.count if replicates is not None else 0
-    return out[DRIVER_COLUMNS]
+    return cols, vs
 
 
 def _interval(
-    est: np.ndarray, reps: np.ndarray, replicates: Replicates, df: int, confidence: float
+    est: np.ndarray, reps: np.ndarray, replicates: ReplicateWeights, df: int, confidence: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    se = np.sqrt(replicates.variance(reps))
-    if replicates.method == "bootstrap":
+    se = np.sqrt(replicates.variance(reps, est))
+    if replicates.family == "bootstrap":
         tail = 100 * (1 - confidence) / 2
         lo, hi = np.nanpercentile(reps, [tail, 100 - tail], axis=0)
         return se, lo, hi

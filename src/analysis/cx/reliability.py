@@ -1,8 +1,8 @@
 """Reliability: Cronbach's alpha of each dimension's expectation and performance items.
 
 ``alpha`` is the textbook (unweighted) Cronbach's alpha of the respondents who answered every
-item of the dimension (``pingouin.cronbach_alpha``), with Feldt's (1965) confidence interval computed
-here unrounded (:func:`feldt_interval`; pingouin rounds it to three decimals);
+item of the dimension (``pingouin.cronbach_alpha``), with Feldt's (1965) confidence interval
+computed here unrounded (:func:`feldt_interval`; pingouin rounds it to three decimals);
 ``alpha_design`` the design-based alpha of the same respondents, from the design-weighted
 covariance matrix.
 
@@ -39,7 +39,7 @@ IDENTIFIERS = ("dimension", "rating", "n_items", "n")
 
 
 def feldt_interval(alpha: float, n: int, k: int, confidence: float) -> tuple[float, float]:
-    """Feldt's (1965) confidence interval of Cronbach's alpha from ``n`` respondents and ``k`` items.
+    """Feldt's (1965) confidence interval of Cronbach's alpha (``n`` respondents, ``k`` items).
 
     ``1 - (1 - alpha) * F_{1 - a/2}(n - 1, (n - 1)(k - 1))`` to ``1 - (1 - alpha) * F_{a/2}(...)``
     with ``a = 1 - confidence`` (the upper quantile gives the lower bound): the interval of

@@ -11,8 +11,8 @@ R: per level, ``svyby(~gap_j, ~I(s == L), subset(design, !is.na(s)), svymean, na
 covmat = TRUE)`` then ``svycontrast(..., c(1, -1))``; ``p.adjust(p, "BH")`` across the items and
 levels of a segment.
 
-The level-against-rest estimates are :func:`_versus_rest` (one level at a time today); the
-survey layer's vectorised ``versus_rest`` (all levels in one pass) replaces it there.
+Every level of every segment comes from one vectorised call,
+:func:`analysis.survey.estimate.versus_rest` (one pass over the data for all of them).
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ SEGMENT_COLUMNS = [
 ]
 #: Identifying columns (and the counts, ``df``): visible when a row is suppressed.
 IDENTIFIERS = ("item", "label", "dimension", "group", "level", "n", "n_rest", "df")
-#: Columns of :func:`_versus_rest`: the level and its contrast with the rest.
-_VERSUS_COLUMNS = SEGMENT_COLUMNS[
-    SEGMENT_COLUMNS.index("level") : SEGMENT_COLUMNS.index("p_value") + 1
-]
 
 
 def segment_contrasts(
@@ -74,7 +70,7 @@ def segment_contrasts(
     For level ``L`` of segment ``s``: ``difference = gap(L) - gap(rest)``, where "rest" is every
     respondent with another level of ``s`` (respondents without a value of ``s`` are in neither).
     Both are domain means of the full design and the standard error of their difference comes
-    from their joint influence values (:func:`analysis.survey.estimate.difference`, R's
+    from their joint influence values (:func:`analysis.survey.estimate.versus_rest`, R's
     ``svyby`` with ``covmat = TRUE`` + ``svycontrast``). Besides one row per item, a row with
     ``item = "all"`` compares each customer's average gap over all items (answered at least
     ``min_share`` of them): its ``difference`` is how much more (negative) or less a level falls
@@ -97,68 +93,19 @@ def segment_contrasts(
         "label": [i.label for i in codebook.items] + [ALL_ITEMS_LABEL],
         "dimension": [i.dimension for i in codebook.items] + [ALL],
     }
-    frames = []
-    for group in by:
-        rows = _versus_rest(design, values, segment_column(clean, codebook, group), confidence)
-        n_levels = len(rows) // values.shape[1]
-        keys = pd.DataFrame({name: np.tile(col, n_levels) for name, col in units.items()})
-        frames.append(pd.concat([keys.assign(group=group), rows], axis=1))
-    if not frames:
+    if not by:
         return pd.DataFrame(columns=SEGMENT_COLUMNS)
-    table = pd.concat(frames, ignore_index=True)
+    groups = {group: segment_column(clean, codebook, group) for group in by}
+    rows = estimate.versus_rest(design, values, groups, confidence)
+    keys = pd.DataFrame(units).iloc[rows["variable"].to_numpy()].reset_index(drop=True)
+    renamed = rows.drop(columns="variable").rename(
+        columns={"mean": "gap", "mean_rest": "gap_rest", "estimate": "difference"}
+    )
+    table = pd.concat([keys, renamed.assign(level=renamed["level"].astype(str))], axis=1)
     table["_kind"] = np.where(table["item"] == ALL_ITEMS, "all", "item")
     table = add_p_adjusted(table, family=("group", "_kind"))
     table["most_underserved"] = _most_underserved(table, confidence)
     return table[SEGMENT_COLUMNS]
-
-
-def _versus_rest(
-    design: SurveyDesign, values: pd.DataFrame, segment: pd.Series, confidence: float
-) -> pd.DataFrame:
-    """Every column of ``values`` in each level of ``segment`` against the rest (the other levels;
-    rows without a level are in neither).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``level, n, n_rest, gap, gap_rest, difference, se, ci_low, ci_high, df,
-        p_value``: per level (category order) one row per column of ``values``; ``gap`` and
-        ``gap_rest`` the means in the level and in the rest, the interval and p-value those of
-        their difference.
-    """
-    known = segment.notna().to_numpy()
-    frames = []
-    for level in segment.cat.categories:
-        inside = (segment == level).to_numpy()
-        two = pd.Series(
-            pd.Categorical(
-                np.where(inside, "level", np.where(known, "rest", None)),
-                categories=["level", "rest"],
-            )
-        )
-        m = estimate.means(design, values, two, confidence)
-        est = m["estimate"].to_numpy().reshape(-1, 2)
-        diff = estimate.difference(design, values, two, "level", "rest", confidence)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "level": str(level),
-                    "n": diff["n_a"].to_numpy(),
-                    "n_rest": diff["n_b"].to_numpy(),
-                    "gap": est[:, 0],
-                    "gap_rest": est[:, 1],
-                    "difference": diff["estimate"].to_numpy(),
-                    "se": diff["se"].to_numpy(),
-                    "ci_low": diff["ci_low"].to_numpy(),
-                    "ci_high": diff["ci_high"].to_numpy(),
-                    "df": diff["df"].to_numpy(),
-                    "p_value": diff["p_value"].to_numpy(),
-                }
-            )
-        )
-    if not frames:
-        return pd.DataFrame(columns=_VERSUS_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
 
 
 def _most_underserved(table: pd.DataFrame, confidence: float) -> pd.Series:

@@ -26,7 +26,7 @@ from analysis.errors import DesignError
 from analysis.intake import readers, schema
 from analysis.survey import calibrate as weighting
 from analysis.survey import design as design_mod
-from analysis.survey import inference
+from analysis.survey import inference, replicates
 from analysis.survey.design import SurveyDesign
 
 
@@ -155,7 +155,7 @@ def priorities(client: Client, shown: pd.DataFrame) -> pd.DataFrame:
 
 def _recalibrator(
     client: Client, clean: pd.DataFrame, design: SurveyDesign
-) -> drivers.Recalibrator | None:
+) -> replicates.Recalibrator | None:
     """How replicate weights are calibrated like the run's (None: the design is not calibrated).
 
     Unbounded raking and post-stratification: all replicates at once; otherwise one by one with
@@ -164,15 +164,10 @@ def _recalibrator(
     if w is None or not design.is_calibrated:
         return None
     if w.method in ("rake", "poststratify") and w.bounds is None:
-        return drivers.raking_recalibrator(
+        return replicates.raking_recalibrator(
             design, clean, max_iter=w.max_iter, tolerance=w.tolerance
         )
-    return drivers.design_recalibrator(design, _calibration(client, clean))
-
-
-#: The drivers table's identifying columns (and ``n``): visible when a row is suppressed. They
-#: belong beside ``drivers.DRIVER_COLUMNS`` (cx/drivers.py is being rewritten on another branch).
-DRIVER_IDENTIFIERS = ("item", "label", "dimension", "group", "level", "n")
+    return replicates.design_recalibrator(design, _calibration(client, clean))
 
 
 def key_drivers(
@@ -190,11 +185,12 @@ def key_drivers(
         return None
     cfg = client.config.analysis
     try:
-        reps = drivers.replicate_weights(
+        reps = replicates.replicate_weights(
             design,
-            method=client.config.analysis.replicate_method,
-            replicates=client.config.analysis.replicates,
-            seed=client.config.analysis.seed,
+            type=drivers.REPLICATE_TYPES[cfg.replicate_method],
+            replicates=cfg.replicates,
+            seed=cfg.seed,
+            rescale_fpc=True,
             recalibrate=_recalibrator(client, clean, design),
         )
     except DesignError:
@@ -211,7 +207,7 @@ def key_drivers(
     except DesignError:
         return pd.DataFrame(columns=drivers.DRIVER_COLUMNS)
     result = drivers.importance_tiers(result, drivers.stated_importance(table))
-    result = suppression.suppress(result, cfg.min_cell, DRIVER_IDENTIFIERS)
+    result = suppression.suppress(result, cfg.min_cell, drivers.IDENTIFIERS)
     files.write_csv(result, client.processed_dir / "drivers.csv")
     return result
 

@@ -10,9 +10,9 @@ reserved spellings add non-categorical constraints:
   spend).
 
 Calibrated weights ``w = g * w0`` reproduce the margins. The returned design records the calibration
-(:class:`~analysis.survey.design.Calibration`) so that :mod:`analysis.survey.estimate` computes
-variances from the
-residuals of the influence values on the calibration variables, exactly as R's ``calibrate()``,
+(:class:`~analysis.survey.design.Calibration`) so that the variance kernel
+(:mod:`analysis.survey.variance`) takes variances from the residuals of the influence values on
+the calibration variables, exactly as R's ``calibrate()``,
 ``postStratify()`` (and ``calibrate(calfun = "raking")`` for raking) do; treating calibrated weights
 as fixed would overstate the standard errors of anything the margins explain.
 
@@ -21,6 +21,9 @@ calibration: ``calibrate(..., bounds=(lo, hi))`` keeps every adjustment factor `
 bounds while still meeting the margins (truncated raking or truncated linear calibration), rather
 than trimming weights afterwards and losing the margins. The variance then uses the same residuals
 (R's ``greg_calibration``).
+
+Raking is one loop, :func:`rake_weights`, vectorised over sets of weights: :func:`calibrate` rakes
+its one set with it, and :mod:`analysis.survey.replicates` every replicate of a design at once.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import scipy.linalg
 
 from analysis.errors import DesignError
 from analysis.survey.design import Calibration, SurveyDesign, level_text, one_blas_thread
+from analysis.survey.variance import indicator
 
 METHODS = ("rake", "poststratify", "linear")
 POPULATION = "(population)"
@@ -151,7 +155,52 @@ def _calibrate(
     categorical, numeric, population = _parse(design, frame, margins, method, where)
     rescale = _agree_totals(categorical, population, where)
 
+    g, iterations = _factors(
+        design.weights,
+        _Margins(categorical, numeric, population),
+        method,
+        bounds,
+        where,
+        (max_iter, tolerance),
+    )
+    x = _model_matrix(design.n, categorical, numeric, population)
+    q = _basis(x * np.sqrt(w0)[:, None])
+    record = Calibration(
+        method=method,
+        variables=tuple(c.variable for c in categorical) + tuple(v.variable for v in numeric),
+        q=q,
+        wq=g * np.sqrt(w0),
+        g=np.where(w0 != 0, g, 1.0),
+        iterations=iterations,
+        margin_rescale=rescale,
+        bounds=bounds,
+    )
+    return design.with_calibration(w0 * g, record)
+
+
+@dataclass(frozen=True)
+class _Margins:
+    """The parsed margins: categorical variables, numeric totals, the population size."""
+
+    categorical: list[_Categorical]
+    numeric: list[_Numeric]
+    population: float | None
+
+
+def _factors(
+    w0: np.ndarray,
+    margins: _Margins,
+    method: str,
+    bounds: tuple[float, float] | None,
+    where: str,
+    control: tuple[int, float],
+) -> tuple[np.ndarray, int]:
+    """The adjustment factors ``g`` of ``method`` and the iterations used; ``control`` is
+    ``(max_iter, tolerance)``."""
     iterations = 1
+    categorical, numeric, population = margins.categorical, margins.numeric, margins.population
+    max_iter, tolerance = control
+    design_n = w0.shape[0]
     if method == "poststratify":
         if len(categorical) != 1 or numeric or population is not None:
             names = [c.variable for c in categorical] + [x.variable for x in numeric]
@@ -172,29 +221,17 @@ def _calibrate(
         if bounds is None:
             g, iterations = _rake(w0, categorical, max_iter, tolerance, where)
         else:
-            x = _model_matrix(design.n, categorical, [], None)
+            x = _model_matrix(design_n, categorical, [], None)
             target = _targets(categorical, [], None)
             g, iterations = _bounded(w0, x, target, "raking", bounds, max_iter, tolerance, where)
     elif bounds is None:
         g = _linear(w0, categorical, numeric, population, where)
     else:
-        x = _model_matrix(design.n, categorical, numeric, population)
+        x = _model_matrix(design_n, categorical, numeric, population)
         target = _targets(categorical, numeric, population)
         g, iterations = _bounded(w0, x, target, "linear", bounds, max_iter, tolerance, where)
 
-    x = _model_matrix(design.n, categorical, numeric, population)
-    q = _basis(x * np.sqrt(w0)[:, None])
-    record = Calibration(
-        method=method,
-        variables=tuple(c.variable for c in categorical) + tuple(v.variable for v in numeric),
-        q=q,
-        wq=g * np.sqrt(w0),
-        g=np.where(w0 != 0, g, 1.0),
-        iterations=iterations,
-        margin_rescale=rescale,
-        bounds=bounds,
-    )
-    return design.with_calibration(w0 * g, record)
+    return g, iterations
 
 
 def weighting_summary(design: SurveyDesign) -> dict[str, Any]:
@@ -261,41 +298,47 @@ def _parse(
         if (rows["level"] == TOTAL).any():
             numeric.append(_numeric(frame, variable, rows, method, where))
             continue
-        dup = rows["level"].duplicated()
-        if dup.any():
-            raise DesignError(
-                f"{where}variable {variable!r}: level {rows['level'][dup].iloc[0]!r} is listed "
-                "twice"
-            )
-        levels = tuple(rows["level"])
-        counts = rows["count"].to_numpy(dtype=float)
-        text = level_text(frame[variable])
-        lookup = {lev: i for i, lev in enumerate(levels)}
-        codes = text.map(lookup)
-        unknown = codes.isna().to_numpy()
-        if unknown.any():
-            i = int(np.flatnonzero(unknown)[0])
-            shown = text.iloc[i]
-            what = "no value" if shown is None or pd.isna(shown) else f"level {shown!r}"
-            n_bad = int(unknown.sum())
-            raise DesignError(
-                f"{where}variable {variable!r}: respondent at row {frame.index[i]!r} has {what}, "
-                f"which the margins do not list ({n_bad} respondent{'s' * (n_bad != 1)} in all); "
-                f"add its population count to the margins file (levels listed: "
-                f"{', '.join(levels)})"
-            )
-        codes_arr = codes.to_numpy(dtype=np.intp)
-        have = np.bincount(codes_arr[positive], minlength=len(levels))
-        empty = np.flatnonzero((have == 0) & (counts > 0))
-        if empty.size:
-            lev = levels[empty[0]]
-            raise DesignError(
-                f"{where}variable {variable!r}, level {lev!r}: no respondents have this level, so "
-                f"no weights can be raised to its population count {counts[empty[0]]:g}; merge "
-                "it with a similar level in the margins file (and the survey), or remove it"
-            )
-        categorical.append(_Categorical(variable, levels, counts, codes_arr))
+        categorical.append(_categorical(frame, variable, rows, positive, where))
     return categorical, numeric, population
+
+
+def _categorical(
+    frame: pd.DataFrame, variable: str, rows: pd.DataFrame, positive: np.ndarray, where: str
+) -> _Categorical:
+    """A categorical margin: its levels and counts, and each respondent's level (checked)."""
+    dup = rows["level"].duplicated()
+    if dup.any():
+        raise DesignError(
+            f"{where}variable {variable!r}: level {rows['level'][dup].iloc[0]!r} is listed twice"
+        )
+    levels = tuple(rows["level"])
+    counts = rows["count"].to_numpy(dtype=float)
+    text = level_text(frame[variable])
+    lookup = {lev: i for i, lev in enumerate(levels)}
+    codes = text.map(lookup)
+    unknown = codes.isna().to_numpy()
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        shown = text.iloc[i]
+        what = "no value" if shown is None or pd.isna(shown) else f"level {shown!r}"
+        n_bad = int(unknown.sum())
+        raise DesignError(
+            f"{where}variable {variable!r}: respondent at row {frame.index[i]!r} has {what}, "
+            f"which the margins do not list ({n_bad} respondent{'s' * (n_bad != 1)} in all); "
+            f"add its population count to the margins file (levels listed: "
+            f"{', '.join(levels)})"
+        )
+    codes_arr = codes.to_numpy(dtype=np.intp)
+    have = np.bincount(codes_arr[positive], minlength=len(levels))
+    empty = np.flatnonzero((have == 0) & (counts > 0))
+    if empty.size:
+        lev = levels[empty[0]]
+        raise DesignError(
+            f"{where}variable {variable!r}, level {lev!r}: no respondents have this level, so "
+            f"no weights can be raised to its population count {counts[empty[0]]:g}; merge "
+            "it with a similar level in the margins file (and the survey), or remove it"
+        )
+    return _Categorical(variable, levels, counts, codes_arr)
 
 
 def _numeric(
@@ -348,29 +391,88 @@ def _agree_totals(categorical: list[_Categorical], population: float | None, whe
 # the calibration methods
 
 
+@dataclass(frozen=True)
+class Margin:
+    """One categorical margin of raking: each row's level code and the levels' target totals."""
+
+    codes: np.ndarray  # (n,)
+    targets: np.ndarray  # (L,)
+
+
+@dataclass(frozen=True)
+class Raked:
+    """The result of :func:`rake_weights` for ``R`` sets of weights (R = 1 for one set).
+
+    ``weights`` (R, n) raked weights; ``failed`` (R,) sets that lost every weight of a margin
+    level with a positive target, or did not converge; ``change`` (R,) the largest relative change
+    of a weight in the last cycle; ``iterations`` the cycles run.
+    """
+
+    weights: np.ndarray
+    failed: np.ndarray
+    change: np.ndarray
+    iterations: int
+
+
+def rake_weights(
+    weights: np.ndarray, margins: list[Margin], max_iter: int, tolerance: float
+) -> Raked:
+    """Iterative proportional fitting of ``R`` sets of weights at once (the one raking loop).
+
+    Each cycle multiplies, margin after margin, every weight by ``target / current total`` of its
+    level (0 where the current total is 0), one sparse product per margin for all sets; it stops
+    when, in every set, no weight with a positive starting value changed by ``tolerance`` or more
+    (relative) in a cycle. :func:`calibrate` rakes its one set of weights with it (``R = 1``), and
+    :mod:`analysis.survey.replicates` every replicate together (the sets that converge first go on
+    cycling until all have, which moves them by less than ``tolerance``).
+
+    Parameters
+    ----------
+    weights
+        (R, n) starting weights (or (n,): one set).
+    margins
+        The margins, in the order they are applied in each cycle.
+    """
+    w0 = np.atleast_2d(np.asarray(weights, dtype=float))
+    w = w0.copy()
+    positive = w0 > 0
+    failed = np.zeros(w.shape[0], dtype=bool)
+    change = np.full(w.shape[0], np.inf)
+    indicators = [indicator(m.codes, len(m.targets)) for m in margins]
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
+        prev = w.copy()
+        for margin, ind in zip(margins, indicators, strict=True):
+            sums = (ind @ w.T).T  # (R, L)
+            failed |= ((sums <= 0) & (margin.targets > 0)).any(axis=1)
+            factor = np.divide(margin.targets, sums, out=np.zeros_like(sums), where=sums > 0)
+            w = w * factor[:, margin.codes]
+        moved = positive & (prev > 0)
+        rel = np.abs(w - prev) / np.where(moved, prev, 1.0)
+        change = np.where(moved & ~failed[:, None], rel, 0.0).max(axis=1, initial=0.0)
+        if (change < tolerance).all():
+            break
+    failed |= change >= tolerance
+    return Raked(weights=w, failed=failed, change=change, iterations=iterations)
+
+
 def _rake(
     w0: np.ndarray, categorical: list[_Categorical], max_iter: int, tolerance: float, where: str
 ) -> tuple[np.ndarray, int]:
     if not categorical:
         raise DesignError(f"{where}raking needs at least one margin variable")
-    w = w0.copy()
-    positive = w0 > 0
-    change = np.inf
-    for iteration in range(1, max_iter + 1):
-        prev = w.copy()
-        for c in categorical:
-            sums = np.bincount(c.codes, weights=w, minlength=len(c.levels))
-            factor = np.divide(c.counts, sums, out=np.zeros_like(sums), where=sums > 0)
-            w = w * factor[c.codes]
-        change = float(np.max(np.abs(w[positive] - prev[positive]) / prev[positive]))
-        if change < tolerance:
-            return np.divide(w, w0, out=np.ones_like(w), where=w0 > 0), iteration
+    margins = [Margin(c.codes, c.counts) for c in categorical]
+    raked = rake_weights(w0, margins, max_iter, tolerance)
+    if not raked.failed[0]:
+        w = raked.weights[0]
+        return np.divide(w, w0, out=np.ones_like(w), where=w0 > 0), raked.iterations
     names = ", ".join(c.variable for c in categorical)
     raise DesignError(
         f"{where}raking to {names} did not converge in {max_iter} iterations (weights still "
-        f"changed by {change:.2g}, tolerance {tolerance:g}); the margins may be impossible to meet "
-        "together with these respondents (sparse cells): merge small levels, or raise "
-        "weighting.max_iter"
+        f"changed by {raked.change[0]:.2g}, tolerance {tolerance:g}); the margins may be "
+        "impossible to meet together with these respondents (sparse cells): merge small levels, "
+        "or raise weighting.max_iter"
     )
 
 

@@ -18,11 +18,10 @@ follows R's ``svydesign(..., nest = TRUE)`` (survey 4.1):
   so does this module. A stratum sampled completely (``f_h = 1``) is never lonely.
 
 The variance layout (which units are summed and centred at which stage, see METHODS.md) is computed
-once here and stored as :class:`Stage` records, so that :mod:`analysis.survey.estimate` only does
-matrix
-products. With an ``fpc`` for every sampling stage of a multistage design, the later stages add
-their variance like R's default ``svyrecvar``; otherwise only the first stage counts (ultimate
-clusters).
+once here and stored as :class:`Stage` records, so that the variance kernel
+(:mod:`analysis.survey.variance`) only sums and centres unit totals. With an ``fpc`` for every
+sampling stage of a multistage design, the later stages add their variance like R's default
+``svyrecvar``; otherwise only the first stage counts (ultimate clusters).
 """
 
 from __future__ import annotations

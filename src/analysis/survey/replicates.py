@@ -1,0 +1,552 @@
+"""The one replicate-weight engine: R's jackknife and bootstrap factors, optionally recalibrated.
+
+:func:`replicate_weights` makes the replicate weights of a design as R's ``as.svrepdesign`` does
+(survey 4.x conventions: JK1, JKn, ``bootstrap``, ``subbootstrap``), and as the key-driver
+intervals use them (``rescale_fpc=True``: the Rao-Wu-Yue rescaling of the subbootstrap). For a
+calibrated design every replicate is calibrated again as the full sample was
+(``recalibrate``: :func:`raking_recalibrator` rakes all replicates at once with the one raking loop
+of :func:`analysis.survey.calibrate.rake_weights`; :func:`design_recalibrator` runs any calibration
+on each replicate in turn); treating calibrated weights as fixed would misstate the variance.
+
+Types (R's ``as.svrepdesign(design, type = ...)``)
+--------------------------------------------------
+``JK1``
+    Unstratified delete-one-PSU jackknife: replicate ``r`` drops PSU ``r`` and multiplies the
+    others by ``n / (n - 1)``; ``scale = (1 - f) (n - 1) / n`` (``f`` the first-stage sampling
+    fraction). A stratified design is an error, as in R.
+``JKn``
+    Stratified jackknife: one replicate per PSU, deleting it and multiplying the other PSUs of
+    its stratum by ``n_h / (n_h - 1)``; ``rscales = (1 - f_h) (n_h - 1) / n_h``, ``scale = 1``.
+    Strata sampled completely (``f_h = 1``) get no replicates. A stratum with a single PSU
+    follows the design's ``lonely_psu``: ``remove`` and ``average`` give it no replicate
+    (``average`` then multiplies ``scale`` by PSUs / replicates, as R does), ``adjust`` gives
+    it one replicate that deletes the stratum and multiplies every other row by
+    ``H / (H - 1)`` (``rscale (H - 1) / H``, ``H`` strata). Unlike R, an unstratified design is
+    accepted (it is the JK1 jackknife).
+``bootstrap``
+    R's ``bootweights`` (Canty & Davison): in each stratum, ``n_h`` PSUs drawn with
+    replacement (with an fpc: without replacement from ``N_h`` copies, R's pseudo-population);
+    the factor is how often the PSU was drawn; ``scale = nbar / ((nbar - 1) (R - 1))`` with
+    ``nbar`` the harmonic mean of the ``n_h``.
+``subbootstrap``
+    The Rao-Wu (n - 1) bootstrap (R's ``subbootweights``): ``n_h - 1`` PSUs drawn with
+    replacement in each stratum, factor ``count * n_h / (n_h - 1)``; ``scale = 1 / (R - 1)``.
+    R ignores the fpc and needs two PSUs in every stratum (``rescale_fpc`` changes both).
+``auto``
+    ``JK1`` for an unstratified design, ``JKn`` otherwise (R's default).
+
+``rescale_fpc=True`` is the variant the key-driver intervals use (:mod:`analysis.cx.drivers`):
+the subbootstrap with Rao, Wu & Yue's (1992) rescaling, factors ``1 - a + a * count * n_h /
+(n_h - 1)`` with ``a = sqrt(1 - f_h)``, so that a stratum sampled completely varies not at all
+and a large sampling fraction shrinks the variance as the fpc of the linearisation does (R's
+``subbootweights`` has no fpc; R has no call that matches this variant: it is
+``as.svrepdesign(type = "subbootstrap")`` with the factors rescaled by ``a``). A stratum with a
+single PSU keeps factor 1 in every replicate (no variance, as ``lonely_psu: remove``) instead
+of being refused, and later-stage fpcs are dropped without a warning (ultimate-cluster
+variance). The drivers use it for their percentile intervals of bounded, skewed quantities
+(shares of R^2, R^2 itself), with the fpc their designs may carry, which R's subbootstrap
+would ignore. Their ``jackknife`` is R's JK1 / JKn (``auto``), whose ``rscales`` already
+carry ``1 - f_h``; ``rescale_fpc`` does not change the jackknives, nor the Canty-Davison
+bootstrap (which has its own fpc rule).
+
+The variance of an estimate from its replicate estimates is R's ``svrVar``
+(:meth:`ReplicateWeights.variance`). The replicate-weight estimators of means and totals
+(:func:`analysis.survey.estimate.replicate_means`) take the replicate estimates of all variables x
+domains x replicates from the (PSU, domain) totals of :mod:`analysis.survey.domains`: one sparse
+matrix product with the bootstrap factors, or a closed form of the jackknife's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from analysis.errors import DesignError
+from analysis.survey.calibrate import Margin, rake_weights
+from analysis.survey.design import CENSUS_TOLERANCE, Stage, SurveyDesign, level_text
+from analysis.survey.variance import Pairs, group_sum
+
+REPLICATE_TYPES = ("auto", "JK1", "JKn", "bootstrap", "subbootstrap")
+#: Replicates that may fail recalibration before the replicate weights are refused.
+MAX_FAILED_SHARE = 0.05
+
+#: Calibrates replicate design weights: (R, n) uncalibrated -> (R, n) calibrated; a row of NaN
+#: marks a replicate that could not be calibrated.
+Recalibrator = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicateWeights:
+    """Replicate weights of a design, as R's ``as.svrepdesign(design, type = ...)`` makes them.
+
+    Replicate ``r`` multiplies the weight of every row of PSU ``u`` by a factor ``F[u, r]``
+    (:meth:`factors`). Jackknife factors are kept by their structure: replicate ``r`` deletes PSU
+    ``deleted[r]`` (``-1``: its whole stratum, R's lonely-PSU ``adjust`` replicate), multiplies the
+    other PSUs of stratum ``stratum[r]`` by ``inside[r]`` and the PSUs of every other stratum by
+    ``outside[r]``. Bootstrap factors are the matrix ``bootstrap`` (n_psu x R). A recalibrated
+    design's replicate weights are ``calibrated`` (R x n): the factors times the weights before
+    calibration, calibrated again; replicates that could not be calibrated are dropped (``failed``
+    of them).
+
+    The variance of an estimate is R's ``svrVar``:
+    ``scale * sum_r rscales[r] * (theta_r - centre)^2``, ``centre`` the mean of the replicate
+    estimates with ``rscales > 0`` (``mse = False``, R's default) or the full-sample estimate
+    (``mse = True``). Replicates whose estimate is undefined (a domain with no weight left in it)
+    are left out of that estimate's variance, as R's ``na.action`` does.
+    """
+
+    type: str
+    scale: float
+    rscales: np.ndarray
+    psu_stratum: np.ndarray
+    stratum: np.ndarray | None = None
+    deleted: np.ndarray | None = None
+    inside: np.ndarray | None = None
+    outside: np.ndarray | None = None
+    bootstrap: np.ndarray | None = None
+    mse: bool = False
+    seed: int | None = None
+    calibrated: np.ndarray | None = None
+    failed: int = 0
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.rscales.shape[0])
+
+    @property
+    def n_psu(self) -> int:
+        return int(self.psu_stratum.shape[0])
+
+    @property
+    def family(self) -> str:
+        """``bootstrap`` or ``jackknife``."""
+        return "bootstrap" if self.type in ("bootstrap", "subbootstrap") else "jackknife"
+
+    def factors(self) -> np.ndarray:
+        """(n_psu, R) replicate factor of every PSU (dense: for inspection and small designs)."""
+        if self.bootstrap is not None:
+            return self.bootstrap
+        if self.stratum is None or self.deleted is None or self.inside is None:
+            raise DesignError("replicate weights without factors")
+        same = self.psu_stratum[:, None] == self.stratum[None, :]
+        f = np.where(same, self.inside[None, :], self.outside[None, :])
+        has = np.flatnonzero(self.deleted >= 0)
+        f[self.deleted[has], has] = 0.0
+        return f
+
+    def weights(self, design: SurveyDesign) -> np.ndarray:
+        """(R, n) replicate weights of the design's rows (recalibrated ones when calibrated)."""
+        if self.calibrated is not None:
+            return self.calibrated
+        return design.weights[None, :] * self.factors().T[:, design.psu]
+
+    def variance(self, theta: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
+        """R's ``svrVar`` of each estimate from its replicate estimates ``theta`` (R, ...);
+        ``estimate`` (...) is the centre when ``mse``."""
+        theta = np.moveaxis(np.asarray(theta, dtype=float), 0, -1)
+        if estimate is None:
+            estimate = np.full(theta.shape[:-1], np.nan)
+        return svr_variance(self, theta, np.asarray(estimate, dtype=float))
+
+
+def svr_variance(rep: ReplicateWeights, theta: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """R's ``svrVar`` with the replicates last: ``theta`` (..., R), ``estimate`` (...)."""
+    ok = np.isfinite(theta)
+    rs = rep.rscales
+    if rep.mse:
+        centre = estimate
+    else:
+        use = ok & (rs > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = np.where(use, theta, 0.0).sum(axis=-1) / use.sum(axis=-1)
+    dev = np.where(ok, theta - centre[..., None], 0.0)
+    var = rep.scale * (dev * dev * rs).sum(axis=-1)
+    return np.where(ok.any(axis=-1), var, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# making replicate weights
+
+
+def replicate_weights(
+    design: SurveyDesign,
+    type: str = "auto",
+    replicates: int = 50,
+    seed: int | None = 0,
+    mse: bool = False,
+    *,
+    rescale_fpc: bool = False,
+    recalibrate: Recalibrator | None = None,
+) -> ReplicateWeights:
+    """Replicate weights of ``design`` (R's ``as.svrepdesign``; survey 4.x conventions): the
+    types, and the ``rescale_fpc`` variant of the key drivers, are described in the module
+    docstring.
+
+    Only the first sampling stage is used; finite population corrections of later stages are
+    dropped with a warning (as R). Replicate draws come from ``numpy.random.default_rng(seed)``
+    (per stratum in stratum order, each replicate's PSUs drawn uniformly with replacement): the
+    same seed gives the same replicates; they are not R's random numbers.
+
+    Parameters
+    ----------
+    design
+        The design; when calibrated, ``recalibrate`` must be given.
+    type
+        ``auto``, ``JK1``, ``JKn``, ``bootstrap`` or ``subbootstrap``.
+    replicates
+        Bootstrap replicates (R's default 50); ignored by the jackknives (one per PSU).
+    seed
+        Seed of the bootstrap draws.
+    mse
+        Centre the variance at the full-sample estimate instead of the replicates' mean.
+    rescale_fpc
+        The drivers' subbootstrap (above).
+    recalibrate
+        For a calibrated design: calibrates the replicates' weights (factors times the weights
+        before calibration) as the run calibrated the full sample (:func:`raking_recalibrator`,
+        :func:`design_recalibrator`). Replicates it cannot calibrate are dropped (at most 5%).
+
+    Raises
+    ------
+    DesignError
+        Unknown type; a calibrated design without ``recalibrate``, or more than 5% of its
+        replicates not calibrated; JK1 on a stratified design; fewer than two PSUs; the
+        (n - 1) bootstrap with a single-PSU stratum (unless ``rescale_fpc``); every stratum
+        sampled completely (JKn).
+    """
+    type = _checked_type(design, type, rescale_fpc, recalibrate is not None)
+    if design.n_psu < 2:
+        raise DesignError(f"{type} replicate weights need at least two PSUs")
+    stage = design.stages[0]
+    if type in ("JK1", "JKn"):
+        rep = _jackknife(design, stage, type, mse)
+    else:
+        rep = _bootstrap(stage, type, replicates, seed, mse, rescale_fpc)
+    if design.is_calibrated and recalibrate is not None:
+        rep = _recalibrated(design, rep, recalibrate)
+    return rep
+
+
+def _checked_type(design: SurveyDesign, type: str, rescale_fpc: bool, recalibrated: bool) -> str:
+    """The replicate type to make (``auto`` resolved); refusals and the later-stage warning."""
+    if type not in REPLICATE_TYPES:
+        raise DesignError(
+            f"replicate type {type!r} is not one of {', '.join(REPLICATE_TYPES)} (BRR and Fay "
+            "are not implemented)"
+        )
+    if design.is_calibrated and not recalibrated:
+        raise DesignError(
+            "the design is calibrated: replicate weights must be recalibrated (pass "
+            "recalibrate=...), or their variance would treat the calibrated weights as fixed"
+        )
+    if type == "auto":
+        type = "JK1" if design.stages[0].n_strata == 1 else "JKn"
+    if any(np.any(f > 0) for f in design.fpc[1:]) and not rescale_fpc:
+        warnings.warn(
+            "replicate weights use the first sampling stage only: the finite population "
+            "corrections of later stages are dropped (as R's as.svrepdesign)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return type
+
+
+def _draw_counts(rng: np.random.Generator, m: int, draws: int, replicates: int) -> np.ndarray:
+    """(R, m): how often each of ``m`` PSUs is drawn in ``draws`` draws with replacement."""
+    picked = rng.integers(0, m, size=(replicates, draws))
+    hits = np.zeros((replicates, m))
+    np.add.at(hits, (np.arange(replicates)[:, None], picked), 1.0)
+    return hits
+
+
+def _bootstrap(
+    stage: Stage, type: str, replicates: int, seed: int | None, mse: bool, rescale_fpc: bool
+) -> ReplicateWeights:
+    if replicates < 2:
+        raise DesignError(f"the bootstrap needs at least two replicates, got {replicates}")
+    rng = np.random.default_rng(seed)
+    n_h = stage.stratum_size
+    factors = np.ones((stage.n_units, replicates))
+    for h in range(stage.n_strata):
+        psus = np.flatnonzero(stage.unit_stratum == h)
+        m = psus.size
+        frac = float(stage.stratum_fraction[h])
+        if type == "subbootstrap":
+            if m < 2 and rescale_fpc:
+                continue  # a single PSU: factor 1, no variance
+            if m < 2:
+                raise DesignError(
+                    f"stratum {stage.stratum_label[h]!r} has a single PSU: the (n - 1) bootstrap "
+                    "needs two or more PSUs in every stratum; use type 'bootstrap' or merge strata"
+                )
+            a = np.sqrt(np.clip(1.0 - frac, 0.0, 1.0)) if rescale_fpc else 1.0
+            counts = _draw_counts(rng, m, m - 1, replicates)
+            factors[psus] = (1.0 - a + a * m / (m - 1) * counts).T
+        elif frac > 0:  # R: n_h draws without replacement from N_h copies of the PSUs
+            pop = int(np.floor(m / frac + 1e-9))
+            colors = np.full(m, pop // m, dtype=np.int64)
+            colors[rng.permutation(m)[: pop % m]] += 1
+            factors[psus] = rng.multivariate_hypergeometric(colors, m, size=replicates).T
+        else:
+            factors[psus] = _draw_counts(rng, m, m, replicates).T
+    return ReplicateWeights(
+        type=type,
+        scale=_bootstrap_scale(type, n_h, replicates),
+        rscales=np.ones(replicates),
+        psu_stratum=stage.unit_stratum,
+        bootstrap=factors,
+        mse=mse,
+        seed=seed,
+    )
+
+
+def _bootstrap_scale(type: str, n_h: np.ndarray, replicates: int) -> float:
+    if type == "subbootstrap":
+        return 1.0 / (replicates - 1)
+    nbar = 1.0 / np.mean(1.0 / n_h)
+    if nbar <= 1:
+        raise DesignError("the bootstrap needs strata with more than one PSU")
+    return float(nbar / ((nbar - 1) * (replicates - 1)))
+
+
+def _jackknife(design: SurveyDesign, stage: Stage, type: str, mse: bool) -> ReplicateWeights:
+    if type == "JK1":
+        return _jk1(stage, mse)
+    n_strata = stage.n_strata
+    keep = 1.0 - stage.stratum_fraction
+    psu_stratum = stage.unit_stratum
+    rows: list[tuple[int, int, float, float, float]] = []  # stratum, deleted, in, out, rscale
+    for h in range(n_strata):
+        if keep[h] < CENSUS_TOLERANCE:
+            continue  # sampled completely: no replicates (R's survey.drop.replicates)
+        psus = np.flatnonzero(psu_stratum == h)
+        m = psus.size
+        if m == 1:
+            policy = design.lonely_psu
+            if policy == "fail":
+                raise DesignError(
+                    f"stratum {stage.stratum_label[h]!r} has only one PSU (lonely PSU); set "
+                    "design.lonely_psu to adjust, average or remove"
+                )
+            if policy == "adjust":
+                if n_strata < 2:
+                    raise DesignError("a single stratum with a single PSU has no replicates")
+                ratio = n_strata / (n_strata - 1)
+                rows.append((h, -1, 0.0, ratio, 1.0 / ratio))
+            continue  # remove, average: no replicate
+        for u in psus:
+            rows.append((h, int(u), m / (m - 1), 1.0, float(keep[h] * (m - 1) / m)))
+    if not rows:
+        raise DesignError("every stratum was sampled completely: the sample is the population")
+    arr = np.array(rows, dtype=float)
+    scale = 1.0
+    if design.lonely_psu == "average" and len(rows) < design.n_psu:
+        scale = design.n_psu / len(rows)  # R: length(unique PSUs) / replicates
+    return ReplicateWeights(
+        type="JKn",
+        scale=scale,
+        rscales=arr[:, 4],
+        psu_stratum=psu_stratum,
+        stratum=arr[:, 0].astype(np.intp),
+        deleted=arr[:, 1].astype(np.intp),
+        inside=arr[:, 2],
+        outside=arr[:, 3],
+        mse=mse,
+    )
+
+
+def _jk1(stage: Stage, mse: bool) -> ReplicateWeights:
+    if stage.n_strata > 1:
+        raise DesignError(
+            "JK1 replicate weights need an unstratified design (R refuses it too); use JKn"
+        )
+    n, keep = int(stage.stratum_size[0]), 1.0 - stage.stratum_fraction
+    psu_stratum = stage.unit_stratum
+    reps = n if keep[0] >= CENSUS_TOLERANCE else 0  # a census: no replicates, variance 0
+    return ReplicateWeights(
+        type="JK1",
+        scale=float(keep[0] * (n - 1) / n),
+        rscales=np.ones(reps),
+        psu_stratum=psu_stratum,
+        stratum=np.zeros(reps, dtype=np.intp),
+        deleted=np.arange(reps),
+        inside=np.full(reps, n / (n - 1)),
+        outside=np.ones(reps),
+        mse=mse,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# recalibration
+
+
+def _recalibrated(
+    design: SurveyDesign, rep: ReplicateWeights, recalibrate: Recalibrator
+) -> ReplicateWeights:
+    """``rep`` with every replicate's weights calibrated; failed replicates dropped."""
+    base = design.base_weights[None, :] * rep.factors().T[:, design.psu]
+    weights = np.asarray(recalibrate(base), dtype=float)
+    ok = np.isfinite(weights).all(axis=1)
+    failed = int((~ok).sum())
+    if failed > MAX_FAILED_SHARE * len(weights):
+        raise DesignError(
+            f"{failed} of {len(weights)} replicates could not be recalibrated to the margins "
+            "(a margin level with too few respondents); merge small levels in the margins"
+        )
+    keep = np.flatnonzero(ok)
+
+    def pick(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[..., keep]
+
+    scale = rep.scale
+    if rep.family == "bootstrap" and failed:
+        scale = _bootstrap_scale(rep.type, design.stages[0].stratum_size, keep.size)
+    return dataclasses.replace(
+        rep,
+        scale=scale,
+        rscales=rep.rscales[keep],
+        stratum=pick(rep.stratum),
+        deleted=pick(rep.deleted),
+        inside=pick(rep.inside),
+        outside=pick(rep.outside),
+        bootstrap=pick(rep.bootstrap),
+        calibrated=weights[keep],
+        failed=failed,
+    )
+
+
+def raking_recalibrator(
+    design: SurveyDesign, frame: pd.DataFrame, max_iter: int = 100, tolerance: float = 1e-8
+) -> Recalibrator:
+    """Rake (or post-stratify) every replicate at once to the margins ``design`` was calibrated to.
+
+    The margins are the calibrated design's own totals over the levels of its calibration
+    variables (which equal the margins file's counts), so the replicates are calibrated as the
+    full sample was, with the same loop (:func:`analysis.survey.calibrate.rake_weights`, all
+    replicates in one (R, n) matrix). A replicate in which a margin level has no weight left, or
+    that does not converge, is marked failed (NaN).
+
+    Parameters
+    ----------
+    design
+        A design with one ``rake`` or ``poststratify`` calibration (unbounded).
+    frame
+        The rows the design was built from (holds the calibration variables).
+
+    Raises
+    ------
+    DesignError
+        The design has no such calibration (use :func:`design_recalibrator`).
+    """
+    cals = design.calibrations
+    if len(cals) != 1 or cals[0].method not in ("rake", "poststratify") or cals[0].bounds:
+        raise DesignError(
+            "raking_recalibrator needs a design with one unbounded rake or poststratify "
+            "calibration; use design_recalibrator for other calibrations"
+        )
+    margins = []
+    for var in cals[0].variables:
+        text = level_text(frame[var]).astype(object)
+        codes, levels = pd.factorize(text, sort=True)
+        if (codes < 0).any():
+            raise DesignError(f"calibration variable {var!r} has missing values")
+        codes = codes.astype(np.intp)
+        margins.append(Margin(codes, np.bincount(codes, design.weights, minlength=len(levels))))
+
+    def recalibrate(weights: np.ndarray) -> np.ndarray:
+        raked = rake_weights(weights, margins, max_iter, tolerance)
+        out = raked.weights
+        out[raked.failed] = np.nan
+        return out
+
+    return recalibrate
+
+
+def design_recalibrator(
+    design: SurveyDesign, calibrate: Callable[[SurveyDesign], SurveyDesign]
+) -> Recalibrator:
+    """Calibrate replicates one by one with ``calibrate`` (any method; slower than raking all
+    at once).
+
+    ``calibrate`` takes an uncalibrated design (``design`` with a replicate's design weights) and
+    returns it calibrated as the run calibrated ``design``, e.g.
+    ``lambda d: calibrate.calibrate(d, frame, margins, method="linear")``. A replicate whose
+    calibration raises :class:`~analysis.errors.DesignError` is marked failed (NaN).
+    """
+
+    def recalibrate(weights: np.ndarray) -> np.ndarray:
+        out = np.full(np.shape(weights), np.nan)
+        for r, wr in enumerate(np.asarray(weights, dtype=float)):
+            uncal = dataclasses.replace(design, weights=wr, base_weights=wr, calibrations=())
+            try:
+                out[r] = calibrate(uncal).weights
+            except DesignError:
+                continue
+        return out
+
+    return recalibrate
+
+
+# ---------------------------------------------------------------------------------------------
+# replicate variances of domain estimates (used by analysis.survey.domains)
+
+
+def block_variance(
+    rep: ReplicateWeights,
+    stage: Stage,
+    pr: Pairs,
+    totals: tuple[np.ndarray, np.ndarray],
+    kind: str,
+    estimate: np.ndarray,
+) -> np.ndarray:
+    """(c, L) replicate variances of domain means or totals from the PSU x level totals
+    ``totals = (sum w y, sum w)`` (c, P) at the pairs ``pr`` of the first stage."""
+    p1, p0 = totals
+    c, n_levels = p1.shape[0], pr.n_columns
+    n_rep = rep.n_replicates
+    if n_rep == 0:
+        return np.where(np.isfinite(estimate), 0.0, np.nan)
+    if rep.bootstrap is not None:
+        # one sparse product: (variables x levels, pairs) @ (pairs, replicates)
+        f_pairs = rep.bootstrap[pr.unit]
+        rows = (np.arange(c)[:, None] * n_levels + pr.column[None, :]).ravel()
+        cols = np.tile(np.arange(pr.size), c)
+        shape = (c * n_levels, pr.size)
+        num, den = (
+            (sparse.csr_array((p.ravel(), (rows, cols)), shape=shape) @ f_pairs).reshape(
+                c, n_levels, n_rep
+            )
+            for p in (p1, p0)
+        )
+    else:
+        num = _jackknife_totals(rep, stage, pr, p1)
+        den = _jackknife_totals(rep, stage, pr, p0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        theta = num / den if kind == "mean" else np.where(den != 0, num, np.nan)
+    return svr_variance(rep, theta, estimate)
+
+
+def _jackknife_totals(rep: ReplicateWeights, stage: Stage, pr: Pairs, p: np.ndarray) -> np.ndarray:
+    """(c, L, R) replicate totals in closed form: ``outside * (total - stratum total) +
+    inside * (stratum total - deleted PSU's total)``."""
+    c, n_levels = p.shape[0], pr.n_columns
+    n_strata, n_units = stage.n_strata, stage.n_units
+    assert rep.stratum is not None and rep.deleted is not None
+    assert rep.inside is not None and rep.outside is not None
+    total = group_sum(pr.column, n_levels, p)  # (c, L)
+    by_stratum = group_sum(pr.cell, n_strata * n_levels, p).reshape(c, n_strata, n_levels)
+    by_unit = np.zeros((c, n_units * n_levels))
+    by_unit[:, pr.unit * n_levels + pr.column] = p
+    by_unit = by_unit.reshape(c, n_units, n_levels)
+    h, d = rep.stratum, rep.deleted
+    deleted = by_unit[:, np.maximum(d, 0), :] * (d >= 0)[None, :, None]
+    stratum_total = by_stratum[:, h, :]  # (c, R, L)
+    out = rep.outside[None, :, None] * (total[:, None, :] - stratum_total)
+    out += rep.inside[None, :, None] * (stratum_total - deleted)
+    return out.transpose(0, 2, 1)

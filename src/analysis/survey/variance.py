@@ -1,0 +1,291 @@
+"""The one variance kernel of the linearisation estimators: per-unit totals of influence values ->
+variance, as R's ``svyrecvar`` computes it.
+
+Every Taylor-linearisation standard error of the project (means, totals, proportions, domain
+contrasts; :mod:`analysis.survey.estimate`) takes the same three steps, all here:
+
+1. **Influence totals** (:func:`influence`). An estimate's influence value of row ``i`` is
+   ``w_i (y_i - mean) / sum w`` for a (Hajek) mean and ``w_i y_i`` for a total, over the rows of
+   its domain (0 elsewhere). Only their totals per sampling unit enter the variance, so they are
+   formed from the unit's sufficient statistics ``p1 = sum w y`` and ``p0 = sum w`` (the rows are
+   summed once, by :mod:`analysis.survey.domains`): ``(p1 - mean * p0) / sum w``. A contrast of two
+   domains (R's ``svycontrast`` of ``svyby(covmat = TRUE)``) is the difference of their influence
+   totals, unit by unit.
+2. **Calibration** (:class:`CalibrationBasis`). A calibrated design replaces the influence values
+   by their residuals on the calibration variables (R's ``calibrate``: ``qr.resid`` with weights
+   ``g sqrt(w0)``). The residual's unit total is the raw unit total less ``G_u b``, where
+   ``G_u = sum_{i in u} wq_i Q_i`` depends only on the design and ``b = Q' (z / wq)`` only on the
+   domain sums (``sum V y`` and ``sum V`` over its rows, ``V_i = Q_i w_i / wq_i``), so no per-row
+   influence values are built. Sequential calibrations chain the same way.
+3. **The stage variance** (:func:`stage_variance`, R's ``onestage``): per stratum ``h`` of
+   ``n_h`` units, ``m_h (1 - f_h) n_h / (n_h - 1) sum_u (t_u - tbar_h)^2`` with ``f_h`` the
+   sampling fraction and ``m_h`` the product of the earlier stages' fractions, summed over the
+   strata and the stages (multistage fpc, see :mod:`analysis.survey.design`); strata with a single
+   unit follow the design's ``lonely_psu`` policy (``adjust``, ``average``, ``remove``) as R's
+   ``survey.lonely.psu`` option; census strata (``1 - f_h < 1e-7``) add nothing.
+
+Unit totals are held as (unit, column) :class:`Pairs`: only the units that have rows in a column's
+domain are listed (sparse, the means of an uncalibrated design), or every unit (:func:`grid`:
+calibrated designs and contrasts, where every unit can have a non-zero total). Formulas are in
+METHODS.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from analysis.survey.design import CENSUS_TOLERANCE, Stage, SurveyDesign
+
+# ---------------------------------------------------------------------------------------------
+# grouped sums
+
+
+def indicator(codes: np.ndarray, n_rows: int) -> sparse.csr_array:
+    """(n_rows x len(codes)) sparse matrix with a 1 at (codes[i], i)."""
+    m = codes.shape[0]
+    return sparse.csr_array((np.ones(m), (codes, np.arange(m))), shape=(n_rows, m))
+
+
+def group_sum(index: np.ndarray, size: int, values: np.ndarray) -> np.ndarray:
+    """Sum the last axis of ``values`` (..., m) by ``index`` (m,) into (..., size)."""
+    values = np.asarray(values, dtype=float)
+    if size == 1:  # one group: a plain sum (bincount into one bin is a slow dependency chain)
+        return values.sum(axis=-1, keepdims=True)
+    if values.ndim == 1:
+        return np.bincount(index, weights=values, minlength=size)
+    flat = values.reshape(-1, values.shape[-1])
+    out = np.empty((flat.shape[0], size))
+    for r in range(flat.shape[0]):
+        out[r] = np.bincount(index, weights=flat[r], minlength=size)
+    return out.reshape((*values.shape[:-1], size))
+
+
+def compress(raw: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the values of ``raw`` (all in ``0 .. size - 1``), numbered in increasing order
+    of value, and the distinct values."""
+    raw = np.asarray(raw, dtype=np.int64)
+    if size <= 4 * raw.shape[0] + (1 << 20):
+        seen = np.zeros(size, dtype=bool)
+        seen[raw] = True
+        uniq = np.flatnonzero(seen)
+        code = np.zeros(size, dtype=np.intp)
+        code[uniq] = np.arange(uniq.size)
+        return code[raw], uniq
+    uniq, inverse = np.unique(raw, return_inverse=True)
+    return inverse.reshape(-1).astype(np.intp), uniq
+
+
+# ---------------------------------------------------------------------------------------------
+# unit totals
+
+
+@dataclass(frozen=True, eq=False)
+class Pairs:
+    """The (unit, column) pairs of one stage that carry unit totals; units not listed have total 0.
+
+    A column is one estimate's domain (a level, or a contrast). ``cell`` is ``stratum * K +
+    column`` of each pair and ``count`` the pairs per (stratum, column) cell.
+    """
+
+    unit: np.ndarray  # (P,)
+    column: np.ndarray  # (P,)
+    n_columns: int
+    cell: np.ndarray  # (P,)
+    count: np.ndarray  # (S * K,)
+
+    @property
+    def size(self) -> int:
+        return int(self.unit.size)
+
+
+def pairs(stage: Stage, unit: np.ndarray, column: np.ndarray, n_columns: int) -> Pairs:
+    """The pairs ``(unit[p], column[p])`` of ``stage`` (each pair listed once)."""
+    cell = stage.unit_stratum[unit] * n_columns + column
+    count = np.bincount(cell, minlength=stage.n_strata * n_columns)
+    return Pairs(unit, column, n_columns, cell, count)
+
+
+def grid(stage: Stage, n_columns: int) -> Pairs:
+    """Every unit of ``stage`` x every column, unit-major: pair ``u * K + k``."""
+    unit = np.repeat(np.arange(stage.n_units), n_columns)
+    column = np.tile(np.arange(n_columns), stage.n_units)
+    return pairs(stage, unit, column, n_columns)
+
+
+def influence(
+    kind: str, p1: np.ndarray, p0: np.ndarray, mean: np.ndarray, wsum: np.ndarray
+) -> np.ndarray:
+    """Unit totals of the influence values of a domain mean or total (arrays broadcast).
+
+    ``p1 = sum w y`` and ``p0 = sum w`` over the unit's rows in the domain; ``mean`` its estimate
+    (0 where undefined) and ``wsum`` its weight total (1 where 0). A mean: ``(p1 - mean p0) /
+    wsum`` (the linearised ratio); a total: ``p1``.
+    """
+    if kind == "mean":
+        return (p1 - mean * p0) / wsum
+    return np.asarray(p1, dtype=float)
+
+
+def stratum_present(stage: Stage, pr: Pairs, counts: np.ndarray) -> np.ndarray:
+    """(c, S, K): whether each estimate's domain has rows in each stratum, from the rows per pair
+    ``counts`` (c, P) (R counts the strata of a subset for the ``adjust``/``average`` rules)."""
+    present = group_sum(pr.cell, stage.n_strata * pr.n_columns, counts) > 0
+    return present.reshape(-1, stage.n_strata, pr.n_columns)
+
+
+def _stage_scale(stage: Stage) -> np.ndarray:
+    """(S,) ``m_h (1 - f_h) n_h / (n_h - 1)``; 0 for census strata (``1 - f_h < 1e-7``)."""
+    n_h = stage.stratum_size.astype(float)
+    keep = 1.0 - stage.stratum_fraction
+    scale = keep * np.where(n_h > 1, n_h / np.maximum(n_h - 1, 1), 1.0) * stage.stratum_multiplier
+    return np.where(keep >= CENSUS_TOLERANCE, scale, 0.0)
+
+
+def stage_variance(
+    stage: Stage, pr: Pairs, t: np.ndarray, policy: str, present: np.ndarray | None = None
+) -> np.ndarray:
+    """One stage's variance of the estimates from their unit totals (R's ``onestage``).
+
+    ``t`` (c, P): the unit totals of ``c`` variables at the pairs ``pr``. Per stratum ``h`` (its
+    ``n_h`` units, all of them: domains are estimated in the full design)
+    ``sum_u (t_u - tbar_h)^2``, scaled by ``m_h (1 - f_h) n_h / (n_h - 1)``; lonely strata as
+    ``policy``. ``present`` (c, S, K): whether the domain has rows in the stratum (for ``adjust``
+    and ``average``; None: every stratum).
+
+    Returns
+    -------
+    numpy.ndarray
+        (c, K) variances.
+    """
+    c, n_strata, n_col = t.shape[0], stage.n_strata, pr.n_columns
+    g = pr.cell
+    n_h = stage.stratum_size.astype(float)
+    s1 = group_sum(g, n_strata * n_col, t).reshape(c, n_strata, n_col)
+    centre = s1 / n_h[None, :, None]
+    lonely = stage.lonely
+    special = bool(lonely.any()) and policy in ("adjust", "average")
+    if special:
+        pres = np.ones((c, n_strata, n_col), dtype=bool) if present is None else present
+        pres = np.broadcast_to(pres, (c, n_strata, n_col))
+        scopes = indicator(stage.stratum_scope, stage.n_scopes)
+
+        def by_scope(a: np.ndarray) -> np.ndarray:  # (c, S, K) -> (c, scopes, K)
+            flat = np.asarray(a, dtype=float).transpose(1, 0, 2).reshape(n_strata, c * n_col)
+            return (scopes @ flat).reshape(-1, c, n_col).transpose(1, 0, 2)
+
+        if policy == "adjust":
+            # A lonely PSU is centred at the grand mean of the PSU totals in its scope
+            # (survey >= 4.0: colSums(x) / number of PSUs of the strata present).
+            scope_n = by_scope(pres * n_h[None, :, None])
+            scope_sum = by_scope(s1)
+            grand = np.divide(scope_sum, scope_n, out=np.zeros_like(scope_sum), where=scope_n > 0)
+            centre[:, lonely, :] = grand[:, stage.stratum_scope[lonely], :]
+    dev = t - centre.reshape(c, n_strata * n_col)[:, g]
+    ss = group_sum(g, n_strata * n_col, dev * dev).reshape(c, n_strata, n_col)
+    npairs = pr.count.reshape(n_strata, n_col)
+    ss += (n_h[:, None] - npairs)[None] * centre * centre  # units with no rows in the domain
+    contrib = ss * _stage_scale(stage)[None, :, None]
+    if special and policy == "average":
+        # R: lonely strata are NA; the others are summed and scaled by strata / non-lonely strata.
+        contrib[:, lonely, :] = 0.0
+        n_strat = by_scope(pres)
+        n_ok = by_scope(pres & ~lonely[None, :, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # all strata of a scope lonely: 0 * inf = NaN, as R's 0 * nstrat / 0
+            per_scope = np.where(n_strat > 0, by_scope(contrib) * (n_strat / n_ok), 0.0)
+        return per_scope.sum(axis=1)
+    return contrib.sum(axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationBasis:
+    """What the calibrations of a design take from the unit totals (R: ``greg_calibration``).
+
+    For calibration ``k`` (basis ``Q_k``, ``wq_k = g_k sqrt(w0_k)``, in the order applied), the
+    residual of the influence values ``z`` is ``z - wq_k Q_k b_k`` with ``b_k = Q_k' (z / wq_k)``
+    (R: ``qr.resid(qr, z / wq) * wq``), applied in turn. With ``z = w * y~`` (``y~`` the row's
+    centred value over the domain's weight total), ``b_k = V_k' y~ - sum_{j<k} M_kj b_j``:
+
+    Attributes
+    ----------
+    rows
+        (n, r) ``V``: the columns of every calibration's ``V_k = Q_k w / wq_k`` side by side; the
+        domain sums ``sum V y`` and ``sum V`` give ``V' y~``.
+    blocks
+        The columns of ``rows`` belonging to each calibration.
+    chain
+        ``M_kj`` for ``j < k`` (empty for one calibration).
+    units
+        Per variance stage, (U, r) ``G``: unit totals of ``wq_k Q_k`` (rows zeroed by later
+        calibrations excluded); the residual's unit totals are ``t_u - G_u b``.
+    """
+
+    rows: np.ndarray
+    blocks: tuple[slice, ...]
+    chain: tuple[tuple[int, int, np.ndarray], ...]
+    units: tuple[np.ndarray, ...]
+
+    @property
+    def rank(self) -> int:
+        return int(self.rows.shape[1])
+
+    def coefficients(self, raw: np.ndarray) -> np.ndarray:
+        """``b`` (..., r) from ``V' y~`` (..., r): the sequential calibrations chained."""
+        if not self.chain:
+            return raw
+        b = np.array(raw, dtype=float, copy=True)
+        for k, j, m_kj in self.chain:
+            b[..., self.blocks[k]] -= b[..., self.blocks[j]] @ m_kj.T
+        return b
+
+    def residual(self, stage_index: int, t: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Unit totals (c, U, K) of the residuals: ``t - G_u b`` with ``b`` (c, K, r)."""
+        return t - np.einsum("ur,ckr->cuk", self.units[stage_index], b, optimize=True)
+
+
+def calibration_basis(design: SurveyDesign, stages: Sequence[Stage]) -> CalibrationBasis | None:
+    """The :class:`CalibrationBasis` of a calibrated design at ``stages``; None if uncalibrated."""
+    cals = design.calibrations
+    if not cals:
+        return None
+    w = design.weights
+    masks = [cal.wq != 0 for cal in cals]
+    inv = [
+        np.divide(1.0, cal.wq, out=np.zeros_like(cal.wq), where=m)
+        for cal, m in zip(cals, masks, strict=True)
+    ]
+
+    def kept(lo: int, hi: int) -> np.ndarray:  # rows not zeroed by calibrations lo .. hi - 1
+        out = np.ones(design.n)
+        for m in masks[lo:hi]:
+            out = out * m
+        return out
+
+    cols, blocks, start = [], [], 0
+    for k, cal in enumerate(cals):
+        cols.append(cal.q * (inv[k] * kept(0, k) * w)[:, None])
+        blocks.append(slice(start, start + cal.q.shape[1]))
+        start += cal.q.shape[1]
+    chain = []
+    for k in range(1, len(cals)):
+        for j in range(k):
+            between = inv[k] * kept(j + 1, k) * cals[j].wq
+            chain.append((k, j, cals[k].q.T @ (cals[j].q * between[:, None])))
+    row_g = np.hstack(
+        [cal.q * (cal.wq * kept(k + 1, len(cals)))[:, None] for k, cal in enumerate(cals)]
+    )
+    units = tuple(group_sum(stage.unit, stage.n_units, row_g.T).T for stage in stages)
+    return CalibrationBasis(
+        rows=np.ascontiguousarray(np.hstack(cols)),
+        blocks=tuple(blocks),
+        chain=tuple(chain),
+        units=units,
+    )
