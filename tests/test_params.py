@@ -131,6 +131,7 @@ def test_optional_sections_default(tmp_path: Path) -> None:
         ("analysis.crosshairs", "median", "key 'analysis.crosshairs': Input should be 'mean'"),
         ("analysis.replicates", 1, "key 'analysis.replicates': Input should be greater"),
         ("survey_sheet", [1], "key 'survey_sheet'"),
+        ("weighting.variance", "rake", "key 'weighting.variance': Input should be 'greg' or"),
     ],
 )
 def test_bad_params_name_file_and_key(tmp_path: Path, key: str, value: object, expected: str):
@@ -203,3 +204,15 @@ def test_codebook_columns() -> None:
         "region",
         "overall_sat",
     ]
+
+
+def test_r_rake_variance_needs_plain_raking(tmp_path: Path) -> None:
+    ok = with_changes(PARAMS, "weighting.variance", "r-rake")
+    assert load_client(
+        make_client(tmp_path, params=ok), root=tmp_path
+    ).config.weighting.variance == ("r-rake")
+    bad = with_changes(
+        with_changes(ok, "weighting.method", "linear"), "weighting.variance", "r-rake"
+    )
+    with pytest.raises(ParamsError, match="variance r-rake reproduces R's rake"):
+        load_client(make_client(tmp_path, params=bad), root=tmp_path)

@@ -64,6 +64,20 @@ def test_weighting_bounds_reach_the_calibration(demo_root: Path) -> None:
         np.testing.assert_allclose(got.reindex(want.index).to_numpy(), want.to_numpy(), rtol=1e-6)
 
 
+def test_r_rake_variance_reaches_the_gap_table(demo_root: Path) -> None:
+    """``weighting.variance: r-rake`` changes the standard errors (R's rake() residuals; the demo's
+    base weights vary within the margin cells) and nothing else."""
+    client = load_client("params/demo.yaml", root=demo_root)
+    clean = pipeline.read_and_validate(client).clean
+    greg = pipeline.gap_table(client, clean, pipeline.survey_design(client, clean))
+    _with_weighting(demo_root, variance="r-rake")
+    client = load_client("params/demo.yaml", root=demo_root)
+    rake = pipeline.gap_table(client, clean, pipeline.survey_design(client, clean))
+    np.testing.assert_allclose(rake["gap"], greg["gap"], rtol=1e-12)
+    ratio = (rake["se"] / greg["se"]).to_numpy()
+    assert np.all(np.isfinite(ratio)) and np.max(np.abs(ratio - 1)) > 1e-3
+
+
 def test_previous_wave_is_read_without_writing(demo_root: Path) -> None:
     shutil.copy(demo_root / "params" / "demo.yaml", demo_root / "params" / "demo-2025.yaml")
     path = demo_root / "params" / "demo.yaml"

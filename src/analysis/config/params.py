@@ -85,6 +85,17 @@ class WeightingConfig(_Model):
     max_iter: int = Field(100, ge=1, le=10_000)
     tolerance: float = Field(1e-8, gt=0, lt=1)
     bounds: tuple[float, float] | None = None  # limits of the weight adjustment factors g
+    # how the calibration enters the variance: greg = R calibrate(); r-rake = R rake()
+    variance: Literal["greg", "r-rake"] = "greg"
+
+    @model_validator(mode="after")
+    def _r_rake(self) -> WeightingConfig:
+        if self.variance == "r-rake" and (self.method != "rake" or self.bounds is not None):
+            raise ValueError(
+                "variance r-rake reproduces R's rake(), which rakes without bounds: use it with "
+                "method rake and no bounds"
+            )
+        return self
 
     @field_validator("bounds")
     @classmethod

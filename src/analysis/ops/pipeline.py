@@ -92,6 +92,7 @@ def _calibration(
             tolerance=w.tolerance,
             bounds=w.bounds,
             source=client.margins_path,
+            variance=w.variance,
         )
 
     return calibrate

@@ -41,6 +41,10 @@ from analysis.survey.design import Calibration, SurveyDesign, level_text, one_bl
 from analysis.survey.variance import indicator
 
 METHODS = ("rake", "poststratify", "linear")
+#: How a calibration enters the variance: R's calibrate() (GREG residuals) or R's rake().
+VARIANCES = ("greg", "r-rake")
+#: Passes of R's rake() residual fit (survey:::svyrecvar: ``for (iterations in 1:10)``).
+R_RAKE_PASSES = 10
 POPULATION = "(population)"
 TOTAL = "(total)"
 #: Margin totals of different variables may disagree by this much (rounding in published counts);
@@ -72,6 +76,8 @@ def calibrate(
     tolerance: float = 1e-8,
     source: str | Path | None = None,
     bounds: tuple[float, float] | None = None,
+    *,
+    variance: str = "greg",
 ) -> SurveyDesign:
     """Calibrate ``design``'s weights to population ``margins``.
 
@@ -104,6 +110,13 @@ def calibrate(
         while still meeting the margins exactly; when the bounds do not bind the result is the
         unbounded calibration. Not available for ``poststratify`` (its factors are fixed by the
         cells). ``None``: no bounds.
+    variance
+        How the calibration enters the variance (the estimates are the same): ``greg`` (default)
+        the GREG residuals of R's ``calibrate()`` and ``postStratify()``, a least-squares fit
+        weighted by the weights before calibration; ``r-rake`` (``method="rake"`` without bounds
+        only) the residuals of R's ``rake()``, which fits them by unweighted cell means of the
+        margins (:func:`rake_residual_fit`). The two agree when the base weights are equal
+        within the margin cells.
 
     Returns
     -------
@@ -119,8 +132,17 @@ def calibrate(
         linear calibration cannot meet the margins; bounds that are malformed, given for
         post-stratification, or too tight to meet the margins.
     """
+    if variance not in VARIANCES:
+        raise DesignError(f"weighting.variance {variance!r} is not one of {', '.join(VARIANCES)}")
+    if variance == "r-rake" and (method != "rake" or bounds is not None):
+        raise DesignError(
+            "weighting.variance r-rake reproduces R's rake(), which rakes without bounds: use it "
+            "with method rake and no bounds (greg works with every method and with bounds)"
+        )
     with one_blas_thread():
-        return _calibrate(design, frame, margins, method, max_iter, tolerance, source, bounds)
+        return _calibrate(
+            design, frame, margins, method, (max_iter, tolerance), source, bounds, variance
+        )
 
 
 def _calibrate(
@@ -128,10 +150,10 @@ def _calibrate(
     frame: pd.DataFrame,
     margins: pd.DataFrame,
     method: str,
-    max_iter: int,
-    tolerance: float,
+    control: tuple[int, float],
     source: str | Path | None,
     bounds: tuple[float, float] | None,
+    variance: str,
 ) -> SurveyDesign:
     where = f"{source}: " if source is not None else "margins: "
     if method not in METHODS:
@@ -161,21 +183,83 @@ def _calibrate(
         method,
         bounds,
         where,
-        (max_iter, tolerance),
+        control,
     )
-    x = _model_matrix(design.n, categorical, numeric, population)
-    q = _basis(x * np.sqrt(w0)[:, None])
+    if variance == "r-rake":
+        q, fit = rake_residual_fit([(c.codes, len(c.levels)) for c in categorical], w0 * g)
+        wq = w0 * g
+    else:
+        x = _model_matrix(design.n, categorical, numeric, population)
+        q, fit = _basis(x * np.sqrt(w0)[:, None]), None
+        wq = g * np.sqrt(w0)
     record = Calibration(
         method=method,
         variables=tuple(c.variable for c in categorical) + tuple(v.variable for v in numeric),
         q=q,
-        wq=g * np.sqrt(w0),
+        wq=wq,
         g=np.where(w0 != 0, g, 1.0),
         iterations=iterations,
         margin_rescale=rescale,
         bounds=bounds,
+        variance=variance,
+        coefficients=fit,
     )
     return design.with_calibration(w0 * g, record)
+
+
+def rake_residual_fit(
+    margins: list[tuple[np.ndarray, int]], weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The residual fit of R's ``rake()`` variance as a linear map (``weighting.variance: r-rake``).
+
+    R (``survey:::svyrecvar`` for a ``raking`` design) replaces the influence values ``x`` by 10
+    passes, margin after margin, of ``x <- x - psw * ave(x / psw, margin)``, ``psw`` being the
+    weights after that margin's last post-stratification (at convergence, the calibrated
+    weights ``w``): each pass subtracts ``w`` times the unweighted mean of ``x / w`` in the row's
+    level of the margin. With ``A`` the level indicators of all margins side by side, the result
+    is ``x - w * (A b)`` where ``b = L A'(x / w)``, ``L`` being the same 10 passes run on the
+    level totals: a pass over margin ``m`` takes ``c = s_m / n_m`` (``n_m`` the rows with a
+    non-zero weight in each level), adds ``c`` to ``b_m`` and subtracts ``(A'A)[:, m] c`` from
+    every total ``s``. Rows with weight 0 have ``x = 0`` and are left out of the means (R would
+    divide 0 by 0 there).
+
+    Parameters
+    ----------
+    margins
+        Per margin, in the order they are raked: each row's level code and the number of levels.
+    weights
+        (n,) the calibrated weights.
+
+    Returns
+    -------
+    tuple
+        ``A`` (n, r) the level indicators, and ``L`` (r, r).
+    """
+    used = np.asarray(weights) != 0
+    codes = [c for c, _ in margins]
+    sizes = [size for _, size in margins]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    r, n = int(starts[-1]), len(weights)
+    a = np.zeros((n, r))
+    for m, c in enumerate(codes):
+        a[np.arange(n), starts[m] + c] = 1.0
+    a_used = a * used[:, None]
+    cross = a_used.T @ a  # (A'A) over the rows with a weight
+    counts = np.diag(cross).copy()
+    s = np.eye(r)  # level totals of x / w, as a linear map of their starting values
+    fit = np.zeros((r, r))
+    for _ in range(R_RAKE_PASSES):
+        for m in range(len(codes)):
+            block = slice(starts[m], starts[m + 1])
+            c = np.divide(
+                s[block],
+                counts[block, None],
+                out=np.zeros_like(s[block]),
+                where=counts[block, None] > 0,
+            )
+            fit[block] += c
+            s -= cross[:, block] @ c
+    return a, fit
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,14 @@ class Calibration:
         (0 when they agreed exactly; totals further apart than 0.1% are an error).
     bounds
         ``(lo, hi)`` bounds of the adjustment factors ``g`` (None: unbounded).
+    variance
+        ``greg`` (the residuals above: R's ``calibrate()``, ``postStratify()``) or ``r-rake``
+        (R's ``rake()``: ``q`` holds the margins' level indicators, ``wq`` the calibrated weights
+        and ``coefficients`` the fit of its residuals, see
+        :func:`analysis.survey.calibrate.rake_residual_fit`).
+    coefficients
+        (r, r) map from ``Q' (z / wq)`` to the coefficients of the fitted part, ``b = L Q'(z /
+        wq)``; None: the identity (an orthonormal ``Q``, least squares).
     """
 
     method: str
@@ -146,6 +154,8 @@ class Calibration:
     iterations: int = 1
     margin_rescale: float = 0.0
     bounds: tuple[float, float] | None = None
+    variance: str = "greg"
+    coefficients: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)

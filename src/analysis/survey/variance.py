@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from analysis.errors import DesignError
 from analysis.survey.design import CENSUS_TOLERANCE, Stage, SurveyDesign
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +224,10 @@ class CalibrationBasis:
         The columns of ``rows`` belonging to each calibration.
     chain
         ``M_kj`` for ``j < k`` (empty for one calibration).
+    fit
+        For a calibration whose residuals are not the least-squares ones (R's ``rake()``:
+        ``Calibration.coefficients``), the (r, r) map ``L`` with ``b = L V' y~``; None: ``b = V'
+        y~`` (an orthonormal basis).
     units
         Per variance stage, (U, r) ``G``: unit totals of ``wq_k Q_k`` (rows zeroed by later
         calibrations excluded); the residual's unit totals are ``t_u - G_u b``.
@@ -232,6 +237,7 @@ class CalibrationBasis:
     blocks: tuple[slice, ...]
     chain: tuple[tuple[int, int, np.ndarray], ...]
     units: tuple[np.ndarray, ...]
+    fit: np.ndarray | None = None
 
     @property
     def rank(self) -> int:
@@ -239,6 +245,8 @@ class CalibrationBasis:
 
     def coefficients(self, raw: np.ndarray) -> np.ndarray:
         """``b`` (..., r) from ``V' y~`` (..., r): the sequential calibrations chained."""
+        if self.fit is not None:
+            return raw @ self.fit.T
         if not self.chain:
             return raw
         b = np.array(raw, dtype=float, copy=True)
@@ -256,6 +264,12 @@ def calibration_basis(design: SurveyDesign, stages: Sequence[Stage]) -> Calibrat
     cals = design.calibrations
     if not cals:
         return None
+    fitted = [cal for cal in cals if cal.coefficients is not None]
+    if fitted and len(cals) > 1:
+        raise DesignError(
+            "weighting.variance r-rake (R's rake() residuals) needs the design's only calibration; "
+            "this design was calibrated more than once: use greg"
+        )
     w = design.weights
     masks = [cal.wq != 0 for cal in cals]
     inv = [
@@ -288,4 +302,5 @@ def calibration_basis(design: SurveyDesign, stages: Sequence[Stage]) -> Calibrat
         blocks=tuple(blocks),
         chain=tuple(chain),
         units=units,
+        fit=fitted[0].coefficients if fitted else None,
     )
