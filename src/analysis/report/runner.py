@@ -8,6 +8,10 @@ checks the HTML is self-contained, and only then replaces ``reports/<client>/rep
 ``report.ipynb`` (atomically). A failed run raises :class:`~analysis.errors.ReportError` naming the
 failing cell and leaves the last good report as it was. Finally it writes the run's provenance to
 ``data/processed/<client>/manifest.json``.
+
+papermill, nbconvert, nbformat and jupyter_client are imported where they are used: the report
+notebook's kernel imports this module (for :func:`open_client`) and would otherwise pay ~3 s for
+them in every run.
 """
 
 from __future__ import annotations
