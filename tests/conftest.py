@@ -19,15 +19,17 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from analysis.ops.process import skip_slow_optional_imports
 
-skip_slow_optional_imports()  # before any test module imports nbformat
+if TYPE_CHECKING:
+    from analysis.report.runner import RunResult
 
-from analysis.report import runner  # noqa: E402  (after the line above, on purpose)
+skip_slow_optional_imports()  # before any test module imports nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +52,7 @@ class DemoRun:
     """The session's finished demo run (read only), and how its project differs from the demo."""
 
     root: Path
-    result: runner.RunResult
+    result: RunResult
 
     MIN_CELL = 200
     HOSTILE_ITEM = "res_1"
@@ -69,6 +71,8 @@ class DemoRun:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """One real run of the report notebook on the demo client (min_cell 200, a hostile label)."""
+    from analysis.report import runner  # here: a session that runs no report need not load it
+
     root = copy_demo(tmp_path_factory.mktemp("demo-run") / "project")
     params_path = root / "params" / "demo.yaml"
     params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
