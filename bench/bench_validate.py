@@ -65,11 +65,9 @@ def codebook(path: Path) -> Path:
 
 
 def child(which: str, survey: str, cb: str) -> None:
-    from analysis import (
-        schema,  # imports are not part of the measurement
-    )
+    # imports are not part of the measurement
     from analysis.config.params import DesignConfig, load_codebook
-    from analysis.intake import readers
+    from analysis.intake import readers, schema
 
     t0 = time.perf_counter()
     if which == "pandas":

@@ -1,8 +1,9 @@
 """The report in a real browser: Debian's headless Chromium, network disabled.
 
-Opens the demo-style report of the tiny fixture client at desktop and phone width and checks that
-nothing is requested from outside the file, nothing is logged to the console as an error, and no
-chart or table runs off the page. Screenshots are saved to ``test-artifacts/browser/``.
+Opens the demo client's report (the session's run, conftest ``demo_run``) at desktop and phone
+width and checks that nothing is requested from outside the file, nothing is logged to the console
+as an error, and no chart or table runs off the page. Screenshots are saved to
+``test-artifacts/browser/``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import runner as report
-
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -38,10 +36,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 
 @pytest.fixture(scope="module")
-def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("browser") / "project"
-    shutil.copytree(FIXTURE, root)
-    return report.run_client("params/tiny.yaml", root=root).report_html
+def report_html(demo_run) -> Path:
+    return demo_run.result.report_html
 
 
 @pytest.fixture(scope="module")

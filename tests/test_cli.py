@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from analysis.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def demo_root(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "data" / "raw" / "demo", tmp_path / "data" / "raw" / "demo")
-    shutil.copytree(ROOT / "params", tmp_path / "params")
-    return tmp_path
 
 
 def _edit_params(root: Path, **changes: object) -> None:

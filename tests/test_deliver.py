@@ -2,8 +2,9 @@
 aiosmtpd on 127.0.0.1 with STARTTLS (a certificate from a CA made in the test) and AUTH, and failure
 injection (server down, a 4xx then success, 5xx replies, a refused recipient).
 
-The report sent is a real run of the tiny fixture client (one notebook run for the module), whose
-largest shortfall has a hostile label, so escaping is checked on what really arrives.
+The report sent is the session's real run of the demo client (conftest ``demo_run``), whose
+largest shortfall has a hostile label, so escaping is checked on what really arrives; each test
+sends from a copy of that run (its own send log).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import re
 import shutil
 import socket
@@ -28,13 +30,15 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from analysis import files
 from analysis.cli import main
-from analysis.ops import deliver
-from analysis.report import runner as report
+from analysis.errors import DeliveryError
+from analysis.ops import deliver, pdf
+from analysis.ops.smtp import SmtpSettings
 
-FIXTURE = Path(__file__).parent / "fixtures" / "clients" / "tiny"
-HOSTILE = "Bills <img src=x onerror=alert(1)> & more"
 USER, PASSWORD = "reports", "s3cret pass"
 SENDER = "CX Research <cx@research.example>"
+SLUG, PARAMS = "demo", "params/demo.yaml"  # the session's demo run (conftest demo_run)
+LEAD, CEO, GONE = (f"{who}@harbourline.example" for who in ("cx-lead", "ceo", "gone"))
+TITLE = "Harbourline Telecom customer expectations 2026"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def smtp(ca, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
 
 
 def clear_smtp_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(deliver.os.environ):
+    for name in list(os.environ):
         if name.startswith("SMTP_"):
             monkeypatch.delenv(name)
 
@@ -172,33 +176,20 @@ def clear_smtp_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # a finished run to send
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny client, run once (its largest shortfall, rel_1, has a hostile label)."""
-    root = tmp_path_factory.mktemp("finished") / "project"
-    shutil.copytree(FIXTURE, root)
-    cb_path = root / "data" / "raw" / "tiny" / "codebook.yaml"
-    cb = yaml.safe_load(cb_path.read_text())
-    cb["items"][0]["label"] = HOSTILE
-    cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
-    report.run_client("params/tiny.yaml", root=root)
-    return root
-
-
 @pytest.fixture
-def project(finished: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the finished run (its own send log)."""
-    return Path(shutil.copytree(finished, tmp_path / "project"))
+def project(demo_run_copy: Path) -> Path:
+    """A fresh copy of the session's finished demo run (its own send log)."""
+    return demo_run_copy
 
 
 def clone_client(root: Path, slug: str, recipients: list[str]) -> None:
-    """Another client with the tiny client's finished run (same report, own slug and send log)."""
-    params = yaml.safe_load((root / "params" / "tiny.yaml").read_text())
+    """Another client with the demo client's finished run (same report, own slug and send log)."""
+    params = yaml.safe_load((root / PARAMS).read_text())
     params["client"] = slug
     params["report"]["recipients"] = recipients
     (root / "params" / f"{slug}.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for base in ("reports", "data/processed"):
-        shutil.copytree(root / base / "tiny", root / base / slug)
+        shutil.copytree(root / base / SLUG, root / base / slug)
     manifest_path = root / "data" / "processed" / slug / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["client"] = slug
@@ -231,22 +222,24 @@ def send(root: Path, *args: str) -> int:
 # sending
 
 
-def test_send_over_starttls_with_auth_then_idempotent(project: Path, smtp: SmtpServer, capsys):
-    pdf = deliver.find_chromium() is not None
-    assert send(project, "params/tiny.yaml", *([] if pdf else ["--no-pdf"])) == 0
-    assert "tiny: sent to cx-lead@tiny.example" in capsys.readouterr().out
+def test_send_over_starttls_with_auth_then_idempotent(
+    project: Path, smtp: SmtpServer, demo_run, capsys
+):
+    with_pdf = pdf.find_chromium() is not None
+    assert send(project, PARAMS, *([] if with_pdf else ["--no-pdf"])) == 0
+    assert f"demo: sent to {LEAD}" in capsys.readouterr().out
     [got] = smtp.inbox.messages
     assert got.tls and got.authenticated
     assert smtp.inbox.logins[0][1:] == (USER.encode(), PASSWORD.encode())
     assert got.mail_from == "cx@research.example"
-    assert got.rcpt_tos == ["cx-lead@tiny.example"]
+    assert got.rcpt_tos == [LEAD]
     msg = got.message()
-    assert msg["To"] == "cx-lead@tiny.example" and msg["From"] == SENDER
-    assert msg["Subject"] == "Your report: Tiny Telecom customer expectations (test fixture)"
-    html_report = project / "reports" / "tiny" / "report.html"
+    assert msg["To"] == LEAD and msg["From"] == SENDER
+    assert msg["Subject"] == f"Your report: {TITLE}"
+    html_report = project / "reports" / SLUG / "report.html"
     by = parts(msg)
-    assert by["tiny-report.html"].get_content_type() == "text/html"
-    assert by["tiny-report.html"].get_payload(decode=True) == html_report.read_bytes()
+    assert by["demo-report.html"].get_content_type() == "text/html"
+    assert by["demo-report.html"].get_payload(decode=True) == html_report.read_bytes()
     sha = files.file_sha256(html_report)
     assert msg["X-Outside-In-Report-SHA256"].strip() == sha
 
@@ -256,33 +249,34 @@ def test_send_over_starttls_with_auth_then_idempotent(project: Path, smtp: SmtpS
     assert "<script" not in body.lower() and "data:" not in body and "<style" not in body
     assert "<link" not in body and "<img" not in body
     assert 'style="' in body and "class=" not in body
-    assert "Based on 38 of 40 survey responses" in body
-    assert "Bills &lt;img src=x onerror=alert(1)&gt; &amp; more" in body
+    assert "Based on 1,723 of 1,733 survey responses" in body
+    assert demo_run.HOSTILE_ESCAPED in body
     assert re.search(r"<td[^>]*>\u22121\.\d\d</td>", body)  # the gap, with a real minus
     text = by["text/plain"].get_content()
-    assert HOSTILE in text and "38 of 40" in text and "fall clearly short" in text
+    assert demo_run.HOSTILE_LABEL in text and "1,723 of 1,733" in text
+    assert "fall clearly short" in text
 
-    if pdf:
-        attached = by["tiny-report.pdf"].get_payload(decode=True)
-        assert by["tiny-report.pdf"].get_content_type() == "application/pdf"
+    if with_pdf:
+        attached = by["demo-report.pdf"].get_payload(decode=True)
+        assert by["demo-report.pdf"].get_content_type() == "application/pdf"
         assert attached.startswith(b"%PDF-")
-        assert attached == (project / "reports" / "tiny" / "report.pdf").read_bytes()
+        assert attached == (project / "reports" / SLUG / "report.pdf").read_bytes()
 
-    log = json.loads((project / "reports" / "tiny" / "sent.json").read_text())
+    log = json.loads((project / "reports" / SLUG / "sent.json").read_text())
     [entry] = log["sends"]
-    assert entry["recipients"] == ["cx-lead@tiny.example"]
+    assert entry["recipients"] == [LEAD]
     assert entry["report_sha256"] == sha
     assert entry["message_id"] == msg["Message-ID"]
 
     # the same report is not sent twice; a new recipient gets it alone; --resend sends to all
-    assert send(project, "params/tiny.yaml", "--no-pdf") == 0
-    assert "already sent to cx-lead@tiny.example" in capsys.readouterr().out
+    assert send(project, PARAMS, "--no-pdf") == 0
+    assert f"already sent to {LEAD}" in capsys.readouterr().out
     assert len(smtp.inbox.messages) == 1
-    set_recipients(project, "tiny", ["cx-lead@tiny.example", "ceo@tiny.example"])
-    assert send(project, "params/tiny.yaml", "--no-pdf") == 0
-    assert smtp.inbox.messages[-1].rcpt_tos == ["ceo@tiny.example"]
-    assert send(project, "params/tiny.yaml", "--no-pdf", "--resend") == 0
-    assert smtp.inbox.messages[-1].rcpt_tos == ["cx-lead@tiny.example", "ceo@tiny.example"]
+    set_recipients(project, SLUG, [LEAD, CEO])
+    assert send(project, PARAMS, "--no-pdf") == 0
+    assert smtp.inbox.messages[-1].rcpt_tos == [CEO]
+    assert send(project, PARAMS, "--no-pdf", "--resend") == 0
+    assert smtp.inbox.messages[-1].rcpt_tos == [LEAD, CEO]
     assert len(smtp.inbox.messages) == 3
 
 
@@ -295,7 +289,7 @@ def test_no_authentication_without_smtp_user(
         clear_smtp_env(monkeypatch)
         for k, v in server.env(SMTP_USER="", SMTP_PASSWORD="").items():
             monkeypatch.setenv(k, v)
-        assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+        assert send(project, PARAMS, "--no-pdf") == 0
     finally:
         controller.stop()
     [got] = server.inbox.messages
@@ -322,7 +316,7 @@ def test_implicit_tls_and_a_plain_local_relay(project: Path, ca, monkeypatch, ca
         server = SmtpServer(inbox, port, ca_file)
         for k, v in server.env(SMTP_SECURITY="ssl").items():
             monkeypatch.setenv(k, v)
-        assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+        assert send(project, PARAMS, "--no-pdf") == 0
         [got] = inbox.messages
         assert got.tls and got.authenticated
         # a local relay without TLS: SMTP_SECURITY=none, no SMTP_USER
@@ -330,12 +324,12 @@ def test_implicit_tls_and_a_plain_local_relay(project: Path, ca, monkeypatch, ca
         relay = SmtpServer(plain_inbox, plain_port, ca_file)
         for k, v in relay.env(SMTP_SECURITY="none", SMTP_USER="", SMTP_PASSWORD="").items():
             monkeypatch.setenv(k, v)
-        assert send(project, "params/tiny.yaml", "--no-pdf", "--resend") == 0
+        assert send(project, PARAMS, "--no-pdf", "--resend") == 0
         [got] = plain_inbox.messages
         assert not got.tls and not got.authenticated
         # STARTTLS asked of a server that does not offer it: a clear, permanent error
         monkeypatch.setenv("SMTP_SECURITY", "starttls")
-        assert send(project, "params/tiny.yaml", "--no-pdf", "--resend") == 1
+        assert send(project, PARAMS, "--no-pdf", "--resend") == 1
         assert "does not offer STARTTLS" in capsys.readouterr().err
         assert len(plain_inbox.messages) == 1
     finally:
@@ -345,13 +339,13 @@ def test_implicit_tls_and_a_plain_local_relay(project: Path, ca, monkeypatch, ca
 
 def test_missing_or_wrong_settings_are_clear(project: Path, monkeypatch, capsys):
     clear_smtp_env(monkeypatch)
-    assert send(project, "params/tiny.yaml") == 2
+    assert send(project, PARAMS) == 2
     err = capsys.readouterr().err
     assert "SMTP_HOST and SMTP_FROM" in err and "environment" in err and "--dry-run" in err
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "cx@research.example"}
-    s = deliver.SmtpSettings.from_env(env)
+    s = SmtpSettings.from_env(env)
     assert (s.port, s.security, s.user) == (587, "starttls", None)
-    with_user = deliver.SmtpSettings.from_env(env | {"SMTP_USER": "u", "SMTP_PASSWORD": "s3cret"})
+    with_user = SmtpSettings.from_env(env | {"SMTP_USER": "u", "SMTP_PASSWORD": "s3cret"})
     assert with_user.user == "u" and "s3cret" not in repr(with_user)
     for extra, match in [
         ({"SMTP_SECURITY": "tls"}, "SMTP_SECURITY='tls' is not one of starttls, ssl, none"),
@@ -359,80 +353,79 @@ def test_missing_or_wrong_settings_are_clear(project: Path, monkeypatch, capsys)
         ({"SMTP_USER": "u"}, "SMTP_USER is set but SMTP_PASSWORD is not"),
         ({"SMTP_FROM": "research team"}, "SMTP_FROM='research team' has no valid email"),
     ]:
-        with pytest.raises(deliver.DeliveryError, match=re.escape(match)):
-            deliver.SmtpSettings.from_env(env | extra)
-    assert deliver.SmtpSettings.from_env(env | {"SMTP_SECURITY": "ssl"}).port == 465
+        with pytest.raises(DeliveryError, match=re.escape(match)):
+            SmtpSettings.from_env(env | extra)
+    assert SmtpSettings.from_env(env | {"SMTP_SECURITY": "ssl"}).port == 465
 
 
 def test_dry_run_writes_eml_to_the_outbox(project: Path, monkeypatch, capsys):
     clear_smtp_env(monkeypatch)  # a dry run needs no SMTP settings
-    assert send(project, "params/tiny.yaml", "--dry-run", "--no-pdf") == 0
-    [eml] = (project / "reports" / "tiny" / "outbox").glob("*.eml")
+    assert send(project, PARAMS, "--dry-run", "--no-pdf") == 0
+    [eml] = (project / "reports" / SLUG / "outbox").glob("*.eml")
     assert str(eml) in capsys.readouterr().out
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    assert msg["To"] == "cx-lead@tiny.example"
+    assert msg["To"] == LEAD
     by = parts(msg)  # type: ignore[arg-type]
-    assert set(by) == {"text/plain", "text/html", "tiny-report.html"}
-    report_html = (project / "reports" / "tiny" / "report.html").read_bytes()
-    assert by["tiny-report.html"].get_payload(decode=True) == report_html
-    assert not (project / "reports" / "tiny" / "sent.json").exists()  # nothing was sent
+    assert set(by) == {"text/plain", "text/html", "demo-report.html"}
+    report_html = (project / "reports" / SLUG / "report.html").read_bytes()
+    assert by["demo-report.html"].get_payload(decode=True) == report_html
+    assert not (project / "reports" / SLUG / "sent.json").exists()  # nothing was sent
 
 
 def test_server_down_is_retried_then_a_clear_error(project: Path, smtp: SmtpServer, monkeypatch):
     port = free_port()  # nothing listens there
     monkeypatch.setenv("SMTP_PORT", str(port))
     delays: list[float] = []
-    with pytest.raises(deliver.DeliveryError) as err:
-        deliver.send_client(
-            "params/tiny.yaml", project, pdf=False, retries=3, retry_delay=0.5, sleep=delays.append
-        )
+    options = deliver.SendOptions(pdf=False, retries=3, retry_delay=0.5)
+    with pytest.raises(DeliveryError) as err:
+        deliver.send_client(PARAMS, project, options, sleep=delays.append)
     assert delays == [0.5, 1.0, 2.0]  # exponential backoff
     msg = str(err.value)
     assert f"connection to 127.0.0.1:{port} refused (is the mail server running?)" in msg
-    assert "gave up after 4 attempts" in msg and msg.startswith("tiny: not sent")
-    assert not (project / "reports" / "tiny" / "sent.json").exists()
+    assert "gave up after 4 attempts" in msg and msg.startswith("demo: not sent")
+    assert not (project / "reports" / SLUG / "sent.json").exists()
 
 
 def test_a_4xx_then_success(project: Path, smtp: SmtpServer, capsys):
     smtp.inbox.data_replies = ["451 4.3.0 Mail server busy, try again later"]
-    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0.05") == 0
+    assert send(project, PARAMS, "--no-pdf", "--retry-delay", "0.05") == 0
     assert "(after 2 attempts)" in capsys.readouterr().out
     assert smtp.inbox.data_calls == 2 and len(smtp.inbox.messages) == 1
-    log = json.loads((project / "reports" / "tiny" / "sent.json").read_text())
+    log = json.loads((project / "reports" / SLUG / "sent.json").read_text())
     assert log["sends"][0]["attempts"] == 2
 
 
 def test_a_5xx_stops_that_client_and_the_others_carry_on(project: Path, smtp: SmtpServer, capsys):
     clone_client(project, "other", ["cx@other.example"])
     smtp.inbox.data_replies = ["554 5.7.1 Message rejected by policy"]  # the first client's
-    code = send(project, "params/other.yaml", "params/tiny.yaml", "--no-pdf", "--retry-delay", "0")
+    code = send(project, "params/other.yaml", PARAMS, "--no-pdf", "--retry-delay", "0")
     assert code == 1
     out, err = capsys.readouterr()
     assert "other: not sent: the server answered 554 5.7.1 Message rejected by policy" in err
     assert "(permanent failure, not retried)" in err
-    assert "tiny: sent to cx-lead@tiny.example" in out
-    assert smtp.inbox.data_calls == 2  # one try for other, one for tiny
-    assert [m.rcpt_tos for m in smtp.inbox.messages] == [["cx-lead@tiny.example"]]
+    assert f"demo: sent to {LEAD}" in out
+    assert smtp.inbox.data_calls == 2  # one try for other, one for demo
+    assert [m.rcpt_tos for m in smtp.inbox.messages] == [[LEAD]]
     assert not (project / "reports" / "other" / "sent.json").exists()
 
 
 def test_a_refused_recipient_is_reported_and_the_others_are_not_sent_twice(
     project: Path, smtp: SmtpServer, capsys
 ):
-    set_recipients(project, "tiny", ["cx-lead@tiny.example", "gone@tiny.example"])
-    smtp.inbox.rcpt_replies["gone@tiny.example"] = "550 5.1.1 No such user"
-    assert send(project, "params/tiny.yaml", "--no-pdf") == 1
+    set_recipients(project, SLUG, [LEAD, GONE])
+    smtp.inbox.rcpt_replies[GONE] = "550 5.1.1 No such user"
+    assert send(project, PARAMS, "--no-pdf") == 1
     err = capsys.readouterr().err
-    assert "sent to cx-lead@tiny.example, but the server refused gone@tiny.example: 550" in err
-    assert [m.rcpt_tos for m in smtp.inbox.messages] == [["cx-lead@tiny.example"]]
+    assert f"sent to {LEAD}, but the server refused {GONE}: 550" in err
+    assert [m.rcpt_tos for m in smtp.inbox.messages] == [[LEAD]]
     # every recipient refused: permanent, not retried
-    set_recipients(project, "tiny", ["gone@tiny.example"])
-    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0") == 1
-    assert "refused the recipients: gone@tiny.example: 550" in capsys.readouterr().err
-    assert smtp.inbox.rcpt_calls.count("gone@tiny.example") == 2
+    set_recipients(project, SLUG, [GONE])
+    assert send(project, PARAMS, "--no-pdf", "--retry-delay", "0") == 1
+    assert f"refused the recipients: {GONE}: 550" in capsys.readouterr().err
+    assert smtp.inbox.rcpt_calls.count(GONE) == 2
     # fixed params: the one who got it does not get it again
-    set_recipients(project, "tiny", ["cx-lead@tiny.example"])
-    assert send(project, "params/tiny.yaml", "--no-pdf") == 0
+    set_recipients(project, SLUG, [LEAD])
+    assert send(project, PARAMS, "--no-pdf") == 0
     assert len(smtp.inbox.messages) == 1
 
 
@@ -440,37 +433,37 @@ def test_wrong_password_and_untrusted_certificate_are_permanent(
     project: Path, smtp: SmtpServer, monkeypatch, capsys
 ):
     monkeypatch.setenv("SMTP_PASSWORD", "wrong")
-    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0") == 1
+    assert send(project, PARAMS, "--no-pdf", "--retry-delay", "0") == 1
     assert "login as SMTP_USER='reports' failed: 535" in capsys.readouterr().err
     monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
     monkeypatch.delenv("SMTP_CA_FILE")
-    assert send(project, "params/tiny.yaml", "--no-pdf", "--retry-delay", "0") == 1
+    assert send(project, PARAMS, "--no-pdf", "--retry-delay", "0") == 1
     err = capsys.readouterr().err
     assert "TLS certificate could not be verified" in err and "SMTP_CA_FILE" in err
     assert smtp.inbox.messages == []
 
 
 def test_a_report_that_does_not_match_its_manifest_is_not_sent(project: Path, smtp: SmtpServer):
-    html = project / "reports" / "tiny" / "report.html"
+    html = project / "reports" / SLUG / "report.html"
     html.write_text(html.read_text() + "<!-- edited -->")
-    with pytest.raises(deliver.DeliveryError, match="is not the report its manifest"):
-        deliver.send_client("params/tiny.yaml", project, pdf=False)
+    no_pdf = deliver.SendOptions(pdf=False)
+    with pytest.raises(DeliveryError, match="is not the report its manifest"):
+        deliver.send_client(PARAMS, project, no_pdf)
     shutil.rmtree(project / "reports")
-    with pytest.raises(deliver.DeliveryError, match="there is no report to send"):
-        deliver.send_client("params/tiny.yaml", project, pdf=False)
+    with pytest.raises(DeliveryError, match="there is no report to send"):
+        deliver.send_client(PARAMS, project, no_pdf)
     assert smtp.inbox.data_calls == 0
 
 
-def test_email_calls_a_gap_clear_as_the_report_does(tmp_path: Path) -> None:
+def test_email_calls_a_gap_clear_as_the_report_does(demo_root: Path) -> None:
     """After the multiple-testing adjustment (p_adjusted), as the report's executive summary."""
     import pandas as pd
 
     from analysis.config.params import load_client
     from analysis.ops.deliver import Report, _findings
 
-    root = tmp_path / "project"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "clients" / "tiny", root)
-    client = load_client("params/tiny.yaml", root=root)
+    root = demo_root
+    client = load_client(PARAMS, root=root)
     gaps = pd.DataFrame(
         {
             "item": ["a", "b", "c"],

@@ -179,17 +179,13 @@ def test_unknown_key_walk_finds_nested_keys():
     assert unknown_keys(data, RunConfig) == ["design.weigth", "weighting.x"]
 
 
-def test_report_notebook_runs_as_in_jupyterlab(tmp_path: Path) -> None:
+def test_report_notebook_runs_as_in_jupyterlab(demo_root: Path) -> None:
     """Opened in JupyterLab, the kernel starts in notebooks/ and the parameters cell keeps its
     defaults (the demo client, root "."): every cell must run there as it does under papermill."""
-    import shutil
-
     import nbformat
     from nbclient import NotebookClient
 
-    project = tmp_path / "project"
-    shutil.copytree(ROOT / "params", project / "params")
-    shutil.copytree(ROOT / "data" / "raw" / "demo", project / "data" / "raw" / "demo")
+    project = demo_root
     (project / "notebooks").mkdir()
     nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
     client = NotebookClient(

@@ -15,15 +15,6 @@ from analysis.intake import readers
 from analysis.ops import pipeline
 from analysis.survey.calibrate import weighting_summary
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def demo_root(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "data" / "raw" / "demo", tmp_path / "data" / "raw" / "demo")
-    shutil.copytree(ROOT / "params", tmp_path / "params")
-    return tmp_path
-
 
 def _with_weighting(root: Path, **weighting: object) -> None:
     path = root / "params" / "demo.yaml"

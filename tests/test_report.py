@@ -455,43 +455,21 @@ def test_kernel_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: Pat
 
 
 # ---------------------------------------------------------------------------------------------
-# the real run: papermill executes notebooks/gap_report.ipynb on the tiny client
+# the real run: papermill executes notebooks/gap_report.ipynb on the demo client (the session's
+# run, conftest demo_run: min_cell 200, a hostile item label)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory):
-    """One real run on a copy of the tiny client whose codebook has a hostile item label."""
-    root = copy_tiny(tmp_path_factory.mktemp("run") / "project")
-    cb_path = root / "data" / "raw" / "tiny" / "codebook.yaml"
-    cb = yaml.safe_load(cb_path.read_text())
-    cb["items"][1]["label"] = HOSTILE
-    cb["overall"], cb["recommend"] = "overall_sat", "recommend"  # every section of the report
-    cb_path.write_text(yaml.safe_dump(cb, sort_keys=False))
-    add_scores(root / "data" / "raw" / "tiny" / "responses.csv")
-    result = report.run_client("params/tiny.yaml", root=root)
-    return root, result
-
-
-def add_scores(survey: Path) -> None:
-    """Append 0-10 overall satisfaction and recommend columns (valid in every row)."""
-    lines = survey.read_text().splitlines()
-    extra = [",overall_sat,recommend"] + [
-        f",{(7 * i) % 11},{(3 * i + 4) % 11}" for i in range(1, len(lines))
-    ]
-    survey.write_text("\n".join(a + b for a, b in zip(lines, extra, strict=True)) + "\n")
-
-
-def test_run_writes_a_self_contained_report(tiny_run):
-    root, result = tiny_run
-    assert result.client == "tiny"
-    assert result.report_html == root / "reports" / "tiny" / "report.html"
+def test_run_writes_a_self_contained_report(demo_run):
+    root, result = demo_run.root, demo_run.result
+    assert result.client == "demo"
+    assert result.report_html == root / "reports" / "demo" / "report.html"
     html = result.report_html.read_text(encoding="utf-8")
     # sections
-    assert "<title>Tiny Telecom customer expectations (test fixture)</title>" in html
-    assert '<header class="oi-cover">' in html and "<dd>38</dd>" in html
+    assert "<title>Harbourline Telecom customer expectations 2026</title>" in html
+    assert '<header class="oi-cover">' in html and "<dd>1,723</dd>" in html
     assert "<h2>Gaps</h2>" in html and "<h2>About the survey</h2>" in html
-    assert "Gaps by segment" in html and "<h3>Gap by plan</h3>" in html
-    assert "The responses we received" in html and "<strong>40 responses</strong>" in html
+    assert "Gaps by segment" in html and "<h3>Gap by region</h3>" in html
+    assert "The responses we received" in html and "<strong>1,733 responses</strong>" in html
     assert "How the sample was drawn and weighted" in html
     assert '<h2 id="priorities">Priorities: what to fix first</h2>' in html
     assert "<h3>Ranked list</h3>" in html and "Stated and derived importance" in html
@@ -511,8 +489,8 @@ def test_run_writes_a_self_contained_report(tiny_run):
     assert '<table class="oi-table oi-gaps">' in html and '<th scope="col">Gap' not in html
     assert '<th class="num" scope="col">Gap</th>' in html
     assert "oi-provenance" in html
-    # Premium has 4 respondents (< min_cell 5): suppressed
-    assert "fewer than 5 respondents" in html
+    # West has about 190 respondents (< min_cell 200): suppressed
+    assert "fewer than 200 respondents" in html
     # no code, no notebook-only cells, no scripts, nothing remote
     assert "pipeline.intake" not in html and "Outside-In gap report</h1>" not in html
     assert "<script" not in html.lower()
@@ -523,18 +501,18 @@ def test_run_writes_a_self_contained_report(tiny_run):
     assert "<style" in html and "<link" not in html
 
 
-def test_run_writes_the_executed_notebook_and_manifest(tiny_run):
-    root, result = tiny_run
+def test_run_writes_the_executed_notebook_and_manifest(demo_run):
+    root, result = demo_run.root, demo_run.result
     nb = nbformat.read(result.report_ipynb, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     manifest = json.loads(result.manifest.read_text())
-    assert result.manifest == root / "data" / "processed" / "tiny" / "manifest.json"
-    assert manifest["rows"] == {"received": 40, "accepted": 38, "rejected": 2}
-    assert set(manifest["inputs"]) == {"params", "survey", "codebook"}
-    assert manifest["inputs"]["survey"]["path"] == "data/raw/tiny/responses.csv"
+    assert result.manifest == root / "data" / "processed" / "demo" / "manifest.json"
+    assert manifest["rows"] == {"received": 1733, "accepted": 1723, "rejected": 10}
+    assert set(manifest["inputs"]) == {"params", "survey", "codebook", "margins", "staff_survey"}
+    assert manifest["inputs"]["survey"]["path"] == "data/raw/demo/responses.csv"
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"]["survey"]["sha256"])
-    assert manifest["params"]["client"] == "tiny"
+    assert manifest["params"]["client"] == "demo"
     assert manifest["params"]["design"]["weight"] == "base_weight"
     for name in (
         "python",

@@ -1,4 +1,8 @@
-"""``outside-in``: the command line. It wires the steps together and holds no logic of its own."""
+"""``outside-in``: the command line. It wires the steps together and holds no logic of its own.
+
+Each command imports what it runs when it runs (``outside-in --help`` takes ~0.2 s; importing
+every step's module up front takes seconds: pandas, matplotlib, papermill ...).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis import __version__
 from analysis.errors import OutsideInError
 
+if TYPE_CHECKING:
+    from analysis.ops.deliver import SendOptions
+
+Subcommands = argparse._SubParsersAction  # what add_subparsers returns
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from analysis.ops.batch import skip_slow_optional_imports
+    from analysis.ops.process import skip_slow_optional_imports
     from analysis.report.runner import run_client
 
     skip_slow_optional_imports()
@@ -64,16 +74,13 @@ def _cmd_new_client(args: argparse.Namespace) -> int:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from analysis.ops import batch
+    from analysis.ops.smtp import SmtpSettings
 
     root = Path(args.root).absolute() if args.root else Path.cwd()
-    send_options = _send_options(args)
+    settings = None
     if args.send and not args.dry_run:
-        from analysis.ops.deliver import SmtpSettings
-
-        send_options["settings"] = SmtpSettings.from_env()  # missing settings: stop before running
-    outcomes = batch.run_batch(
-        args.params,
-        root=root,
+        settings = SmtpSettings.from_env()  # missing settings: stop before running
+    options = batch.BatchOptions(
         notebook=args.notebook,
         jobs=args.jobs,
         timeout=args.timeout,
@@ -81,8 +88,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=args.progress,
     )
+    outcomes = batch.run_batch(args.params, root=root, options=options)
     if args.send:
-        outcomes = batch.send_reports(outcomes, root, **send_options)
+        outcomes = batch.send_reports(outcomes, root, _send_options(args), settings)
     print(batch.summary_table(outcomes, root))
     return 0 if all(o.good for o in outcomes) else 1
 
@@ -90,46 +98,30 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_send(args: argparse.Namespace) -> int:
     from analysis.ops import deliver
 
-    results = deliver.send_clients(args.params, root=args.root, **_send_options(args))
+    results = deliver.send_clients(args.params, root=args.root, options=_send_options(args))
     for r in results:
         print(r.line(), file=sys.stdout if r.ok else sys.stderr)
     return 0 if all(r.ok for r in results) else 1
 
 
-def _send_options(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "dry_run": args.dry_run,
-        "resend": args.resend,
-        "pdf": not args.no_pdf,
-        "retries": args.retries,
-        "retry_delay": args.retry_delay,
-    }
+def _send_options(args: argparse.Namespace) -> SendOptions:
+    from analysis.ops.deliver import SendOptions
+
+    return SendOptions(
+        dry_run=args.dry_run,
+        resend=args.resend,
+        pdf=not args.no_pdf,
+        retries=args.retries,
+        retry_delay=args.retry_delay,
+    )
 
 
-def _add_send_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="write each message to reports/<client>/outbox/*.eml instead of sending it",
-    )
-    p.add_argument(
-        "--resend",
-        action="store_true",
-        help="send even if this report was already sent to these recipients (see sent.json)",
-    )
-    p.add_argument("--no-pdf", action="store_true", help="attach the HTML report only")
-    p.add_argument(
-        "--retries", type=int, default=4, help="retries of a temporary SMTP failure (default 4)"
-    )
-    p.add_argument(
-        "--retry-delay",
-        type=float,
-        default=2.0,
-        help="seconds before the first retry, doubling each time (default 2)",
-    )
+# ---------------------------------------------------------------------------------------------
+# the parser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``outside-in`` argument parser: one subcommand per step."""
     parser = argparse.ArgumentParser(
         prog="outside-in",
         description="Customer-centred gap analysis: validate survey data, estimate "
@@ -137,29 +129,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"outside-in {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_validate, _add_new_client, _add_batch, _add_send, _add_demo_data):
+        add(sub)
+    return parser
 
-    run = sub.add_parser("run", help="run one client's report notebook and write its HTML report")
-    run.add_argument("params", help="the client's params file, e.g. params/demo.yaml")
-    run.add_argument("--root", default=None, help="project root (default: working directory)")
-    run.add_argument(
+
+def _root_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default=None, help="project root (default: working directory)")
+
+
+def _notebook_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--notebook", default=None, help="report notebook (default: notebooks/gap_report.ipynb)"
     )
+
+
+def _add_run(sub: Subcommands) -> None:
+    run = sub.add_parser("run", help="run one client's report notebook and write its HTML report")
+    run.add_argument("params", help="the client's params file, e.g. params/demo.yaml")
+    _root_option(run)
+    _notebook_option(run)
     run.add_argument("--timeout", type=int, default=600, help="seconds per notebook cell")
     run.set_defaults(func=_cmd_run)
 
+
+def _add_validate(sub: Subcommands) -> None:
     val = sub.add_parser("validate", help="check a client's survey against its codebook")
     val.add_argument("params", help="the client's params file, e.g. params/demo.yaml")
-    val.add_argument("--root", default=None, help="project root (default: working directory)")
+    _root_option(val)
     val.set_defaults(func=_cmd_validate)
 
+
+def _add_new_client(sub: Subcommands) -> None:
     new = sub.add_parser(
         "new-client", help="draft params and codebook for a new client from its survey export"
     )
     new.add_argument("slug", help="the client's slug, e.g. acme-bank")
     new.add_argument("--survey", required=True, help="the survey export (.csv, .xlsx, .sav, ...)")
-    new.add_argument("--root", default=None, help="project root (default: working directory)")
+    _root_option(new)
     new.set_defaults(func=_cmd_new_client)
 
+
+def _add_batch(sub: Subcommands) -> None:
     bat = sub.add_parser(
         "batch",
         help="run many clients' reports, each in its own process; skip unchanged clients",
@@ -168,10 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "since their last good run. Exit code 1 if any client failed.",
     )
     bat.add_argument("params", nargs="*", help="params files (default: every params/*.yaml)")
-    bat.add_argument("--root", default=None, help="project root (default: working directory)")
-    bat.add_argument(
-        "--notebook", default=None, help="report notebook (default: notebooks/gap_report.ipynb)"
-    )
+    _root_option(bat)
+    _notebook_option(bat)
     bat.add_argument(
         "--jobs", "-j", type=int, default=None, help="clients at once (default: number of cores)"
     )
@@ -199,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bat.set_defaults(func=_cmd_batch)
 
+
+def _add_send(sub: Subcommands) -> None:
     snd = sub.add_parser(
         "send",
         help="email clients their reports (SMTP_* settings from the environment)",
@@ -209,16 +220,40 @@ def build_parser() -> argparse.ArgumentParser:
         "(reports/<client>/sent.json) unless --resend.",
     )
     snd.add_argument("params", nargs="+", help="params files, e.g. params/demo.yaml")
-    snd.add_argument("--root", default=None, help="project root (default: working directory)")
+    _root_option(snd)
     _add_send_options(snd)
     snd.set_defaults(func=_cmd_send)
 
+
+def _add_send_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write each message to reports/<client>/outbox/*.eml instead of sending it",
+    )
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="send even if this report was already sent to these recipients (see sent.json)",
+    )
+    p.add_argument("--no-pdf", action="store_true", help="attach the HTML report only")
+    p.add_argument(
+        "--retries", type=int, default=4, help="retries of a temporary SMTP failure (default 4)"
+    )
+    p.add_argument(
+        "--retry-delay",
+        type=float,
+        default=2.0,
+        help="seconds before the first retry, doubling each time (default 2)",
+    )
+
+
+def _add_demo_data(sub: Subcommands) -> None:
     demo = sub.add_parser("demo-data", help="(re)generate the demo client's inputs")
     demo.add_argument("--out", default="data/raw/demo", help="folder for the demo inputs")
     demo.add_argument("--params", default="params/demo.yaml", help="where to write the params")
     demo.add_argument("--seed", type=int, default=2026, help="random seed")
     demo.set_defaults(func=_cmd_demo_data)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,3 +22,7 @@ class DesignError(OutsideInError):
 
 class ReportError(OutsideInError):
     """The notebook failed or the report could not be written; the last good report is kept."""
+
+
+class DeliveryError(OutsideInError):
+    """A report could not be sent (settings missing, the server refused it, nothing to send)."""

@@ -12,6 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -125,12 +126,42 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
     for path in (params_path, codebook_path):
         if path.exists():
             raise ParamsError(f"{path}: client {slug!r} exists already; nothing was overwritten")
-    raw = readers.read_survey(Path(survey))
-    frame = raw.frame
+    survey = Path(survey)
+    review: list[str] = []
+    codebook, weight = _draft_codebook(readers.read_survey(survey).frame, survey, review)
+
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    target = raw_dir / survey.name
+    if survey.resolve() != target.resolve():
+        if target.exists():
+            raise ParamsError(f"{target}: exists already; nothing was overwritten")
+        shutil.copy2(survey, target)
+    params: dict[str, Any] = {
+        "client": slug,
+        "title": f"{slug} customer expectations",
+        "survey": target.relative_to(root).as_posix(),
+        "codebook": codebook_path.relative_to(root).as_posix(),
+    }
+    if weight:
+        params["design"] = {"weight": weight}
+    params["analysis"] = {"by": list(codebook["segments"])[:2], "confidence": 0.95, "min_cell": 5}
+    header = (
+        f"# Drafted by `outside-in new-client {slug}` from {survey.name}: review every line marked "
+        f"{REVIEW}.\n"
+    )
+    files.write_text(header + _yaml(codebook, ("scale", "id", "segments")), codebook_path)
+    params_path.parent.mkdir(parents=True, exist_ok=True)
+    files.write_text(header + _yaml(params, ("title", "design", "by")), params_path)
+    return Draft(params=params_path, codebook=codebook_path, survey=target, review=review)
+
+
+def _draft_codebook(
+    frame: pd.DataFrame, survey: Path, review: list[str]
+) -> tuple[dict[str, Any], str | None]:
+    """The codebook the export suggests, and the sampling weight column (if one is proposed);
+    what the researcher must check is appended to ``review``."""
     columns = list(frame.columns)
     numbers = _numbers(frame)
-    review: list[str] = []
-
     pairs = _pairs(columns)
     if not pairs:
         raise ParamsError(
@@ -138,9 +169,29 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
             "e_X/p_X, exp_X/perf_X, X_imp/X_sat); write the codebook by hand"
         )
     rating_cols = [c for _, e, p in pairs for c in (e, p)]
-    rated = pd.concat([numbers[c].dropna() for c in rating_cols if c in numbers])
+    lo, hi = _scale(pd.concat([numbers[c].dropna() for c in rating_cols if c in numbers]), review)
+    used = set(rating_cols)
+    roles = _roles(frame, numbers, used, review)
+    segments = _segments(frame, numbers, used, review)
+    left = [c for c in columns if c not in used and c not in segments]
+    if left:
+        review.append(f"columns not assigned: {', '.join(left)}")
+    codebook: dict[str, Any] = {
+        "id": roles["id"],
+        "scale": {"min": lo, "max": hi},
+        "items": _items(pairs, review),
+        "segments": segments,
+    }
+    for role in ("overall", "recommend", "duration"):
+        if roles[role]:
+            codebook[role] = roles[role]
+    return codebook, roles["weight"]
+
+
+def _scale(rated: pd.Series, review: list[str]) -> tuple[int, int]:
+    """The rating scale: the run of whole numbers seen around the most common rating."""
     seen = set(rated[rated == rated.round()].astype(int))
-    lo = hi = int(rated.mode().iloc[0])  # the scale: the run of whole numbers around the mode
+    lo = hi = int(rated.mode().iloc[0])
     while lo - 1 in seen:
         lo -= 1
     while hi + 1 in seen:
@@ -151,21 +202,35 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
         "rejected); "
         "set the questionnaire's scale"
     )
+    return lo, hi
 
-    used = set(rating_cols)
+
+def _roles(
+    frame: pd.DataFrame, numbers: dict[str, pd.Series], used: set[str], review: list[str]
+) -> dict[str, str | None]:
+    """The columns of the respondent id, overall satisfaction, recommend, duration and sampling
+    weight (None: not found; the id is ``REVIEW`` then). Adds them to ``used``."""
     id_col = next(
-        (c for c in columns if c not in used and "id" in c.lower() and _mostly_unique(frame[c])),
+        (
+            c
+            for c in frame.columns
+            if c not in used and "id" in c.lower() and _mostly_unique(frame[c])
+        ),
         None,
     )
     if id_col is None:
         review.append("no respondent id column recognised: name it in the codebook")
         id_col = REVIEW
     used.add(id_col)
-    overall = _pick([c for c in numbers if c not in used], OVERALL_NAMES)
-    recommend = _pick([c for c in numbers if c not in used], RECOMMEND_NAMES)
-    duration = _pick([c for c in numbers if c not in used], DURATION_NAMES)
-    used |= {c for c in (overall, recommend, duration) if c}
-    weight = next(
+    free = [c for c in numbers if c not in used]
+    roles: dict[str, str | None] = {
+        "id": id_col,
+        "overall": _pick(free, OVERALL_NAMES),
+        "recommend": _pick(free, RECOMMEND_NAMES),
+        "duration": _pick(free, DURATION_NAMES),
+    }
+    used |= {c for c in roles.values() if c}
+    roles["weight"] = next(
         (
             c
             for c in numbers
@@ -175,11 +240,21 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
         ),
         None,
     )
-    if weight:
-        used.add(weight)
-        review.append(f"'{weight}' proposed as the sampling weight; add strata/clusters if any")
+    if roles["weight"]:
+        used.add(roles["weight"])
+        review.append(
+            f"'{roles['weight']}' proposed as the sampling weight; add strata/clusters if any"
+        )
+    return roles
+
+
+def _segments(
+    frame: pd.DataFrame, numbers: dict[str, pd.Series], used: set[str], review: list[str]
+) -> dict[str, list[str]]:
+    """Text columns with 2 to ``MAX_SEGMENT_LEVELS`` levels (by frequency; rare values, likely
+    typos, left out)."""
     segments = {}
-    for c in columns:
+    for c in frame.columns:
         if c in used or c in numbers:
             continue
         counts = frame[c].value_counts()
@@ -194,58 +269,25 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
                 )
     if segments:
         review.append(f"segments proposed: {', '.join(segments)} (levels by frequency)")
-    left = [c for c in columns if c not in used and c not in segments]
-    if left:
-        review.append(f"columns not assigned: {', '.join(left)}")
+    return segments
 
-    items = []
-    for stem, e, p in pairs:
-        dim = _dimension(stem)
-        items.append(
-            {
-                "id": re.sub(r"[^A-Za-z0-9_.-]", "_", stem),
-                "label": stem.replace("_", " "),
-                "dimension": dim or REVIEW,
-                "expectation": e,
-                "performance": p,
-            }
-        )
+
+def _items(pairs: list[tuple[str, str, str]], review: list[str]) -> list[dict[str, str]]:
+    """The codebook items of the column pairs: id and label from the stem, dimension if known."""
+    items = [
+        {
+            "id": re.sub(r"[^A-Za-z0-9_.-]", "_", stem),
+            "label": stem.replace("_", " "),
+            "dimension": _dimension(stem) or REVIEW,
+            "expectation": e,
+            "performance": p,
+        }
+        for stem, e, p in pairs
+    ]
     if any(i["dimension"] == REVIEW for i in items):
         review.append("item dimensions not recognised: set 'dimension' where it says REVIEW")
     review.append("item labels are column stems: write the questionnaire's wording")
-
-    codebook = {"id": id_col, "scale": {"min": lo, "max": hi}, "items": items, "segments": segments}
-    if overall:
-        codebook["overall"] = overall
-    if recommend:
-        codebook["recommend"] = recommend
-    if duration:
-        codebook["duration"] = duration
-
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    survey = Path(survey)
-    target = raw_dir / survey.name
-    if survey.resolve() != target.resolve():
-        if target.exists():
-            raise ParamsError(f"{target}: exists already; nothing was overwritten")
-        shutil.copy2(survey, target)
-    params = {
-        "client": slug,
-        "title": f"{slug} customer expectations",
-        "survey": target.relative_to(root).as_posix(),
-        "codebook": codebook_path.relative_to(root).as_posix(),
-    }
-    if weight:
-        params["design"] = {"weight": weight}
-    params["analysis"] = {"by": list(segments)[:2], "confidence": 0.95, "min_cell": 5}
-    header = (
-        f"# Drafted by `outside-in new-client {slug}` from {survey.name}: review every line marked "
-        f"{REVIEW}.\n"
-    )
-    files.write_text(header + _yaml(codebook, ("scale", "id", "segments")), codebook_path)
-    params_path.parent.mkdir(parents=True, exist_ok=True)
-    files.write_text(header + _yaml(params, ("title", "design", "by")), params_path)
-    return Draft(params=params_path, codebook=codebook_path, survey=target, review=review)
+    return items
 
 
 def _yaml(data: dict, review: tuple[str, ...]) -> str:

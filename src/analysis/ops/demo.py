@@ -304,11 +304,7 @@ def build_population(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> p
     gap = np.array([it.gap for it in ITEMS])[None, :]
     ent_e = np.array([it.enterprise_expectation for it in ITEMS])[None, :]
     ent_gap = np.array([it.enterprise_gap for it in ITEMS])[None, :]
-    region_shift = np.zeros((len(REGIONS), k))
-    for item_id, shifts in REGION_PERFORMANCE.items():
-        j = [it.id for it in ITEMS].index(item_id)
-        for region, shift in shifts.items():
-            region_shift[REGIONS.index(region), j] = shift
+    region_shift = _region_shift()
 
     style = rng_ratings.normal(0.0, 0.30, size)[:, None]  # scale use, both batteries
     demanding = rng_ratings.normal(0.0, 0.45, size)[:, None]  # how much this customer expects
@@ -322,14 +318,8 @@ def build_population(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> p
     e_int = _rate(e_mean + style + demanding + e_noise, *SCALE)
     p_int = _rate(p_mean + style + general + per_dim + p_noise, *SCALE)
 
+    overall, recommend = _scores(p_int, rng_scores)
     ids = [it.id for it in ITEMS]
-    overall = np.full(size, 6.9)
-    for item_id, beta in DRIVERS.items():
-        col = p_int[:, ids.index(item_id)].astype(float)
-        overall += beta * (col - col.mean())
-    overall += rng_scores.normal(0.0, 1.2, size)
-    recommend = overall + 0.4 + rng_scores.normal(0.0, 1.3, size)
-
     data: dict[str, object] = {
         "segment": np.array(SEGMENTS, dtype=object)[seg],
         "region": np.array(REGIONS, dtype=object)[reg],
@@ -341,6 +331,31 @@ def build_population(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> p
     data["overall_sat"] = _rate(overall, *SCORE_SCALE)
     data["recommend"] = _rate(recommend, *SCORE_SCALE)
     return pd.DataFrame(data)
+
+
+def _region_shift() -> np.ndarray:
+    """Shifts of latent performance, one row per region, one column per item."""
+    shift = np.zeros((len(REGIONS), len(ITEMS)))
+    ids = [it.id for it in ITEMS]
+    for item_id, shifts in REGION_PERFORMANCE.items():
+        for region, value in shifts.items():
+            shift[REGIONS.index(region), ids.index(item_id)] = value
+    return shift
+
+
+def _scores(performance: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Latent overall satisfaction (the true key drivers of :data:`DRIVERS` plus noise) and
+    likelihood to recommend (overall satisfaction plus noise), one value per customer, from the
+    customers' integer performance ratings (one column per item)."""
+    size = len(performance)
+    ids = [it.id for it in ITEMS]
+    overall = np.full(size, 6.9)
+    for item_id, beta in DRIVERS.items():
+        col = performance[:, ids.index(item_id)].astype(float)
+        overall += beta * (col - col.mean())
+    overall += rng.normal(0.0, 1.2, size)
+    recommend = overall + 0.4 + rng.normal(0.0, 1.3, size)
+    return overall, recommend
 
 
 def nps(recommend: np.ndarray) -> float:
@@ -630,6 +645,23 @@ def params_text(out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
     )
 
 
+def _write_data(sim: Simulation, out_dir: Path, seed: int) -> dict[str, Path]:
+    """Write the data files of a simulation into ``out_dir``; return their paths by role."""
+    files = {
+        "responses": out_dir / "responses.csv",
+        "codebook": out_dir / "codebook.yaml",
+        "population": out_dir / "population.csv",
+        "truth": out_dir / "truth.csv",
+        "staff": out_dir / "staff.csv",
+    }
+    _write_bytes(_csv_text(sim.responses), files["responses"])
+    _write_bytes(_codebook_text(seed), files["codebook"])
+    _write_bytes(_csv_text(population_margins(sim.frame)), files["population"])
+    _write_bytes(_csv_text(population_truth(sim.frame)), files["truth"])
+    _write_bytes(_csv_text(simulate_staff(sim.frame, seed)), files["staff"])
+    return files
+
+
 def generate_demo(
     out_dir: Path,
     seed: int = DEFAULT_SEED,
@@ -665,18 +697,7 @@ def generate_demo(
     """
     out_dir = Path(out_dir)
     sim = simulate(seed, population_size)
-    files = {
-        "responses": out_dir / "responses.csv",
-        "codebook": out_dir / "codebook.yaml",
-        "population": out_dir / "population.csv",
-        "truth": out_dir / "truth.csv",
-        "staff": out_dir / "staff.csv",
-    }
-    _write_bytes(_csv_text(sim.responses), files["responses"])
-    _write_bytes(_codebook_text(seed), files["codebook"])
-    _write_bytes(_csv_text(population_margins(sim.frame)), files["population"])
-    _write_bytes(_csv_text(population_truth(sim.frame)), files["truth"])
-    _write_bytes(_csv_text(simulate_staff(sim.frame, seed)), files["staff"])
+    files = _write_data(sim, out_dir, seed)
     written_params = None
     if params_path is not None:
         params_path = Path(params_path)
@@ -692,18 +713,3 @@ def generate_demo(
         population_size=population_size,
         invalid=sim.invalid,
     )
-
-
-def main_demo_data(
-    out_dir: str | Path = "data/raw/demo",
-    seed: int = DEFAULT_SEED,
-    params_path: str | Path | None = "params/demo.yaml",
-) -> DemoFiles:
-    """Entry point for ``outside-in demo-data [--out DIR] [--seed N]``.
-
-    Writes the demo data into ``out_dir`` and the params file to ``params_path`` (``None``: no
-    params file), both relative to the working directory (the project root). Print
-    ``result.summary()`` for the user.
-    """
-    params = Path(params_path) if params_path is not None else None
-    return generate_demo(Path(out_dir), seed, params_path=params, root=Path.cwd())

@@ -8,10 +8,16 @@ checks the HTML is self-contained, and only then replaces ``reports/<client>/rep
 ``report.ipynb`` (atomically). A failed run raises :class:`~analysis.errors.ReportError` naming the
 failing cell and leaves the last good report as it was. Finally it writes the run's provenance to
 ``data/processed/<client>/manifest.json``.
+
+papermill, nbconvert, nbformat and jupyter_client are imported where they are used: the report
+notebook's kernel imports this module (for :func:`open_client`) and would otherwise pay ~3 s for
+them in every run.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -27,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import __version__, files
-from analysis.config.params import Client, load_client
+from analysis.config.params import LOGO_TYPES, Client, load_client
 from analysis.errors import ReportError
 
 KERNEL = "outside-in"
@@ -146,7 +152,8 @@ def check_self_contained(html: str, where: str = "report") -> None:
     if problems:
         raise ReportError(
             f"{where}: the HTML is not self-contained: it has {' and '.join(problems)}. A "
-            "notebook output brought it in; show results with analysis.report.present instead."
+            "notebook output brought it in; show results with the analysis.report section "
+            "functions instead."
         )
 
 
@@ -196,33 +203,60 @@ def run_client(
         The kernel is missing, a notebook cell failed, or the HTML is not self-contained; the
         previous report is left untouched.
     """
-    started = dt.datetime.now(dt.UTC)
-    t0 = time.perf_counter()
-    steps: dict[str, float] = {}
-
-    def lap(step: str, since: float) -> float:
-        now = time.perf_counter()
-        steps[step] = round(now - since, 3)
-        return now
-
+    clock = _Clock()
     root_path = Path(root).absolute() if root is not None else Path.cwd()
     client = load_client(params_file, root=root_path)
-    nb_path = Path(notebook).absolute() if notebook is not None else default_notebook(root_path)
-    if not nb_path.is_file():
-        raise ReportError(f"{nb_path}: report notebook not found")
+    nb_path = _notebook_path(notebook, root_path)
     kernel = check_kernel()
-    t = lap("check", t0)
+    clock.lap("check")
 
     validation = client.processed_dir / "validation.json"
     before = _stamp(validation)
-    executed, warnings = _execute(client, params_file, nb_path, timeout)
-    t = lap("execute", t)
+    executed = _execute(client, params_file, nb_path, timeout)
+    clock.lap("execute")
     rows = _row_counts(validation, before, nb_path)
 
     html = to_html(executed, title=client.config.title, brand=brand_resources(client))
     check_self_contained(html, where=f"{nb_path.name} for {client.slug}")
-    t = lap("convert", t)
+    clock.lap("convert")
 
+    out_html, out_ipynb = _write_report(client, executed, html)
+    clock.lap("write")
+
+    manifest = _manifest(client, clock, rows, nb_path, kernel, executed)
+    manifest_path = files.write_json(manifest, client.processed_dir / "manifest.json")
+    return RunResult(client.slug, out_html, out_ipynb, manifest_path, manifest["seconds"])
+
+
+def _notebook_path(notebook: str | Path | None, root: Path) -> Path:
+    """The notebook to run (default: :func:`default_notebook`); it must exist."""
+    path = Path(notebook).absolute() if notebook is not None else default_notebook(root)
+    if not path.is_file():
+        raise ReportError(f"{path}: report notebook not found")
+    return path
+
+
+class _Clock:
+    """When a run started, and the seconds of each of its steps."""
+
+    def __init__(self) -> None:
+        self.started = dt.datetime.now(dt.UTC)
+        self.steps: dict[str, float] = {}
+        self._t0 = self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Record the seconds since the last lap (or the start) as ``step``'s."""
+        now = time.perf_counter()
+        self.steps[step] = round(now - self._last, 3)
+        self._last = now
+
+    def seconds(self) -> float:
+        """Seconds since the start."""
+        return round(time.perf_counter() - self._t0, 3)
+
+
+def _write_report(client: Client, executed: Any, html: str) -> tuple[Path, Path]:
+    """Replace ``reports/<client>/report.ipynb`` and ``report.html`` (both or neither)."""
     import nbformat
 
     out_html = client.report_dir / "report.html"
@@ -231,17 +265,32 @@ def run_client(
         nbformat.write(executed, str(tmp_ipynb))
         tmp_html.write_text(html, encoding="utf-8")
     (client.processed_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
-    t = lap("write", t)
+    return out_html, out_ipynb
 
+
+def _manifest(
+    client: Client,
+    clock: _Clock,
+    rows: dict[str, int],
+    nb_path: Path,
+    kernel: dict[str, Any],
+    executed: Any,
+) -> dict[str, Any]:
+    """The run's provenance: inputs and outputs with their SHA-256, rows, parameters, notebook,
+    kernel, timings (of the run, its steps and each cell), notebook warnings, versions."""
     finished = dt.datetime.now(dt.UTC)
-    seconds = round(time.perf_counter() - t0, 3)
-    manifest = {
+    outputs = (
+        ("report_html", client.report_dir / "report.html"),
+        ("report_ipynb", client.report_dir / "report.ipynb"),
+        ("gap_table", client.processed_dir / "gap_table.csv"),
+    )
+    return {
         "client": client.slug,
         "title": client.config.title,
-        "started": started.isoformat(timespec="seconds"),
+        "started": clock.started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
-        "seconds": seconds,
-        "steps": steps,
+        "seconds": clock.seconds(),
+        "steps": clock.steps,
         "root": str(client.root),
         "inputs": {
             role: {"path": _rel(path, client.root), "sha256": files.file_sha256(path)}
@@ -257,32 +306,18 @@ def run_client(
                 "sha256": files.file_sha256(p),
                 "bytes": p.stat().st_size,
             }
-            for name, p in (
-                ("report_html", out_html),
-                ("report_ipynb", out_ipynb),
-                ("gap_table", client.processed_dir / "gap_table.csv"),
-            )
+            for name, p in outputs
             if p.is_file()
         },
         "cells": _cell_timings(executed),
-        "notebook_warnings": warnings,
+        "notebook_warnings": _stderr_text(executed),
         "versions": versions(),
         "package": package_fingerprint(),
     }
-    manifest_path = files.write_json(manifest, client.processed_dir / "manifest.json")
-    return RunResult(
-        client=client.slug,
-        report_html=out_html,
-        report_ipynb=out_ipynb,
-        manifest=manifest_path,
-        seconds=seconds,
-    )
 
 
-def _execute(
-    client: Client, params_file: str | Path, nb_path: Path, timeout: int
-) -> tuple[Any, list[str]]:
-    """Execute the notebook into a temporary file; return it and the text it wrote to stderr."""
+def _execute(client: Client, params_file: str | Path, nb_path: Path, timeout: int) -> Any:
+    """Execute the notebook into a temporary file; return the executed notebook."""
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -314,8 +349,7 @@ def _execute(
                 f"{nb_path.name} for {client.slug}: the notebook could not be run: "
                 f"{type(exc).__name__}: {_first_line(str(exc))}.{hint}"
             ) from exc
-        executed = nbformat.read(str(out), as_version=4)
-    return executed, _stderr_text(executed)
+        return nbformat.read(str(out), as_version=4)
 
 
 def _kernel_config(sockets: Path) -> Any:
@@ -452,10 +486,6 @@ def package_fingerprint() -> dict[str, str]:
 
 def brand_resources(client: Client) -> dict[str, str]:
     """The client's branding for the template: name, accent colour, logo as a data URI."""
-    import base64
-
-    from analysis.config.params import LOGO_TYPES
-
     brand = client.config.report.brand
     out = {"name": brand.name or "", "accent": brand.accent or ""}
     if brand.logo is not None:
@@ -470,8 +500,6 @@ def to_html(nb: Any, title: str, brand: dict[str, str] | None = None) -> str:
     Left out: code, prompts, cells tagged ``notebook-only``, stderr streams (warnings; they are
     recorded in the manifest instead), JavaScript and widget outputs.
     """
-    import copy
-
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 

@@ -1,0 +1,158 @@
+"""Process helpers: stop a process tree (with a Jupyter kernel's leftovers), keep track of the
+processes a command started so an interrupt can stop them, SIGTERM as Ctrl-C, usable cores, and
+keeping a slow optional import out of processes Outside-In owns. No statistics, no parsing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+KILL_WAIT = 10.0  # seconds to wait for killed processes to be gone
+
+
+def skip_slow_optional_imports() -> None:
+    """Keep the optional ``rfc3987_syntax`` out of this process.
+
+    jsonschema (which nbformat, and so papermill and nbconvert, import) loads it when it is
+    installed (``jsonschema[format-nongpl]``, pulled in by Jupyter) and it builds a parser at
+    import: ~1.4 s of every client's run. It only serves jsonschema's ``iri`` format checks,
+    which notebook validation does not use. For processes Outside-In owns (the client process,
+    the ``outside-in`` command, the test session), never for a user's Python session.
+    """
+    if "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import -> ImportError
+
+
+def kill_tree(pid: int) -> None:
+    """Kill a process and every process below it (the papermill kernel starts in its own
+    session, so killing the process group is not enough). Stops them first, so none can start
+    new children while the tree is collected; then removes the connection and socket files of
+    any Jupyter kernel among them."""
+    try:
+        procs = {psutil.Process(pid)}
+    except psutil.NoSuchProcess:
+        return
+    for _ in range(5):
+        found = set()
+        for p in list(procs):
+            try:
+                p.suspend()
+                found.update(p.children(recursive=True))
+            except psutil.Error:
+                pass
+        if found <= procs:
+            break
+        procs |= found
+    leftovers = _kernel_files(procs)
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    deadline = time.monotonic() + KILL_WAIT
+    while procs and time.monotonic() < deadline:
+        procs = {p for p in procs if _alive(p)}
+        if procs:
+            time.sleep(0.02)
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+        if path.parent.name.startswith("oi-"):  # report.runner's private socket folder
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+
+
+def _kernel_files(procs: Iterable[psutil.Process]) -> list[Path]:
+    """The connection file and IPC socket files of any Jupyter kernel among ``procs`` (a killed
+    kernel cannot remove them itself, nor can the killed process that started it)."""
+    found = []
+    for p in procs:
+        try:
+            argv = p.cmdline()
+        except psutil.Error:  # the process is gone
+            continue
+        for flag, value in itertools.pairwise(argv):
+            if flag != "-f" or not value.endswith(".json"):
+                continue
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+                info = json.loads(Path(value).read_text(encoding="utf-8"))
+                if "shell_port" in info and "key" in info:  # a kernel connection file
+                    found.append(Path(value))
+                    if info.get("transport") == "ipc":
+                        ports = [k for k in info if k.endswith("_port")]
+                        found += [Path(f"{info['ip']}-{info[k]}") for k in ports]
+    return found
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running (a killed process whose parent has not reaped it yet is a zombie: gone)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class Started:
+    """The child processes this process started and has not seen end, so that an interrupt can
+    stop their trees (:meth:`stop_all`). Thread-safe: the batch starts clients from threads."""
+
+    def __init__(self) -> None:
+        self._pids: set[int] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def tracking(self, pid: int) -> Iterator[None]:
+        """Track ``pid`` while the block runs."""
+        with self._lock:
+            self._pids.add(pid)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pids.discard(pid)
+
+    def stop_all(self) -> None:
+        """Kill the tree of every tracked process."""
+        with self._lock:
+            pids = list(self._pids)
+        for pid in pids:
+            kill_tree(pid)
+
+
+STARTED = Started()  # the client processes of this process (see analysis.ops.isolated)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler or ``kill`` stopping the command) unwinds like Ctrl-C, so that child
+    processes which run in sessions of their own are stopped too. Only in the main thread
+    (elsewhere signal handlers cannot be set: the block runs unchanged)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return max(1, os.cpu_count() or 1)
