@@ -9,6 +9,7 @@ sends from a copy of that run (its own send log).
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import json
@@ -67,11 +68,17 @@ class Inbox:
     data_calls: int = 0
     rcpt_calls: list[str] = field(default_factory=list)
     logins: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    rcpt_once: dict[str, str] = field(default_factory=dict)  # answered once, then accepted
+    user: str = USER  # the credentials the server accepts
+    password: str = PASSWORD
+    echo_credentials: bool = False  # a failed login's reply quotes what was sent
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rcpt_calls.append(address)
         if address in self.rcpt_replies:
             return self.rcpt_replies[address]
+        if address in self.rcpt_once:
+            return self.rcpt_once.pop(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -92,9 +99,16 @@ class Inbox:
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = False
-        if isinstance(auth_data, LoginPassword):
+        if isinstance(auth_data, LoginPassword):  # aiosmtpd passes the raw bytes, undecoded
             self.logins.append((mechanism, auth_data.login, auth_data.password))
-            ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
+            ok = (auth_data.login, auth_data.password) == (
+                self.user.encode("utf-8"),
+                self.password.encode("utf-8"),
+            )
+            if not ok and self.echo_credentials:
+                sent = auth_data.password.decode("utf-8", "replace")
+                echo = f"535 5.7.8 password {sent} ({base64.b64encode(auth_data.password)})"
+                return AuthResult(success=False, handled=False, message=echo)
         return AuthResult(success=ok, handled=False)
 
 
@@ -131,11 +145,16 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
     return authority, path
 
 
-def start_server(ca: tuple[trustme.CA, Path], auth_required: bool = True) -> Controller:
+def start_server(
+    ca: tuple[trustme.CA, Path],
+    auth_required: bool = True,
+    inbox: Inbox | None = None,
+    **options: object,
+) -> Controller:
     authority, ca_file = ca
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     authority.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-    inbox = Inbox()
+    inbox = inbox or Inbox()
     port = free_port()
     controller = Controller(
         inbox,
@@ -146,6 +165,7 @@ def start_server(ca: tuple[trustme.CA, Path], auth_required: bool = True) -> Con
         authenticator=inbox.authenticate,
         auth_required=auth_required,
         auth_require_tls=True,
+        **options,
     )
     controller.start()
     controller.server_info = SmtpServer(inbox, port, ca_file)  # type: ignore[attr-defined]
@@ -482,3 +502,278 @@ def test_email_calls_a_gap_clear_as_the_report_does(demo_root: Path) -> None:
     report = Report(client=client, html_path=root / "r.html", sha256="", manifest={}, gaps=gaps)
     top, n_short, n_items = _findings(report)
     assert (n_short, n_items) == (1, 3) and [t["label"] for t in top] == ["A"]
+
+
+# ---------------------------------------------------------------------------------------------
+# hardening (issue 12): UTF-8 logins, no secret in a message, header values, per-recipient 4xx,
+# timeouts, settings by name, no login without TLS to a remote host
+
+UTF8_USER, UTF8_PASSWORD = "rapports-é", "pässwörd Ωμέγα 🔑"
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    clear_smtp_env(monkeypatch)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_non_ascii_user_and_password_log_in_as_utf8(
+    project: Path, ca, monkeypatch, capsys, mechanism: str
+):
+    inbox = Inbox(user=UTF8_USER, password=UTF8_PASSWORD)
+    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[mechanism]
+    controller = start_server(ca, inbox=inbox, auth_exclude_mechanism=[other])
+    server = controller.server_info
+    try:
+        use_env(monkeypatch, server.env(SMTP_USER=UTF8_USER, SMTP_PASSWORD=UTF8_PASSWORD))
+        assert send(project, PARAMS, "--no-pdf") == 0
+    finally:
+        controller.stop()
+    # the bytes that arrived are the UTF-8 of the password, byte for byte
+    assert inbox.logins == [(mechanism, UTF8_USER.encode(), UTF8_PASSWORD.encode("utf-8"))]
+    [got] = inbox.messages
+    assert got.authenticated and got.tls
+
+
+def test_a_failed_login_never_shows_the_password(project: Path, ca, monkeypatch, capsys):
+    inbox = Inbox(user=UTF8_USER, password="the right one", echo_credentials=True)
+    controller = start_server(ca, inbox=inbox)
+    server = controller.server_info
+    try:
+        use_env(monkeypatch, server.env(SMTP_USER=UTF8_USER, SMTP_PASSWORD=UTF8_PASSWORD))
+        assert send(project, PARAMS, "--no-pdf", "--retry-delay", "0") == 1
+    finally:
+        controller.stop()
+    out, err = capsys.readouterr()
+    assert f"login as SMTP_USER='{UTF8_USER}' failed: 535 5.7.8" in err
+    assert inbox.logins[0][2] == UTF8_PASSWORD.encode()  # the server did get it, and echoed it
+    b64 = base64.b64encode(UTF8_PASSWORD.encode()).decode()
+    for secret in (UTF8_PASSWORD, b64, *UTF8_PASSWORD.split(), "position", "\\xe4"):
+        assert secret not in out + err
+    assert inbox.messages == []
+
+
+def test_a_password_echoed_in_another_reply_is_redacted() -> None:
+    from analysis.ops.smtp import reply_text
+
+    s = SmtpSettings("127.0.0.1", 25, "none", SENDER, user="u", password="hunter2 ü")
+    text = reply_text(s, 550, "no such user hunter2 ü, aHVudGVyMiDDvA==".encode())
+    assert "hunter2" not in text and "aHVudGVyMiDDvA==" not in text and "[redacted]" in text
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SMTP_FROM": "CX <cx@research.example>\r\nBcc: all@evil.example"}, "SMTP_FROM="),
+        ({"SMTP_FROM": "cx@research.example\n"}, None),  # stripped: a trailing newline is fine
+        ({"SMTP_FROM": "CX <cx@research.example>, other@evil.example"}, "SMTP_FROM="),
+        ({"SMTP_USER": "reports\r\nRSET"}, "SMTP_USER="),
+    ],
+)
+def test_header_values_from_the_environment_are_checked_and_nothing_is_sent(
+    project: Path, smtp: SmtpServer, monkeypatch, capsys, env: dict[str, str], named: str | None
+):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    code = send(project, PARAMS, "--no-pdf")
+    err = capsys.readouterr().err
+    if named is None:
+        assert code == 0 and len(smtp.inbox.messages) == 1
+        return
+    assert code == 2 and named in err and "Traceback" not in err
+    assert smtp.inbox.rcpt_calls == [] and smtp.inbox.logins == []
+
+
+def test_header_values_from_params_are_checked_and_nothing_is_sent(
+    project: Path, smtp: SmtpServer, capsys
+):
+    path = project / PARAMS
+    params = yaml.safe_load(path.read_text())
+    # the subject is made from the title the run recorded (a run of a params file with this title)
+    bad_title = "Harbourline\r\nBcc: all@evil.example"
+    manifest_path = project / "data" / "processed" / SLUG / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps(manifest | {"title": bad_title}))
+    params["title"] = bad_title
+    path.write_text(yaml.safe_dump(params))
+    assert send(project, PARAMS, "--no-pdf") == 2
+    err = capsys.readouterr().err
+    assert "key 'title' contains a line break" in err
+    manifest_path.write_text(json.dumps(manifest))
+    params["title"] = TITLE
+    params["report"]["recipients"] = [LEAD, "ceo@harbourline.example\x00"]
+    path.write_text(yaml.safe_dump(params))
+    assert send(project, PARAMS, "--no-pdf") == 2
+    err = capsys.readouterr().err
+    assert "key 'report.recipients'" in err and "not a valid email address" in err
+    # a dry run checks them too
+    assert send(project, PARAMS, "--no-pdf", "--dry-run") == 2
+    assert smtp.inbox.rcpt_calls == [] and smtp.inbox.data_calls == 0
+    assert not (project / "reports" / SLUG / "sent.json").exists()
+
+
+def test_one_recipient_refused_for_now_is_retried_alone(
+    project: Path, smtp: SmtpServer, monkeypatch
+):
+    set_recipients(project, SLUG, [LEAD, CEO])
+    smtp.inbox.rcpt_once[CEO] = "451 4.3.2 Please try again later"
+    log = project / "reports" / SLUG / "sent.json"
+    logged_before_the_wait: list[list[str]] = []
+
+    def sleep(seconds: float) -> None:  # the accepted one is logged before the retry waits
+        logged_before_the_wait.append([r for e in json.loads(log.read_text())["sends"]
+                                       for r in e["recipients"]])  # fmt: skip
+        delays.append(seconds)
+
+    delays: list[float] = []
+    options = deliver.SendOptions(pdf=False, retries=3, retry_delay=0.5)
+    result = deliver.send_client(PARAMS, project, options, sleep=sleep)
+    assert result.status == "sent" and result.recipients == (LEAD, CEO)
+    assert result.attempts == 2 and delays == [0.5]
+    assert logged_before_the_wait == [[LEAD]]
+    assert [m.rcpt_tos for m in smtp.inbox.messages] == [[LEAD], [CEO]]  # LEAD got it once
+    ids = {m.message()["Message-ID"] for m in smtp.inbox.messages}
+    assert len(ids) == 1  # the same message, to the one who was missing
+    sends = json.loads(log.read_text())["sends"]
+    assert [(e["recipients"], e["attempts"]) for e in sends] == [([LEAD], 1), ([CEO], 2)]
+    assert deliver.send_client(PARAMS, project, options).status == "already-sent"
+
+
+def test_a_recipient_refused_for_now_until_the_retries_run_out(
+    project: Path, smtp: SmtpServer, capsys
+):
+    set_recipients(project, SLUG, [LEAD, CEO, GONE])
+    smtp.inbox.rcpt_replies[CEO] = "452 4.2.2 Mailbox full"
+    smtp.inbox.rcpt_replies[GONE] = "550 5.1.1 No such user"
+    assert send(project, PARAMS, "--no-pdf", "--retries", "2", "--retry-delay", "0") == 1
+    err = capsys.readouterr().err
+    assert f"sent to {LEAD}, but the server refused {GONE}: 550 5.1.1 No such user" in err
+    assert "fix those addresses" in err
+    assert f"refused for now {CEO}: 452 4.2.2 Mailbox full (a temporary failure" in err
+    assert "gave up after 3 attempts); run send again later" in err
+    assert smtp.inbox.rcpt_calls.count(CEO) == 3 and smtp.inbox.rcpt_calls.count(GONE) == 1
+    # the server has room again: only the one still missing gets it
+    del smtp.inbox.rcpt_replies[CEO]
+    set_recipients(project, SLUG, [LEAD, CEO])
+    assert send(project, PARAMS, "--no-pdf") == 0
+    assert [m.rcpt_tos for m in smtp.inbox.messages] == [[LEAD], [CEO]]
+
+
+@dataclass
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers (or answers only the greeting)."""
+
+    greeting: bytes = b""
+    port: int = 0
+    connections: list[socket.socket] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            if self.greeting:
+                conn.sendall(self.greeting)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.connections:
+            c.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "waiting_for"),
+    [(b"", "the server's greeting"), (b"220 silent ESMTP\r\n", "the reply to EHLO")],
+)
+def test_a_server_that_never_answers_is_a_timeout(
+    project: Path, monkeypatch, greeting: bytes, waiting_for: str
+):
+    server = SilentServer(greeting)
+    try:
+        env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(server.port), "SMTP_FROM": SENDER}
+        use_env(monkeypatch, env | {"SMTP_TIMEOUT": "0.3"})
+        delays: list[float] = []
+        options = deliver.SendOptions(pdf=False, retries=1, retry_delay=0.01)
+        with pytest.raises(DeliveryError) as err:
+            deliver.send_client(PARAMS, project, options, sleep=delays.append)
+    finally:
+        server.close()
+    msg = str(err.value)
+    assert f"timed out after 0.3 s waiting for {waiting_for} from 127.0.0.1:" in msg
+    assert "SMTP_TIMEOUT" in msg and "closed the connection" not in msg
+    assert "gave up after 2 attempts" in msg and delays == [0.01]
+
+
+BASE_ENV = {"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "cx@research.example"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        *[({"SMTP_TIMEOUT": t}, f"SMTP_TIMEOUT='{t}' is not a number of seconds")
+          for t in ("nan", "-1", "0", "inf", "soon", "1e9")],
+        *[({"SMTP_PORT": p}, f"SMTP_PORT='{p}' is not a port number")
+          for p in ("0", "-1", "nan", "25.0", "70000", "+25", "2_5")],
+        ({"SMTP_HOST": "smtp.example.org:587"}, "put the port in SMTP_PORT"),
+        ({"SMTP_HOST": "smtp example org"}, "SMTP_HOST='smtp example org' is not a host name"),
+        ({"SMTP_USER": "u", "SMTP_PASSWORD": "s3cret\n"}, "SMTP_PASSWORD contains a control"),
+        ({"SMTP_CA_FILE": __file__}, "is not a readable PEM file of CA certificates"),
+    ],
+)  # fmt: skip
+def test_settings_are_checked_by_name(extra: dict[str, str], match: str) -> None:
+    with pytest.raises(DeliveryError, match=re.escape(match)) as err:
+        SmtpSettings.from_env(BASE_ENV | extra)
+    assert "s3cret" not in str(err.value)
+
+
+def test_good_settings_are_read() -> None:
+    s = SmtpSettings.from_env(BASE_ENV | {"SMTP_TIMEOUT": "2.5", "SMTP_PORT": "2525"})
+    assert (s.timeout, s.port, s.host) == (2.5, 2525, "127.0.0.1")
+    assert SmtpSettings.from_env(BASE_ENV | {"SMTP_HOST": "[::1]"}).host == "::1"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_a_login_without_tls_is_refused_unless_the_host_is_loopback(
+    project: Path, monkeypatch, capsys, tmp_path: Path
+):
+    remote = BASE_ENV | {"SMTP_HOST": "smtp.example.org", "SMTP_SECURITY": "none"}
+    with pytest.raises(DeliveryError, match=r"use SMTP_SECURITY=starttls .* or ssl"):
+        SmtpSettings.from_env(remote | {"SMTP_USER": "u", "SMTP_PASSWORD": "p"})
+    use_env(monkeypatch, remote | {"SMTP_USER": "u", "SMTP_PASSWORD": "p"})
+    assert send(project, PARAMS, "--no-pdf") == 2
+    err = capsys.readouterr().err
+    assert "unencrypted" in err and "'smtp.example.org'" in err and "p'" not in err
+    assert SmtpSettings.from_env(remote).user is None  # no login: a relay, allowed
+
+    # to this machine: allowed, with a warning, and the login works
+    inbox, port = Inbox(), free_port()
+    plain = Controller(
+        inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate,
+        auth_required=True, auth_require_tls=False,
+    )  # fmt: skip
+    plain.start()
+    try:
+        use_env(monkeypatch, SmtpServer(inbox, port, tmp_path).env(SMTP_SECURITY="none"))
+        monkeypatch.delenv("SMTP_CA_FILE")
+        assert send(project, PARAMS, "--no-pdf") == 0
+    finally:
+        plain.stop()
+    out = capsys.readouterr().out
+    assert "warning: logging in as SMTP_USER='reports' without TLS" in out
+    assert "is this machine" in out
+    [got] = inbox.messages
+    assert got.authenticated and not got.tls

@@ -101,7 +101,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
     results = deliver.send_clients(args.params, root=args.root, options=_send_options(args))
     for r in results:
         print(r.line(), file=sys.stdout if r.ok else sys.stderr)
-    return 0 if all(r.ok for r in results) else 1
+    return max((r.exit_code if not r.ok else 0 for r in results), default=0)
 
 
 def _send_options(args: argparse.Namespace) -> SendOptions:

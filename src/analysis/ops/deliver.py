@@ -8,11 +8,14 @@ from the client's ``data/processed`` outputs (the gap table, and the row counts 
 after checking that they and the report on disk are the ones its last good run wrote.
 
 SMTP settings come from the environment only, never from params files (:mod:`analysis.ops.smtp`
-lists them); temporary failures are retried, permanent ones stop that client's send with a clear
-message.
+lists them and checks them by name); the header values taken from params (the recipients, the
+subject made from the title) are checked too, so a bad one stops that client before anything is
+sent. Temporary failures are retried, permanent ones stop that client's send with a clear message;
+a recipient refused for now (4xx) while the others were accepted is retried alone.
 
 ``reports/<client>/sent.json`` logs every message sent (report SHA-256, recipients, message id,
-time), so the same report is never sent twice to the same recipient unless ``resend``.
+time), written as soon as the server accepts it for some recipients (before any retry for the
+others), so the same report is never sent twice to the same recipient unless ``resend``.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ import pandas as pd
 from analysis import files
 from analysis.config.params import Client, load_client
 from analysis.cx import gaps, suppression
-from analysis.errors import DeliveryError, OutsideInError
+from analysis.errors import DeliveryError, OutsideInError, ParamsError
 from analysis.ops import pdf as pdf_printer
 from analysis.ops import smtp
-from analysis.ops.smtp import SmtpSettings
+from analysis.ops.smtp import SettingsError, SmtpSettings
 from analysis.report import formatting
 
 SEND_LOG = "sent.json"  # reports/<client>/sent.json
@@ -253,7 +256,7 @@ def build_message(
     if len(body_html.encode("utf-8")) > MAX_SUMMARY_BYTES:  # pragma: no cover (5 rows at most)
         raise DeliveryError(f"{report.client.slug}: the email summary is over 100 KB")
     msg = EmailMessage()
-    msg["Subject"] = _one_line(f"Your report: {report.title}")
+    msg["Subject"] = _subject(report)
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
@@ -337,6 +340,8 @@ class SendResult:
     attempts: int = 0
     path: Path | None = None  # the .eml of a dry run
     warnings: tuple[str, ...] = ()
+    no_pdf: bool = False  # a PDF was wanted but could not be printed
+    exit_code: int = 0  # of a failure: 2 for invalid settings or params (nothing sent), else 1
 
     @property
     def ok(self) -> bool:
@@ -369,7 +374,7 @@ class SendResult:
             "already-sent": "already sent",
             "dry-run": "dry run",
         }.get(self.status, "failed")
-        return text + (", no PDF" if self.warnings else "")
+        return text + (", no PDF" if self.no_pdf else "")
 
 
 @dataclass(frozen=True)
@@ -400,8 +405,12 @@ def send_client(
     ------
     ParamsError
         The params file is invalid.
+    SettingsError
+        No or invalid SMTP settings, no recipients, or a header value from params that is not
+        valid (a recipient, the title): nothing was sent.
     DeliveryError
-        No SMTP settings, no recipients, no (consistent) report, or the server refused.
+        No (consistent) report, or the server refused (some recipients may have it: the
+        message says who, and ``sent.json`` records them).
     """
     opts = options or SendOptions()
     root_path = Path(root).absolute() if root is not None else Path.cwd()
@@ -416,51 +425,97 @@ def send_client(
         pending = recipients if opts.resend else [r for r in recipients if r.lower() not in done]
         if not pending:
             return SendResult(client.slug, "already-sent", tuple(recipients))
+        _subject(report)  # a bad title stops before the PDF is printed
         pdf_bytes, warnings = _pdf(report, opts.pdf)
         sender = settings.sender if settings is not None else _dry_run_sender()
         msg = build_message(report, pending, sender, pdf_bytes)
         if opts.dry_run or settings is None:  # settings are None only for a dry run
             target = _write_outbox(report, msg)
             return SendResult(
-                client.slug, "dry-run", tuple(pending), path=target, warnings=tuple(warnings)
-            )
-        try:
-            attempts, refused = smtp.send_message(
-                settings, msg, pending, opts.retries, opts.retry_delay, sleep
-            )
-        except DeliveryError as exc:
-            raise DeliveryError(f"{client.slug}: {exc}") from None
-        accepted = [r for r in pending if r not in refused]
-        if accepted:
-            _log_send(log, report, msg, accepted, attempts, pdf_bytes is not None)
-        if refused:
-            raise _refused(client, accepted, refused)
+                client.slug, "dry-run", tuple(pending), path=target,
+                warnings=tuple(warnings), no_pdf=bool(warnings),
+            )  # fmt: skip
+
+        def log_accepted(accepted: list[str], attempt: int) -> None:
+            _log_send(log, report, msg, accepted, attempt, pdf_bytes is not None)
+
+        retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
+        delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
         return SendResult(
-            client.slug, "sent", tuple(accepted), attempts=attempts, warnings=tuple(warnings)
-        )
+            client.slug, "sent", delivery.accepted, attempts=delivery.attempts,
+            warnings=(*warnings, *settings.warnings), no_pdf=bool(warnings),
+        )  # fmt: skip
+
+
+def _transmit(
+    client: Client,
+    settings: SmtpSettings,
+    msg: EmailMessage,
+    pending: list[str],
+    retry: smtp.Retry,
+    on_accepted: Callable[[list[str], int], None],
+) -> smtp.Delivery:
+    """Send ``msg`` over SMTP; raise :class:`DeliveryError` unless every recipient has it."""
+    try:
+        delivery = smtp.send_message(settings, msg, pending, retry, on_accepted)
+    except DeliveryError as exc:
+        raise DeliveryError(f"{client.slug}: {exc}") from None
+    if delivery.refused or delivery.deferred or delivery.failed:
+        raise _not_all(client, delivery)
+    return delivery
 
 
 def _recipients(client: Client) -> list[str]:
     recipients = list(client.config.report.recipients)
     if not recipients:
-        raise DeliveryError(
+        raise SettingsError(
             f"{client.params_file}: key 'report.recipients' lists no one to send the report to"
         )
-    return recipients
+    where = f"{client.params_file}: key 'report.recipients'"
+    return [smtp.check_recipient(r, where) for r in recipients]
 
 
-def _refused(client: Client, accepted: list[str], refused: smtp.Refused) -> DeliveryError:
-    """The error for recipients the server refused while it accepted others."""
-    text = "; ".join(f"{r}: {c} {smtp.decode(m)}" for r, (c, m) in sorted(refused.items()))
-    return DeliveryError(
-        f"{client.slug}: sent to {', '.join(accepted)}, but the server refused {text}; "
-        "fix those addresses in params and run send again (the others will not get it "
-        "twice)"
-    )
+def _subject(report: Report) -> str:
+    """The Subject header, from the title; a title with a line break is refused, naming it."""
+    title = report.title.strip()
+    if re.search(r"[\x00-\x1f\x7f]", title):
+        raise SettingsError(
+            f"{report.client.params_file}: key 'title' contains a line break or another control "
+            "character; the title is the email's subject, one line"
+        )
+    return _one_line(f"Your report: {title}")
+
+
+def _not_all(client: Client, delivery: smtp.Delivery) -> DeliveryError:
+    """The error for recipients who did not get the message while others did."""
+
+    def listed(reasons: Mapping[str, str]) -> str:
+        return "; ".join(f"{r}: {why}" for r, why in sorted(reasons.items()))
+
+    parts = [f"{client.slug}: sent to {', '.join(delivery.accepted)}, but"]
+    if delivery.refused:
+        parts.append(
+            f"the server refused {listed(delivery.refused)}; fix those addresses in params and "
+            "run send again"
+        )
+    if delivery.deferred:
+        n = delivery.attempts
+        parts.append(
+            ("and " if delivery.refused else "")
+            + f"the server refused for now {listed(delivery.deferred)} (a temporary failure; "
+            f"gave up after {n} attempt{'s' if n > 1 else ''}); run send again later"
+        )
+    if delivery.failed:
+        parts.append(
+            ("and " if delivery.refused or delivery.deferred else "")
+            + f"not to {listed(delivery.failed)} (permanent failure)"
+        )
+    return DeliveryError(" ".join(parts) + " (the others will not get it twice)")
 
 
 def _dry_run_sender() -> str:
-    return os.environ.get("SMTP_FROM") or DRY_RUN_FROM
+    sender = os.environ.get("SMTP_FROM", "").strip()
+    return smtp.check_sender(sender, "SMTP_FROM") if sender else DRY_RUN_FROM
 
 
 def _pdf(report: Report, wanted: bool) -> tuple[bytes | None, list[str]]:
@@ -525,7 +580,9 @@ def send_clients(
         try:
             results.append(send_client(params_file, root, opts, settings=settings))
         except OutsideInError as exc:
-            results.append(SendResult(Path(params_file).stem, "failed", detail=str(exc)))
+            code = 2 if isinstance(exc, SettingsError | ParamsError) else 1
+            slug = Path(params_file).stem
+            results.append(SendResult(slug, "failed", detail=str(exc), exit_code=code))
     return results
 
 
