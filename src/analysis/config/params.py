@@ -430,6 +430,40 @@ def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current
 
 
+def _check_inputs(params_file: Path, root: Path, config: RunConfig) -> None:
+    """Every input the params name is a regular file (a directory or FIFO named as such), the
+    previous wave is not this params file, and the logo's content is an image."""
+    inputs = {"survey": config.survey, "codebook": config.codebook}
+    if config.weighting is not None:
+        inputs["weighting.margins"] = config.weighting.margins
+    if config.report.brand.logo is not None:
+        inputs["report.brand.logo"] = config.report.brand.logo
+    if config.previous is not None:
+        inputs["previous"] = config.previous
+    if config.staff_survey is not None:
+        inputs["staff_survey"] = config.staff_survey
+    for key, rel in inputs.items():
+        problem = files.not_a_file(root / rel)
+        if problem is not None:
+            where = f" (paths resolve against the project root {root})"
+            raise ParamsError(
+                f"{params_file}: key '{key}': file {rel} not found{where}"
+                if problem == "not found"
+                else f"{params_file}: key '{key}': {rel} {problem}; name the file itself"
+            )
+    if config.previous is not None and _same_file(root / config.previous, params_file):
+        raise ParamsError(
+            f"{params_file}: key 'previous': {config.previous} is this params file itself (a wave "
+            "compared with itself); name the params file of the previous wave"
+        )
+    logo = config.report.brand.logo
+    if logo is not None:
+        try:
+            check_logo(root / logo)
+        except ValueError as exc:
+            raise ParamsError(f"{params_file}: key 'report.brand.logo': {exc}") from None
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """The same file, through whatever path or link (both exist)."""
     try:
@@ -468,35 +502,7 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
     except ValidationError as exc:
         raise _explain(params_file, RunConfig, exc) from None
 
-    inputs = {"survey": config.survey, "codebook": config.codebook}
-    if config.weighting is not None:
-        inputs["weighting.margins"] = config.weighting.margins
-    if config.report.brand.logo is not None:
-        inputs["report.brand.logo"] = config.report.brand.logo
-    if config.previous is not None:
-        inputs["previous"] = config.previous
-    if config.staff_survey is not None:
-        inputs["staff_survey"] = config.staff_survey
-    for key, rel in inputs.items():
-        problem = files.not_a_file(root / rel)
-        if problem is not None:
-            where = f" (paths resolve against the project root {root})"
-            raise ParamsError(
-                f"{params_file}: key '{key}': file {rel} not found{where}"
-                if problem == "not found"
-                else f"{params_file}: key '{key}': {rel} {problem}; name the file itself"
-            )
-    if config.previous is not None and _same_file(root / config.previous, params_file):
-        raise ParamsError(
-            f"{params_file}: key 'previous': {config.previous} is this params file itself (a wave "
-            "compared with itself); name the params file of the previous wave"
-        )
-    logo = config.report.brand.logo
-    if logo is not None:
-        try:
-            check_logo(root / logo)
-        except ValueError as exc:
-            raise ParamsError(f"{params_file}: key 'report.brand.logo': {exc}") from None
+    _check_inputs(params_file, root, config)
     codebook = load_codebook(root / config.codebook)
     if config.staff_survey is not None and codebook.staff is None:
         raise ParamsError(
