@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,21 @@ def test_optional_sections_default(tmp_path: Path) -> None:
         ("analysis.replicates", 1, "key 'analysis.replicates': Input should be greater"),
         ("survey_sheet", [1], "key 'survey_sheet'"),
         ("weighting.variance", "rake", "key 'weighting.variance': Input should be 'greg' or"),
+        # booleans are not numbers: min_cell: true is not 1 (issue 12)
+        ("analysis.min_cell", True, "key 'analysis.min_cell': true/false given where a value"),
+        ("analysis.min_cell", 5.0, "key 'analysis.min_cell': Input should be a valid integer"),
+        ("analysis.top_priorities", False, "key 'analysis.top_priorities': true/false given"),
+        ("analysis.seed", True, "key 'analysis.seed': true/false given"),
+        ("analysis.confidence", True, "key 'analysis.confidence': true/false given"),
+        ("validation", {"max_rejected_share": False}, "key 'validation.max_rejected_share': true"),
+        ("weighting.max_iter", True, "key 'weighting.max_iter': true/false given"),
+        ("survey_sheet", True, "key 'survey_sheet': true/false given"),
+        (
+            "previous",
+            "params/acme-bank.yaml",
+            "key 'previous': params/acme-bank.yaml is this params file itself (a wave compared "
+            "with itself)",
+        ),
     ],
 )
 def test_bad_params_name_file_and_key(tmp_path: Path, key: str, value: object, expected: str):
@@ -216,3 +232,23 @@ def test_r_rake_variance_needs_plain_raking(tmp_path: Path) -> None:
     )
     with pytest.raises(ParamsError, match="variance r-rake reproduces R's rake"):
         load_client(make_client(tmp_path, params=bad), root=tmp_path)
+
+
+def test_previous_through_another_path_is_still_the_same_file(tmp_path: Path) -> None:
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "same.yaml").symlink_to("acme-bank.yaml")
+    path = make_client(tmp_path, params={**PARAMS, "previous": "params/../params/same.yaml"})
+    with pytest.raises(ParamsError, match=r"key 'previous': .* is this params file itself"):
+        load_client(path, root=tmp_path)
+
+
+def test_an_input_that_is_a_directory_or_a_fifo_is_named_as_such(tmp_path: Path) -> None:
+    path = make_client(tmp_path, params={**PARAMS, "survey": "data/raw/acme-bank/export.csv"})
+    (tmp_path / "data/raw/acme-bank/export.csv").mkdir()
+    with pytest.raises(ParamsError, match=r"key 'survey': .*export.csv is a directory, not a file"):
+        load_client(path, root=tmp_path)
+    fifo = tmp_path / "data/raw/acme-bank/pipe.csv"
+    os.mkfifo(fifo)  # never opened (that would block)
+    path = make_client(tmp_path, params={**PARAMS, "survey": "data/raw/acme-bank/pipe.csv"})
+    with pytest.raises(ParamsError, match=r"key 'survey': .*pipe.csv is a named pipe \(FIFO\)"):
+        load_client(path, root=tmp_path)

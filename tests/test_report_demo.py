@@ -14,6 +14,12 @@ from html import escape, unescape
 import pandas as pd
 import pytest
 
+from analysis.config.params import load_client
+from analysis.cx import dimensions
+from analysis.cx import gaps as gaps_mod
+from analysis.cx import segments as segments_mod
+from analysis.ops import pipeline
+
 REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 MIN_CELL = 200
 
@@ -67,7 +73,7 @@ def test_summary_numbers_match_the_csv_outputs(demo):
     html, out = demo
     text = summary_of(html)
     ranked = overall(pd.read_csv(out / "priorities.csv")).sort_values("rank")
-    gaps = overall(pd.read_csv(out / "gap_table.csv")).set_index("item")
+    gaps = overall(pd.read_csv(out / "gap_table.csv")).set_index("item")  # overall: never hidden
     clear = ranked[(ranked["p_adjusted"] < 0.05) & (ranked["gap"] < 0)]
     assert len(clear) >= 5
     named = [unescape(n) for n in re.findall(r"<li><strong>(.*?)</strong> \(gap ", text)]
@@ -127,17 +133,72 @@ def test_self_contained_small_and_accessible(demo):
     )
 
 
-def test_suppressed_levels_never_show_their_numbers(demo):
+@pytest.fixture(scope="module")
+def unsuppressed(demo_run):
+    """The demo run's gap, dimension and contrast tables before suppression, estimated again
+    from its inputs (nothing written): the numbers the report must not show."""
+    client = load_client("params/demo.yaml", root=demo_run.root)
+    clean = pipeline.read_and_validate(client).clean
+    design = pipeline.survey_design(client, clean)
+    cfg = client.config.analysis
+    return {
+        "gap_table.csv": gaps_mod.gap_table(design, clean, client.codebook, by=cfg.by),
+        "dimension_gaps.csv": dimensions.dimension_gaps(design, clean, client.codebook, by=cfg.by),
+        "segments.csv": segments_mod.segment_contrasts(design, clean, client.codebook, by=cfg.by),
+    }
+
+
+#: data/processed/ files that are rows of the survey, not tables of estimates
+ROW_FILES = {"rejected.csv", "quality_flags.csv", "staff_rejected.csv"}
+
+
+def test_every_table_marks_the_same_cells_and_blanks_them(demo):
+    _, out = demo
+    tables = {f.name: pd.read_csv(f) for f in sorted(out.glob("*.csv")) if f.name not in ROW_FILES}
+    assert {"gap_table.csv", "representativeness.csv", "priorities.csv"} <= set(tables)
+    with_west: list[str] = []
+    for name, table in tables.items():
+        assert "suppressed" in table.columns, name
+        hidden = table[table["suppressed"].astype(bool)]
+        shown = table.columns[table.notna().any() | (table.columns == "suppressed")]
+        kept = {"item", "label", "dimension", "group", "level", "variable", "n", "n_items", "df"}
+        kept |= {"n_rest", "n_staff", "n_customers", "rating", "suppressed", "population"}
+        kept |= {"population_share", "sample_share"}
+        for col in [c for c in shown if c not in kept]:
+            assert hidden[col].isna().all(), (name, col)
+        if "level" in table.columns:  # region West (190 < 200 respondents) is hidden everywhere
+            key = "variable" if "variable" in table.columns else "group"
+            west = table[(table[key] == "region") & (table["level"] == "West")]
+            assert west["suppressed"].astype(bool).all(), name
+            with_west += [name] if len(west) else []
+    assert set(with_west) >= {
+        "gap_table.csv",
+        "dimension_gaps.csv",
+        "priorities.csv",
+        "nps.csv",
+        "segments.csv",
+        "representativeness.csv",
+    }
+    gap, pri = tables["gap_table.csv"], tables["priorities.csv"]
+    marked = gap.set_index(["item", "group", "level"])["suppressed"]
+    assert marked.equals(pri.set_index(["item", "group", "level"])["suppressed"].loc[marked.index])
+
+
+def test_suppressed_levels_never_show_their_numbers(demo, unsuppressed):
     html, out = demo
     ranked = pd.read_csv(out / "priorities.csv")
     hidden = ranked[ranked["suppressed"].astype(bool)][["group", "level"]].drop_duplicates()
     assert ("region", "West") in set(map(tuple, hidden.values))  # 190 respondents < 200
-    full = pd.read_csv(out / "gap_table.csv")  # the research team's unsuppressed copy
+    for name, full in unsuppressed.items():  # every table's hidden cells, in full
+        written = pd.read_csv(out / name)
+        assert len(written) == len(full), name
+        secret = full[written["suppressed"].astype(bool).to_numpy()]
+        assert len(secret), name
+        for _, r in secret.iterrows():
+            lo = "ci_low" if "ci_low" in r else "gap_ci_low"
+            interval = f"{num(r[lo])} to {num(r[lo.replace('low', 'high')])}"
+            assert interval not in html, (name, r["group"], r["level"], interval)
     for _, h in hidden.iterrows():
-        rows = full[(full["group"] == h["group"]) & (full["level"] == h["level"])]
-        for _, r in rows.iterrows():
-            interval = f"{num(r['ci_low'])} to {num(r['ci_high'])}"
-            assert interval not in html, (h["level"], r["item"], interval)
         # its NPS row and its contrast row show dashes only; the summary never names it
         row = re.search(
             rf'<th scope="row">{h["group"]}: {h["level"]}</th>(.*?)</tr>', html, flags=re.S

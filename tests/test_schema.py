@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -307,7 +308,8 @@ def test_random_frames_keep_the_accounting_invariant(rows: list[list[str | None]
 
 FILE_CATALOGUE = [
     ("dup.csv", b"rid,seg,rid\n1,X,2\n", "column names used twice: rid"),
-    ("ragged.csv", b"rid,seg\n1,X\n2,Y,extra\n", "not a well-formed delimited file"),
+    ("ragged.csv", b"rid,seg\n1,X,a\n2,Y,extra\n3,Z\n", "2 of 3 lines are malformed (the first, "),
+    ("badhead.csv", b"rid;seg,x\n1;X\n2;Y\n", "2 of 2 lines are malformed"),
     ("survey.docx", b"PK\x03\x04", "unknown survey file type '.docx'"),
     ("fake.xlsx", b"rid,seg\n1,X\n", "cannot read as an Excel workbook"),
     ("fake.parquet", b"rid,seg\n1,X\n", "cannot read as a Parquet file"),
@@ -371,3 +373,113 @@ def test_excel_sheet_by_name(tmp_path: Path) -> None:
         DataError, match="no sheet named 'Answers'; the sheets are About, Responses"
     ):
         readers.read_survey(tmp_path / "book.xlsx", sheet="Answers")
+
+
+# --- malformed lines (issue 12, item 7) -----------------------------------------------------
+
+MALFORMED = [
+    "1,X,s1,2,7,5,8,fine",
+    "2,Y,s2,1.5,6,6,,,extra",  # line 3: one field too many
+    '3,X,s1,2,,4,3,"two\nlines"',  # lines 4-5: a quoted value over two lines (fine)
+    '4,X,s1,2,"7,5,8,',  # line 6: a quote that never closes
+    "5,X",  # line 7: too few fields
+    "6,X,s1,2,7,5,8,",
+    "3,Y,s1,2,7,5,8,",  # line 9: the id of line 4 again
+    '8,X,s1,2,7,5,8,"open',  # line 10: the last line's quote never closes
+]
+
+
+def test_a_malformed_line_rejects_that_row_alone(tmp_path: Path) -> None:
+    v = run(tmp_path, MALFORMED)
+    s = v.summary
+    assert (s.received, s.accepted, s.rejected) == (8, 2, 6)
+    assert s.accepted + s.rejected == s.received
+    assert s.detected["malformed_lines"] == 4
+    assert v.clean["rid"].tolist() == ["1", "6"]
+    assert list(v.rejected.columns) == [*HEADER.split(","), "reasons", "raw_line"]
+    reasons = v.rejected["reasons"].tolist()
+    assert reasons[0] == (
+        "line 3: 9 fields where the header has 8; the line as received is in raw_line"
+    )
+    assert reasons[1].startswith("rid = '3': used again on file row(s) 9")  # real file lines
+    assert reasons[2].startswith("line 6: a quote opened on this line is not closed")
+    assert reasons[3].startswith("line 7: 2 fields where the header has 8")
+    assert reasons[4].startswith("rid = '3': used again on file row(s) 4")
+    assert reasons[5].startswith("line 10: a quote opened on this line is not closed")
+    raw_lines = v.rejected["raw_line"]
+    assert raw_lines.iloc[0] == "2,Y,s2,1.5,6,6,,,extra" and pd.isna(raw_lines.iloc[1])
+    assert raw_lines.iloc[2] == '4,X,s1,2,"7,5,8,' and raw_lines.iloc[3] == "5,X"
+    assert v.rejected.loc[0, ["rid", "seg"]].isna().all()  # no cells: the line is in raw_line
+    assert v.rejected.iloc[1]["note"] == "two\nlines"
+    assert s.reasons["malformed line (wrong number of fields or a quote never closed)"] == 4
+    # rejected.csv keeps the raw line, readable back as written
+    out = tmp_path / "rejected.csv"
+    v.rejected.to_csv(out, index=False)
+    back = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert back["raw_line"].tolist()[2] == '4,X,s1,2,"7,5,8,'
+
+
+def test_a_good_file_is_read_by_the_fast_path(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join([HEADER, *GOOD]) + "\n", encoding="utf-8")
+    raw = readers.read_survey(path)
+    assert raw.lines is None and raw.malformed.empty and "malformed_lines" not in raw.detected
+
+
+def test_malformed_margins_lines_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("variable,level,count\nseg,X,10\nseg,Y\nseg,Z,3\n")
+    with pytest.raises(DataError, match="line 3: 2 fields where the header has 3"):
+        readers.read_margins(tmp_path / "m.csv")
+
+
+# --- messages that say what is really wrong (issue 12, item 8) --------------------------------
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_are_read(tmp_path: Path, codec: str) -> None:
+    text = "\n".join([HEADER, *GOOD[:2], "4,X,s1,2,7,5,8,Café"]) + "\n"
+    path = tmp_path / "u16.csv"
+    path.write_bytes(text.encode(codec))  # "utf-16" writes a BOM; -le/-be (Excel's) do not
+    raw = readers.read_survey(path)
+    assert raw.detected["encoding"].startswith("utf-16")
+    v = schema.validate(raw, CODEBOOK, DESIGN)
+    assert v.summary.accepted == 3 and v.clean["note"].iloc[-1] == "Café"
+
+
+def test_broken_utf16_says_save_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes(b"\xff\xfe" + "rid,seg\n1,X\n".encode("utf-16-le") + b"\x00\xd8")
+    with pytest.raises(DataError, match=r"UTF-16 .* save it as UTF-8"):
+        readers.read_survey(path)
+
+
+def test_a_directory_or_a_fifo_is_named_as_such(tmp_path: Path) -> None:
+    folder = tmp_path / "export.csv"
+    folder.mkdir()
+    with pytest.raises(DataError, match=r"export\.csv: is a directory, not a file"):
+        readers.read_survey(folder)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)  # opening it would block: it must never be opened
+    with pytest.raises(DataError, match=r"pipe.csv: is a named pipe \(FIFO\), not a file"):
+        readers.read_survey(fifo)
+
+
+def test_data_on_another_sheet_names_the_sheets(tmp_path: Path) -> None:
+    frame = pd.DataFrame([r.split(",") for r in GOOD], columns=HEADER.split(","))
+    with pd.ExcelWriter(tmp_path / "book.xlsx") as xl:
+        pd.DataFrame({"note": ["exported 2026-11-01"]}).to_excel(xl, sheet_name="About")
+        frame.to_excel(xl, sheet_name="Responses", index=False)
+    raw = readers.read_survey(tmp_path / "book.xlsx")
+    with pytest.raises(DataError) as err:
+        schema.validate(raw, CODEBOOK, DESIGN)
+    msg = str(err.value)
+    assert "read from sheet 'About'" in msg and "sheets are 'About', 'Responses'" in msg
+    assert "set survey_sheet" in msg
+
+
+@pytest.mark.parametrize("rid", ['"r\n1"', '"r\t1"', '"r\x011"', '"r\x7f1"'])
+def test_an_id_with_a_control_character_is_rejected(tmp_path: Path, rid: str) -> None:
+    v = run(tmp_path, [rid + ",X,s1,2,7,5,8,", *GOOD[1:]])
+    assert v.summary.rejected == 1 and v.summary.accepted == 2
+    assert "holds a control character" in v.rejected["reasons"].iloc[0]
+    assert v.summary.reasons == {"respondent id holds a control character (newline, tab, ...)": 1}

@@ -1,4 +1,5 @@
-"""Write outputs atomically and hash inputs: the file helpers every layer may use. No statistics."""
+"""Write outputs atomically, check and hash inputs: the file helpers every layer may use. No
+statistics."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +76,24 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` (symlinks followed) is not a regular file to read, or None if it is one.
+
+    Says "not found", "is a directory", "is a named pipe (FIFO)" or "is not a regular file";
+    never opens the path (opening a FIFO would block).
+    """
+    try:
+        mode = Path(path).stat().st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file"
+    return None

@@ -16,23 +16,26 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from analysis import files
 from analysis.config import yamlfile
+from analysis.config.logo import LOGO_TYPES, check_logo
 from analysis.errors import ParamsError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-LOGO_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".svg": "image/svg+xml",
-}
-MAX_LOGO_BYTES = 200_000
 SURVEY_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".sav", ".parquet")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any) -> Any:
+        """YAML's true/false are not numbers (pydantic would read ``min_cell: true`` as 1)."""
+        if isinstance(value, bool):
+            raise ValueError("true/false given where a value (a number or a name) is expected")
+        return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +85,7 @@ class WeightingConfig(_Model):
 
     method: Literal["rake", "poststratify", "linear"]
     margins: Path
-    max_iter: int = Field(100, ge=1, le=10_000)
+    max_iter: int = Field(100, ge=1, le=10_000, strict=True)
     tolerance: float = Field(1e-8, gt=0, lt=1)
     bounds: tuple[float, float] | None = None  # limits of the weight adjustment factors g
     # how the calibration enters the variance: greg = R calibrate(); r-rake = R rake()
@@ -108,12 +111,13 @@ class WeightingConfig(_Model):
 class AnalysisConfig(_Model):
     by: list[str] = Field(default_factory=list)
     confidence: float = Field(0.95, gt=0.5, lt=1)
-    min_cell: int = Field(5, ge=1)
+    min_cell: int = Field(5, ge=1, strict=True)
     crosshairs: Literal["mean", "midpoint"] = "mean"  # importance-performance quadrant split
-    top_priorities: int = Field(3, ge=1)  # priorities listed per segment
-    replicates: int = Field(500, ge=2, le=10_000)  # for key-driver intervals
+    top_priorities: int = Field(3, ge=1, strict=True)  # priorities listed per segment
+    replicates: int = Field(500, ge=2, le=10_000, strict=True)  # for key-driver intervals
     replicate_method: Literal["bootstrap", "jackknife"] = "bootstrap"
-    seed: int = 2026  # bootstrap replicates are seeded: the same data give the same report
+    # bootstrap replicates are seeded: the same data give the same report
+    seed: int = Field(2026, strict=True)
     drivers_missing: Literal["complete", "pairwise"] = "complete"
 
 
@@ -426,6 +430,48 @@ def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current
 
 
+def _check_inputs(params_file: Path, root: Path, config: RunConfig) -> None:
+    """Every input the params name is a regular file (a directory or FIFO named as such), the
+    previous wave is not this params file, and the logo's content is an image."""
+    inputs = {"survey": config.survey, "codebook": config.codebook}
+    if config.weighting is not None:
+        inputs["weighting.margins"] = config.weighting.margins
+    if config.report.brand.logo is not None:
+        inputs["report.brand.logo"] = config.report.brand.logo
+    if config.previous is not None:
+        inputs["previous"] = config.previous
+    if config.staff_survey is not None:
+        inputs["staff_survey"] = config.staff_survey
+    for key, rel in inputs.items():
+        problem = files.not_a_file(root / rel)
+        if problem is not None:
+            where = f" (paths resolve against the project root {root})"
+            raise ParamsError(
+                f"{params_file}: key '{key}': file {rel} not found{where}"
+                if problem == "not found"
+                else f"{params_file}: key '{key}': {rel} {problem}; name the file itself"
+            )
+    if config.previous is not None and _same_file(root / config.previous, params_file):
+        raise ParamsError(
+            f"{params_file}: key 'previous': {config.previous} is this params file itself (a wave "
+            "compared with itself); name the params file of the previous wave"
+        )
+    logo = config.report.brand.logo
+    if logo is not None:
+        try:
+            check_logo(root / logo)
+        except ValueError as exc:
+            raise ParamsError(f"{params_file}: key 'report.brand.logo': {exc}") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file, through whatever path or link (both exist)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
 def load_codebook(path: Path) -> Codebook:
     """Read and check a codebook YAML file."""
     path = Path(path)
@@ -456,27 +502,7 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
     except ValidationError as exc:
         raise _explain(params_file, RunConfig, exc) from None
 
-    files = {"survey": config.survey, "codebook": config.codebook}
-    if config.weighting is not None:
-        files["weighting.margins"] = config.weighting.margins
-    if config.report.brand.logo is not None:
-        files["report.brand.logo"] = config.report.brand.logo
-    if config.previous is not None:
-        files["previous"] = config.previous
-    if config.staff_survey is not None:
-        files["staff_survey"] = config.staff_survey
-    for key, rel in files.items():
-        if not (root / rel).is_file():
-            raise ParamsError(
-                f"{params_file}: key '{key}': file {rel} not found (paths resolve against "
-                f"the project root {root})"
-            )
-    logo = config.report.brand.logo
-    if logo is not None and (root / logo).stat().st_size > MAX_LOGO_BYTES:
-        raise ParamsError(
-            f"{params_file}: key 'report.brand.logo': {logo} is over {MAX_LOGO_BYTES // 1000} KB; "
-            "use a smaller image (the report is emailed)"
-        )
+    _check_inputs(params_file, root, config)
     codebook = load_codebook(root / config.codebook)
     if config.staff_survey is not None and codebook.staff is None:
         raise ParamsError(

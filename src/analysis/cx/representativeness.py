@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.config.params import Codebook
+from analysis.cx import suppression
 from analysis.survey.design import SurveyDesign, level_text
 
 REPRESENTATIVENESS_COLUMNS = [
@@ -30,6 +31,9 @@ REPRESENTATIVENESS_COLUMNS = [
     "design_weighted_share",
     "weighted_share",
 ]
+#: shown in suppressed rows: the customer base (not survey data) and the respondent counts, with
+#: their unweighted share (a function of the counts, which every table shows)
+IDENTIFIERS = ("variable", "level", "population", "population_share", "n", "sample_share")
 
 
 def representativeness(
@@ -133,3 +137,16 @@ def _variable_rows(
 def _share(w: np.ndarray, inside: np.ndarray, known: np.ndarray) -> float:
     total = w[known].sum()
     return float(w[inside].sum() / total) if total else math.nan
+
+
+def suppress_representativeness(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """:func:`analysis.cx.suppression.suppress` of a :func:`representativeness` table: the
+    weighted shares of a level of fewer than ``min_cell`` respondents are hidden, with
+    complementary suppression within each variable (its shares sum to 1, so one hidden level
+    could be recovered from the others), as in every other table.
+
+    Returns the table with the bool column ``suppressed``; ``IDENTIFIERS`` stay visible.
+    """
+    as_groups = table.assign(group=table["variable"])  # each variable one group of levels
+    hide = suppression.cells(as_groups, min_cell)
+    return suppression.blank(table, hide, IDENTIFIERS)

@@ -2,6 +2,11 @@
 
 Survey data are read as text (every cell a string, empty cells missing) so that validation
 sees exactly what was exported and rejected rows can be written back with their original values.
+
+A malformed line of a delimited file (more or fewer fields than the header, a quote that never
+closes) does not refuse the file: it is kept aside as received (:attr:`RawSurvey.malformed`, its
+raw text and file line) for validation to reject alone. Only a file whose records are mostly
+malformed (more than :data:`MAX_MALFORMED_SHARE`) is refused whole.
 """
 
 from __future__ import annotations
@@ -12,16 +17,20 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from analysis import files
 from analysis.errors import DataError
 
 ENCODINGS = ("utf-8", "cp1252", "latin-1")
 DELIMITERS = ",;\t|"
 TEXT = pd.StringDtype(na_value=float("nan"))  # pandas' default string dtype: missing is NaN
+MAX_MALFORMED_SHARE = 0.5  # more malformed records than this: the file is refused whole
+MALFORMED_COLUMNS = ["line", "raw_line", "reason"]
 
 
 @dataclass(frozen=True)
@@ -39,23 +48,30 @@ class RawSurvey:
     detected: dict[str, Any] = field(default_factory=dict)
     header_rows: int = 1
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # column: code -> label
+    #: malformed lines, in file order: ``line`` (1-based file line), ``raw_line`` (its text as
+    #: received), ``reason``; not rows of ``frame``
+    malformed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MALFORMED_COLUMNS))
+    #: the file line of each row of ``frame`` when it is not ``index + 1 + header_rows``
+    #: (malformed lines were set aside); None otherwise
+    lines: np.ndarray | None = None
 
     def file_row(self, index: int) -> int:
         """The 1-based line of the file (spreadsheet row) holding data row ``index``."""
+        if self.lines is not None:
+            return int(self.lines[index])
         return index + 1 + self.header_rows
 
 
 def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     """Read a survey export (.csv/.tsv/.txt, .xlsx, .sav, .parquet) as text."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: survey file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; export the survey again")
+    check_regular_file(path, "survey")
     suffix = path.suffix.lower()
     value_labels: dict[str, dict[str, str]] = {}
+    malformed = pd.DataFrame(columns=MALFORMED_COLUMNS)
+    lines: np.ndarray | None = None
     if suffix in (".csv", ".tsv", ".txt"):
-        frame, detected = _read_text_table(path)
+        frame, detected, malformed, lines = _read_text_table(path)
     elif suffix == ".xlsx":
         frame, detected = _read_excel(path, sheet)
     elif suffix == ".sav":
@@ -74,7 +90,8 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
         frame = frame.iloc[2:]
         detected["export"] = "Qualtrics (question-text and ImportId rows skipped)"
         header_rows = 3
-    if len(frame) == 0:
+        lines = None if lines is None else lines[2:]
+    if len(frame) == 0 and len(malformed) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
     frame = frame.reset_index(drop=True)
     return RawSurvey(
@@ -83,7 +100,23 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
         detected=detected,
         header_rows=header_rows,
         value_labels=value_labels,
+        malformed=malformed,
+        lines=lines,
     )
+
+
+def check_regular_file(path: Path, what: str) -> None:
+    """Raise :class:`DataError` unless ``path`` is a non-empty regular file (after symlinks).
+
+    A directory, a FIFO or a device is named as such (never opened: reading a FIFO blocks).
+    """
+    problem = files.not_a_file(path)
+    if problem == "not found":
+        raise DataError(f"{path}: {what} file not found")
+    if problem is not None:
+        raise DataError(f"{path}: {problem}; name the {what} file itself (an export saved to disk)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; export the {what} again")
 
 
 def _is_qualtrics(frame: pd.DataFrame) -> bool:
@@ -112,6 +145,15 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _decode(path: Path) -> tuple[str, str]:
     raw = path.read_bytes()
+    utf16 = _utf16(raw)
+    if utf16 is not None:
+        try:
+            return raw.decode(utf16), utf16
+        except UnicodeDecodeError:
+            raise DataError(
+                f"{path}: looks like UTF-16 text but does not decode as {utf16}; save it as "
+                "UTF-8 (CSV UTF-8)"
+            ) from None
     if b"\x00" in raw[:4096]:
         raise DataError(
             f"{path}: this looks like a binary file, not a text CSV; check the file type "
@@ -127,6 +169,21 @@ def _decode(path: Path) -> tuple[str, str]:
     raise DataError(f"{path}: cannot decode the file as text")  # pragma: no cover (latin-1)
 
 
+def _utf16(raw: bytes) -> str | None:
+    """The UTF-16 codec of ``raw`` (a byte-order mark, or ASCII text with every other byte NUL,
+    as Excel's "Unicode text" writes it), else None."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # the codec reads the BOM and drops it
+    head = raw[:4096]
+    if len(head) >= 4:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+    return None
+
+
 def _sniff_delimiter(text: str) -> str:
     """The delimiter is read off the header line (headers hold no decimal commas)."""
     header = text.lstrip("\ufeff").splitlines()[0]
@@ -135,17 +192,30 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_text_table(
+    path: Path,
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, np.ndarray | None]:
+    """The table, what was detected, the malformed lines and (when some were set aside) the
+    file line of each row."""
     text, encoding = _decode(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty; export the survey again")
     delimiter = _sniff_delimiter(text)
+    header = _header_names(text, delimiter)
+    invalid: list[int] = []
+
+    def count_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(row.actual_columns)
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             pa.BufferReader(text.encode("utf-8")),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=count_invalid
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(_header_names(text, delimiter), pa.string()),
+                column_types=dict.fromkeys(header, pa.string()),
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -160,6 +230,10 @@ def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise DataError(f"{path}: column names used twice: {', '.join(dup)}")
+    malformed = pd.DataFrame(columns=MALFORMED_COLUMNS)
+    lines = None
+    if invalid or _open_quote_at_end(table):
+        table, malformed, lines = _records_line_by_line(path, text, delimiter, header)
     frame = pd.DataFrame(
         {name: _text_column(col) for name, col in zip(names, table.columns, strict=True)}
     )
@@ -170,7 +244,103 @@ def _read_text_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     }
     if delimiter == ";":
         detected["decimal"] = ","
-    return frame, detected
+    if len(malformed):
+        detected["malformed_lines"] = len(malformed)
+    return frame, detected, malformed, lines
+
+
+def _open_quote_at_end(table: pa.Table) -> bool:
+    """pyarrow reads a quote left open on the last line as a value running to the end of the
+    file (ending in a newline): the sign of an unclosed quote it does not report."""
+    if table.num_rows == 0 or table.num_columns == 0:
+        return False
+    last = table.slice(table.num_rows - 1)
+    return any(str(col[0].as_py() or "").endswith(("\n", "\r")) for col in last.columns)
+
+
+def _records_line_by_line(
+    path: Path, text: str, delimiter: str, header: list[str]
+) -> tuple[pa.Table, pd.DataFrame, np.ndarray]:
+    """Split a file with malformed lines into well-formed records and malformed lines.
+
+    A record is a line, or the lines a quoted value spans. A line that does not make a record of
+    as many fields as the header (more or fewer fields, or a quote that never closes) is
+    malformed on its own: the next line starts a new record. Only this slow path reads line by
+    line; the file is refused whole when most of its records are malformed.
+
+    Returns the table of well-formed records (text columns), the malformed lines (columns
+    ``line``, ``raw_line``, ``reason``) and the file line where each record starts.
+    """
+    physical = [line.removesuffix("\r") for line in text.lstrip("\ufeff").split("\n")]
+    width = len(header)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    i = _first_record(physical) + 1  # skip the header
+    while i < len(physical):
+        line = physical[i]
+        if not line:  # blank lines are no records (as pyarrow reads them)
+            i += 1
+            continue
+        fields, used, problem = _one_record(physical, i, delimiter, width)
+        if fields is None:
+            bad.append((i + 1, line, problem))
+            i += 1
+        else:
+            rows.append(fields)
+            starts.append(i + 1)
+            i += used
+    if len(bad) > MAX_MALFORMED_SHARE * (len(bad) + len(rows)):
+        line, _, problem = bad[0]
+        raise DataError(
+            f"{path}: {len(bad)} of {len(bad) + len(rows)} lines are malformed (the first, line "
+            f"{line}: {problem}); check the delimiter and the header, or export the survey again"
+        )
+    columns = [pa.array([r[k] for r in rows], type=pa.string()) for k in range(width)]
+    table = pa.table(columns, names=header) if rows else _empty_table(header)
+    malformed = pd.DataFrame(bad, columns=MALFORMED_COLUMNS)
+    return table, malformed, np.asarray(starts, dtype=np.int64)
+
+
+def _empty_table(header: list[str]) -> pa.Table:
+    return pa.table([pa.array([], type=pa.string()) for _ in header], names=header)
+
+
+def _first_record(physical: list[str]) -> int:
+    """Index of the header line (the first non-blank line)."""
+    return next((k for k, line in enumerate(physical) if line), 0)
+
+
+def _one_record(
+    physical: list[str], i: int, delimiter: str, width: int
+) -> tuple[list[str] | None, int, str]:
+    """The record starting at physical line ``i``: its fields (None when malformed), how many
+    lines it spans and, when malformed, why."""
+    fields = _parse(physical[i], delimiter)
+    if fields is not None and len(fields) == width:
+        return fields, 1, ""
+    if fields is None:  # a quoted value continues on the next lines, or never closes
+        open_quotes = physical[i].count('"') % 2
+        for j in range(i + 1, len(physical)):
+            open_quotes ^= physical[j].count('"') % 2
+            if not open_quotes:  # the quote closes on line j: one parse of lines i..j
+                spanned = _parse("\n".join(physical[i : j + 1]), delimiter)
+                if spanned is not None and len(spanned) == width:
+                    return spanned, j - i + 1, ""
+                break
+        return None, 1, "a quote opened on this line is not closed where the row should end"
+    return None, 1, f"{len(fields)} fields where the header has {width}"
+
+
+def _parse(chunk: str, delimiter: str) -> list[str] | None:
+    """The fields of one record (None if a quote is left open or it is not one record)."""
+    try:
+        records = list(csv.reader(StringIO(chunk), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return None
+    if len(records) != 1:
+        return None
+    return records[0]
 
 
 def _header_names(text: str, delimiter: str) -> list[str]:
@@ -196,7 +366,10 @@ def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, A
         name = names[sheet] if isinstance(sheet, int) else sheet
         frame = pd.read_excel(book, sheet_name=name, dtype=object)
     frame = frame.map(_cell_text)
-    return _as_text(frame), {"format": "xlsx", "sheet": name}
+    detected: dict[str, Any] = {"format": "xlsx", "sheet": name}
+    if len(names) > 1:
+        detected["sheets"] = names  # for a hint when the data are on another sheet
+    return _as_text(frame), detected
 
 
 def _cell_text(value: Any) -> Any:
@@ -241,7 +414,14 @@ def read_margins(path: Path) -> pd.DataFrame:
 
     Returns a DataFrame with columns ``variable`` (str), ``level`` (str), ``count`` (float).
     """
-    raw = read_survey(path).frame
+    survey = read_survey(path)
+    if len(survey.malformed):
+        bad = survey.malformed.iloc[0]
+        raise DataError(
+            f"{path}: line {bad['line']}: {bad['reason']}; every margins line needs "
+            "variable, level, count"
+        )
+    raw = survey.frame
     missing = [c for c in ("variable", "level", "count") if c not in raw.columns]
     if missing:
         raise DataError(

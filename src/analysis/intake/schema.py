@@ -3,6 +3,11 @@
 A row that breaks any rule is rejected whole, with all of its reasons; accepted + rejected =
 received, always. Nothing is coerced, clipped or dropped silently: a cell that is not what the
 codebook says is a reason, not a guess.
+
+A malformed line of the file (the reader sets it aside: wrong number of fields, a quote never
+closed) is one rejected row too, with its file line in ``reasons``; in ``rejected`` its cells are
+empty and the line as received is in the column ``raw_line`` (present only when there are such
+lines). Rejected rows are in file order.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SCORE_RANGE = (0, 10)  # overall satisfaction and likelihood to recommend
 QUALTRICS_DURATION = "Duration (in seconds)"
 SPEEDER_FRACTION = 1 / 3  # a speeder took less than a third of the median interview length
 MIN_STRAIGHT_LINE_ANSWERS = 6  # straight-lining needs at least this many identical answers
+CONTROL = r"[\x00-\x1f\x7f]"  # control characters (newline, tab, ...): never in an id
 FLAGS = {
     "straight_lining": "same answer to every rating item",
     "speeder": "interview under a third of the median length",
@@ -115,10 +121,19 @@ def check_columns(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig)
         close = difflib.get_close_matches(col, unused, n=2, cutoff=0.6)
         close += [c for c in unused if col.lower() in c.lower() and c not in close][:2]
         parts.append(col + (f" (closest: {', '.join(close)})" if close else ""))
+    sheets = raw.detected.get("sheets") or []
+    if len(sheets) > 1 and len(missing) > len(required_columns(codebook, design)) // 2:
+        hint = (
+            f" Most columns are missing: the data may be on another sheet. This was read from "
+            f"sheet {raw.detected.get('sheet')!r}; the workbook's sheets are "
+            f"{', '.join(map(repr, sheets))}: set survey_sheet in the params file to the sheet "
+            "holding the responses."
+        )
+    else:
+        hint = " Check that the codebook matches this export (a wrong codebook, not bad rows)."
     raise DataError(
         f"{raw.source}: {len(missing)} column(s) named by the codebook or the design are missing: "
-        f"{'; '.join(parts)}. Check that the codebook matches this export (a wrong codebook, "
-        "not bad rows)."
+        f"{'; '.join(parts)}.{hint}"
     )
 
 
@@ -203,6 +218,15 @@ def _rules(codebook: Questionnaire) -> dict[str, _Rule]:
         ),
         "unique_id": _Rule("respondent id used more than once", "{col} = {val}: {dup}"),
         "not_nullable": _Rule("required value missing", "{col} is missing"),
+        "control_character": _Rule(
+            "respondent id holds a control character (newline, tab, ...)",
+            "{col} = {val}: holds a control character (a newline, a tab, ...); an id is one "
+            "line of visible text",
+        ),
+        "malformed_line": _Rule(
+            "malformed line (wrong number of fields or a quote never closed)",
+            "line {line}: {reason}; the line as received is in raw_line",
+        ),
         "other": _Rule("other rule broken", "{col} = {val}: fails {check}"),
     }
 
@@ -218,8 +242,9 @@ def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> V
         segments as ``category`` of strings in codebook order, the weight and fpc columns as
         ``float64``, the id, strata and cluster columns and all other columns as strings.
         ``rejected``: the rejected rows exactly as received (text), plus a ``reasons`` column
-        (``; ``-separated). ``summary``: counts of rows received, accepted, rejected, and of
-        rows per rule broken.
+        (``; ``-separated) and, when the file had malformed lines, ``raw_line`` (the line as
+        received; empty for the rows that were read). ``summary``: counts of rows received,
+        accepted, rejected, and of rows per rule broken.
     """
     check_columns(raw, codebook, design)
     text = raw.frame.astype(TEXT)
@@ -240,17 +265,20 @@ def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> V
     except SchemaErrors as exc:
         _collect(exc.failure_cases, raw, codebook, found)
 
+    _control_characters(text[codebook.id], found)
+
     bad_rows = sorted(found.reasons)
     mask = np.zeros(len(text), dtype=bool)
     mask[bad_rows] = True
     rejected = text[mask].copy()
     rejected["reasons"] = ["; ".join(found.reasons[r]) for r in bad_rows]
+    rejected = _with_malformed(rejected, [raw.file_row(r) for r in bad_rows], raw, found)
     clean = _typed_clean(typed[~mask], codebook, design).reset_index(drop=True)
     flags = quality_flags(clean, codebook)
     summary = ValidationSummary(
         source=str(raw.source),
         detected=dict(raw.detected),
-        received=len(text),
+        received=len(text) + len(raw.malformed),
         accepted=len(clean),
         rejected=len(rejected),
         reasons=found.counts(),
@@ -262,6 +290,37 @@ def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> V
             f"{summary.rejected} rejected != {summary.received} received"
         )
     return Validated(clean=clean, rejected=rejected, summary=summary, flags=flags)
+
+
+def _control_characters(ids: pd.Series, found: _Findings) -> None:
+    """Reject ids holding a control character (a newline, a tab, ...): they break every file an
+    id is written to and are never a real respondent id."""
+    ctrl = ids.str.contains(CONTROL, regex=True, na=False).to_numpy()
+    for row in np.flatnonzero(ctrl):
+        found.add(int(row), "control_character", str(ids.name), ids.iloc[row])
+
+
+def _with_malformed(
+    rejected: pd.DataFrame, lines: list[int], raw: RawSurvey, found: _Findings
+) -> pd.DataFrame:
+    """The rejected rows with the file's malformed lines among them, in file order."""
+    if len(raw.malformed) == 0:
+        return rejected
+    rule = found.rules["malformed_line"]
+    for line in raw.malformed["line"]:  # counted per rule like the others (row keys apart)
+        found.rule_rows.setdefault(rule.summary, set()).add(-int(line))
+    bad = pd.DataFrame(
+        {col: pd.Series([np.nan] * len(raw.malformed), dtype=TEXT) for col in rejected.columns}
+    )
+    bad["reasons"] = [
+        rule.detail.format(line=line, reason=reason)
+        for line, reason in zip(raw.malformed["line"], raw.malformed["reason"], strict=True)
+    ]
+    bad["raw_line"] = raw.malformed["raw_line"].astype(TEXT).to_numpy()
+    rejected = rejected.assign(raw_line=pd.Series([np.nan] * len(rejected), dtype=TEXT).values)
+    order = np.argsort(np.concatenate([lines, raw.malformed["line"].to_numpy(int)]), kind="stable")
+    both = pd.concat([rejected.reset_index(drop=True), bad], ignore_index=True)
+    return both.iloc[order].reset_index(drop=True)
 
 
 def quality_flags(clean: pd.DataFrame, codebook: Questionnaire) -> pd.DataFrame:

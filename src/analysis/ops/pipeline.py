@@ -102,8 +102,9 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
     """Estimate gaps overall and by each ``analysis.by`` segment; write ``gap_table.csv``.
 
     The table has the Benjamini-Hochberg adjusted p-value across items (``p_adjusted``) beside
-    the raw one, and is written unsuppressed (the research team's copy); the report shows
-    :func:`shown_gaps`.
+    the raw one. It is written as every table under data/processed/ is: suppressed (the cells
+    of :func:`shown_gaps` blank, the ``suppressed`` flag); the unsuppressed table is returned,
+    for the steps that need every estimate (stated importance of the key drivers).
     """
     table = gaps_mod.gap_table(
         design,
@@ -113,13 +114,14 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
         confidence=client.config.analysis.confidence,
     )
     table = inference.add_p_adjusted(table)
-    files.write_csv(table, client.processed_dir / "gap_table.csv")
+    files.write_csv(shown_gaps(client, table), client.processed_dir / "gap_table.csv")
     return table
 
 
 # ---------------------------------------------------------------------------------------------
-# the customer-centred analyses (issue 5). Their CSVs are written as the report shows them:
-# estimates from fewer than analysis.min_cell respondents blank, with a ``suppressed`` flag.
+# the customer-centred analyses (issue 5). Their CSVs, like gap_table.csv, are written as the
+# report shows them: estimates from fewer than analysis.min_cell respondents blank, with a
+# ``suppressed`` flag (one rule, cx.suppression, for every table).
 
 
 def shown_gaps(client: Client, table: pd.DataFrame) -> pd.DataFrame:
@@ -250,9 +252,12 @@ def segments(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.Da
 
 def representativeness(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame:
     """Respondents against the customer base (margins file), before and after weighting; write
-    ``representativeness.csv``."""
+    ``representativeness.csv`` (suppressed like every table)."""
     margins = readers.read_margins(client.margins_path) if client.margins_path is not None else None
     table = representativeness_mod.representativeness(design, clean, client.codebook, margins)
+    table = representativeness_mod.suppress_representativeness(
+        table, client.config.analysis.min_cell
+    )
     files.write_csv(table, client.processed_dir / "representativeness.csv")
     return table
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from analysis import __version__, files
-from analysis.config.params import LOGO_TYPES, Client, load_client
+from analysis.config.logo import check_logo
+from analysis.config.params import Client, load_client
 from analysis.errors import ReportError
 
 KERNEL = "outside-in"
@@ -485,12 +486,21 @@ def package_fingerprint() -> dict[str, str]:
 
 
 def brand_resources(client: Client) -> dict[str, str]:
-    """The client's branding for the template: name, accent colour, logo as a data URI."""
+    """The client's branding for the template: name, accent colour, logo as a data URI.
+
+    The logo's bytes are checked by content again here (:func:`analysis.config.logo.check_logo`:
+    the file may have changed since the params were loaded) and exactly the checked bytes are
+    embedded; a logo that fails is a :class:`~analysis.errors.ReportError` naming the key.
+    """
     brand = client.config.report.brand
     out = {"name": brand.name or "", "accent": brand.accent or ""}
     if brand.logo is not None:
-        data = base64.b64encode((client.root / brand.logo).read_bytes()).decode("ascii")
-        out["logo"] = f"data:{LOGO_TYPES[brand.logo.suffix.lower()]};base64,{data}"
+        try:
+            kind, content = check_logo(client.root / brand.logo)
+        except (ValueError, OSError) as exc:
+            raise ReportError(f"{client.params_file}: key 'report.brand.logo': {exc}") from None
+        data = base64.b64encode(content).decode("ascii")
+        out["logo"] = f"data:{kind};base64,{data}"
     return out
 
 
