@@ -224,6 +224,27 @@ def run_client(
     client = load_client(params_file, root=root_path)
     nb_path = _notebook_path(notebook, root_path)
     kernel = check_kernel()
+    manifest = _run_locked(client, params_file, nb_path, timeout, clock, kernel)
+    return RunResult(
+        client.slug,
+        client.report_dir / "report.html",
+        client.report_dir / "report.ipynb",
+        client.processed_dir / "manifest.json",
+        manifest["seconds"],
+    )
+
+
+def _run_locked(
+    client: Client,
+    params_file: str | Path,
+    nb_path: Path,
+    timeout: int,
+    clock: _Clock,
+    kernel: dict[str, Any],
+) -> dict[str, Any]:
+    """Under the client's lock: recover a killed run's leftovers, run into a new stage, write the
+    manifest there, swap the stage in; a failure discards the stage (unless the swap was
+    committed: the next run then completes it). Returns the manifest."""
     with lock.client_lock(client.root, client.slug) as stale:
         staging.recover(client.root, client.slug)
         stage = staging.staged(client, staging.new_token())
@@ -235,14 +256,8 @@ def run_client(
             staging.commit(stage)
         finally:
             if not staging.marker_path(client.root, client.slug).exists():
-                staging.discard(client.root, client.slug)  # a failed run's stage
-    return RunResult(
-        client.slug,
-        client.report_dir / "report.html",
-        client.report_dir / "report.ipynb",
-        client.processed_dir / "manifest.json",
-        manifest["seconds"],
-    )
+                staging.discard(client.root, client.slug)
+    return manifest
 
 
 def _run_staged(
