@@ -26,3 +26,12 @@ class ReportError(OutsideInError):
 
 class DeliveryError(OutsideInError):
     """A report could not be sent (settings missing, the server refused it, nothing to send)."""
+
+
+class OutputError(OutsideInError):
+    """An output could not be written (disk full, no permission, a read-only folder); the message
+    names the path and what to do, and the last good outputs are kept."""
+
+
+class LockedError(OutsideInError):
+    """Another run of the same client is in progress (its lock names its process)."""

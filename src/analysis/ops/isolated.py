@@ -4,7 +4,9 @@
 ``python -m analysis.ops.isolated '<json>'`` (:func:`main`, the client process), which runs
 :func:`analysis.report.runner.run_client` and writes its result as JSON. The client process and
 everything it starts (its papermill kernel) are killed when the timeout passes; its output is kept
-in ``data/processed/<client>/run.log``. This module imports only what the client process needs,
+in ``data/processed/<client>/run.log``. The client process dies with the process that started it
+(:func:`analysis.ops.process.die_with_parent`), and a stopped client's staging folders are removed
+(:func:`analysis.report.staging.tidy`). This module imports only what the client process needs,
 so that each client starts quickly.
 """
 
@@ -25,7 +27,7 @@ from analysis import files
 from analysis.config.params import SLUG
 from analysis.errors import OutsideInError
 from analysis.ops import process
-from analysis.report import runner
+from analysis.report import runner, staging
 
 DEFAULT_TIMEOUT = 1800  # seconds for one client's whole run
 RUN_LOG = "run.log"  # data/processed/<client>/run.log: the client process's output
@@ -53,6 +55,7 @@ def run_isolated(
         "root": str(root),
         "notebook": None if notebook is None else str(notebook),
         "timeout": max(1, int(timeout)),
+        "parent": os.getpid(),
     }
     t0 = time.perf_counter()
     # the client's temporary files (and its kernel's IPC sockets) live in this folder, which is
@@ -65,8 +68,9 @@ def run_isolated(
         seconds = round(time.perf_counter() - t0, 3)
         log_text = log_file.read_text(encoding="utf-8", errors="replace")
         kept_log = _keep_log(log_text, root, slug)
+        if SLUG.match(slug):
+            staging.tidy(root, slug)  # a stopped or crashed client's staging folders
         if timed_out:
-            _remove_partial_files(root, slug)
             return {
                 "status": "timeout",
                 "seconds": seconds,
@@ -131,14 +135,6 @@ def _keep_log(text: str, root: Path, slug: str) -> str | None:
     return str(target)
 
 
-def _remove_partial_files(root: Path, slug: str) -> None:
-    """Temporary files an interrupted atomic write left behind (``.<name>.*.tmp``)."""
-    for folder in (root / "reports" / slug, root / "data" / "processed" / slug):
-        if folder.is_dir():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
-
-
 def _tail(text: str, lines: int = 3) -> str:
     kept = [ln.strip() for ln in text.splitlines() if ln.strip() and "WARNING |" not in ln]
     return " | ".join(kept[-lines:])[-600:]
@@ -191,8 +187,11 @@ def main(argv: Sequence[str]) -> int:
             "usage: python -m analysis.ops.isolated '<json arguments>' (internal)", file=sys.stderr
         )
         return 2
+    args = json.loads(argv[0])
+    if args.get("parent") is not None:
+        process.die_with_parent(int(args["parent"]))
     process.skip_slow_optional_imports()  # before papermill imports nbformat
-    return _client(json.loads(argv[0]))
+    return _client(args)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """Process helpers: stop a process tree (with a Jupyter kernel's leftovers), keep track of the
-processes a command started so an interrupt can stop them, SIGTERM as Ctrl-C, usable cores, and
-keeping a slow optional import out of processes Outside-In owns. No statistics, no parsing.
+processes a command started so an interrupt can stop them, SIGTERM as Ctrl-C, a child process
+that dies with its parent, usable cores, and keeping a slow optional import out of processes
+Outside-In owns. No statistics, no parsing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import itertools
 import json
 import os
@@ -20,6 +23,7 @@ from typing import Any
 import psutil
 
 KILL_WAIT = 10.0  # seconds to wait for killed processes to be gone
+PR_SET_PDEATHSIG = 1  # prctl(2) option (linux/prctl.h)
 
 
 def skip_slow_optional_imports() -> None:
@@ -148,6 +152,28 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Have the kernel send this process SIGKILL when its parent ends (Linux ``prctl
+    PR_SET_PDEATHSIG``); end at once if the parent ``parent_pid`` has already gone.
+
+    Called first thing in a client process (:mod:`analysis.ops.isolated`): when the batch or the
+    Dask worker that started it is killed, even with ``kill -9``, the client process dies too,
+    and its Jupyter kernel follows within a second (ipykernel polls for its parent, the client
+    process, and exits when it is gone). The "parent" is the thread that started the process:
+    the batch's and Dask's threads wait for their client process, so they outlive it. Returns
+    False where ``prctl`` is not available (not Linux): the client then outlives a killed
+    parent until its own timeout.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:  # pragma: no cover
+        return False
+    if os.getppid() != parent_pid:  # the parent ended before prctl: no signal will come
+        os._exit(1)
+    return True
 
 
 def usable_cores() -> int:

@@ -4,10 +4,15 @@
 ``notebooks/gap_report.ipynb`` with papermill (only the params file and the project root, as plain
 strings, are passed in), converts the executed notebook with nbconvert using our template
 (``templates/outside_in``: no code, no prompts, no scripts, our CSS inlined, images as data URIs),
-checks the HTML is self-contained, and only then replaces ``reports/<client>/report.html`` and
-``report.ipynb`` (atomically). A failed run raises :class:`~analysis.errors.ReportError` naming the
-failing cell and leaves the last good report as it was. Finally it writes the run's provenance to
-``data/processed/<client>/manifest.json``.
+checks the HTML is self-contained, writes ``report.html``, ``report.ipynb`` and the run's
+provenance (``manifest.json``), and only then swaps the run's outputs in. The whole run holds the
+client's lock (:mod:`analysis.report.lock`: a second run at the same time is refused) and writes
+into staging folders (:mod:`analysis.report.staging`) that replace ``data/processed/<client>/`` and
+``reports/<client>/`` whole when everything succeeded. A failed run raises
+:class:`~analysis.errors.ReportError` naming the failing cell (or
+:class:`~analysis.errors.OutputError` naming the file that could not be written, also when the
+notebook's kernel could not write it), changes no output and leaves the executed notebook in
+``data/processed/<client>/report.failed.ipynb`` for debugging.
 
 papermill, nbconvert, nbformat and jupyter_client are imported where they are used: the report
 notebook's kernel imports this module (for :func:`open_client`) and would otherwise pay ~3 s for
@@ -35,7 +40,8 @@ from typing import Any
 from analysis import __version__, files
 from analysis.config.logo import check_logo
 from analysis.config.params import Client, load_client
-from analysis.errors import ReportError
+from analysis.errors import OutputError, ReportError
+from analysis.report import lock, staging
 
 KERNEL = "outside-in"
 SETUP_COMMAND = "scripts/dev.sh setup"
@@ -57,6 +63,7 @@ VERSIONED = (
     "scipy",
 )
 FAILED_NOTEBOOK = "report.failed.ipynb"  # in data/processed/<client>/, for debugging a failure
+OS_ERRORS = ("OSError", "PermissionError")  # what a cell's failed write raises (ENOSPC, EACCES)
 
 _SCRIPT = re.compile(r"<\s*script", re.IGNORECASE)
 _REMOTE_ATTR = re.compile(
@@ -100,8 +107,10 @@ def resolve_root(params_file: str | Path, root: str | Path = ".") -> Path:
 
 
 def open_client(params_file: str | Path, root: str | Path = ".") -> Client:
-    """Load a client from the notebook: :func:`resolve_root`, then ``load_client``."""
-    return load_client(params_file, root=resolve_root(params_file, root))
+    """Load a client from the notebook: :func:`resolve_root`, then ``load_client``; in a run's
+    kernel, the client writes into the run's staging folders
+    (:func:`analysis.report.staging.from_environment`)."""
+    return staging.from_environment(load_client(params_file, root=resolve_root(params_file, root)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,32 +210,79 @@ def run_client(
     ParamsError
         The params file or codebook is invalid (nothing has run).
     ReportError
-        The kernel is missing, a notebook cell failed, or the HTML is not self-contained; the
-        previous report is left untouched.
+        The kernel is missing, a notebook cell failed, or the HTML is not self-contained.
+    OutputError
+        An output could not be written (disk full, no permission, read-only folder), by the
+        runner or by the notebook.
+    LockedError
+        Another run of the same client is in progress.
+
+    Whatever fails, no output of the last good run is changed (see
+    :mod:`analysis.report.staging`).
     """
     clock = _Clock()
     root_path = Path(root).absolute() if root is not None else Path.cwd()
     client = load_client(params_file, root=root_path)
     nb_path = _notebook_path(notebook, root_path)
     kernel = check_kernel()
-    clock.lap("check")
+    manifest = _run_locked(client, params_file, nb_path, timeout, clock, kernel)
+    return RunResult(
+        client.slug,
+        client.report_dir / "report.html",
+        client.report_dir / "report.ipynb",
+        client.processed_dir / "manifest.json",
+        manifest["seconds"],
+    )
 
-    validation = client.processed_dir / "validation.json"
-    before = _stamp(validation)
-    executed = _execute(client, params_file, nb_path, timeout)
+
+def _run_locked(
+    client: Client,
+    params_file: str | Path,
+    nb_path: Path,
+    timeout: int,
+    clock: _Clock,
+    kernel: dict[str, Any],
+) -> dict[str, Any]:
+    """Under the client's lock: recover a killed run's leftovers, run into a new stage, write the
+    manifest there, swap the stage in; a failure discards the stage (unless the swap was
+    committed: the next run then completes it). Returns the manifest."""
+    with lock.client_lock(client.root, client.slug) as stale:
+        staging.recover(client.root, client.slug)
+        stage = staging.staged(client, staging.new_token())
+        clock.lap("check")
+        try:
+            manifest = _run_staged(stage, params_file, nb_path, timeout, clock, kernel)
+            manifest["recovered_from"] = stale  # the record of a killed run whose lock was cleared
+            files.write_json(manifest, stage.processed_dir / "manifest.json")
+            staging.commit(stage)
+        finally:
+            if not staging.marker_path(client.root, client.slug).exists():
+                staging.discard(client.root, client.slug)
+    return manifest
+
+
+def _run_staged(
+    stage: staging.StagedClient,
+    params_file: str | Path,
+    nb_path: Path,
+    timeout: int,
+    clock: _Clock,
+    kernel: dict[str, Any],
+) -> dict[str, Any]:
+    """Execute, convert and write the report into the stage; return the run's manifest."""
+    with staging.kernel_environment(stage.token):
+        executed = _execute(stage, params_file, nb_path, timeout)
     clock.lap("execute")
-    rows = _row_counts(validation, before, nb_path)
+    rows = _row_counts(stage.processed_dir / "validation.json", nb_path)
 
-    html = to_html(executed, title=client.config.title, brand=brand_resources(client))
-    check_self_contained(html, where=f"{nb_path.name} for {client.slug}")
+    html = to_html(executed, title=stage.config.title, brand=brand_resources(stage))
+    check_self_contained(html, where=f"{nb_path.name} for {stage.slug}")
     clock.lap("convert")
 
-    out_html, out_ipynb = _write_report(client, executed, html)
+    _write_report(stage, executed, html)
     clock.lap("write")
 
-    manifest = _manifest(client, clock, rows, nb_path, kernel, executed)
-    manifest_path = files.write_json(manifest, client.processed_dir / "manifest.json")
-    return RunResult(client.slug, out_html, out_ipynb, manifest_path, manifest["seconds"])
+    return _manifest(stage, clock, rows, nb_path, kernel, executed)
 
 
 def _notebook_path(notebook: str | Path | None, root: Path) -> Path:
@@ -256,21 +312,17 @@ class _Clock:
         return round(time.perf_counter() - self._t0, 3)
 
 
-def _write_report(client: Client, executed: Any, html: str) -> tuple[Path, Path]:
-    """Replace ``reports/<client>/report.ipynb`` and ``report.html`` (both or neither)."""
+def _write_report(stage: staging.StagedClient, executed: Any, html: str) -> None:
+    """Write ``report.ipynb`` and ``report.html`` into the stage's report folder."""
     import nbformat
 
-    out_html = client.report_dir / "report.html"
-    out_ipynb = client.report_dir / "report.ipynb"
-    with files.atomic_path(out_ipynb) as tmp_ipynb, files.atomic_path(out_html) as tmp_html:
+    with files.atomic_path(stage.report_dir / "report.ipynb") as tmp_ipynb:
         nbformat.write(executed, str(tmp_ipynb))
-        tmp_html.write_text(html, encoding="utf-8")
-    (client.processed_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
-    return out_html, out_ipynb
+    files.write_text(html, stage.report_dir / "report.html")
 
 
 def _manifest(
-    client: Client,
+    stage: staging.StagedClient,
     clock: _Clock,
     rows: dict[str, int],
     nb_path: Path,
@@ -278,12 +330,14 @@ def _manifest(
     executed: Any,
 ) -> dict[str, Any]:
     """The run's provenance: inputs and outputs with their SHA-256, rows, parameters, notebook,
-    kernel, timings (of the run, its steps and each cell), notebook warnings, versions."""
+    kernel, timings (of the run, its steps and each cell), notebook warnings, versions. Output
+    paths are the live ones the stage's files will have after the swap."""
     finished = dt.datetime.now(dt.UTC)
+    client = stage.live
     outputs = (
-        ("report_html", client.report_dir / "report.html"),
-        ("report_ipynb", client.report_dir / "report.ipynb"),
-        ("gap_table", client.processed_dir / "gap_table.csv"),
+        ("report_html", client.report_dir / "report.html", stage.report_dir),
+        ("report_ipynb", client.report_dir / "report.ipynb", stage.report_dir),
+        ("gap_table", client.processed_dir / "gap_table.csv", stage.processed_dir),
     )
     return {
         "client": client.slug,
@@ -304,11 +358,11 @@ def _manifest(
         "outputs": {
             name: {
                 "path": _rel(p, client.root),
-                "sha256": files.file_sha256(p),
-                "bytes": p.stat().st_size,
+                "sha256": files.file_sha256(staged / p.name),
+                "bytes": (staged / p.name).stat().st_size,
             }
-            for name, p in outputs
-            if p.is_file()
+            for name, p, staged in outputs
+            if (staged / p.name).is_file()
         },
         "cells": _cell_timings(executed),
         "notebook_warnings": _stderr_text(executed),
@@ -317,8 +371,11 @@ def _manifest(
     }
 
 
-def _execute(client: Client, params_file: str | Path, nb_path: Path, timeout: int) -> Any:
-    """Execute the notebook into a temporary file; return the executed notebook."""
+def _execute(
+    client: staging.StagedClient, params_file: str | Path, nb_path: Path, timeout: int
+) -> Any:
+    """Execute the notebook into a temporary file; return the executed notebook. A failure
+    keeps the executed notebook so far in the live ``data/processed/<client>/``."""
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -341,10 +398,12 @@ def _execute(client: Client, params_file: str | Path, nb_path: Path, timeout: in
                 config=_kernel_config(Path(sockets)),
             )
         except PapermillExecutionError as exc:
-            kept = _keep_failed(out, client)
-            raise ReportError(_describe_failure(exc, nb_path, client, kept)) from None
+            kept = _keep_failed(out, client.live)
+            raise _cell_failure(exc, nb_path, client, kept) from None
+        except OSError as exc:  # the executed notebook could not be written
+            raise files.write_error(exc, out) from exc
         except Exception as exc:  # kernel died, cell timed out, kernel would not start ...
-            kept = _keep_failed(out, client)
+            kept = _keep_failed(out, client.live)
             hint = f" The executed notebook so far is in {kept}." if kept else ""
             raise ReportError(
                 f"{nb_path.name} for {client.slug}: the notebook could not be run: "
@@ -365,24 +424,39 @@ def _kernel_config(sockets: Path) -> Any:
 
 
 def _keep_failed(out: Path, client: Client) -> Path | None:
+    """Keep the executed notebook of a failed run (None: there is none, or it cannot be written,
+    as when the disk is full: the run's own error is the one to report)."""
     if not out.is_file():
         return None
     target = client.processed_dir / FAILED_NOTEBOOK
-    files.write_text(out.read_text(encoding="utf-8"), target)
+    try:
+        files.write_text(out.read_text(encoding="utf-8"), target)
+    except (OutputError, OSError):
+        return None
     return target
 
 
-def _describe_failure(exc: Any, nb_path: Path, client: Client, kept: Path | None) -> str:
-    """Name the failing cell (index in the notebook file, first source line) and the error."""
+def _cell_failure(
+    exc: Any, nb_path: Path, client: Client, kept: Path | None
+) -> ReportError | OutputError:
+    """Name the failing cell (index in the notebook file, first source line) and the error; a
+    cell that could not write a file (:class:`OutputError` or an OSError in the kernel) is an
+    :class:`OutputError` that leads with what the system said."""
     source = str(getattr(exc, "source", "") or "")
     index = _source_index(nb_path, source, getattr(exc, "cell_index", None))
     first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "(empty cell)")
     where = f"cell {index}" if index is not None else "a cell"
     ename, evalue = getattr(exc, "ename", "Error"), str(getattr(exc, "evalue", "") or "")
     hint = f" The executed notebook with the full traceback is in {kept}." if kept else ""
-    return (
+    unchanged = "The previous report and outputs, if any, were left unchanged."
+    if ename == "OutputError" or ename in OS_ERRORS:
+        what = evalue if ename == "OutputError" else f"{ename}: {evalue}"
+        return OutputError(
+            f"{nb_path.name} for {client.slug}: {what} (in {where}, `{first}`). {unchanged}{hint}"
+        )
+    return ReportError(
         f"{nb_path.name} for {client.slug}: {where} (`{first}`) failed: {ename}: {evalue}. "
-        f"The previous report, if any, was left unchanged.{hint}"
+        f"{unchanged}{hint}"
     )
 
 
@@ -432,20 +506,12 @@ def _stderr_text(nb: Any) -> list[str]:
     return [t for t in out if t]
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
-def _row_counts(validation: Path, before: tuple[int, int] | None, nb_path: Path) -> dict[str, int]:
-    """Rows received/accepted/rejected from this run's ``validation.json`` (not a stale one)."""
-    after = _stamp(validation)
-    if after is None or after == before:
+def _row_counts(validation: Path, nb_path: Path) -> dict[str, int]:
+    """Rows received/accepted/rejected from this run's ``validation.json`` (in its stage, so
+    never a previous run's)."""
+    if not validation.is_file():
         raise ReportError(
-            f"{nb_path.name}: the notebook ran but did not write {validation} "
+            f"{nb_path.name}: the notebook ran but did not write validation.json "
             "(it must call pipeline.intake); the previous report was left unchanged"
         )
     data = json.loads(validation.read_text(encoding="utf-8"))
