@@ -246,7 +246,9 @@ def test_jackknife_matches_the_r_conformant_jk1_of_a_cluster_sample():
     )
     design = build_design(frame, DesignConfig(weight="w", cluster="psu"))
     reps = jack(design)
-    want = estimate.replicate_means(design, frame["y"], type="JK1")["se"].iloc[0]
+    want = estimate.means(
+        design.with_replicates(replicates_mod.replicate_weights(design, "JK1")), frame["y"]
+    )["se"].iloc[0]
     assert reps.n_replicates == 8
     got = np.sqrt(replicate_mean_variance(reps, design, frame["y"].to_numpy()))
     assert got == pytest.approx(want, rel=1e-12)
