@@ -88,6 +88,17 @@ def test_valid_params_load(tmp_path: Path) -> None:
     assert set(client.input_files()) == {"params", "survey", "codebook", "margins"}
 
 
+def test_design_variance_defaults_to_taylor_and_takes_replicate_methods(tmp_path: Path) -> None:
+    design = load_client(make_client(tmp_path), root=tmp_path).config.design
+    assert (design.variance, design.replicates) == ("taylor", 500)
+    for variance, extra in (("jkn", {}), ("jk1", {}), ("bootstrap", {"replicates": 200})):
+        params = with_changes(PARAMS, "design.variance", variance)
+        params["design"].update(extra)
+        design = load_client(make_client(tmp_path, params=params), root=tmp_path).config.design
+        assert design.variance == variance
+        assert design.replicates == extra.get("replicates", 500)
+
+
 def test_relative_params_path_resolves_against_root(tmp_path: Path) -> None:
     make_client(tmp_path)
     client = load_client("params/acme-bank.yaml", root=tmp_path)
@@ -130,6 +141,10 @@ def test_optional_sections_default(tmp_path: Path) -> None:
         ("previous", "params/acme-bank-2025.yaml", "key 'previous': file params/acme-bank-2025"),
         ("analysis.crosshairs", "median", "key 'analysis.crosshairs': Input should be 'mean'"),
         ("analysis.replicates", 1, "key 'analysis.replicates': Input should be greater"),
+        ("design.variance", "brr", "key 'design.variance': Input should be 'taylor', 'jk1'"),
+        ("design.replicates", 1, "key 'design.replicates': Input should be greater"),
+        ("design.replicates", 20_000, "key 'design.replicates': Input should be less"),
+        ("design.replicates", 200, "key 'design': replicates is the number of bootstrap"),
         ("survey_sheet", [1], "key 'survey_sheet'"),
     ],
 )

@@ -211,3 +211,38 @@ def test_rank_degf_is_rs_rank_of_the_replicate_weights() -> None:
     w[5] = 2 * w[1] - w[0]  # a combination of others (R's qr drops it)
     w[4] = w[3] * (1 + 1e-7)  # within R's tolerance 1e-5 of another
     assert replicates.rank_degf(w) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline: design.variance
+
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_JKN = Path(__file__).parent / "fixtures" / "r_reference" / "demo_jkn"
+
+
+def test_demo_with_design_variance_jkn_is_rs_re_raked_jackknife(tmp_path: Path) -> None:
+    """params/demo.yaml with design.variance: jkn: one replicate per respondent, each raked to
+    the margins; the gap of item tan_1 and R's degf (a pivoted QR: the demo's replicates are
+    nearly parallel) as R computes them (tests/fixtures/r_reference/demo_jkn/reference.R)."""
+    from analysis.config.params import load_client
+    from analysis.cx import gaps
+    from analysis.ops import pipeline
+
+    text = (REPO / "params" / "demo.yaml").read_text(encoding="utf-8")
+    params = tmp_path / "demo-jkn.yaml"
+    params.write_text(text.replace("  strata: stratum\n", "  strata: stratum\n  variance: jkn\n"))
+    client = load_client(params, root=REPO)
+    clean = pipeline.read_and_validate(client).clean
+    accepted = pd.read_csv(DEMO_JKN / "accepted.csv")
+    assert clean["respondent_id"].tolist() == accepted["respondent_id"].tolist()
+    design = pipeline.survey_design(client, clean)
+    want = pd.read_csv(DEMO_JKN / "expected.csv")
+    assert design.variance_method == "JKn" and design.replicates.n_replicates == len(clean)
+    assert design.df == want["degf"].iloc[0] == 1717
+    table = gaps.gap_table(design, clean, client.codebook, by=["segment", "region"])
+    got = table[table["item"] == "tan_1"].merge(want, on=["group", "level"], validate="1:1")
+    assert len(got) == len(want)
+    np.testing.assert_allclose(got["gap"], got["estimate"], rtol=RTOL)
+    np.testing.assert_allclose(got["se_x"], got["se_y"], rtol=RTOL)
+    assert (got["df"] == 1717).all()

@@ -64,7 +64,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+import scipy.linalg
 from scipy.linalg import lapack
 
 from analysis.errors import DesignError
@@ -75,6 +75,7 @@ from analysis.survey.design import (
     Stage,
     SurveyDesign,
     level_text,
+    one_blas_thread,
 )
 from analysis.survey.variance import Pairs, group_sum
 
@@ -92,6 +93,8 @@ MAX_FAILED_SHARE = 0.05
 MAX_REPLICATE_CELLS = 1 << 27
 #: R's tolerance of the rank of the replicate weights (``degf``: ``qr(weights, tol = 1e-5)``).
 RANK_TOLERANCE = 1e-5
+#: Smallest squared residual (replicates of length 1) that the Gram matrix resolves reliably.
+CLEAR_PIVOT = 1e-6
 
 #: Calibrates replicate design weights: (R, n) uncalibrated -> (R, n) calibrated; a row of NaN
 #: marks a replicate that could not be calibrated.
@@ -431,26 +434,38 @@ def _recalibrated(
         bootstrap=pick(rep.bootstrap),
         calibrated=weights[keep],
         failed=failed,
-        degf=rank_degf(weights[keep]),
+        degf=rank_degf(weights[keep], gram=rep.family == "bootstrap"),
     )
 
 
-def rank_degf(weights: np.ndarray) -> int:
+def rank_degf(weights: np.ndarray, gram: bool = True) -> int:
     """R's ``degf`` of a replicate design it recomputes: the rank of the (R, n) replicate
     weights minus 1 (``qr(weights(design, "analysis"), tol = 1e-5)$rank - 1``).
 
-    The rank is that of a pivoted Cholesky factorisation of the replicates' Gram matrix with
-    every replicate scaled to length 1: a replicate counts when the part of it that the others
-    do not explain is at least ``RANK_TOLERANCE`` of its length, R's criterion in ``qr``.
+    With every replicate scaled to length 1, a replicate counts when the part of it that the
+    others do not explain is at least ``RANK_TOLERANCE`` of its length, R's criterion in ``qr``.
+    Replicates clearly independent of each other (the usual bootstrap) are recognised from a
+    pivoted Cholesky factorisation of their Gram matrix (one matrix product); otherwise (the
+    jackknives' replicates are nearly parallel, beyond the Gram matrix's accuracy) the rank is
+    that of a Householder QR, column-pivoted as R's; ``gram=False`` goes to it directly.
     """
     w = np.asarray(weights, dtype=float)
     norms = np.sqrt(np.einsum("ij,ij->i", w, w))
-    w = w[norms > 0] / norms[norms > 0, None]
-    if w.shape[0] == 0:
+    unit = w[norms > 0] / norms[norms > 0, None]  # (R, n)
+    if unit.shape[0] == 0:
         return -1
-    gram = w @ w.T
-    _, _, rank, _ = lapack.dpstrf(gram, tol=RANK_TOLERANCE**2)
-    return int(rank) - 1
+    with one_blas_thread():
+        if gram:
+            chol, _piv, rank, _info = lapack.dpstrf(unit @ unit.T, tol=RANK_TOLERANCE**2)
+            if rank == unit.shape[0] and np.min(np.diag(chol)) ** 2 > CLEAR_PIVOT:
+                return int(rank) - 1
+        cols = np.asfortranarray(unit.T)  # (n, R)
+        del unit
+        if cols.shape[0] > 2 * cols.shape[1]:  # tall: reduce to the (R, R) triangle first
+            qr, _tau, _work, _info = lapack.dgeqrf(cols, overwrite_a=True)
+            cols = np.triu(qr[: cols.shape[1]])
+        tri = scipy.linalg.qr(cols, mode="r", pivoting=True, overwrite_a=True)[0]
+    return int((np.abs(np.diag(tri)) > RANK_TOLERANCE).sum()) - 1
 
 
 def raking_recalibrator(
@@ -539,15 +554,11 @@ def unit_level_totals(
 ) -> np.ndarray:
     """(c, L, R) replicate totals of domain sums from their (PSU, level) totals ``totals`` (c, P)
     at the pairs ``pr`` of the first stage: ``sum_u F[u, r] totals[u, l]``, for factor-only
-    (not recalibrated) replicates. Bootstrap: one sparse product, (variables x levels, pairs) @
-    (pairs, replicates); jackknife: its closed form."""
-    c, n_levels = totals.shape[0], pr.n_columns
+    (not recalibrated) replicates. Bootstrap: per level, one product of its pairs' totals with
+    their PSUs' factors; jackknife: its closed form."""
     if rep.bootstrap is None:
         return _jackknife_totals(rep, stage, pr, totals)
-    rows = (np.arange(c)[:, None] * n_levels + pr.column[None, :]).ravel()
-    cols = np.tile(np.arange(pr.size), c)
-    mat = sparse.csr_array((totals.ravel(), (rows, cols)), shape=(c * n_levels, pr.size))
-    return (mat @ rep.bootstrap[pr.unit]).reshape(c, n_levels, rep.n_replicates)
+    return _level_products(totals, pr.column, pr.n_columns, rep.bootstrap, pr.unit)
 
 
 def row_level_totals(
@@ -557,25 +568,43 @@ def row_level_totals(
     that answered ``v``, from recalibrated replicate weights ``W`` (every row its own weight).
 
     ``yt`` (c, n): the variables, NaN where not answered; ``codes`` (n,): each row's level
-    (-1: none). One sparse (2 c L, n) matrix of the rows' values and indicators times the (n, R)
-    replicate weights: work proportional to answers x replicates, never rows x levels x
-    variables x replicates."""
+    (-1: none). Per level, one dense product of its rows' values and answered-indicators (2c
+    rows) with their (n_l, R) replicate weights: work proportional to rows x variables x
+    replicates, never rows x levels x variables x replicates."""
     weights = rep.calibrated_by_row
     if weights is None:
         raise DesignError("row_level_totals needs recalibrated replicate weights")
-    c, n = yt.shape
-    var, row = np.nonzero(np.isfinite(yt) & (codes >= 0)[None, :])
-    col = var * n_levels + codes[row]
-    k = c * n_levels
-    mat = sparse.csr_array(
-        (
-            np.concatenate([yt[var, row], np.ones(var.size)]),
-            (np.concatenate([col, col + k]), np.concatenate([row, row])),
-        ),
-        shape=(2 * k, n),
-    )
-    out = mat @ weights
-    return out[:k].reshape(c, n_levels, -1), out[k:].reshape(c, n_levels, -1)
+    answered = np.isfinite(yt)
+    stacked = np.concatenate([np.where(answered, yt, 0.0), answered.astype(float)])
+    out = _level_products(stacked, codes, n_levels, weights)
+    c = yt.shape[0]
+    return out[:c], out[c:]
+
+
+def _level_products(
+    values: np.ndarray,
+    level: np.ndarray,
+    n_levels: int,
+    weights: np.ndarray,
+    index: np.ndarray | None = None,
+) -> np.ndarray:
+    """(k, L, R): for each level ``l``, ``values[:, j] @ weights[index[j]]`` summed over the
+    entries ``j`` of that level (``level[j] == l``; -1: none); ``index`` None: entry ``j``'s
+    weights are row ``j``. One dense matrix product per level, so that the (entries, R) weights
+    are read once and never multiplied by levels."""
+    k, m = values.shape
+    out = np.zeros((k, n_levels, weights.shape[1]))
+    order = np.argsort(level, kind="stable")
+    counts = np.bincount(level[level >= 0], minlength=n_levels)
+    start = int(np.count_nonzero(level < 0))  # sorted: the entries without a level come first
+    for lev in np.flatnonzero(counts):
+        rows = order[start : start + counts[lev]]
+        start += int(counts[lev])
+        if rows.size == m and index is None:  # every entry (in order): no copy of the weights
+            out[:, lev] = values @ weights
+            continue
+        out[:, lev] = values[:, rows] @ weights[rows if index is None else index[rows]]
+    return out
 
 
 def _jackknife_totals(rep: ReplicateWeights, stage: Stage, pr: Pairs, p: np.ndarray) -> np.ndarray:
