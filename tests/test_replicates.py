@@ -205,6 +205,14 @@ def test_domain_absent_from_a_replicate_drops_that_replicate() -> None:
     member = (frame["dom"] == "x").to_numpy()
     var = rep_mean_by_loop(frame["y1"].to_numpy(), member, reps, rscales, scale)
     assert np.isfinite(row["se"]) and row["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
+    # a total is defined in every replicate: 0 where the domain lost its weight (as R's)
+    tot = estimate.totals(with_reps(design(frame), "JKn"), frame[["y1"]], frame["dom"])
+    y = frame["y1"].to_numpy()
+    theta = np.array([np.sum(wr[member] * y[member]) for wr in reps])
+    assert (theta == 0).sum() == 1
+    total_var = scale * np.sum(np.array(rscales) * (theta - theta.mean()) ** 2)
+    got = tot.set_index("domain").loc["x", "se"]
+    assert got == pytest.approx(np.sqrt(total_var), rel=1e-10)
 
 
 # ---------------------------------------------------------------------------------------------
