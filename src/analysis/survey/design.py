@@ -17,6 +17,11 @@ follows R's ``svydesign(..., nest = TRUE)`` (survey 4.1):
   same way; R's ``average`` then has no other stratum to average over and gives a NaN variance, and
   so does this module. A stratum sampled completely (``f_h = 1``) is never lonely.
 
+A design may carry replicate weights (:class:`ReplicateWeights`, made by
+:mod:`analysis.survey.replicates`; :meth:`SurveyDesign.with_replicates`): its estimators then take
+their variance from them (R's ``svrepdesign``), and its degrees of freedom are R's ``degf`` of the
+replicate design.
+
 The variance layout (which units are summed and centred at which stage, see METHODS.md) is computed
 once here and stored as :class:`Stage` records, so that the variance kernel
 (:mod:`analysis.survey.variance`) only sums and centres unit totals. With an ``fpc`` for every

@@ -14,8 +14,9 @@ A :class:`Request` asks, for one domain variable, either the estimate of every l
 of domains: ``pair`` (level 0 - level 1) or ``rest`` (each level - the rows with any other level,
 "the rest"). The unit totals of the estimates' influence values, their calibration residuals and
 their variance all come from :mod:`analysis.survey.variance` (one path for means, totals and
-contrasts); replicate variances from the same (PSU, level) totals
-(:mod:`analysis.survey.replicates`).
+contrasts). A design with replicate weights gets replicate variances instead: each replicate's
+level sums from the same (PSU, level) totals, or from the rows for recalibrated replicates
+(:mod:`analysis.survey.replicates`), and its estimates of the levels and contrasts from them.
 Domains (segment levels, and "answered this question") are estimated inside the full design: rows
 outside the domain contribute zero to their unit's total and stay in the design (R's ``svyby`` and
 ``svymean(..., na.rm = TRUE)``).

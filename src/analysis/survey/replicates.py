@@ -49,11 +49,18 @@ would ignore. Their ``jackknife`` is R's JK1 / JKn (``auto``), whose ``rscales``
 carry ``1 - f_h``; ``rescale_fpc`` does not change the jackknives, nor the Canty-Davison
 bootstrap (which has its own fpc rule).
 
-The variance of an estimate from its replicate estimates is R's ``svrVar``
-(:meth:`ReplicateWeights.variance`). The replicate-weight estimators of means and totals
-(:func:`analysis.survey.estimate.replicate_means`) take the replicate estimates of all variables x
-domains x replicates from the (PSU, domain) totals of :mod:`analysis.survey.domains`: one sparse
-matrix product with the bootstrap factors, or a closed form of the jackknife's.
+:func:`from_factors` builds bootstrap replicate weights from given factors (R's own draws) instead
+of drawing them. A recalibrated design's degrees of freedom are R's: the rank of its replicate
+weights minus 1 (:func:`rank_degf`).
+
+The replicate weights (:class:`~analysis.survey.design.ReplicateWeights`) travel with the design
+(:meth:`~analysis.survey.design.SurveyDesign.with_replicates`), and every estimator of
+:mod:`analysis.survey.estimate` then takes its variance from them, R's ``svrVar``
+(:meth:`~analysis.survey.design.ReplicateWeights.variance`). The replicate sums of all variables x
+domains x replicates come from here: :func:`unit_level_totals` from the (PSU, domain) totals of
+:mod:`analysis.survey.domains` (the bootstrap factors, one product per domain level, or the
+jackknife's closed form); :func:`row_level_totals` from the rows and their recalibrated replicate
+weights (one dense product per domain level).
 """
 
 from __future__ import annotations
