@@ -154,108 +154,6 @@ class Calibration:
 
 
 @dataclass(frozen=True, eq=False)
-class ReplicateWeights:
-    """Replicate weights of a design, as R's ``as.svrepdesign(design, type = ...)`` makes them
-    (made by :func:`analysis.survey.replicates.replicate_weights`).
-
-    Replicate ``r`` multiplies the weight of every row of PSU ``u`` by a factor ``F[u, r]``
-    (:meth:`factors`). Jackknife factors are kept by their structure: replicate ``r`` deletes PSU
-    ``deleted[r]`` (``-1``: its whole stratum, R's lonely-PSU ``adjust`` replicate), multiplies the
-    other PSUs of stratum ``stratum[r]`` by ``inside[r]`` and the PSUs of every other stratum by
-    ``outside[r]``. Bootstrap factors are the matrix ``bootstrap`` (n_psu x R). A recalibrated
-    design's replicate weights are ``calibrated`` (R x n): the factors times the weights before
-    calibration, calibrated again; replicates that could not be calibrated are dropped (``failed``
-    of them).
-
-    The variance of an estimate is R's ``svrVar``:
-    ``scale * sum_r rscales[r] * (theta_r - centre)^2``, ``centre`` the mean of the replicate
-    estimates with ``rscales > 0`` (``mse = False``, R's default) or the full-sample estimate
-    (``mse = True``). Replicates whose estimate is undefined (a domain with no weight left in it)
-    are left out of that estimate's variance, as R's ``na.action`` does.
-
-    ``degf`` is the degrees of freedom R gives a recalibrated replicate design (``rake()``,
-    ``postStratify()`` and ``calibrate()`` of a replicate design recount them: the rank of the
-    replicate weights minus 1); ``None``: the design's own, PSUs - strata (what
-    ``as.svrepdesign`` keeps).
-    """
-
-    type: str
-    scale: float
-    rscales: np.ndarray
-    psu_stratum: np.ndarray
-    stratum: np.ndarray | None = None
-    deleted: np.ndarray | None = None
-    inside: np.ndarray | None = None
-    outside: np.ndarray | None = None
-    bootstrap: np.ndarray | None = None
-    mse: bool = False
-    seed: int | None = None
-    calibrated: np.ndarray | None = None
-    failed: int = 0
-    degf: int | None = None
-
-    @property
-    def n_replicates(self) -> int:
-        return int(self.rscales.shape[0])
-
-    @property
-    def n_psu(self) -> int:
-        return int(self.psu_stratum.shape[0])
-
-    @property
-    def family(self) -> str:
-        """``bootstrap`` or ``jackknife``."""
-        return "bootstrap" if self.type in ("bootstrap", "subbootstrap") else "jackknife"
-
-    def factors(self) -> np.ndarray:
-        """(n_psu, R) replicate factor of every PSU (dense: for inspection and small designs)."""
-        if self.bootstrap is not None:
-            return self.bootstrap
-        if self.stratum is None or self.deleted is None or self.inside is None:
-            raise DesignError("replicate weights without factors")
-        same = self.psu_stratum[:, None] == self.stratum[None, :]
-        f = np.where(same, self.inside[None, :], self.outside[None, :])
-        has = np.flatnonzero(self.deleted >= 0)
-        f[self.deleted[has], has] = 0.0
-        return f
-
-    def weights(self, design: SurveyDesign) -> np.ndarray:
-        """(R, n) replicate weights of the design's rows (recalibrated ones when calibrated)."""
-        if self.calibrated is not None:
-            return self.calibrated
-        return design.weights[None, :] * self.factors().T[:, design.psu]
-
-    @functools.cached_property
-    def calibrated_by_row(self) -> np.ndarray | None:
-        """(n, R) the recalibrated replicate weights, row-major by respondent (None if not
-        recalibrated): the layout of the products with the rows' values."""
-        return None if self.calibrated is None else np.ascontiguousarray(self.calibrated.T)
-
-    def variance(self, theta: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
-        """R's ``svrVar`` of each estimate from its replicate estimates ``theta`` (R, ...);
-        ``estimate`` (...) is the centre when ``mse``."""
-        theta = np.moveaxis(np.asarray(theta, dtype=float), 0, -1)
-        if estimate is None:
-            estimate = np.full(theta.shape[:-1], np.nan)
-        return svr_variance(self, theta, np.asarray(estimate, dtype=float))
-
-
-def svr_variance(rep: ReplicateWeights, theta: np.ndarray, estimate: np.ndarray) -> np.ndarray:
-    """R's ``svrVar`` with the replicates last: ``theta`` (..., R), ``estimate`` (...)."""
-    ok = np.isfinite(theta)
-    rs = rep.rscales
-    if rep.mse:
-        centre = estimate
-    else:
-        use = ok & (rs > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            centre = np.where(use, theta, 0.0).sum(axis=-1) / use.sum(axis=-1)
-    dev = np.where(ok, theta - centre[..., None], 0.0)
-    var = rep.scale * (dev * dev * rs).sum(axis=-1)
-    return np.where(ok.any(axis=-1), var, np.nan)
-
-
-@dataclass(frozen=True, eq=False)
 class SurveyDesign:
     """A sampling design: per-row arrays in the row order of the frame it was built from.
 
@@ -390,6 +288,108 @@ class SurveyDesign:
                     "the calibrated weights as fixed"
                 )
         return dataclasses.replace(self, replicates=replicates)
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicateWeights:
+    """Replicate weights of a design, as R's ``as.svrepdesign(design, type = ...)`` makes them
+    (made by :func:`analysis.survey.replicates.replicate_weights`).
+
+    Replicate ``r`` multiplies the weight of every row of PSU ``u`` by a factor ``F[u, r]``
+    (:meth:`factors`). Jackknife factors are kept by their structure: replicate ``r`` deletes PSU
+    ``deleted[r]`` (``-1``: its whole stratum, R's lonely-PSU ``adjust`` replicate), multiplies the
+    other PSUs of stratum ``stratum[r]`` by ``inside[r]`` and the PSUs of every other stratum by
+    ``outside[r]``. Bootstrap factors are the matrix ``bootstrap`` (n_psu x R). A recalibrated
+    design's replicate weights are ``calibrated`` (R x n): the factors times the weights before
+    calibration, calibrated again; replicates that could not be calibrated are dropped (``failed``
+    of them).
+
+    The variance of an estimate is R's ``svrVar``:
+    ``scale * sum_r rscales[r] * (theta_r - centre)^2``, ``centre`` the mean of the replicate
+    estimates with ``rscales > 0`` (``mse = False``, R's default) or the full-sample estimate
+    (``mse = True``). Replicates whose estimate is undefined (a domain with no weight left in it)
+    are left out of that estimate's variance, as R's ``na.action`` does.
+
+    ``degf`` is the degrees of freedom R gives a recalibrated replicate design (``rake()``,
+    ``postStratify()`` and ``calibrate()`` of a replicate design recount them: the rank of the
+    replicate weights minus 1); ``None``: the design's own, PSUs - strata (what
+    ``as.svrepdesign`` keeps).
+    """
+
+    type: str
+    scale: float
+    rscales: np.ndarray
+    psu_stratum: np.ndarray
+    stratum: np.ndarray | None = None
+    deleted: np.ndarray | None = None
+    inside: np.ndarray | None = None
+    outside: np.ndarray | None = None
+    bootstrap: np.ndarray | None = None
+    mse: bool = False
+    seed: int | None = None
+    calibrated: np.ndarray | None = None
+    failed: int = 0
+    degf: int | None = None
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.rscales.shape[0])
+
+    @property
+    def n_psu(self) -> int:
+        return int(self.psu_stratum.shape[0])
+
+    @property
+    def family(self) -> str:
+        """``bootstrap`` or ``jackknife``."""
+        return "bootstrap" if self.type in ("bootstrap", "subbootstrap") else "jackknife"
+
+    def factors(self) -> np.ndarray:
+        """(n_psu, R) replicate factor of every PSU (dense: for inspection and small designs)."""
+        if self.bootstrap is not None:
+            return self.bootstrap
+        if self.stratum is None or self.deleted is None or self.inside is None:
+            raise DesignError("replicate weights without factors")
+        same = self.psu_stratum[:, None] == self.stratum[None, :]
+        f = np.where(same, self.inside[None, :], self.outside[None, :])
+        has = np.flatnonzero(self.deleted >= 0)
+        f[self.deleted[has], has] = 0.0
+        return f
+
+    def weights(self, design: SurveyDesign) -> np.ndarray:
+        """(R, n) replicate weights of the design's rows (recalibrated ones when calibrated)."""
+        if self.calibrated is not None:
+            return self.calibrated
+        return design.weights[None, :] * self.factors().T[:, design.psu]
+
+    @functools.cached_property
+    def calibrated_by_row(self) -> np.ndarray | None:
+        """(n, R) the recalibrated replicate weights, row-major by respondent (None if not
+        recalibrated): the layout of the products with the rows' values."""
+        return None if self.calibrated is None else np.ascontiguousarray(self.calibrated.T)
+
+    def variance(self, theta: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
+        """R's ``svrVar`` of each estimate from its replicate estimates ``theta`` (R, ...);
+        ``estimate`` (...) is the centre when ``mse``."""
+        theta = np.moveaxis(np.asarray(theta, dtype=float), 0, -1)
+        if estimate is None:
+            estimate = np.full(theta.shape[:-1], np.nan)
+        return svr_variance(self, theta, np.asarray(estimate, dtype=float))
+
+
+def svr_variance(rep: ReplicateWeights, theta: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """R's ``svrVar`` with the replicates last: ``theta`` (..., R), ``estimate`` (...)."""
+    ok = np.isfinite(theta)
+    rs = rep.rscales
+    if rep.mse:
+        centre = estimate
+    else:
+        use = ok & (rs > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = np.where(use, theta, 0.0).sum(axis=-1) / use.sum(axis=-1)
+    dev = np.where(ok, theta - centre[..., None], 0.0)
+    var = rep.scale * (dev * dev * rs).sum(axis=-1)
+    return np.where(ok.any(axis=-1), var, np.nan)
 
 
 def degrees_of_freedom(design: SurveyDesign, rows: np.ndarray) -> int:
