@@ -420,7 +420,8 @@ def _recalibrated(
     if failed > MAX_FAILED_SHARE * len(weights):
         raise DesignError(
             f"{failed} of {len(weights)} replicates could not be recalibrated to the margins "
-            "(a margin level with too few respondents); merge small levels in the margins"
+            "(a margin level left without respondents, or weighting.bounds too tight for the "
+            "replicate); merge small levels in the margins, or widen the bounds"
         )
     keep = np.flatnonzero(ok)
 
