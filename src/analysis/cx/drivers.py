@@ -271,9 +271,8 @@ def key_drivers(
     codebook
         Names the items and the ``overall`` column.
     replicates
-        Replicate weights for intervals (:func:`analysis.survey.replicates.replicate_weights`,
-        recalibrated when the design is calibrated); ``None``: the design's own replicates
-        (``design.replicates``, params ``design.variance``), or no intervals when it has none.
+        Replicate weights for intervals (recalibrated when the design is calibrated); ``None``:
+        the design's own (``design.replicates``, params ``design.variance``), if it has any.
     missing
         ``complete`` (default) or ``pairwise``; see the module docstring.
     confidence
