@@ -9,6 +9,7 @@ known change.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from analysis.errors import DesignError
 from analysis.intake import readers, schema
 from analysis.ops import pipeline
 from analysis.survey import calibrate as weighting
-from analysis.survey import estimate, inference
+from analysis.survey import estimate, inference, replicates
 from analysis.survey.design import build_design
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -332,6 +333,45 @@ def test_design_alpha_equals_pingouin_on_frequency_expanded_data():
     x = frame[cols].dropna().to_numpy()
     hand = 1.5 * (1 - x.var(axis=0, ddof=1).sum() / x.sum(axis=1).var(ddof=1))
     assert same["alpha"].iloc[0] == pytest.approx(hand)
+
+
+def test_design_alpha_interval_from_the_designs_replicates_by_loop():
+    """With replicate weights: the alpha of every replicate (a design with its weights), R's
+    svrVar of them, and alpha +- t_df se; NaN columns without replicates."""
+    rng = np.random.default_rng(6)
+    n = 120
+    base = rng.integers(2, 7, n)
+    frame = pd.DataFrame(
+        {"rid": range(n), "w": rng.uniform(1, 3, n), "h": np.repeat(["a", "b", "c"], n // 3)}
+    )
+    for i in "abc":
+        frame[f"e_{i}"] = np.clip(base + rng.integers(-1, 2, n), 1, 7).astype(float)
+        frame[f"p_{i}"] = np.clip(base + rng.integers(-2, 2, n), 1, 7).astype(float)
+    frame.loc[[3, 50], "e_b"] = np.nan
+    cb = codebook([("a", "D"), ("b", "D"), ("c", "D")])
+    design = build_design(frame, DesignConfig(weight="w", strata="h"))
+    taylor = reliability.reliability(design, frame, cb)
+    assert (
+        taylor[["alpha_design_se", "alpha_design_ci_low", "alpha_design_ci_high"]]
+        .isna()
+        .all()
+        .all()
+    )
+    reps = replicates.replicate_weights(design, "JKn")
+    with_reps = design.with_replicates(reps)
+    out = reliability.reliability(with_reps, frame, cb, confidence=0.9)
+    pd.testing.assert_series_equal(out["alpha_design"], taylor["alpha_design"])
+    for row in out.itertuples():
+        cols = [f"{row.rating[0]}_{i}" for i in "abc"]
+        theta = [
+            reliability.cronbach_alpha_design(dataclasses.replace(design, weights=w), frame[cols])
+            for w in reps.weights(design)
+        ]
+        se = np.sqrt(reps.variance(np.array(theta)))
+        assert row.alpha_design_se == pytest.approx(se, rel=1e-10)
+        q = inference.t_quantile(with_reps.df, 0.9)
+        assert row.alpha_design_ci_low == pytest.approx(row.alpha_design - q * se, rel=1e-10)
+        assert row.alpha_design_ci_high == pytest.approx(row.alpha_design + q * se, rel=1e-10)
 
 
 # ---------------------------------------------------------------------------------------------

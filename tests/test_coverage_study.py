@@ -88,13 +88,13 @@ def test_harness_linearisation_is_the_engines_taylor_variance() -> None:
 
 
 def test_jkn_replicate_estimates_give_the_engines_replicate_variance() -> None:
-    # uncalibrated, where the engine's replicate_means applies: the harness's replicate
-    # estimates (from the replicate weights) and svrVar give its SEs
+    # the harness's replicate estimates (from the replicate weights) and svrVar give the SEs of the
+    # engine's means on the design carrying those replicates
     frame, _ = one_sample()
     design = build_design(frame, study.DESIGNS["clustered"][1])
     rep = replicates.replicate_weights(design, "JKn")
     theta = study.replicate_estimates(rep.weights(design), frame)
-    want = estimate.replicate_means(design, study._values(frame), weights=rep)["se"]
+    want = estimate.means(design.with_replicates(rep), study._values(frame))["se"]
     np.testing.assert_allclose(np.sqrt(rep.variance(theta))[:-1], want.to_numpy(), rtol=1e-10)
 
 

@@ -246,7 +246,9 @@ def test_jackknife_matches_the_r_conformant_jk1_of_a_cluster_sample():
     )
     design = build_design(frame, DesignConfig(weight="w", cluster="psu"))
     reps = jack(design)
-    want = estimate.replicate_means(design, frame["y"], type="JK1")["se"].iloc[0]
+    want = estimate.means(
+        design.with_replicates(replicates_mod.replicate_weights(design, "JK1")), frame["y"]
+    )["se"].iloc[0]
     assert reps.n_replicates == 8
     got = np.sqrt(replicate_mean_variance(reps, design, frame["y"].to_numpy()))
     assert got == pytest.approx(want, rel=1e-12)
@@ -403,6 +405,29 @@ def test_key_drivers_recover_known_relative_weights_within_their_intervals():
     assert list(table.sort_values("rank")["item"]) == ["i0", "i1", "i2", "i3"]
     assert table.loc[0, "vs_average"] == "above" and table.loc[3, "vs_average"] == "below"
     assert (table["n"] == n).all() and (table["replicates"] == 200).all()
+
+
+def test_key_drivers_take_the_designs_replicates_when_it_has_them():
+    """A design with replicate weights (params design.variance) gives the drivers their
+    intervals; the same replicates passed explicitly give the same table."""
+    rng = np.random.default_rng(5)
+    p, n = 3, 300
+    x = rng.normal(size=(n, p))
+    frame = pd.DataFrame(x, columns=[f"p{j}" for j in range(p)])
+    for j in range(p):
+        frame[f"e{j}"] = 5.0
+    frame["overall"] = x @ np.array([0.5, 0.3, 0.1]) + rng.normal(0, 1, n)
+    frame["rid"] = np.arange(n)
+    frame["h"] = np.repeat(["a", "b", "c"], n // 3)
+    design = srs(frame, strata="h")
+    plain = drivers.key_drivers(design, frame, driver_codebook(p))
+    assert (plain["replicates"] == 0).all() and plain["share_se"].isna().all()
+    reps = replicates_mod.replicate_weights(design, "JKn")
+    with_reps = drivers.key_drivers(design.with_replicates(reps), frame, driver_codebook(p))
+    explicit = drivers.key_drivers(design, frame, driver_codebook(p), reps)
+    pd.testing.assert_frame_equal(with_reps, explicit)
+    assert (with_reps["replicates"] == n).all() and (with_reps["method"] == "jackknife").all()
+    assert with_reps["share_se"].notna().all()
 
 
 def test_key_drivers_use_complete_cases_as_a_domain_or_pairwise():

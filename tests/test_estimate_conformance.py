@@ -17,7 +17,7 @@ import pytest
 
 from analysis.config.params import DesignConfig
 from analysis.survey import calibrate as weighting
-from analysis.survey import estimate
+from analysis.survey import estimate, replicates
 from analysis.survey.design import SurveyDesign, build_design
 
 REF = Path(__file__).parent / "fixtures" / "r_reference"
@@ -120,7 +120,8 @@ def _linear(q: str) -> tuple[float, float]:
 
 
 def _jk1(q: str) -> tuple[float, float]:
-    return row(estimate.replicate_means(dclus1(), data("apiclus1")[[q]], type="JK1"))
+    jk1 = dclus1().with_replicates(replicates.replicate_weights(dclus1(), "JK1"))
+    return row(estimate.means(jk1, data("apiclus1")[[q]]))
 
 
 def _nhanes(q: str) -> tuple[float, float]:

@@ -89,6 +89,17 @@ def test_valid_params_load(tmp_path: Path) -> None:
     assert set(client.input_files()) == {"params", "survey", "codebook", "margins"}
 
 
+def test_design_variance_defaults_to_taylor_and_takes_replicate_methods(tmp_path: Path) -> None:
+    design = load_client(make_client(tmp_path), root=tmp_path).config.design
+    assert (design.variance, design.replicates) == ("taylor", 500)
+    for variance, extra in (("jkn", {}), ("jk1", {}), ("bootstrap", {"replicates": 200})):
+        params = with_changes(PARAMS, "design.variance", variance)
+        params["design"].update(extra)
+        design = load_client(make_client(tmp_path, params=params), root=tmp_path).config.design
+        assert design.variance == variance
+        assert design.replicates == extra.get("replicates", 500)
+
+
 def test_relative_params_path_resolves_against_root(tmp_path: Path) -> None:
     make_client(tmp_path)
     client = load_client("params/acme-bank.yaml", root=tmp_path)
@@ -119,6 +130,10 @@ def test_optional_sections_default(tmp_path: Path) -> None:
         ("analysis.by", "segment", "key 'analysis.by': Input should be a valid list"),
         ("weighting.method", "magic", "key 'weighting.method': Input should be 'rake'"),
         ("design.lonely_psu", "ignore", "key 'design.lonely_psu'"),
+        ("design.variance", "brr", "key 'design.variance': Input should be 'taylor', 'jk1'"),
+        ("design.replicates", 1, "key 'design.replicates': Input should be greater"),
+        ("design.replicates", 20_000, "key 'design.replicates': Input should be less"),
+        ("design.replicates", 200, "key 'design': replicates is the number of bootstrap"),
         ("report.recipients", ["not-an-email"], "not an email address: 'not-an-email'"),
         ("title", DELETE, "missing required key 'title'"),
         ("survey", "data/raw/acme-bank/responses.docx", "not a survey file type"),

@@ -129,3 +129,53 @@ def test_perception_gap_section(demo_root: Path) -> None:
     assert f"{worst['difference']:.2f}".replace("-", "−") in html
     rows = re.findall(r'<tr><th scope="row">(.*?)</th>', html)
     assert len(rows) == 20 and rows[0] == worst["label"]  # most underestimated first
+
+
+def _with_design(root: Path, **design: object) -> None:
+    path = root / "params" / "demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["design"].update(design)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_design_variance_gives_the_design_recalibrated_replicates(demo_root: Path) -> None:
+    """design.variance: bootstrap with a bounded linear calibration: every replicate calibrated
+    one by one as the full sample (margins met, factors within the bounds), seeded by
+    analysis.seed; every estimate then takes its variance from them, with R's degf."""
+    _nonresponse_adjusted(demo_root)
+    _with_weighting(demo_root, method="linear", bounds=[0.5, 2.0])
+    _with_design(demo_root, variance="bootstrap", replicates=20)
+    client = load_client("params/demo.yaml", root=demo_root)
+    clean = pipeline.read_and_validate(client).clean
+    design = pipeline.survey_design(client, clean)
+    rep = design.replicates
+    assert design.variance_method == "bootstrap" and rep.n_replicates == 20
+    assert design.df == 19  # R: rank of the recalibrated replicate weights - 1
+    w = rep.weights(design)
+    base = design.base_weights[None, :] * rep.factors().T[:, design.psu]
+    drawn = base > 0
+    g = w[drawn] / base[drawn]
+    assert g.min() >= 0.5 - 1e-9 and g.max() <= 2.0 + 1e-9
+    margins = readers.read_margins(client.margins_path)
+    for variable in ("segment", "region"):
+        want = margins[margins["variable"] == variable].set_index("level")["count"]
+        for level, count in want.items():
+            inside = (clean[variable].astype(str) == level).to_numpy()
+            np.testing.assert_allclose(w[:, inside].sum(axis=1), count, rtol=1e-6)
+    again = pipeline.survey_design(client, clean).replicates
+    np.testing.assert_array_equal(again.bootstrap, rep.bootstrap)
+    table = pipeline.gap_table(client, clean, design)
+    assert (table["df"] == 19).all()
+    taylor = pipeline.gap_table(client, clean, design.with_replicates(None))
+    assert not np.allclose(table["se"], taylor["se"], rtol=1e-3, equal_nan=True)
+    np.testing.assert_allclose(table["gap"], taylor["gap"], rtol=1e-12)
+
+
+def test_design_variance_jk1_of_a_stratified_design_is_refused_by_name(demo_root: Path) -> None:
+    from analysis.errors import DesignError
+
+    _with_design(demo_root, variance="jk1")
+    client = load_client("params/demo.yaml", root=demo_root)
+    clean = pipeline.read_and_validate(client).clean
+    with pytest.raises(DesignError, match=r"design\.variance: jk1.*unstratified.*jkn"):
+        pipeline.survey_design(client, clean)

@@ -45,6 +45,12 @@ def design(frame: pd.DataFrame = FRAME, **kwargs) -> SurveyDesign:
     return build_design(frame, DesignConfig(**{k: v for k, v in cfg.items() if v is not None}))
 
 
+def with_reps(d: SurveyDesign, type: str, **kwargs) -> SurveyDesign:
+    """The design with replicate weights of ``type``: its estimators take their variance from
+    them (R's as.svrepdesign)."""
+    return d.with_replicates(replicates.replicate_weights(d, type, **kwargs))
+
+
 # ---------------------------------------------------------------------------------------------
 # R's rules, one replicate at a time
 
@@ -107,7 +113,7 @@ def rep_mean_by_loop(
 
 def test_jkn_matches_r_rules_by_loop_for_every_variable_and_domain() -> None:
     d = design()
-    res = estimate.replicate_means(d, FRAME[["y1", "y2"]], FRAME["dom"], type="JKn")
+    res = estimate.means(with_reps(d, "JKn"), FRAME[["y1", "y2"]], FRAME["dom"])
     reps, rscales, scale = jkn_by_loop(FRAME)
     assert len(reps) == 2 + 3 + 4
     for r in res.itertuples():
@@ -132,12 +138,12 @@ def test_jkn_factors_are_r_replicate_weights() -> None:
 
 def test_jkn_mse_centres_at_the_full_sample_estimate() -> None:
     d = design()
-    res = estimate.replicate_means(d, FRAME[["y1"]], type="JKn", mse=True).iloc[0]
+    res = estimate.means(with_reps(d, "JKn", mse=True), FRAME[["y1"]]).iloc[0]
     reps, rscales, scale = jkn_by_loop(FRAME)
     y, member = FRAME["y1"].to_numpy(), np.ones(len(FRAME), bool)
     var = rep_mean_by_loop(y, member, reps, rscales, scale, full=res["estimate"])
     assert res["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
-    plain = estimate.replicate_means(d, FRAME[["y1"]], type="JKn").iloc[0]
+    plain = estimate.means(with_reps(d, "JKn"), FRAME[["y1"]]).iloc[0]
     assert res["se"] >= plain["se"]
 
 
@@ -146,21 +152,21 @@ def test_jackknife_variance_of_a_total_is_the_linearisation_variance(fpc: str | 
     """For a total, each stratum's replicates average to the full estimate, and R's JKn variance
     equals the Taylor variance exactly (with the fpc as (1 - f_h))."""
     d = design(fpc=fpc)
-    jk = estimate.replicate_totals(d, FRAME[["y1", "y2"]], FRAME["dom"], type="JKn")
+    jk = estimate.totals(with_reps(d, "JKn"), FRAME[["y1", "y2"]], FRAME["dom"])
     taylor = estimate.totals(d, FRAME[["y1", "y2"]], FRAME["dom"])
     np.testing.assert_allclose(jk["estimate"], taylor["estimate"], rtol=1e-12)
     np.testing.assert_allclose(jk["se"], taylor["se"], rtol=1e-10)
     one = FRAME[FRAME["h"] == "h2"]
     d1 = build_design(one, DesignConfig(weight="w", cluster="c", fpc=fpc))
-    jk1 = estimate.replicate_totals(d1, one[["y1"]], type="JK1")
+    jk1 = estimate.totals(with_reps(d1, "JK1"), one[["y1"]])
     assert jk1["se"].iloc[0] == pytest.approx(estimate.totals(d1, one[["y1"]])["se"].iloc[0])
 
 
 def test_jkn_of_one_stratum_is_jk1() -> None:
     one = FRAME[FRAME["h"] == "h2"]
     d1 = build_design(one, DesignConfig(weight="w", cluster="c", fpc="N"))
-    a = estimate.replicate_means(d1, one[["y1", "y2"]], one["dom"], type="JK1")
-    b = estimate.replicate_means(d1, one[["y1", "y2"]], one["dom"], type="JKn")
+    a = estimate.means(with_reps(d1, "JK1"), one[["y1", "y2"]], one["dom"])
+    b = estimate.means(with_reps(d1, "JKn"), one[["y1", "y2"]], one["dom"])
     np.testing.assert_allclose(a["se"], b["se"], rtol=1e-12)
     auto = replicates.replicate_weights(d1)
     assert auto.type == "JK1" and replicates.replicate_weights(design()).type == "JKn"
@@ -171,7 +177,7 @@ def test_census_stratum_has_no_replicates() -> None:
     rep = replicates.replicate_weights(design(frame), "JKn")
     assert rep.n_replicates == 2 + 4
     reps, rscales, scale = jkn_by_loop(frame)
-    res = estimate.replicate_means(design(frame), frame[["y1"]], weights=rep).iloc[0]
+    res = estimate.means(design(frame).with_replicates(rep), frame[["y1"]]).iloc[0]
     y = frame["y1"].to_numpy()
     var = rep_mean_by_loop(y, np.ones(len(frame), bool), reps, rscales, scale)
     assert res["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
@@ -181,7 +187,7 @@ def test_census_stratum_has_no_replicates() -> None:
 def test_jkn_lonely_psu_policies_follow_r(policy: str) -> None:
     frame = FRAME[~((FRAME["h"] == "h0") & (FRAME["c"] == 1))]  # h0 keeps one PSU
     d = build_design(frame, DesignConfig(weight="w", strata="h", cluster="c", lonely_psu=policy))
-    res = estimate.replicate_means(d, frame[["y1", "y2"]], type="JKn")
+    res = estimate.means(with_reps(d, "JKn"), frame[["y1", "y2"]])
     reps, rscales, scale = jkn_by_loop(frame, fpc=False, lonely=policy)
     assert replicates.replicate_weights(d, "JKn").n_replicates == len(reps)
     for r in res.itertuples():
@@ -193,12 +199,20 @@ def test_jkn_lonely_psu_policies_follow_r(policy: str) -> None:
 def test_domain_absent_from_a_replicate_drops_that_replicate() -> None:
     # level 'x' only in one PSU of stratum h2: deleting that PSU leaves it no weight
     frame = FRAME.assign(dom=np.where((FRAME["h"] == "h2") & (FRAME["c"] == 0), "x", "q"))
-    res = estimate.replicate_means(design(frame), frame[["y1"]], frame["dom"], type="JKn")
+    res = estimate.means(with_reps(design(frame), "JKn"), frame[["y1"]], frame["dom"])
     row = res.set_index("domain").loc["x"]
     reps, rscales, scale = jkn_by_loop(frame)
     member = (frame["dom"] == "x").to_numpy()
     var = rep_mean_by_loop(frame["y1"].to_numpy(), member, reps, rscales, scale)
     assert np.isfinite(row["se"]) and row["se"] == pytest.approx(np.sqrt(var), rel=1e-10)
+    # a total is defined in every replicate: 0 where the domain lost its weight (as R's)
+    tot = estimate.totals(with_reps(design(frame), "JKn"), frame[["y1"]], frame["dom"])
+    y = frame["y1"].to_numpy()
+    theta = np.array([np.sum(wr[member] * y[member]) for wr in reps])
+    assert (theta == 0).sum() == 1
+    total_var = scale * np.sum(np.array(rscales) * (theta - theta.mean()) ** 2)
+    got = tot.set_index("domain").loc["x", "se"]
+    assert got == pytest.approx(np.sqrt(total_var), rel=1e-10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +223,7 @@ def test_domain_absent_from_a_replicate_drops_that_replicate() -> None:
 def test_bootstrap_variance_from_its_replicates_by_loop(kind: str) -> None:
     d = design(fpc=None)
     rep = replicates.replicate_weights(d, kind, replicates=40, seed=7)
-    res = estimate.replicate_means(d, FRAME[["y1", "y2"]], FRAME["dom"], weights=rep)
+    res = estimate.means(d.with_replicates(rep), FRAME[["y1", "y2"]], FRAME["dom"])
     n_h = np.array([2, 3, 4])
     if kind == "bootstrap":
         nbar = 1 / np.mean(1 / n_h)
@@ -272,7 +286,7 @@ def test_bootstrap_variance_of_a_total_estimates_the_linearisation_variance(kind
     )
     d = build_design(frame, DesignConfig(weight="w", strata="h", cluster="c"))
     taylor = estimate.totals(d, frame[["y"]])["se"].iloc[0]
-    boot = estimate.replicate_totals(d, frame[["y"]], type=kind, replicates=6000, seed=3)
+    boot = estimate.totals(with_reps(d, kind, replicates=6000, seed=3), frame[["y"]])
     # relative sampling error of a variance from 6000 replicates ~ sqrt(2/6000) = 1.8%
     assert boot["se"].iloc[0] ** 2 == pytest.approx(taylor**2, rel=0.06)
 
@@ -296,10 +310,12 @@ def test_refusals() -> None:
     margins = pd.DataFrame({"variable": "h", "level": ["h0", "h1", "h2"], "count": [9.0, 9, 40]})
     cal = weighting.calibrate(d, FRAME, margins, method="poststratify")
     with pytest.raises(DesignError, match="calibrated"):
-        estimate.replicate_means(cal, FRAME[["y1"]], type="JKn")
+        replicates.replicate_weights(cal, "JKn")
+    with pytest.raises(DesignError, match="must be recalibrated"):
+        cal.with_replicates(replicates.replicate_weights(d, "JKn"))
     other = build_design(FRAME, DesignConfig(weight="w", strata="h"))
     with pytest.raises(DesignError, match="PSUs"):
-        estimate.replicate_means(other, FRAME[["y1"]], weights=replicates.replicate_weights(d))
+        other.with_replicates(replicates.replicate_weights(d))
 
 
 def test_later_stage_fpc_is_dropped_with_a_warning() -> None:

@@ -201,6 +201,33 @@ def test_cover_and_design_escape_params_text(tiny: Path):
     assert "fewer than 5 respondents" in design
 
 
+def test_design_section_names_the_variance_method(tiny: Path):
+    params = tiny / "params" / "tiny.yaml"
+    client = load_client("params/tiny.yaml", root=tiny)
+    assert "Taylor linearisation" in about.sample_design(client).data
+    data = yaml.safe_load(params.read_text())
+    for variance, words in (
+        ("jkn", "jackknife replicates"),
+        ("bootstrap", "200 bootstrap replicates of the sample"),
+    ):
+        data["design"] = {**data["design"], "variance": variance}
+        if variance == "bootstrap":
+            data["design"]["replicates"] = 200
+        params.write_text(yaml.safe_dump(data))
+        html = about.sample_design(load_client("params/tiny.yaml", root=tiny)).data
+        assert words in html and "Taylor" not in html
+
+
+def test_reliability_table_shows_the_design_alphas_interval_when_there_is_one(analysis_tables):
+    rel = analysis_tables["rel"]
+    plain = about.reliability_table(rel).data
+    assert "Expectation, weighted (interval)" not in plain and "replicate" not in plain
+    with_ci = rel.assign(alpha_design_ci_low=0.61, alpha_design_ci_high=0.83)
+    html = about.reliability_table(with_ci).data
+    assert "Expectation, weighted (interval)" in html and "replicate samples" in html
+    assert formatting.interval(0.61, 0.83) in html
+
+
 def test_validation_summary_wording():
     html = about.validation_summary(
         {

@@ -24,6 +24,8 @@ from analysis.errors import ParamsError
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 SURVEY_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".sav", ".parquet")
+#: The ``design.variance`` methods that draw ``design.replicates`` replicates.
+BOOTSTRAPS = ("bootstrap", "subbootstrap")
 
 
 class _Model(BaseModel):
@@ -50,6 +52,11 @@ class DesignConfig(_Model):
     cluster: str | list[str] | None = None
     fpc: str | list[str] | None = None
     lonely_psu: Literal["fail", "adjust", "average", "remove"] = "fail"
+    #: Where standard errors come from: Taylor linearisation, or replicate weights (R's
+    #: as.svrepdesign types), each replicate recalibrated as the weighting block says.
+    variance: Literal["taylor", "jk1", "jkn", "bootstrap", "subbootstrap"] = "taylor"
+    #: Bootstrap replicates (variance bootstrap or subbootstrap; seeded by analysis.seed).
+    replicates: int = Field(500, ge=2, le=10_000)
 
     @property
     def clusters(self) -> list[str]:
@@ -71,6 +78,12 @@ class DesignConfig(_Model):
             raise ValueError(
                 f"fpc names {len(self.fpcs)} stages but cluster names {len(self.clusters)}; "
                 "give one fpc column per sampling stage"
+            )
+        if "replicates" in self.model_fields_set and self.variance not in BOOTSTRAPS:
+            raise ValueError(
+                f"replicates is the number of bootstrap replicates, but variance is "
+                f"{self.variance!r}, which does not use it (a jackknife has one replicate per "
+                "PSU); remove replicates or set variance to bootstrap or subbootstrap"
             )
         return self
 

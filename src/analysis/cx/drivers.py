@@ -21,8 +21,10 @@ question and at least one item.
 
 Uncertainty. The relative weights are smooth functions of the weighted covariance matrix; their
 intervals come from replicate weights, each replicate recalibrated to the margins when the design is
-calibrated (treating calibrated weights as fixed would misstate the standard errors). Bootstrap:
-percentile intervals from the replicates; jackknife: ``estimate +- t * se``.
+calibrated (treating calibrated weights as fixed would misstate the standard errors): the design's
+own when it carries them (params ``design.variance``), else the drivers' (``analysis.replicates``,
+``analysis.replicate_method``). Bootstrap: percentile intervals from the replicates; jackknife:
+``estimate +- t * se``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ from analysis.config.params import Codebook
 from analysis.cx import vocabulary
 from analysis.errors import DesignError
 from analysis.survey import inference
-from analysis.survey.design import SurveyDesign
-from analysis.survey.replicates import ReplicateWeights
+from analysis.survey.design import ReplicateWeights, SurveyDesign
 
 #: The replicate weights of each ``analysis.replicate_method`` of the params file: the engine's
 #: type, used with ``rescale_fpc=True`` (:func:`analysis.survey.replicates.replicate_weights`).
@@ -145,6 +146,28 @@ def covariance_matrix(
     return pd.DataFrame(cov, index=values.columns, columns=values.columns)
 
 
+def replicate_covariances(
+    design: SurveyDesign, values: pd.DataFrame, missing: str = "complete"
+) -> np.ndarray:
+    """(R, p, p) :func:`covariance_matrix` under each of the design's replicate weights
+    (``design.replicates``), scaled by the same ``n / (n - 1)`` of the full design; every
+    replicate in one matrix product.
+
+    Raises
+    ------
+    DesignError
+        The design has no replicate weights.
+    """
+    if design.replicates is None:
+        raise DesignError("the design has no replicate weights (params design.variance)")
+    x = _numeric(values)
+    pairwise = _pairwise(missing)
+    cov, _var, _count = _moments(x, design.replicates.weights(design), pairwise)
+    _cov, _var, count = _moments(x, design.weights, pairwise)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cov * (count / (count - 1))[None, :, :]
+
+
 def correlation_matrix(
     design: SurveyDesign, values: pd.DataFrame, missing: str = "complete"
 ) -> pd.DataFrame:
@@ -248,8 +271,8 @@ def key_drivers(
     codebook
         Names the items and the ``overall`` column.
     replicates
-        Replicate weights for intervals (:func:`analysis.survey.replicates.replicate_weights`,
-        recalibrated when the design is calibrated); ``None``: no intervals.
+        Replicate weights for intervals (recalibrated when the design is calibrated); ``None``:
+        the design's own (``design.replicates``, params ``design.variance``), if it has any.
     missing
         ``complete`` (default) or ``pairwise``; see the module docstring.
     confidence
@@ -273,6 +296,7 @@ def key_drivers(
         The codebook names no overall question, or too few respondents answered everything.
     """
     pairwise = _pairwise(missing)
+    replicates = design.replicates if replicates is None else replicates
     x, n = _model_data(design, clean, codebook, pairwise)
     items = codebook.items
     corr = _correlation(x, design.weights, pairwise)

@@ -4,10 +4,13 @@
 item of the dimension (``pingouin.cronbach_alpha``), with Feldt's (1965) confidence interval
 computed here unrounded (:func:`feldt_interval`; pingouin rounds it to three decimals);
 ``alpha_design`` the design-based alpha of the same respondents, from the design-weighted
-covariance matrix.
+covariance matrix, with its standard error and t interval from the design's replicate weights
+when it has them (params ``design.variance``; NaN under Taylor linearisation): the alpha of every
+replicate (:func:`design_alpha_interval`).
 
 R: ``svycralpha(~e_1 + e_2 + ..., design, na.rm = TRUE)`` (survey package) for ``alpha_design``;
-``psych::alpha`` or ``ltm::cronbach.alpha`` for the unweighted one.
+its interval ``withReplicates(repdesign, alpha_of_weights)`` and ``confint(..., df =
+degf(repdesign))``; ``psych::alpha`` or ``ltm::cronbach.alpha`` for the unweighted one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from scipy import stats
 from analysis.config.params import Codebook
 from analysis.cx import drivers
 from analysis.cx.inputs import ratings
+from analysis.survey import inference
 from analysis.survey.design import SurveyDesign
 
 RELIABILITY_COLUMNS = [
@@ -33,6 +37,9 @@ RELIABILITY_COLUMNS = [
     "alpha_ci_low",
     "alpha_ci_high",
     "alpha_design",
+    "alpha_design_se",
+    "alpha_design_ci_low",
+    "alpha_design_ci_high",
 ]
 #: Identifying columns (and ``n``): visible when a row is suppressed.
 IDENTIFIERS = ("dimension", "rating", "n_items", "n")
@@ -55,6 +62,16 @@ def feldt_interval(alpha: float, n: int, k: int, confidence: float) -> tuple[flo
     return float(lower), float(upper)
 
 
+def _alpha(cov: np.ndarray) -> np.ndarray:
+    """Cronbach's alpha of (a stack of) covariance matrices (..., k, k); NaN where undefined."""
+    k = cov.shape[-1]
+    total = cov.sum(axis=(-2, -1))
+    trace = np.trace(cov, axis1=-2, axis2=-1)
+    ok = (k >= 2) & np.isfinite(total) & (total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, k / max(k - 1, 1) * (1 - trace / np.where(ok, total, 1.0)), np.nan)
+
+
 def cronbach_alpha_design(design: SurveyDesign, values: pd.DataFrame) -> float:
     """Cronbach's alpha from the design-weighted covariance matrix (R's ``svycralpha``).
 
@@ -62,11 +79,30 @@ def cronbach_alpha_design(design: SurveyDesign, values: pd.DataFrame) -> float:
     answered every item (a domain), with design-weighted variances.
     """
     cov = drivers.covariance_matrix(design, values, missing="complete").to_numpy()
-    k = cov.shape[0]
-    total = cov.sum()
-    if k < 2 or not np.isfinite(total) or total <= 0:
-        return math.nan
-    return float(k / (k - 1) * (1 - np.trace(cov) / total))
+    return float(_alpha(cov))
+
+
+def design_alpha_interval(
+    design: SurveyDesign, values: pd.DataFrame, confidence: float
+) -> tuple[float, float, float]:
+    """Standard error and t interval of :func:`cronbach_alpha_design` from the design's
+    replicate weights: the alpha of every replicate (one matrix product for all), R's ``svrVar``
+    of them, and ``alpha +- t_df se`` with the design's degrees of freedom. All NaN without
+    replicate weights (Taylor linearisation).
+
+    Returns
+    -------
+    tuple of float
+        ``(se, ci_low, ci_high)``.
+    """
+    rep = design.replicates
+    if rep is None:
+        return math.nan, math.nan, math.nan
+    alpha = cronbach_alpha_design(design, values)
+    theta = _alpha(drivers.replicate_covariances(design, values, missing="complete"))
+    se = float(np.sqrt(rep.variance(theta, np.asarray(alpha))))
+    cols = inference.t_interval(alpha, se, design.df, confidence)
+    return se, float(cols["ci_low"]), float(cols["ci_high"])
 
 
 def reliability(
@@ -77,13 +113,16 @@ def reliability(
     ``alpha``: Cronbach's alpha of the respondents who answered every item of the dimension
     (listwise; unweighted, ``pingouin.cronbach_alpha``) with its Feldt interval;
     ``alpha_design``: the design-based alpha of the same respondents
-    (:func:`cronbach_alpha_design`, R's ``svycralpha``). Dimensions with one item have no alpha.
+    (:func:`cronbach_alpha_design`, R's ``svycralpha``), with its replicate standard error and
+    interval when the design carries replicate weights (:func:`design_alpha_interval`).
+    Dimensions with one item have no alpha.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``dimension, rating, n_items, n, alpha, alpha_ci_low, alpha_ci_high,
-        alpha_design``; ``rating`` is ``expectation`` or ``performance``.
+        alpha_design, alpha_design_se, alpha_design_ci_low, alpha_design_ci_high``; ``rating``
+        is ``expectation`` or ``performance``; the last three NaN without replicate weights.
     """
     import pingouin  # slow to import; only this analysis needs it
 
@@ -105,12 +144,18 @@ def reliability(
                 "alpha_ci_low": math.nan,
                 "alpha_ci_high": math.nan,
                 "alpha_design": math.nan,
+                "alpha_design_se": math.nan,
+                "alpha_design_ci_low": math.nan,
+                "alpha_design_ci_high": math.nan,
             }
             if len(cols) >= 2 and complete.sum() >= 3:
                 frame = pd.DataFrame(x[complete], columns=cols)
                 a = float(pingouin.cronbach_alpha(data=frame, nan_policy="listwise")[0])
                 low, high = feldt_interval(a, len(frame), len(cols), confidence)
                 row.update(alpha=a, alpha_ci_low=low, alpha_ci_high=high)
-                row["alpha_design"] = cronbach_alpha_design(design, pd.DataFrame(x, columns=cols))
+                values = pd.DataFrame(x, columns=cols)
+                row["alpha_design"] = cronbach_alpha_design(design, values)
+                se, low, high = design_alpha_interval(design, values, confidence)
+                row.update(alpha_design_se=se, alpha_design_ci_low=low, alpha_design_ci_high=high)
             rows.append(row)
     return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)

@@ -67,10 +67,25 @@ def intake(client: Client) -> Intake:
 
 
 def survey_design(client: Client, clean: pd.DataFrame) -> SurveyDesign:
-    """The sampling design of the accepted rows, calibrated to the margins file if params ask."""
+    """The sampling design of the accepted rows, calibrated to the margins file if params ask,
+    and with the replicate weights of ``design.variance`` (every replicate calibrated as the
+    full sample) unless that is ``taylor``: every estimate of the run then takes its variance
+    from them."""
     design = design_mod.build_design(clean, client.config.design)
     calibrate = _calibration(client, clean)
-    return design if calibrate is None else calibrate(design)
+    if calibrate is not None:
+        design = calibrate(design)
+    variance = client.config.design.variance
+    if variance == "taylor":
+        return design
+    reps = replicates.replicate_weights(
+        design,
+        type=replicates.VARIANCE_TYPES[variance],
+        replicates=client.config.design.replicates,
+        seed=client.config.analysis.seed,
+        recalibrate=_recalibrator(client, clean, design),
+    )
+    return design.with_replicates(reps)
 
 
 def _calibration(
@@ -180,24 +195,29 @@ def key_drivers(
     on the dual-importance grid; write ``drivers.csv``. ``table`` is the gap table (stated
     importance = its expectation means).
 
+    The intervals come from the design's replicates when it has them (``design.variance``),
+    else from the drivers' own (``analysis.replicate_method``, ``analysis.replicates``).
     None when the codebook has no ``overall`` question; an empty table (and no file) when too
-    few respondents answered everything the model needs. When the replicates cannot be
-    recalibrated, the table has no intervals (``replicates = 0``) rather than failing the run.
+    few respondents answered everything the model needs. When the drivers' own replicates
+    cannot be recalibrated, the table has no intervals (``replicates = 0``) rather than failing
+    the run.
     """
     if not client.codebook.overall:
         return None
     cfg = client.config.analysis
-    try:
-        reps = replicates.replicate_weights(
-            design,
-            type=drivers.REPLICATE_TYPES[cfg.replicate_method],
-            replicates=cfg.replicates,
-            seed=cfg.seed,
-            rescale_fpc=True,
-            recalibrate=_recalibrator(client, clean, design),
-        )
-    except DesignError:
-        reps = None
+    reps = design.replicates
+    if reps is None:
+        try:
+            reps = replicates.replicate_weights(
+                design,
+                type=drivers.REPLICATE_TYPES[cfg.replicate_method],
+                replicates=cfg.replicates,
+                seed=cfg.seed,
+                rescale_fpc=True,
+                recalibrate=_recalibrator(client, clean, design),
+            )
+        except DesignError:
+            reps = None
     try:
         result = drivers.key_drivers(
             design,

@@ -46,6 +46,14 @@ CALIBRATION_METHODS = {
     "poststratify": "post-stratification",
     "linear": "linear calibration",
 }
+#: Where the standard errors come from (params ``design.variance``), in words.
+VARIANCE_METHODS = {
+    "taylor": "Taylor linearisation",
+    "jk1": "jackknife replicates that leave out one sampled group at a time",
+    "jkn": "jackknife replicates that leave out one sampled group at a time",
+    "bootstrap": "{replicates} bootstrap replicates of the sample",
+    "subbootstrap": "{replicates} bootstrap replicates of the sample",
+}
 
 # ---------------------------------------------------------------------------------------------
 # the responses received
@@ -188,6 +196,15 @@ def _how_drawn(client: Client, w_sum: Mapping[str, Any]) -> list[str]:
     return items
 
 
+def _variance_text(client: Client) -> str:
+    """How the standard errors were computed (``design.variance``), in words."""
+    d = client.config.design
+    text = VARIANCE_METHODS[d.variance].format(replicates=fmt_int(d.replicates))
+    if d.variance != "taylor" and client.config.weighting is not None:
+        text += ", each weighted to the customer base as the full sample was"
+    return text
+
+
 def _adjustments(w: Mapping[str, Any]) -> str:
     lo, hi = w.get("adjustment_min"), w.get("adjustment_max")
     if missing(lo) or missing(hi):
@@ -218,8 +235,9 @@ def _what_it_means(client: Client, w_sum: Mapping[str, Any]) -> list[str]:
     conf = level_pct(client.config.analysis.confidence)
     facts.append(
         f"Each gap is shown with a {conf} confidence interval that takes the weights and the way "
-        "the sample was drawn into account (design-based standard errors, Taylor linearisation)."
-        " A gap is called <em>clear</em> when its interval excludes zero."
+        "the sample was drawn into account (design-based standard errors, "
+        f"{_variance_text(client)}). A gap is called <em>clear</em> when its interval excludes "
+        "zero."
     )
     min_cell = client.config.analysis.min_cell
     facts.append(
@@ -306,6 +324,14 @@ def _balance(table: pd.DataFrame) -> str:
     )
 
 
+def _design_ci(row: pd.Series) -> str:
+    """The design-based alpha's replicate interval after it, when there is one."""
+    low, high = row.get("alpha_design_ci_low"), row.get("alpha_design_ci_high")
+    if missing(low) or missing(high):
+        return ""
+    return f' <span class="oi-ci">({interval(low, high)})</span>'
+
+
 def reliability_table(table: pd.DataFrame | None) -> HTML:
     """Cronbach's alpha per dimension (About the survey)."""
     if table is None or table.empty:
@@ -321,27 +347,31 @@ def reliability_table(table: pd.DataFrame | None) -> HTML:
             if r is None or is_hidden(r, "alpha"):
                 cells.append(hidden_cells(2))
                 continue
-            cells.append(f'<td class="num">{fmt_num(r["alpha_design"])}</td>')
+            cells.append(f'<td class="num">{fmt_num(r["alpha_design"])}{_design_ci(r)}</td>')
             cells.append(
                 f'<td class="num">{fmt_num(r["alpha"])} '
                 f'<span class="oi-ci">({interval(r["alpha_ci_low"], r["alpha_ci_high"])})</span>'
                 "</td>"
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    with_ci = "alpha_design_ci_low" in table and bool(table["alpha_design_ci_low"].notna().any())
+    weighted = "weighted (interval)" if with_ci else "weighted"
     head = [
         "Dimension",
         "Attributes",
-        "Expectation, weighted",
+        f"Expectation, {weighted}",
         "Expectation, unweighted (interval)",
-        "Performance, weighted",
+        f"Performance, {weighted}",
         "Performance, unweighted (interval)",
     ]
     return HTML(
         '<section class="oi-reliability"><h3>How consistently each dimension is measured</h3>'
         "<p>Cronbach's alpha: how closely the ratings of a dimension's attributes agree with "
         "each other (0 to 1; 0.7 or more is usually taken as consistent). Weighted: from the "
-        "design-weighted covariances (as R's svycralpha); unweighted: the textbook value with "
-        "its interval. Both use the customers who rated every attribute of the dimension.</p>"
+        "design-weighted covariances (as R's svycralpha)"
+        + ("; its interval from the replicate samples" if with_ci else "")
+        + "; unweighted: the textbook value with its interval. Both use the customers who rated "
+        "every attribute of the dimension.</p>"
         + table_html(head, rows, "oi-reliability", numeric={1, 2, 3, 4, 5})
         + "</section>"
     )

@@ -17,6 +17,11 @@ follows R's ``svydesign(..., nest = TRUE)`` (survey 4.1):
   same way; R's ``average`` then has no other stratum to average over and gives a NaN variance, and
   so does this module. A stratum sampled completely (``f_h = 1``) is never lonely.
 
+A design may carry replicate weights (:class:`ReplicateWeights`, made by
+:mod:`analysis.survey.replicates`; :meth:`SurveyDesign.with_replicates`): its estimators then take
+their variance from them (R's ``svrepdesign``), and its degrees of freedom are R's ``degf`` of the
+replicate design.
+
 The variance layout (which units are summed and centred at which stage, see METHODS.md) is computed
 once here and stored as :class:`Stage` records, so that the variance kernel
 (:mod:`analysis.survey.variance`) only sums and centres unit totals. With an ``fpc`` for every
@@ -187,6 +192,10 @@ class SurveyDesign:
         The stratum labels, by code.
     index
         The row labels of the frame the design was built from.
+    replicates
+        Replicate weights (:class:`ReplicateWeights`): when present, every estimator takes its
+        variance from them instead of Taylor linearisation (R's ``svrepdesign``; params
+        ``design.variance``). None: Taylor linearisation.
     """
 
     weights: np.ndarray
@@ -199,6 +208,7 @@ class SurveyDesign:
     calibrations: tuple[Calibration, ...] = ()
     strata_labels: tuple[str, ...] = ()
     index: pd.Index = field(default_factory=lambda: pd.RangeIndex(0))
+    replicates: ReplicateWeights | None = None
 
     @property
     def n(self) -> int:
@@ -222,8 +232,16 @@ class SurveyDesign:
 
     @functools.cached_property
     def df(self) -> int:
-        """Design degrees of freedom: PSUs - strata, among rows with non-zero weight (R's degf)."""
+        """Design degrees of freedom: PSUs - strata, among rows with non-zero weight (R's degf);
+        with replicate weights, R's ``degf`` of the replicate design (:class:`ReplicateWeights`)."""
+        if self.replicates is not None and self.replicates.degf is not None:
+            return self.replicates.degf
         return degrees_of_freedom(self, self.weights != 0)
+
+    @property
+    def variance_method(self) -> str:
+        """``taylor``, or the replicate type (``JK1``, ``JKn``, ``bootstrap``, ``subbootstrap``)."""
+        return "taylor" if self.replicates is None else self.replicates.type
 
     @property
     def kish_neff(self) -> float:
@@ -243,12 +261,145 @@ class SurveyDesign:
             return np.where(base != 0, self.weights / np.where(base != 0, base, 1.0), 1.0)
 
     def with_calibration(self, weights: np.ndarray, calibration: Calibration) -> SurveyDesign:
-        """A copy with calibrated ``weights`` and ``calibration`` appended to the record."""
+        """A copy with calibrated ``weights`` and ``calibration`` appended to the record (and no
+        replicate weights: they must be made, and recalibrated, for the calibrated design)."""
         return dataclasses.replace(
             self,
             weights=np.asarray(weights, dtype=float),
             calibrations=(*self.calibrations, calibration),
+            replicates=None,
         )
+
+    def with_replicates(self, replicates: ReplicateWeights | None) -> SurveyDesign:
+        """A copy whose estimators take their variance from ``replicates`` (None: Taylor).
+
+        Raises
+        ------
+        DesignError
+            The replicates were made for another design (a different number of PSUs or rows),
+            or the design is calibrated and the replicates were not recalibrated (their variance
+            would treat the calibrated weights as fixed).
+        """
+        if replicates is not None:
+            if replicates.n_psu != self.n_psu:
+                raise DesignError(
+                    f"the replicate weights are for {replicates.n_psu} PSUs but the design has "
+                    f"{self.n_psu}; make them with replicate_weights(design)"
+                )
+            cal = replicates.calibrated
+            if cal is not None and cal.shape[1] != self.n:
+                raise DesignError(
+                    f"the replicate weights are for {cal.shape[1]} rows but the design has {self.n}"
+                )
+            if self.is_calibrated and cal is None:
+                raise DesignError(
+                    "the design is calibrated: its replicate weights must be recalibrated "
+                    "(replicate_weights(..., recalibrate=...)), or their variance would treat "
+                    "the calibrated weights as fixed"
+                )
+        return dataclasses.replace(self, replicates=replicates)
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicateWeights:
+    """Replicate weights of a design, as R's ``as.svrepdesign(design, type = ...)`` makes them
+    (made by :func:`analysis.survey.replicates.replicate_weights`).
+
+    Replicate ``r`` multiplies the weight of every row of PSU ``u`` by a factor ``F[u, r]``
+    (:meth:`factors`). Jackknife factors are kept by their structure: replicate ``r`` deletes PSU
+    ``deleted[r]`` (``-1``: its whole stratum, R's lonely-PSU ``adjust`` replicate), multiplies the
+    other PSUs of stratum ``stratum[r]`` by ``inside[r]`` and the PSUs of every other stratum by
+    ``outside[r]``. Bootstrap factors are the matrix ``bootstrap`` (n_psu x R). A recalibrated
+    design's replicate weights are ``calibrated`` (R x n): the factors times the weights before
+    calibration, calibrated again; replicates that could not be calibrated are dropped (``failed``
+    of them).
+
+    The variance of an estimate is R's ``svrVar``:
+    ``scale * sum_r rscales[r] * (theta_r - centre)^2``, ``centre`` the mean of the replicate
+    estimates with ``rscales > 0`` (``mse = False``, R's default) or the full-sample estimate
+    (``mse = True``). Replicates whose estimate is undefined (a domain with no weight left in it)
+    are left out of that estimate's variance, as R's ``na.action`` does.
+
+    ``degf`` is the degrees of freedom R gives a recalibrated replicate design (``rake()``,
+    ``postStratify()`` and ``calibrate()`` of a replicate design recount them: the rank of the
+    replicate weights minus 1); ``None``: the design's own, PSUs - strata (what
+    ``as.svrepdesign`` keeps).
+    """
+
+    type: str
+    scale: float
+    rscales: np.ndarray
+    psu_stratum: np.ndarray
+    stratum: np.ndarray | None = None
+    deleted: np.ndarray | None = None
+    inside: np.ndarray | None = None
+    outside: np.ndarray | None = None
+    bootstrap: np.ndarray | None = None
+    mse: bool = False
+    seed: int | None = None
+    calibrated: np.ndarray | None = None
+    failed: int = 0
+    degf: int | None = None
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.rscales.shape[0])
+
+    @property
+    def n_psu(self) -> int:
+        return int(self.psu_stratum.shape[0])
+
+    @property
+    def family(self) -> str:
+        """``bootstrap`` or ``jackknife``."""
+        return "bootstrap" if self.type in ("bootstrap", "subbootstrap") else "jackknife"
+
+    def factors(self) -> np.ndarray:
+        """(n_psu, R) replicate factor of every PSU (dense: for inspection and small designs)."""
+        if self.bootstrap is not None:
+            return self.bootstrap
+        if self.stratum is None or self.deleted is None or self.inside is None:
+            raise DesignError("replicate weights without factors")
+        same = self.psu_stratum[:, None] == self.stratum[None, :]
+        f = np.where(same, self.inside[None, :], self.outside[None, :])
+        has = np.flatnonzero(self.deleted >= 0)
+        f[self.deleted[has], has] = 0.0
+        return f
+
+    def weights(self, design: SurveyDesign) -> np.ndarray:
+        """(R, n) replicate weights of the design's rows (recalibrated ones when calibrated)."""
+        if self.calibrated is not None:
+            return self.calibrated
+        return design.weights[None, :] * self.factors().T[:, design.psu]
+
+    @functools.cached_property
+    def calibrated_by_row(self) -> np.ndarray | None:
+        """(n, R) the recalibrated replicate weights, row-major by respondent (None if not
+        recalibrated): the layout of the products with the rows' values."""
+        return None if self.calibrated is None else np.ascontiguousarray(self.calibrated.T)
+
+    def variance(self, theta: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
+        """R's ``svrVar`` of each estimate from its replicate estimates ``theta`` (R, ...);
+        ``estimate`` (...) is the centre when ``mse``."""
+        theta = np.moveaxis(np.asarray(theta, dtype=float), 0, -1)
+        if estimate is None:
+            estimate = np.full(theta.shape[:-1], np.nan)
+        return svr_variance(self, theta, np.asarray(estimate, dtype=float))
+
+
+def svr_variance(rep: ReplicateWeights, theta: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """R's ``svrVar`` with the replicates last: ``theta`` (..., R), ``estimate`` (...)."""
+    ok = np.isfinite(theta)
+    rs = rep.rscales
+    if rep.mse:
+        centre = estimate
+    else:
+        use = ok & (rs > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = np.where(use, theta, 0.0).sum(axis=-1) / use.sum(axis=-1)
+    dev = np.where(ok, theta - centre[..., None], 0.0)
+    var = rep.scale * (dev * dev * rs).sum(axis=-1)
+    return np.where(ok.any(axis=-1), var, np.nan)
 
 
 def degrees_of_freedom(design: SurveyDesign, rows: np.ndarray) -> int:

@@ -14,8 +14,9 @@ A :class:`Request` asks, for one domain variable, either the estimate of every l
 of domains: ``pair`` (level 0 - level 1) or ``rest`` (each level - the rows with any other level,
 "the rest"). The unit totals of the estimates' influence values, their calibration residuals and
 their variance all come from :mod:`analysis.survey.variance` (one path for means, totals and
-contrasts); replicate variances from the same (PSU, level) totals
-(:mod:`analysis.survey.replicates`).
+contrasts). A design with replicate weights gets replicate variances instead: each replicate's
+level sums from the same (PSU, level) totals, or from the rows for recalibrated replicates
+(:mod:`analysis.survey.replicates`), and its estimates of the levels and contrasts from them.
 Domains (segment levels, and "answered this question") are estimated inside the full design: rows
 outside the domain contribute zero to their unit's total and stay in the design (R's ``svyby`` and
 ``svymean(..., na.rm = TRUE)``).
@@ -36,7 +37,7 @@ from scipy import sparse
 from analysis.errors import DesignError
 from analysis.survey import replicates as rep_mod
 from analysis.survey import variance
-from analysis.survey.design import Stage, SurveyDesign
+from analysis.survey.design import ReplicateWeights, Stage, SurveyDesign, svr_variance
 from analysis.survey.variance import Pairs, group_sum
 
 #: The domain label of estimates over all respondents (``domains=None``).
@@ -274,7 +275,7 @@ class _Context:
     requests: tuple[Request, ...]
     kind: str
     deff: bool
-    replicate: rep_mod.ReplicateWeights | None
+    replicate: ReplicateWeights | None
     basis: variance.CalibrationBasis | None
     basis_cells: sparse.csr_array | None  # (n, C * r): V of each row in its cell's columns
 
@@ -433,8 +434,11 @@ def _dense(pr: Pairs, n_units: int, a: np.ndarray) -> np.ndarray:
     return out.reshape(a.shape[0], n_units, pr.n_columns)
 
 
-def _request_block(ctx: _Context, gl: _GroupLayout, request: Request, sums: _Sums) -> dict:
-    """Estimates and variances of one block of variables for one request: arrays (c, columns)."""
+def _request_block(
+    ctx: _Context, gl: _GroupLayout, request: Request, sums: _Sums, yt: np.ndarray
+) -> dict:
+    """Estimates and variances of one block of variables ``yt`` (c, n) for one request: arrays
+    (c, columns)."""
     n_lev = len(gl.grouping.levels)
     k1, k0, kn = _take(gl, sums.a1), _take(gl, sums.a0), _take(gl, sums.nz)
 
@@ -453,7 +457,7 @@ def _request_block(ctx: _Context, gl: _GroupLayout, request: Request, sums: _Sum
         v0=by_level(sums.v0),
     )
     if request.contrast is not None:
-        return _contrast_block(ctx, gl, request, sums, levels)
+        return _contrast_block(ctx, gl, request, sums, levels, yt)
     kind = ctx.kind
     estimate = levels.estimate(kind)
     out = {"estimate": estimate, "weight_sum": levels.wsum, "n": levels.n}
@@ -462,14 +466,61 @@ def _request_block(ctx: _Context, gl: _GroupLayout, request: Request, sums: _Sum
         s2 = group_sum(gl.cell_level[has], n_lev, sums.wyy[:, has])
         out["ssw"] = np.maximum(s2 - np.nan_to_num(levels.mean) * levels.s1, 0.0)
     if ctx.replicate is not None:
-        pr = gl.pairs[0]
-        p1, p0 = _to_pairs(gl, 0, k1), _to_pairs(gl, 0, k0)
-        out["variance"] = rep_mod.block_variance(
-            ctx.replicate, ctx.stages[0], pr, (p1, p0), kind, estimate
-        )
-        return out
-    out["variance"] = _level_variance(ctx, gl, sums, levels)
+        out["variance"] = _replicate_variance(ctx, gl, request, sums, yt, estimate)
+    else:
+        out["variance"] = _level_variance(ctx, gl, sums, levels)
     return out
+
+
+def _replicate_variance(
+    ctx: _Context,
+    gl: _GroupLayout,
+    request: Request,
+    sums: _Sums,
+    yt: np.ndarray,
+    estimate: np.ndarray,
+) -> np.ndarray:
+    """(c, columns) replicate-weight variances (R's ``svrVar``) of the request's estimates.
+
+    Each replicate's domain sums (c, L, R) come from the (PSU, level) totals and the replicate
+    factors, or, for recalibrated replicates, from the rows and their replicate weights
+    (:mod:`analysis.survey.replicates`); the replicate estimates of levels and contrasts follow
+    from them as the full-sample estimates do."""
+    rep = ctx.replicate
+    if rep is None:
+        raise DesignError("replicate variances need replicate weights")
+    if rep.n_replicates == 0:  # a census: no variance
+        return np.where(np.isfinite(estimate), 0.0, np.nan)
+    if rep.calibrated is None:
+        pr, stage = gl.pairs[0], ctx.stages[0]
+        num = rep_mod.unit_level_totals(rep, stage, pr, _to_pairs(gl, 0, _take(gl, sums.a1)))
+        den = rep_mod.unit_level_totals(rep, stage, pr, _to_pairs(gl, 0, _take(gl, sums.a0)))
+    else:
+        num, den = rep_mod.row_level_totals(rep, yt, gl.grouping.codes, len(gl.grouping.levels))
+    theta = _replicate_estimates(ctx.kind, request.contrast, num, den)
+    return svr_variance(rep, theta, estimate)
+
+
+def _replicate_estimates(
+    kind: str, contrast: str | None, num: np.ndarray, den: np.ndarray
+) -> np.ndarray:
+    """(c, columns, R) replicate estimates of the levels (or contrasts) from their replicate sums
+    ``num = sum W y`` and ``den = sum W`` (c, L, R). A mean with no weight left is NaN (that
+    replicate drops out of its variance); a total is the sum (0 without weight, as R's)."""
+
+    def est(nu: np.ndarray, de: np.ndarray) -> np.ndarray:
+        if kind != "mean":
+            return nu
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(de != 0, nu / de, np.nan)
+
+    if contrast is None:
+        return est(num, den)
+    if contrast == "pair":
+        return est(num[:, :1], den[:, :1]) - est(num[:, 1:2], den[:, 1:2])
+    rest_num = num.sum(axis=1, keepdims=True) - num
+    rest_den = den.sum(axis=1, keepdims=True) - den
+    return est(num, den) - est(rest_num, rest_den)
 
 
 def _level_variance(ctx: _Context, gl: _GroupLayout, sums: _Sums, levels: _Domain) -> np.ndarray:
@@ -503,16 +554,47 @@ def _level_variance(ctx: _Context, gl: _GroupLayout, sums: _Sums, levels: _Domai
 
 
 def _contrast_block(
-    ctx: _Context, gl: _GroupLayout, request: Request, sums: _Sums, levels: _Domain
+    ctx: _Context,
+    gl: _GroupLayout,
+    request: Request,
+    sums: _Sums,
+    levels: _Domain,
+    yt: np.ndarray,
 ) -> dict:
     """Domain A - domain B for every column: ``pair`` (level 0 - level 1) or ``rest`` (each level
     - the rows with another level). The unit totals of the contrast's influence values are the
-    difference of the two domains' (R: ``svyby(covmat = TRUE)`` + ``svycontrast``)."""
-    design, kind = ctx.design, ctx.kind
+    difference of the two domains' (R: ``svyby(covmat = TRUE)`` + ``svycontrast``); with
+    replicate weights, each replicate's contrast is the difference of its two estimates."""
+    kind = ctx.kind
     if request.contrast == "pair":
         dom_a, dom_b = levels.column(0), levels.column(1)
     else:
         dom_a, dom_b = levels, levels.total().minus(levels)
+    if ctx.replicate is not None:
+        estimate = dom_a.estimate(kind) - dom_b.estimate(kind)
+        var = _replicate_variance(ctx, gl, request, sums, yt, estimate)
+    else:
+        var = _contrast_variance(ctx, gl, request, sums, (dom_a, dom_b))
+    return {
+        "estimate": dom_a.estimate(kind),
+        "weight_sum": dom_a.wsum,
+        "n": dom_a.n,
+        "variance": var,
+        "estimate_b": dom_b.estimate(kind),
+        "n_b": dom_b.n,
+    }
+
+
+def _contrast_variance(
+    ctx: _Context,
+    gl: _GroupLayout,
+    request: Request,
+    sums: _Sums,
+    domains: tuple[_Domain, _Domain],
+) -> np.ndarray:
+    """(c, columns) linearisation variances of the contrasts ``domains[0] - domains[1]``."""
+    design, kind = ctx.design, ctx.kind
+    dom_a, dom_b = domains
     k1, k0, kc = _take(gl, sums.a1), _take(gl, sums.a0), _take(gl, sums.cnt)
     basis = ctx.basis
     b = None
@@ -542,14 +624,7 @@ def _contrast_block(
         var += variance.stage_variance(
             stage, grid, t.reshape(t.shape[0], -1), design.lonely_psu, present
         )
-    return {
-        "estimate": dom_a.estimate(kind),
-        "weight_sum": dom_a.wsum,
-        "n": dom_a.n,
-        "variance": var,
-        "estimate_b": dom_b.estimate(kind),
-        "n_b": dom_b.n,
-    }
+    return var
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,14 +644,16 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
     rep = ctx.replicate
     if rep is not None:
         widest = max(len(r.grouping.levels) for r in ctx.requests)
-        per_var += 4 * rep.n_replicates * widest
-        if rep.bootstrap is None:
+        per_var += 6 * rep.n_replicates * widest
+        if rep.calibrated is not None:  # the sparse matrix of the rows' values
+            per_var += 6 * n
+        elif rep.bootstrap is None:
             per_var += 2 * ctx.stages[0].n_units * widest
         if per_var > 4 * BLOCK_CELLS:
             raise DesignError(
                 f"{rep.n_replicates} {rep.type} replicates x {widest} domains x "
-                f"{ctx.stages[0].n_units} PSUs is too large to estimate; use the linearisation "
-                "estimator (means, totals) or bootstrap replicates"
+                f"{ctx.stages[0].n_units} PSUs is too large to estimate; use design.variance "
+                "taylor, or bootstrap with fewer design.replicates"
             )
     threads = THREADS if n * v >= PARALLEL_CELLS else 1
     chunk = max(1, min(v, BLOCK_CELLS // (per_var * threads)))
@@ -592,14 +669,15 @@ def compute(
     kind: str,
     *,
     deff: bool,
-    replicate: rep_mod.ReplicateWeights | None = None,
 ) -> list[Cells]:
     """Estimates and variances of every column of ``frame`` for every request.
 
-    ``kind`` is ``mean`` or ``total``; ``deff``: also the sums of squares of the design effect;
-    ``replicate``: replicate-weight variances (first stage only) instead of linearisation.
+    ``kind`` is ``mean`` or ``total``; ``deff``: also the sums of squares of the design effect.
+    A design with replicate weights (``design.replicates``) gets replicate-weight variances
+    (first stage only), any other the linearisation variance.
     """
     v = frame.shape[1]
+    replicate = design.replicates
     stages = design.stages if replicate is None else design.stages[:1]
     layout = _layout(design, [r.grouping for r in requests], stages)
     basis = None if replicate is not None else variance.calibration_basis(design, stages)
@@ -623,7 +701,7 @@ def compute(
         yt = frame.iloc[:, start:stop].to_numpy(dtype=float, na_value=np.nan).T
         sums = _block_sums(ctx, yt)
         for res, gl, req in zip(out, layout.groups, ctx.requests, strict=True):
-            for name, value in _request_block(ctx, gl, req, sums).items():
+            for name, value in _request_block(ctx, gl, req, sums, yt).items():
                 target = getattr(res, name)
                 target[start:stop] = np.rint(value) if target.dtype == np.int64 else value
 

@@ -1,14 +1,17 @@
 """Design-based estimators: means, totals, proportions, domain contrasts and t-tests, with
-Taylor-linearisation (or replicate-weight) standard errors, as R's survey package computes them.
+Taylor-linearisation or replicate-weight standard errors, as R's survey package computes them.
 
 Every estimator works on many variables and many domains at once, from one pass over the rows
-(:mod:`analysis.survey.domains`), and takes every standard error from the same per-unit totals of
-influence values (:mod:`analysis.survey.variance`; replicate weights:
-:mod:`analysis.survey.replicates`). Intervals and p-values come from
-:mod:`analysis.survey.inference` (the t distribution with the design's degrees of freedom, PSUs -
-strata).
+(:mod:`analysis.survey.domains`). The design decides the variance: by Taylor linearisation from
+the per-unit totals of influence values (:mod:`analysis.survey.variance`), or, when it carries
+replicate weights (``design.replicates``, params ``design.variance``; made by
+:mod:`analysis.survey.replicates`), from the estimates of every replicate (R's ``svrVar``).
+Intervals and p-values come from :mod:`analysis.survey.inference` (the t distribution with the
+design's degrees of freedom: PSUs - strata, or R's ``degf`` of the replicate design).
 
-The R call each reproduces (survey 4.1; ``design`` a ``svydesign``, possibly calibrated):
+The R call each reproduces (survey 4.1; ``design`` a ``svydesign``, possibly calibrated, or with
+replicate weights ``as.svrepdesign(design, type = ...)``, possibly recalibrated, e.g.
+``rake(as.svrepdesign(design, type = "JKn"), ...)``):
 
 - :func:`means` ``svymean(~y, design, na.rm = TRUE, deff = TRUE)``; with domains
   ``svyby(~y, ~d, design, svymean, na.rm = TRUE)``;
@@ -19,9 +22,7 @@ The R call each reproduces (survey 4.1; ``design`` a ``svydesign``, possibly cal
   c(a = 1, b = -1))``;
 - :func:`versus_rest` the same contrast for every level of every domain variable against the rest
   of the rows with a level;
-- :func:`ttest` ``svyttest(y ~ d, design)``;
-- :func:`replicate_means`, :func:`replicate_totals` ``svymean`` / ``svytotal`` on
-  ``as.svrepdesign(design, type = ...)``.
+- :func:`ttest` ``svyttest(y ~ d, design)``.
 
 Domains (segment levels, and "answered this question") are estimated inside the full design: a
 missing value makes the row fall outside that variable's domain, it is not dropped from the design.
@@ -33,7 +34,6 @@ variance from the residuals of the influence values on the calibration variables
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.errors import DesignError
 from analysis.survey import inference
-from analysis.survey import replicates as rep_mod
 from analysis.survey.design import SurveyDesign, degrees_of_freedom, one_blas_thread
 from analysis.survey.domains import Cells, Request, compute, grouping, values_frame
 
@@ -147,12 +145,11 @@ def _cells(
     requests: Sequence[Request],
     kind: str,
     deff: bool,
-    replicate: rep_mod.ReplicateWeights | None = None,
 ) -> list[Cells]:
     if frame.shape[1] == 0:
         return [Cells.empty(r, 0) for r in requests]
     with one_blas_thread():
-        return compute(design, frame, requests, kind, deff=deff, replicate=replicate)
+        return compute(design, frame, requests, kind, deff=deff)
 
 
 def _estimates(
@@ -162,12 +159,11 @@ def _estimates(
     kind: str,
     confidence: float,
     deff: bool,
-    replicate: rep_mod.ReplicateWeights | None = None,
 ) -> list[pd.DataFrame]:
     _check_confidence(confidence)
     frame = values_frame(design, values)
     requests = [Request(grouping(design, d)) for d in domains]
-    cells = _cells(design, frame, requests, kind, deff, replicate)
+    cells = _cells(design, frame, requests, kind, deff)
     return [_frame(design, list(frame.columns), c, kind, confidence) for c in cells]
 
 
@@ -215,7 +211,7 @@ def means(
     Parameters
     ----------
     design
-        The sampling design (possibly calibrated).
+        The sampling design (possibly calibrated; with replicate weights, their variance).
     values
         (n x k) numeric columns, rows in the order of the design's frame; NaN = not answered.
     domains
@@ -232,7 +228,7 @@ def means(
     pandas.DataFrame
         One row per variable x domain (variable-major) with columns ``variable, domain, n,
         estimate, se, ci_low, ci_high, df, deff, p_value``: ``n`` respondents with an answer and a
-        non-zero weight; ``df`` the design degrees of freedom (PSUs - strata); ``ci_*`` from the t
+        non-zero weight; ``df`` the design degrees of freedom (``design.df``); ``ci_*`` from the t
         distribution with ``df``; ``deff`` R's design effect (variance over the SRS-without-
         replacement variance of ``n`` from ``N = sum of weights``; NaN when N <= n, e.g. without
         weights); ``p_value`` two-sided for H0: mean = 0. ``n = 0``: estimate NaN; ``n = 1``: se
@@ -488,7 +484,8 @@ class TTestResult:
 
     ``difference = mean_b - mean_a`` (R: the coefficient of the second factor level), ``t`` its
     ratio to ``se``, ``df`` the design degrees of freedom of the rows used minus 1 (R: residual df
-    of ``svyglm``), ``p_value`` two-sided.
+    of ``svyglm``; with replicate weights the whole replicate design's ``degf`` minus 1, as R's
+    ``svyglm.svyrep.design``), ``p_value`` two-sided.
     """
 
     level_a: Any
@@ -557,8 +554,11 @@ def ttest(
     cells = _cells(design, y.to_frame(), [Request(grouping(design, two), "pair")], "mean", False)[0]
     assert cells.estimate_b is not None and cells.n_b is not None
     cols = _contrast_frame(design, [y.name], cells, confidence)
-    rows = np.isfinite(y.to_numpy()) & groups.isin([a, b]).to_numpy() & (design.weights != 0)
-    df = degrees_of_freedom(design, rows) - 1
+    if design.replicates is None:  # R: the residual df of svyglm on the rows used
+        rows = np.isfinite(y.to_numpy()) & groups.isin([a, b]).to_numpy() & (design.weights != 0)
+        df = degrees_of_freedom(design, rows) - 1
+    else:  # R's svyglm.svyrep.design: degf of the whole replicate design - 1
+        df = design.df - 1
     est, se = float(cols["estimate"][0, 0]), float(cols["se"][0, 0])
     inter = inference.t_interval(np.array([est]), np.array([se]), df, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -578,95 +578,3 @@ def ttest(
         ci_low=float(inter["ci_low"][0]),
         ci_high=float(inter["ci_high"][0]),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# replicate-weight estimators
-
-
-def replicate_means(
-    design: SurveyDesign,
-    values: pd.DataFrame | pd.Series,
-    domains: pd.Series | None = None,
-    type: str = "auto",
-    confidence: float = 0.95,
-    mse: bool | None = None,
-    *,
-    replicates: int = 50,
-    seed: int | None = 0,
-    weights: rep_mod.ReplicateWeights | None = None,
-) -> pd.DataFrame:
-    """Means with replicate-weight SEs (R's ``svymean`` / ``svyby`` on ``as.svrepdesign``).
-
-    Each replicate's estimate is the weighted mean with the replicate weights, inside the same
-    domains as :func:`means`; all variables x domains x replicates come from one matrix product
-    of the PSU x domain totals with the replicate factors.
-
-    Parameters
-    ----------
-    design
-        An uncalibrated design.
-    values, domains, confidence
-        As :func:`means`.
-    type, replicates, seed
-        Which replicate weights to make (:func:`analysis.survey.replicates.replicate_weights`;
-        ``auto``: JK1 unstratified, JKn stratified, R's default); ignored when ``weights`` is
-        given.
-    mse
-        Centre the replicates at the full-sample estimate (default: the weights' setting, False).
-    weights
-        Replicate weights made earlier for this design.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns as :func:`means`. ``df`` is the design degrees of freedom (PSUs - strata), as for
-        the linearisation estimator (R's replicate designs use the rank of the replicate weights
-        minus 1 instead); ``deff`` compares with simple random sampling as :func:`means`.
-    """
-    rep = _replicates_for(design, type, replicates, seed, mse, weights)
-    return _estimates(design, values, [domains], "mean", confidence, True, rep)[0]
-
-
-def replicate_totals(
-    design: SurveyDesign,
-    values: pd.DataFrame | pd.Series,
-    domains: pd.Series | None = None,
-    type: str = "auto",
-    confidence: float = 0.95,
-    mse: bool | None = None,
-    *,
-    replicates: int = 50,
-    seed: int | None = 0,
-    weights: rep_mod.ReplicateWeights | None = None,
-) -> pd.DataFrame:
-    """Totals with replicate-weight SEs (R's ``svytotal`` on ``as.svrepdesign``); parameters and
-    columns as :func:`replicate_means`."""
-    rep = _replicates_for(design, type, replicates, seed, mse, weights)
-    return _estimates(design, values, [domains], "total", confidence, True, rep)[0]
-
-
-def _replicates_for(
-    design: SurveyDesign,
-    type: str,
-    replicates: int,
-    seed: int | None,
-    mse: bool | None,
-    weights: rep_mod.ReplicateWeights | None,
-) -> rep_mod.ReplicateWeights:
-    if design.is_calibrated:
-        raise DesignError(
-            "replicate-weight means and totals of a calibrated design are not implemented (they "
-            "need every replicate recalibrated); use the linearisation estimators (means, "
-            "totals), whose variance uses the calibration residuals"
-        )
-    if weights is None:
-        return rep_mod.replicate_weights(design, type, replicates, seed, bool(mse))
-    if weights.n_psu != design.n_psu:
-        raise DesignError(
-            f"the replicate weights are for {weights.n_psu} PSUs but the design has "
-            f"{design.n_psu}; make them with replicate_weights(design)"
-        )
-    if mse is not None and mse != weights.mse:
-        return dataclasses.replace(weights, mse=mse)
-    return weights

@@ -49,11 +49,18 @@ would ignore. Their ``jackknife`` is R's JK1 / JKn (``auto``), whose ``rscales``
 carry ``1 - f_h``; ``rescale_fpc`` does not change the jackknives, nor the Canty-Davison
 bootstrap (which has its own fpc rule).
 
-The variance of an estimate from its replicate estimates is R's ``svrVar``
-(:meth:`ReplicateWeights.variance`). The replicate-weight estimators of means and totals
-(:func:`analysis.survey.estimate.replicate_means`) take the replicate estimates of all variables x
-domains x replicates from the (PSU, domain) totals of :mod:`analysis.survey.domains`: one sparse
-matrix product with the bootstrap factors, or a closed form of the jackknife's.
+:func:`from_factors` builds bootstrap replicate weights from given factors (R's own draws) instead
+of drawing them. A recalibrated design's degrees of freedom are R's: the rank of its replicate
+weights minus 1 (:func:`rank_degf`).
+
+The replicate weights (:class:`~analysis.survey.design.ReplicateWeights`) travel with the design
+(:meth:`~analysis.survey.design.SurveyDesign.with_replicates`), and every estimator of
+:mod:`analysis.survey.estimate` then takes its variance from them, R's ``svrVar``
+(:meth:`~analysis.survey.design.ReplicateWeights.variance`). The replicate sums of all variables x
+domains x replicates come from here: :func:`unit_level_totals` from the (PSU, domain) totals of
+:mod:`analysis.survey.domains` (the bootstrap factors, one product per domain level, or the
+jackknife's closed form); :func:`row_level_totals` from the rows and their recalibrated replicate
+weights (one dense product per domain level).
 """
 
 from __future__ import annotations
@@ -61,113 +68,44 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+import scipy.linalg
+from scipy.linalg import lapack
 
 from analysis.errors import DesignError
 from analysis.survey.calibrate import Margin, rake_weights
-from analysis.survey.design import CENSUS_TOLERANCE, Stage, SurveyDesign, level_text
+from analysis.survey.design import (
+    CENSUS_TOLERANCE,
+    ReplicateWeights,
+    Stage,
+    SurveyDesign,
+    level_text,
+    one_blas_thread,
+)
 from analysis.survey.variance import Pairs, group_sum
 
 REPLICATE_TYPES = ("auto", "JK1", "JKn", "bootstrap", "subbootstrap")
+#: The engine's type of each replicate method of the params key ``design.variance``.
+VARIANCE_TYPES = {
+    "jk1": "JK1",
+    "jkn": "JKn",
+    "bootstrap": "bootstrap",
+    "subbootstrap": "subbootstrap",
+}
 #: Replicates that may fail recalibration before the replicate weights are refused.
 MAX_FAILED_SHARE = 0.05
+#: Largest replicates x rows of recalibrated replicate weights (8 bytes each: 1 GB).
+MAX_REPLICATE_CELLS = 1 << 27
+#: R's tolerance of the rank of the replicate weights (``degf``: ``qr(weights, tol = 1e-5)``).
+RANK_TOLERANCE = 1e-5
+#: Smallest squared residual (replicates of length 1) that the Gram matrix resolves reliably.
+CLEAR_PIVOT = 1e-6
 
 #: Calibrates replicate design weights: (R, n) uncalibrated -> (R, n) calibrated; a row of NaN
 #: marks a replicate that could not be calibrated.
 Recalibrator = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True, eq=False)
-class ReplicateWeights:
-    """Replicate weights of a design, as R's ``as.svrepdesign(design, type = ...)`` makes them.
-
-    Replicate ``r`` multiplies the weight of every row of PSU ``u`` by a factor ``F[u, r]``
-    (:meth:`factors`). Jackknife factors are kept by their structure: replicate ``r`` deletes PSU
-    ``deleted[r]`` (``-1``: its whole stratum, R's lonely-PSU ``adjust`` replicate), multiplies the
-    other PSUs of stratum ``stratum[r]`` by ``inside[r]`` and the PSUs of every other stratum by
-    ``outside[r]``. Bootstrap factors are the matrix ``bootstrap`` (n_psu x R). A recalibrated
-    design's replicate weights are ``calibrated`` (R x n): the factors times the weights before
-    calibration, calibrated again; replicates that could not be calibrated are dropped (``failed``
-    of them).
-
-    The variance of an estimate is R's ``svrVar``:
-    ``scale * sum_r rscales[r] * (theta_r - centre)^2``, ``centre`` the mean of the replicate
-    estimates with ``rscales > 0`` (``mse = False``, R's default) or the full-sample estimate
-    (``mse = True``). Replicates whose estimate is undefined (a domain with no weight left in it)
-    are left out of that estimate's variance, as R's ``na.action`` does.
-    """
-
-    type: str
-    scale: float
-    rscales: np.ndarray
-    psu_stratum: np.ndarray
-    stratum: np.ndarray | None = None
-    deleted: np.ndarray | None = None
-    inside: np.ndarray | None = None
-    outside: np.ndarray | None = None
-    bootstrap: np.ndarray | None = None
-    mse: bool = False
-    seed: int | None = None
-    calibrated: np.ndarray | None = None
-    failed: int = 0
-
-    @property
-    def n_replicates(self) -> int:
-        return int(self.rscales.shape[0])
-
-    @property
-    def n_psu(self) -> int:
-        return int(self.psu_stratum.shape[0])
-
-    @property
-    def family(self) -> str:
-        """``bootstrap`` or ``jackknife``."""
-        return "bootstrap" if self.type in ("bootstrap", "subbootstrap") else "jackknife"
-
-    def factors(self) -> np.ndarray:
-        """(n_psu, R) replicate factor of every PSU (dense: for inspection and small designs)."""
-        if self.bootstrap is not None:
-            return self.bootstrap
-        if self.stratum is None or self.deleted is None or self.inside is None:
-            raise DesignError("replicate weights without factors")
-        same = self.psu_stratum[:, None] == self.stratum[None, :]
-        f = np.where(same, self.inside[None, :], self.outside[None, :])
-        has = np.flatnonzero(self.deleted >= 0)
-        f[self.deleted[has], has] = 0.0
-        return f
-
-    def weights(self, design: SurveyDesign) -> np.ndarray:
-        """(R, n) replicate weights of the design's rows (recalibrated ones when calibrated)."""
-        if self.calibrated is not None:
-            return self.calibrated
-        return design.weights[None, :] * self.factors().T[:, design.psu]
-
-    def variance(self, theta: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
-        """R's ``svrVar`` of each estimate from its replicate estimates ``theta`` (R, ...);
-        ``estimate`` (...) is the centre when ``mse``."""
-        theta = np.moveaxis(np.asarray(theta, dtype=float), 0, -1)
-        if estimate is None:
-            estimate = np.full(theta.shape[:-1], np.nan)
-        return svr_variance(self, theta, np.asarray(estimate, dtype=float))
-
-
-def svr_variance(rep: ReplicateWeights, theta: np.ndarray, estimate: np.ndarray) -> np.ndarray:
-    """R's ``svrVar`` with the replicates last: ``theta`` (..., R), ``estimate`` (...)."""
-    ok = np.isfinite(theta)
-    rs = rep.rscales
-    if rep.mse:
-        centre = estimate
-    else:
-        use = ok & (rs > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            centre = np.where(use, theta, 0.0).sum(axis=-1) / use.sum(axis=-1)
-    dev = np.where(ok, theta - centre[..., None], 0.0)
-    var = rep.scale * (dev * dev * rs).sum(axis=-1)
-    return np.where(ok.any(axis=-1), var, np.nan)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,14 +149,17 @@ def replicate_weights(
         For a calibrated design: calibrates the replicates' weights (factors times the weights
         before calibration) as the run calibrated the full sample (:func:`raking_recalibrator`,
         :func:`design_recalibrator`). Replicates it cannot calibrate are dropped (at most 5%).
+        The degrees of freedom of a recalibrated design are then R's: the rank of its replicate
+        weights minus 1 (:func:`rank_degf`).
 
     Raises
     ------
     DesignError
         Unknown type; a calibrated design without ``recalibrate``, or more than 5% of its
-        replicates not calibrated; JK1 on a stratified design; fewer than two PSUs; the
-        (n - 1) bootstrap with a single-PSU stratum (unless ``rescale_fpc``); every stratum
-        sampled completely (JKn).
+        replicates not calibrated, or more replicates x rows than :data:`MAX_REPLICATE_CELLS`
+        to recalibrate; JK1 on a stratified design; fewer than two PSUs; the (n - 1) bootstrap
+        with a single-PSU stratum (unless ``rescale_fpc``); every stratum sampled completely
+        (JKn).
     """
     type = _checked_type(design, type, rescale_fpc, recalibrate is not None)
     if design.n_psu < 2:
@@ -231,6 +172,78 @@ def replicate_weights(
     if design.is_calibrated and recalibrate is not None:
         rep = _recalibrated(design, rep, recalibrate)
     return rep
+
+
+def from_factors(
+    design: SurveyDesign,
+    factors: np.ndarray,
+    type: str = "bootstrap",
+    mse: bool = False,
+    *,
+    recalibrate: Recalibrator | None = None,
+) -> ReplicateWeights:
+    """Bootstrap replicate weights from given replicate factors (e.g. R's random draws:
+    ``weights(rep, "analysis") / weights(rep, "sampling")`` of ``as.svrepdesign``), with the
+    ``scale`` R gives ``type``, recalibrated as :func:`replicate_weights` does.
+
+    Parameters
+    ----------
+    design
+        The design the factors were drawn for.
+    factors
+        (n_psu, R) factor of every PSU in every replicate, PSUs in the design's order; or
+        (n, R) per row, in the design's row order (the same for every row of a PSU).
+    type
+        ``bootstrap`` or ``subbootstrap``: which of R's scales applies.
+    mse, recalibrate
+        As :func:`replicate_weights`.
+
+    Raises
+    ------
+    DesignError
+        Not a bootstrap type; factors of the wrong shape, negative, not finite, or differing
+        within a PSU; fewer than two replicates; as :func:`replicate_weights` for recalibration.
+    """
+    if type not in ("bootstrap", "subbootstrap"):
+        raise DesignError(
+            f"given replicate factors need type bootstrap or subbootstrap, not {type!r}"
+        )
+    type = _checked_type(design, type, False, recalibrate is not None)
+    f = _psu_factors(design, factors)
+    n_rep = f.shape[1]
+    if n_rep < 2:
+        raise DesignError(f"the bootstrap needs at least two replicates, got {n_rep}")
+    stage = design.stages[0]
+    rep = ReplicateWeights(
+        type=type,
+        scale=_bootstrap_scale(type, stage.stratum_size, n_rep),
+        rscales=np.ones(n_rep),
+        psu_stratum=stage.unit_stratum,
+        bootstrap=f,
+        mse=mse,
+    )
+    if design.is_calibrated and recalibrate is not None:
+        rep = _recalibrated(design, rep, recalibrate)
+    return rep
+
+
+def _psu_factors(design: SurveyDesign, factors: np.ndarray) -> np.ndarray:
+    """Given replicate factors as (n_psu, R), checked; per-row factors reduced to their PSU's."""
+    f = np.asarray(factors, dtype=float)
+    if f.ndim != 2 or f.shape[0] not in (design.n_psu, design.n):
+        raise DesignError(
+            f"replicate factors of shape {f.shape}: need (PSUs, replicates) = ({design.n_psu}, R) "
+            f"or (rows, replicates) = ({design.n}, R)"
+        )
+    if not np.isfinite(f).all() or (f < 0).any():
+        raise DesignError("replicate factors must be finite numbers >= 0")
+    if f.shape[0] == design.n_psu:
+        return f
+    per_psu = np.zeros((design.n_psu, f.shape[1]))
+    per_psu[design.psu] = f
+    if np.abs(per_psu[design.psu] - f).max(initial=0.0) > 1e-9 * max(1.0, f.max()):
+        raise DesignError("replicate factors differ between rows of the same PSU")
+    return per_psu
 
 
 def _checked_type(design: SurveyDesign, type: str, rescale_fpc: bool, recalibrated: bool) -> str:
@@ -364,7 +377,8 @@ def _jackknife(design: SurveyDesign, stage: Stage, type: str, mse: bool) -> Repl
 def _jk1(stage: Stage, mse: bool) -> ReplicateWeights:
     if stage.n_strata > 1:
         raise DesignError(
-            "JK1 replicate weights need an unstratified design (R refuses it too); use JKn"
+            "JK1 replicate weights (design.variance: jk1) need an unstratified design (R refuses "
+            "it too); use JKn (jkn)"
         )
     n, keep = int(stage.stratum_size[0]), 1.0 - stage.stratum_fraction
     psu_stratum = stage.unit_stratum
@@ -389,7 +403,16 @@ def _jk1(stage: Stage, mse: bool) -> ReplicateWeights:
 def _recalibrated(
     design: SurveyDesign, rep: ReplicateWeights, recalibrate: Recalibrator
 ) -> ReplicateWeights:
-    """``rep`` with every replicate's weights calibrated; failed replicates dropped."""
+    """``rep`` with every replicate's weights calibrated, failed replicates dropped, and R's
+    degrees of freedom of a calibrated replicate design (``rake``, ``postStratify`` and
+    ``calibrate`` all recount them: the rank of the replicate weights - 1)."""
+    if rep.n_replicates * design.n > MAX_REPLICATE_CELLS:
+        raise DesignError(
+            f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too many to "
+            f"recalibrate ({rep.n_replicates * design.n:,} weights; at most "
+            f"{MAX_REPLICATE_CELLS:,}): a jackknife has one replicate per PSU; use design.variance "
+            "bootstrap with design.replicates, or taylor"
+        )
     base = design.base_weights[None, :] * rep.factors().T[:, design.psu]
     weights = np.asarray(recalibrate(base), dtype=float)
     ok = np.isfinite(weights).all(axis=1)
@@ -397,7 +420,8 @@ def _recalibrated(
     if failed > MAX_FAILED_SHARE * len(weights):
         raise DesignError(
             f"{failed} of {len(weights)} replicates could not be recalibrated to the margins "
-            "(a margin level with too few respondents); merge small levels in the margins"
+            "(a margin level left without respondents, or weighting.bounds too tight for the "
+            "replicate); merge small levels in the margins, or widen the bounds"
         )
     keep = np.flatnonzero(ok)
 
@@ -418,7 +442,38 @@ def _recalibrated(
         bootstrap=pick(rep.bootstrap),
         calibrated=weights[keep],
         failed=failed,
+        degf=rank_degf(weights[keep], gram=rep.family == "bootstrap"),
     )
+
+
+def rank_degf(weights: np.ndarray, gram: bool = True) -> int:
+    """R's ``degf`` of a replicate design it recomputes: the rank of the (R, n) replicate
+    weights minus 1 (``qr(weights(design, "analysis"), tol = 1e-5)$rank - 1``).
+
+    With every replicate scaled to length 1, a replicate counts when the part of it that the
+    others do not explain is at least ``RANK_TOLERANCE`` of its length, R's criterion in ``qr``.
+    Replicates clearly independent of each other (the usual bootstrap) are recognised from a
+    pivoted Cholesky factorisation of their Gram matrix (one matrix product); otherwise (the
+    jackknives' replicates are nearly parallel, beyond the Gram matrix's accuracy) the rank is
+    that of a Householder QR, column-pivoted as R's; ``gram=False`` goes to it directly.
+    """
+    w = np.asarray(weights, dtype=float)
+    norms = np.sqrt(np.einsum("ij,ij->i", w, w))
+    unit = w[norms > 0] / norms[norms > 0, None]  # (R, n)
+    if unit.shape[0] == 0:
+        return -1
+    with one_blas_thread():
+        if gram:
+            chol, _piv, rank, _info = lapack.dpstrf(unit @ unit.T, tol=RANK_TOLERANCE**2)
+            if rank == unit.shape[0] and np.min(np.diag(chol)) ** 2 > CLEAR_PIVOT:
+                return int(rank) - 1
+        cols = np.asfortranarray(unit.T)  # (n, R)
+        del unit
+        if cols.shape[0] > 2 * cols.shape[1]:  # tall: reduce to the (R, R) triangle first
+            qr, _tau, _work, _info = lapack.dgeqrf(cols, overwrite_a=True)
+            cols = np.triu(qr[: cols.shape[1]])
+        tri = scipy.linalg.qr(cols, mode="r", pivoting=True, overwrite_a=True)[0]
+    return int((np.abs(np.diag(tri)) > RANK_TOLERANCE).sum()) - 1
 
 
 def raking_recalibrator(
@@ -430,7 +485,9 @@ def raking_recalibrator(
     variables (which equal the margins file's counts), so the replicates are calibrated as the
     full sample was, with the same loop (:func:`analysis.survey.calibrate.rake_weights`, all
     replicates in one (R, n) matrix). A replicate in which a margin level has no weight left, or
-    that does not converge, is marked failed (NaN).
+    that does not converge, is marked failed (NaN). This is R's ``rake()`` (and
+    ``postStratify()``) of a replicate design, e.g. ``rake(as.svrepdesign(des, type = "JKn"),
+    ...)``.
 
     Parameters
     ----------
@@ -477,13 +534,16 @@ def design_recalibrator(
     ``calibrate`` takes an uncalibrated design (``design`` with a replicate's design weights) and
     returns it calibrated as the run calibrated ``design``, e.g.
     ``lambda d: calibrate.calibrate(d, frame, margins, method="linear")``. A replicate whose
-    calibration raises :class:`~analysis.errors.DesignError` is marked failed (NaN).
+    calibration raises :class:`~analysis.errors.DesignError` is marked failed (NaN). This is R's
+    ``calibrate()`` of a replicate design.
     """
 
     def recalibrate(weights: np.ndarray) -> np.ndarray:
         out = np.full(np.shape(weights), np.nan)
         for r, wr in enumerate(np.asarray(weights, dtype=float)):
-            uncal = dataclasses.replace(design, weights=wr, base_weights=wr, calibrations=())
+            uncal = dataclasses.replace(
+                design, weights=wr, base_weights=wr, calibrations=(), replicates=None
+            )
             try:
                 out[r] = calibrate(uncal).weights
             except DesignError:
@@ -497,39 +557,62 @@ def design_recalibrator(
 # replicate variances of domain estimates (used by analysis.survey.domains)
 
 
-def block_variance(
-    rep: ReplicateWeights,
-    stage: Stage,
-    pr: Pairs,
-    totals: tuple[np.ndarray, np.ndarray],
-    kind: str,
-    estimate: np.ndarray,
+def unit_level_totals(
+    rep: ReplicateWeights, stage: Stage, pr: Pairs, totals: np.ndarray
 ) -> np.ndarray:
-    """(c, L) replicate variances of domain means or totals from the PSU x level totals
-    ``totals = (sum w y, sum w)`` (c, P) at the pairs ``pr`` of the first stage."""
-    p1, p0 = totals
-    c, n_levels = p1.shape[0], pr.n_columns
-    n_rep = rep.n_replicates
-    if n_rep == 0:
-        return np.where(np.isfinite(estimate), 0.0, np.nan)
-    if rep.bootstrap is not None:
-        # one sparse product: (variables x levels, pairs) @ (pairs, replicates)
-        f_pairs = rep.bootstrap[pr.unit]
-        rows = (np.arange(c)[:, None] * n_levels + pr.column[None, :]).ravel()
-        cols = np.tile(np.arange(pr.size), c)
-        shape = (c * n_levels, pr.size)
-        num, den = (
-            (sparse.csr_array((p.ravel(), (rows, cols)), shape=shape) @ f_pairs).reshape(
-                c, n_levels, n_rep
-            )
-            for p in (p1, p0)
-        )
-    else:
-        num = _jackknife_totals(rep, stage, pr, p1)
-        den = _jackknife_totals(rep, stage, pr, p0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        theta = num / den if kind == "mean" else np.where(den != 0, num, np.nan)
-    return svr_variance(rep, theta, estimate)
+    """(c, L, R) replicate totals of domain sums from their (PSU, level) totals ``totals`` (c, P)
+    at the pairs ``pr`` of the first stage: ``sum_u F[u, r] totals[u, l]``, for factor-only
+    (not recalibrated) replicates. Bootstrap: per level, one product of its pairs' totals with
+    their PSUs' factors; jackknife: its closed form."""
+    if rep.bootstrap is None:
+        return _jackknife_totals(rep, stage, pr, totals)
+    return _level_products(totals, pr.column, pr.n_columns, rep.bootstrap, pr.unit)
+
+
+def row_level_totals(
+    rep: ReplicateWeights, yt: np.ndarray, codes: np.ndarray, n_levels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(c, L, R) replicate sums ``sum W_ri y_vi`` and ``sum W_ri`` over the rows of each level
+    that answered ``v``, from recalibrated replicate weights ``W`` (every row its own weight).
+
+    ``yt`` (c, n): the variables, NaN where not answered; ``codes`` (n,): each row's level
+    (-1: none). Per level, one dense product of its rows' values and answered-indicators (2c
+    rows) with their (n_l, R) replicate weights: work proportional to rows x variables x
+    replicates, never rows x levels x variables x replicates."""
+    weights = rep.calibrated_by_row
+    if weights is None:
+        raise DesignError("row_level_totals needs recalibrated replicate weights")
+    answered = np.isfinite(yt)
+    stacked = np.concatenate([np.where(answered, yt, 0.0), answered.astype(float)])
+    out = _level_products(stacked, codes, n_levels, weights)
+    c = yt.shape[0]
+    return out[:c], out[c:]
+
+
+def _level_products(
+    values: np.ndarray,
+    level: np.ndarray,
+    n_levels: int,
+    weights: np.ndarray,
+    index: np.ndarray | None = None,
+) -> np.ndarray:
+    """(k, L, R): for each level ``l``, ``values[:, j] @ weights[index[j]]`` summed over the
+    entries ``j`` of that level (``level[j] == l``; -1: none); ``index`` None: entry ``j``'s
+    weights are row ``j``. One dense matrix product per level, so that the (entries, R) weights
+    are read once and never multiplied by levels."""
+    k, m = values.shape
+    out = np.zeros((k, n_levels, weights.shape[1]))
+    order = np.argsort(level, kind="stable")
+    counts = np.bincount(level[level >= 0], minlength=n_levels)
+    start = int(np.count_nonzero(level < 0))  # sorted: the entries without a level come first
+    for lev in np.flatnonzero(counts):
+        rows = order[start : start + counts[lev]]
+        start += int(counts[lev])
+        if rows.size == m and index is None:  # every entry (in order): no copy of the weights
+            out[:, lev] = values @ weights
+            continue
+        out[:, lev] = values[:, rows] @ weights[rows if index is None else index[rows]]
+    return out
 
 
 def _jackknife_totals(rep: ReplicateWeights, stage: Stage, pr: Pairs, p: np.ndarray) -> np.ndarray:
@@ -537,8 +620,8 @@ def _jackknife_totals(rep: ReplicateWeights, stage: Stage, pr: Pairs, p: np.ndar
     inside * (stratum total - deleted PSU's total)``."""
     c, n_levels = p.shape[0], pr.n_columns
     n_strata, n_units = stage.n_strata, stage.n_units
-    assert rep.stratum is not None and rep.deleted is not None
-    assert rep.inside is not None and rep.outside is not None
+    if rep.stratum is None or rep.deleted is None or rep.inside is None or rep.outside is None:
+        raise DesignError("replicate weights without jackknife factors")
     total = group_sum(pr.column, n_levels, p)  # (c, L)
     by_stratum = group_sum(pr.cell, n_strata * n_levels, p).reshape(c, n_strata, n_levels)
     by_unit = np.zeros((c, n_units * n_levels))
