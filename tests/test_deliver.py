@@ -10,6 +10,7 @@ sends from a copy of that run (its own send log).
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import json
@@ -689,6 +690,9 @@ class SilentServer:
                 conn.sendall(self.greeting)
 
     def close(self) -> None:
+        # closing a listening socket does not wake a thread blocked in accept(); a shutdown does
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         for c in self.connections:
             c.close()
