@@ -1,0 +1,69 @@
+"""The report's templates: one Jinja2 environment, autoescaping everything, for every section of
+the client report, its charts and the email.
+
+A section is one template in ``templates/sections/`` and one function that prepares its data
+(a view model of plain values: strings, numbers, lists and dicts, built from result tables).
+Templates format numbers with the filters below, which are :mod:`analysis.report.formatting`'s
+functions, so a number looks the same everywhere; no HTML is assembled in Python strings. Text
+from data, codebooks or params is escaped by autoescape; a value that is already HTML (a chart
+rendered by another template) is passed as :class:`markupsafe.Markup`.
+
+Shared pieces (tables, notes, gap cells, figures) are macros in
+``templates/sections/_macros.html.j2``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from IPython.display import HTML
+from markupsafe import Markup
+
+from analysis.report import formatting
+
+SECTIONS_DIR = Path(__file__).resolve().parent / "templates" / "sections"
+
+#: Formatting functions every template has as filters: ``{{ row.gap | num(signed=True) }}``.
+FILTERS = {
+    "num": formatting.fmt_num,
+    "int": formatting.fmt_int,
+    "pct": formatting.fmt_pct,
+    "level_pct": formatting.level_pct,
+    "date": formatting.fmt_date,
+    "p_text": formatting.p_text,
+    "missing": formatting.missing,
+}
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The one Jinja2 environment: templates from :data:`SECTIONS_DIR`, autoescape on for every
+    template, undefined names an error (a misspelt field fails the test run, not the report)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(SECTIONS_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals.update(
+        DASH=formatting.DASH,
+        MINUS=formatting.MINUS,
+        interval=formatting.interval,
+        plural=formatting.plural,
+    )
+    return env
+
+
+def render(name: str, **context: Any) -> Markup:
+    """Template ``name`` (in :data:`SECTIONS_DIR`) rendered with ``context``, as safe HTML."""
+    return Markup(environment().get_template(name).render(**context))
+
+
+def section(name: str, **context: Any) -> HTML:
+    """Template ``name`` rendered for a notebook cell to display (the report takes cell outputs)."""
+    return HTML(str(render(name, **context)))
