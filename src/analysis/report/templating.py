@@ -55,6 +55,9 @@ def environment() -> jinja2.Environment:
         MINUS=formatting.MINUS,
         interval=formatting.interval,
         plural=formatting.plural,
+        is_hidden=formatting.is_hidden,
+        is_clear=formatting.is_clear,
+        suppression_text=formatting.suppression_note,
     )
     return env
 
