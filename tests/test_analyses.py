@@ -238,6 +238,45 @@ def test_nps_by_hand():
     a, b = out.iloc[1], out.iloc[2]
     assert (a["n"], a["nps"]) == (4, 50.0)
     assert (b["n"], b["nps"]) == (3, pytest.approx(-100 / 3))
+    # each level against the rest: a's rest is b and vice versa; two levels, one BH family
+    assert a["nps_rest"] == pytest.approx(b["nps"]) and b["nps_rest"] == pytest.approx(a["nps"])
+    assert a["difference"] == pytest.approx(50 + 100 / 3)
+    assert b["difference"] == pytest.approx(-a["difference"])
+    assert a["p_adjusted"] == pytest.approx(a["p_value"])  # BH of two equal p-values
+    assert overall[["nps_rest", "difference", "p_value", "p_adjusted"]].isna().all()
+
+
+def test_nps_versus_rest_is_the_design_contrast():
+    """Each level's difference from the rest equals estimate.difference on the two groups
+    (itself conformant with R's svyby(covmat = TRUE) + svycontrast)."""
+    rng = np.random.default_rng(3)
+    n = 90
+    frame = pd.DataFrame(
+        {
+            "rid": range(n),
+            "rec": rng.integers(0, 11, n).astype(float),
+            "w": rng.uniform(1, 4, n),
+            "seg": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    frame.loc[[3, 17], "rec"] = np.nan
+    frame["e_x"] = frame["p_x"] = 5
+    cb = codebook([("x", "D")], segments={"seg": ["a", "b", "c"]}, recommend="rec")
+    design = srs(frame, "w")
+    out = nps.nps(design, frame, cb, by=["seg"]).set_index("level")
+    s = np.where(frame["rec"] >= 9, 100.0, np.where(frame["rec"] <= 6, -100.0, 0.0))
+    s = pd.Series(np.where(frame["rec"].isna(), np.nan, s), name="s")
+    for lv in ("a", "b", "c"):
+        two = pd.Series(np.where(frame["seg"] == lv, "level", "rest"))
+        want = estimate.difference(design, s, two, "level", "rest").iloc[0]
+        got = out.loc[lv]
+        assert got["difference"] == pytest.approx(want["estimate"], rel=1e-12)
+        assert got["difference_se"] == pytest.approx(want["se"], rel=1e-12)
+        assert got["p_value"] == pytest.approx(want["p_value"], rel=1e-10)
+    p = out["p_value"].drop("all").to_numpy()
+    assert out["p_adjusted"].drop("all").to_numpy() == pytest.approx(
+        inference.bh_adjust(p), rel=1e-12
+    )
 
 
 def test_nps_is_design_based():
@@ -623,7 +662,7 @@ def test_a_suppressed_gap_cannot_be_recovered_from_the_published_tables():
 def test_a_suppressed_nps_cannot_be_recovered():
     frame, cb = small_level_survey()
     design = srs(frame)
-    out = suppression.suppress(nps.nps(design, frame, cb, by=["seg"]), 5, nps.IDENTIFIERS)
+    out = nps.suppress_scores(nps.nps(design, frame, cb, by=["seg"]), 5)
     seg = out[out["group"] == "seg"].set_index("level")
     assert seg["suppressed"].tolist() == [False, True, True]
     assert seg.loc[["mid", "tiny"], ["nps", "se", "promoters", "detractors"]].isna().all().all()

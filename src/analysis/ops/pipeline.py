@@ -242,7 +242,7 @@ def nps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFra
         return None
     cfg = client.config.analysis
     table = nps_mod.nps(design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence)
-    table = suppression.suppress(table, cfg.min_cell, nps_mod.IDENTIFIERS)
+    table = nps_mod.suppress_scores(table, cfg.min_cell)
     files.write_csv(table, client.processed_dir / "nps.csv")
     return table
 
