@@ -249,6 +249,34 @@ def test_r_rake_variance_needs_plain_raking(tmp_path: Path) -> None:
         load_client(make_client(tmp_path, params=bad), root=tmp_path)
 
 
+def test_small_sample_defaults_to_none_and_is_for_taylor_greg_only(tmp_path: Path) -> None:
+    def load(params: dict) -> object:
+        return load_client(make_client(tmp_path, params=params), root=tmp_path).config.weighting
+
+    assert load(PARAMS).small_sample == "none"
+    for method in ("bell-mccaffrey", "mancl-derouen"):
+        assert load(with_changes(PARAMS, "weighting.small_sample", method)).small_sample == method
+    with pytest.raises(ParamsError, match=r"key 'weighting\.small_sample': Input should be 'none'"):
+        load(with_changes(PARAMS, "weighting.small_sample", "cr2"))
+    jkn = with_changes(
+        with_changes(PARAMS, "weighting.small_sample", "bell-mccaffrey"), "design.variance", "jkn"
+    )
+    with pytest.raises(
+        ParamsError,
+        match=r"weighting\.small_sample applies to Taylor variance; design\.variance is jkn: "
+        r"choose one",
+    ) as err:
+        load(jkn)
+    assert "Traceback" not in str(err.value)
+    rrake = with_changes(
+        with_changes(PARAMS, "weighting.small_sample", "mancl-derouen"),
+        "weighting.variance",
+        "r-rake",
+    )
+    with pytest.raises(ParamsError, match=r"variance r-rake reproduces R's rake\(\): choose one"):
+        load(rrake)
+
+
 def test_previous_through_another_path_is_still_the_same_file(tmp_path: Path) -> None:
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "same.yaml").symlink_to("acme-bank.yaml")

@@ -103,6 +103,8 @@ class WeightingConfig(_Model):
     bounds: tuple[float, float] | None = None  # limits of the weight adjustment factors g
     # how the calibration enters the variance: greg = R calibrate(); r-rake = R rake()
     variance: Literal["greg", "r-rake"] = "greg"
+    # small-sample correction of the Taylor variance (METHODS.md section 9); none = R calibrate()
+    small_sample: Literal["none", "bell-mccaffrey", "mancl-derouen"] = "none"
 
     @model_validator(mode="after")
     def _r_rake(self) -> WeightingConfig:
@@ -110,6 +112,11 @@ class WeightingConfig(_Model):
             raise ValueError(
                 "variance r-rake reproduces R's rake(), which rakes without bounds: use it with "
                 "method rake and no bounds"
+            )
+        if self.variance == "r-rake" and self.small_sample != "none":
+            raise ValueError(
+                f"small_sample {self.small_sample} corrects the GREG residuals (variance greg); "
+                "variance r-rake reproduces R's rake(): choose one"
             )
         return self
 
@@ -200,6 +207,16 @@ class RunConfig(_Model):
                 f"{value} is not a survey file type Outside-In reads ({', '.join(SURVEY_SUFFIXES)})"
             )
         return value
+
+    @model_validator(mode="after")
+    def _small_sample_taylor(self) -> RunConfig:
+        w = self.weighting
+        if w is not None and w.small_sample != "none" and self.design.variance != "taylor":
+            raise ValueError(
+                f"weighting.small_sample applies to Taylor variance; design.variance is "
+                f"{self.design.variance}: choose one"
+            )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,7 +433,7 @@ def _explain(path: Path, model: type[BaseModel], exc: ValidationError) -> Params
             msg = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-            text = f"key '{key}': {msg}{shown}"
+            text = f"{msg}{shown}" if not loc else f"key '{key}': {msg}{shown}"
         lines.setdefault(key, []).append(text)
     parts = [
         msgs[0] + "".join(f", or {m.split(': ', 1)[-1]}" for m in msgs[1:])

@@ -116,7 +116,7 @@ def _differences(
             "se": se,
             "ci_low": tcols["ci_low"],
             "ci_high": tcols["ci_high"],
-            "df": int(df),
+            "df": inference.df_column(df, len(items)),
             "p_value": tcols["p_value"],
         }
     )

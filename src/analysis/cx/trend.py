@@ -120,7 +120,7 @@ def _changes(merged: pd.DataFrame, confidence: float) -> pd.DataFrame:
             "se": se,
             "ci_low": tcols["ci_low"],
             "ci_high": tcols["ci_high"],
-            "df": df.astype(int),
+            "df": inference.df_column(df.to_numpy()),
             "p_value": tcols["p_value"],
         }
     )

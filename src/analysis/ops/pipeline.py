@@ -108,6 +108,7 @@ def _calibration(
             bounds=w.bounds,
             source=client.margins_path,
             variance=w.variance,
+            small_sample=w.small_sample,
         )
 
     return calibrate

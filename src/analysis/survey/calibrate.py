@@ -28,6 +28,7 @@ its one set with it, and :mod:`analysis.survey.replicates` every replicate of a 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ import pandas as pd
 import scipy.linalg
 
 from analysis.errors import DesignError
+from analysis.survey import small_sample as small_sample_mod
 from analysis.survey.design import Calibration, SurveyDesign, level_text, one_blas_thread
 from analysis.survey.variance import indicator
 
@@ -78,6 +80,7 @@ def calibrate(
     bounds: tuple[float, float] | None = None,
     *,
     variance: str = "greg",
+    small_sample: str = "none",
 ) -> SurveyDesign:
     """Calibrate ``design``'s weights to population ``margins``.
 
@@ -117,6 +120,11 @@ def calibrate(
         only) the residuals of R's ``rake()``, which fits them by unweighted cell means of the
         margins (:func:`rake_residual_fit`). The two agree when the base weights are equal
         within the margin cells.
+    small_sample
+        The small-sample correction of the Taylor variance (:mod:`analysis.survey.small_sample`):
+        ``none`` (default), ``bell-mccaffrey`` (bias-reduced linearisation, Bell & McCaffrey's
+        df, which becomes the design's ``df``) or ``mancl-derouen``; with ``variance="greg"``
+        only.
 
     Returns
     -------
@@ -139,10 +147,27 @@ def calibrate(
             "weighting.variance r-rake reproduces R's rake(), which rakes without bounds: use it "
             "with method rake and no bounds (greg works with every method and with bounds)"
         )
+    if small_sample not in small_sample_mod.METHODS:
+        raise DesignError(
+            f"weighting.small_sample {small_sample!r} is not one of "
+            f"{', '.join(small_sample_mod.METHODS)}"
+        )
     with one_blas_thread():
-        return _calibrate(
+        out = _calibrate(
             design, frame, margins, method, (max_iter, tolerance), source, bounds, variance
         )
+        return _with_small_sample(out, small_sample)
+
+
+def _with_small_sample(design: SurveyDesign, method: str) -> SurveyDesign:
+    """``design`` (just calibrated) with its calibration's small-sample correction recorded, and
+    for ``bell-mccaffrey`` its df (:func:`analysis.survey.small_sample.bm_df`)."""
+    if method == "none":
+        return design
+    cal = small_sample_mod.check(design, method)
+    df = small_sample_mod.bm_df(design, cal) if method == "bell-mccaffrey" else None
+    record = dataclasses.replace(cal, small_sample=method, small_sample_df=df)
+    return dataclasses.replace(design, calibrations=(record,))
 
 
 def _calibrate(

@@ -149,6 +149,12 @@ class Calibration:
     coefficients
         (r, r) map from ``Q' (z / wq)`` to the coefficients of the fitted part, ``b = L Q'(z /
         wq)``; None: the identity (an orthonormal ``Q``, least squares).
+    small_sample
+        The small-sample correction of the Taylor variance (params ``weighting.small_sample``):
+        ``none``, ``bell-mccaffrey`` or ``mancl-derouen`` (:mod:`analysis.survey.small_sample`).
+    small_sample_df
+        With ``bell-mccaffrey``: its degrees of freedom (Bell & McCaffrey's Satterthwaite df,
+        not an integer), the design's ``df``; None otherwise.
     """
 
     method: str
@@ -161,6 +167,8 @@ class Calibration:
     bounds: tuple[float, float] | None = None
     variance: str = "greg"
     coefficients: np.ndarray | None = None
+    small_sample: str = "none"
+    small_sample_df: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -231,12 +239,20 @@ class SurveyDesign:
         return int(self.strata.max()) + 1 if self.n else 0
 
     @functools.cached_property
-    def df(self) -> int:
+    def df(self) -> int | float:
         """Design degrees of freedom: PSUs - strata, among rows with non-zero weight (R's degf);
-        with replicate weights, R's ``degf`` of the replicate design (:class:`ReplicateWeights`)."""
+        with replicate weights, R's ``degf`` of the replicate design (:class:`ReplicateWeights`);
+        with the ``bell-mccaffrey`` small-sample correction its df (a float, not an integer)."""
         if self.replicates is not None and self.replicates.degf is not None:
             return self.replicates.degf
+        if self.calibrations and self.calibrations[-1].small_sample_df is not None:
+            return self.calibrations[-1].small_sample_df
         return degrees_of_freedom(self, self.weights != 0)
+
+    @property
+    def small_sample(self) -> str:
+        """The small-sample correction of the Taylor variance (``none`` without calibration)."""
+        return self.calibrations[-1].small_sample if self.calibrations else "none"
 
     @property
     def variance_method(self) -> str:
@@ -278,9 +294,15 @@ class SurveyDesign:
         DesignError
             The replicates were made for another design (a different number of PSUs or rows),
             or the design is calibrated and the replicates were not recalibrated (their variance
-            would treat the calibrated weights as fixed).
+            would treat the calibrated weights as fixed), or the design's Taylor variance has a
+            small-sample correction (``weighting.small_sample``: Taylor only).
         """
         if replicates is not None:
+            if self.small_sample != "none":
+                raise DesignError(
+                    f"weighting.small_sample applies to Taylor variance; design.variance is "
+                    f"{replicates.type}: choose one"
+                )
             if replicates.n_psu != self.n_psu:
                 raise DesignError(
                     f"the replicate weights are for {replicates.n_psu} PSUs but the design has "

@@ -36,7 +36,7 @@ from scipy import sparse
 
 from analysis.errors import DesignError
 from analysis.survey import replicates as rep_mod
-from analysis.survey import variance
+from analysis.survey import small_sample, variance
 from analysis.survey.design import ReplicateWeights, Stage, SurveyDesign, svr_variance
 from analysis.survey.variance import Pairs, group_sum
 
@@ -176,6 +176,7 @@ class _Layout:
     row_cell: np.ndarray  # (n,)
     n_cells: int
     groups: tuple[_GroupLayout, ...]
+    key_index: tuple[np.ndarray, np.ndarray]  # (K,) finest unit and cell of each key
 
     def keys_of(self, rows: np.ndarray) -> np.ndarray:
         return rows if self.row_key is None else self.row_key[rows]
@@ -218,7 +219,7 @@ def _layout(
             finest.astype(np.int64) * n_cells + cell, n_finest * n_cells
         )
         n_keys = int(uniq.size)
-        key_unit, key_cell = uniq // n_cells, uniq % n_cells
+        key_unit, key_cell = (uniq // n_cells).astype(np.intp), (uniq % n_cells).astype(np.intp)
         key_weight = np.bincount(row_key, weights=w, minlength=n_keys)
         key_count = np.bincount(row_key, minlength=n_keys).astype(float)
         key_nonzero = np.bincount(row_key, weights=(w != 0), minlength=n_keys)
@@ -258,6 +259,7 @@ def _layout(
         row_cell=cell,
         n_cells=n_cells,
         groups=tuple(groups),
+        key_index=(key_unit, key_cell),
     )
 
 
@@ -278,6 +280,10 @@ class _Context:
     replicate: ReplicateWeights | None
     basis: variance.CalibrationBasis | None
     basis_cells: sparse.csr_array | None  # (n, C * r): V of each row in its cell's columns
+    # small-sample correction (one variance stage): its per-PSU matrices, and (n, K * r) V of
+    # each row in its key's (PSU, cell) columns (basis_cells is then None)
+    basis_keys: sparse.csr_array | None = None
+    correction: small_sample.Correction | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,6 +300,8 @@ class _Sums:
     wyy: np.ndarray | None
     vy: np.ndarray | None
     v0: np.ndarray | None
+    kvy: np.ndarray | None = None  # (c, K, r) per key (small-sample corrections)
+    kv0: np.ndarray | None = None
 
 
 def _block_sums(ctx: _Context, yt: np.ndarray) -> _Sums:
@@ -330,30 +338,48 @@ def _block_sums(ctx: _Context, yt: np.ndarray) -> _Sums:
         np.copyto(prod, 0.0, where=miss)
         wyy = group_sum(layout.row_cell, layout.n_cells, prod)
         del prod
-    vy = v0 = None
+    vy = v0 = kvy = kv0 = None
     if ctx.basis is not None and ctx.basis_cells is not None:
-        vy, v0 = _basis_sums(ctx, yt, miss, m_var, m_row)
-    return _Sums(a1, a0, cnt, nz, wyy, vy, v0)
+        vy, v0 = _basis_sums(
+            ctx, ctx.basis_cells, layout.row_cell, layout.n_cells, yt, (miss, m_var, m_row)
+        )
+    elif ctx.basis is not None and ctx.basis_keys is not None:  # per key, then per cell
+        row_key = np.arange(n) if layout.row_key is None else layout.row_key
+        kvy, kv0 = _basis_sums(ctx, ctx.basis_keys, row_key, k, yt, (miss, m_var, m_row))
+        vy, v0 = (
+            np.moveaxis(
+                group_sum(layout.key_index[1], layout.n_cells, np.moveaxis(a, 1, -1)), -1, 1
+            )
+            for a in (kvy, kv0)
+        )
+    return _Sums(a1, a0, cnt, nz, wyy, vy, v0, kvy, kv0)
 
 
 def _basis_sums(
-    ctx: _Context, yt: np.ndarray, miss: np.ndarray, m_var: np.ndarray, m_row: np.ndarray
+    ctx: _Context,
+    by_group: sparse.csr_array,
+    row_group: np.ndarray,
+    n_groups: int,
+    yt: np.ndarray,
+    missing: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(c, C, r) ``sum V y`` and ``sum V`` over each cell's answered rows."""
-    basis, layout = ctx.basis, ctx.layout
-    assert basis is not None and ctx.basis_cells is not None
-    c, r, n_cells = yt.shape[0], basis.rank, layout.n_cells
+    """(c, groups, r) ``sum V y`` and ``sum V`` over each group's answered rows (a group: a cell,
+    or a key); ``by_group`` (n, groups * r) holds row ``i``'s ``V`` in its group's columns;
+    ``missing``: the (c, n) mask of unanswered values and their (variable, row) indices."""
+    if ctx.basis is None:
+        raise DesignError("calibration sums need a calibrated design")
+    miss, m_var, m_row = missing
+    rows_v = ctx.basis.rows
+    c, r = yt.shape[0], ctx.basis.rank
     y0 = np.where(miss, 0.0, yt)
-    vy = (ctx.basis_cells.T @ y0.T).T.reshape(c, n_cells, r)
-    all_v = np.stack(
-        [group_sum(layout.row_cell, n_cells, basis.rows[:, j]) for j in range(r)], axis=-1
-    )
-    v0 = np.broadcast_to(all_v, (c, n_cells, r)).copy()
+    vy = (by_group.T @ y0.T).T.reshape(c, n_groups, r)
+    all_v = np.stack([group_sum(row_group, n_groups, rows_v[:, j]) for j in range(r)], axis=-1)
+    v0 = np.broadcast_to(all_v, (c, n_groups, r)).copy()
     if m_row.size:
-        idx = m_var * n_cells + layout.row_cell[m_row]
+        idx = m_var * n_groups + row_group[m_row]
         for j in range(r):
-            lost = np.bincount(idx, weights=basis.rows[m_row, j], minlength=c * n_cells)
-            v0[:, :, j] -= lost.reshape(c, n_cells)
+            lost = np.bincount(idx, weights=rows_v[m_row, j], minlength=c * n_groups)
+            v0[:, :, j] -= lost.reshape(c, n_groups)
     return vy, v0
 
 
@@ -370,6 +396,9 @@ class _Domain:
     n: np.ndarray  # (c, K) answered rows with a non-zero weight
     vy: np.ndarray | None  # (c, K, r)
     v0: np.ndarray | None
+    # per PSU (small-sample corrections): (c, K, G, r) sum V y, sum V over the PSU's rows
+    uvy: np.ndarray | None = None
+    uv0: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -379,29 +408,27 @@ class _Domain:
     def estimate(self, kind: str) -> np.ndarray:
         return self.mean if kind == "mean" else np.where(self.n > 0.5, self.s1, np.nan)
 
+    def _parts(self) -> tuple[np.ndarray | None, ...]:
+        return (self.s1, self.wsum, self.n, self.vy, self.v0, self.uvy, self.uv0)
+
     def minus(self, other: _Domain) -> _Domain:
         """The rows of ``self`` not in ``other`` (``other`` a part of ``self``)."""
-        vy = None if self.vy is None or other.vy is None else self.vy - other.vy
-        v0 = None if self.v0 is None or other.v0 is None else self.v0 - other.v0
-        return _Domain(self.s1 - other.s1, self.wsum - other.wsum, self.n - other.n, vy, v0)
+        return _Domain(
+            *(
+                None if a is None or o is None else a - o
+                for a, o in zip(self._parts(), other._parts(), strict=True)
+            )
+        )
 
     def column(self, j: int) -> _Domain:
         pick = slice(j, j + 1)
-        return _Domain(
-            self.s1[:, pick],
-            self.wsum[:, pick],
-            self.n[:, pick],
-            None if self.vy is None else self.vy[:, pick],
-            None if self.v0 is None else self.v0[:, pick],
-        )
+        return _Domain(*(None if a is None else a[:, pick] for a in self._parts()))
 
     def total(self) -> _Domain:
         """All the columns together, as one domain."""
-
-        def tot(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a.sum(axis=1, keepdims=True)
-
-        return _Domain(tot(self.s1), tot(self.wsum), tot(self.n), tot(self.vy), tot(self.v0))
+        return _Domain(
+            *(None if a is None else a.sum(axis=1, keepdims=True) for a in self._parts())
+        )
 
     def influence(self, kind: str, p1: np.ndarray, p0: np.ndarray) -> np.ndarray:
         """Unit totals (c, U, K) of the influence values from dense unit sums ``p1``, ``p0``."""
@@ -411,10 +438,20 @@ class _Domain:
 
     def basis_coefficients(self, kind: str, basis: variance.CalibrationBasis) -> np.ndarray:
         """``b`` (c, K, r) of the calibration residuals of the domains' influence values."""
-        assert self.vy is not None and self.v0 is not None
+        if self.vy is None or self.v0 is None:
+            raise DesignError("calibration sums were not formed for this design")
         mean = np.nan_to_num(self.mean)[..., None]
         wsafe = np.where(self.wsum != 0, self.wsum, 1.0)[..., None]
         return basis.coefficients(variance.influence(kind, self.vy, self.v0, mean, wsafe))
+
+    def psu_basis(self, kind: str) -> np.ndarray:
+        """(c, G, K, r) ``Q_c'u_c`` per PSU of the domains' influence values (``u = z / wq``)."""
+        if self.uvy is None or self.uv0 is None:
+            raise DesignError("per-PSU calibration sums were not formed for this design")
+        mean = np.nan_to_num(self.mean)[..., None, None]
+        wsafe = np.where(self.wsum != 0, self.wsum, 1.0)[..., None, None]
+        qu = variance.influence(kind, self.uvy, self.uv0, mean, wsafe)
+        return qu.transpose(0, 2, 1, 3)
 
 
 def _take(gl: _GroupLayout, a: np.ndarray) -> np.ndarray:
@@ -432,6 +469,17 @@ def _dense(pr: Pairs, n_units: int, a: np.ndarray) -> np.ndarray:
     out = np.zeros((a.shape[0], n_units * pr.n_columns))
     out[:, pr.unit * pr.n_columns + pr.column] = a
     return out.reshape(a.shape[0], n_units, pr.n_columns)
+
+
+def _by_psu_level(ctx: _Context, gl: _GroupLayout, a: np.ndarray | None) -> np.ndarray | None:
+    """(c, K, r) key sums -> (c, L, G, r) sums per level and PSU (None stays None)."""
+    if a is None:
+        return None
+    n_lev, n_psu = len(gl.grouping.levels), ctx.stages[0].n_units
+    unit = ctx.layout.key_index[0] if gl.keys is None else ctx.layout.key_index[0][gl.keys]
+    taken = a if gl.keys is None else a[:, gl.keys]
+    out = group_sum(unit * n_lev + gl.key_level, n_psu * n_lev, np.moveaxis(taken, 1, -1))
+    return out.reshape(a.shape[0], a.shape[2], n_psu, n_lev).transpose(0, 3, 2, 1)
 
 
 def _request_block(
@@ -455,6 +503,8 @@ def _request_block(
         n=group_sum(gl.key_level, n_lev, kn),
         vy=by_level(sums.vy),
         v0=by_level(sums.v0),
+        uvy=_by_psu_level(ctx, gl, sums.kvy),
+        uv0=_by_psu_level(ctx, gl, sums.kv0),
     )
     if request.contrast is not None:
         return _contrast_block(ctx, gl, request, sums, levels, yt)
@@ -536,6 +586,8 @@ def _level_variance(ctx: _Context, gl: _GroupLayout, sums: _Sums, levels: _Domai
         if ctx.basis is not None and b is not None:  # every unit carries a residual
             t = levels.influence(kind, _dense(pr, stage.n_units, p1), _dense(pr, stage.n_units, p0))
             t = ctx.basis.residual(s, t, b)
+            if ctx.correction is not None:  # A_c r_c (one variance stage)
+                t += ctx.correction.totals(ctx.basis.units[s], levels.psu_basis(kind), b)
             grid = variance.grid(stage, pr.n_columns)
             # R keeps every row of a calibrated design (zero weights outside a subset)
             var += variance.stage_variance(
@@ -616,6 +668,9 @@ def _contrast_variance(
         present = None
         if basis is not None and b is not None:
             t = basis.residual(s, t, b)
+            if ctx.correction is not None:  # A_c r_c of the contrast's influence values
+                qu = dom_a.psu_basis(kind) - dom_b.psu_basis(kind)
+                t += ctx.correction.totals(basis.units[s], qu, b)
         elif stage.lonely.any() and design.lonely_psu in ("adjust", "average"):
             rows = variance.stratum_present(stage, pr, _to_pairs(gl, s, kc))
             both = rows[..., :2] if request.contrast == "pair" else rows
@@ -641,6 +696,9 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
             per_var += 6 * sum(st.n_units for st in ctx.stages) * len(req.grouping.levels)
     if ctx.basis is not None:
         per_var += 3 * ctx.layout.n_cells * ctx.basis.rank
+    if ctx.correction is not None and ctx.basis is not None:  # per key and per (PSU, level)
+        widest = max(len(r.grouping.levels) for r in ctx.requests)
+        per_var += 3 * ctx.basis.rank * (k + 4 * ctx.stages[0].n_units * widest)
     rep = ctx.replicate
     if rep is not None:
         widest = max(len(r.grouping.levels) for r in ctx.requests)
@@ -662,6 +720,28 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
     return chunk, threads
 
 
+def _basis_matrices(
+    design: SurveyDesign,
+    layout: _Layout,
+    basis: variance.CalibrationBasis | None,
+    by_key: bool,
+) -> tuple[sparse.csr_array | None, sparse.csr_array | None]:
+    """(n, groups * r) each row's ``V`` in its group's columns: the cells' (first) or the keys'
+    (second, ``by_key``: per-PSU sums for the small-sample corrections); the other None."""
+    if basis is None:
+        return None, None
+    r = basis.rank
+    if by_key:
+        group = np.arange(design.n) if layout.row_key is None else layout.row_key
+        n_groups = layout.n_keys
+    else:
+        group, n_groups = layout.row_cell, layout.n_cells
+    cols = (group[:, None] * r + np.arange(r)[None, :]).ravel()
+    rows = np.repeat(np.arange(design.n), r)
+    matrix = sparse.csr_array((basis.rows.ravel(), (rows, cols)), shape=(design.n, n_groups * r))
+    return (None, matrix) if by_key else (matrix, None)
+
+
 def compute(
     design: SurveyDesign,
     frame: pd.DataFrame,
@@ -681,17 +761,12 @@ def compute(
     stages = design.stages if replicate is None else design.stages[:1]
     layout = _layout(design, [r.grouping for r in requests], stages)
     basis = None if replicate is not None else variance.calibration_basis(design, stages)
-    basis_cells = None
-    if basis is not None:  # row i's V in the columns of its cell
-        r = basis.rank
-        cols = (layout.row_cell[:, None] * r + np.arange(r)[None, :]).ravel()
-        rows = np.repeat(np.arange(design.n), r)
-        basis_cells = sparse.csr_array(
-            (basis.rows.ravel(), (rows, cols)), shape=(design.n, layout.n_cells * r)
-        )
+    correction = small_sample.correction(design, basis)
+    matrices = _basis_matrices(design, layout, basis, correction is not None)
     ctx = _Context(
-        design, tuple(stages), layout, tuple(requests), kind, deff, replicate, basis, basis_cells
-    )
+        design, tuple(stages), layout, tuple(requests), kind, deff, replicate, basis, *matrices,
+        correction,
+    )  # fmt: skip
     out = [Cells.empty(r, v) for r in requests]
     chunk, threads = _block_size(ctx, v)
 

@@ -7,7 +7,8 @@ the per-unit totals of influence values (:mod:`analysis.survey.variance`), or, w
 replicate weights (``design.replicates``, params ``design.variance``; made by
 :mod:`analysis.survey.replicates`), from the estimates of every replicate (R's ``svrVar``).
 Intervals and p-values come from :mod:`analysis.survey.inference` (the t distribution with the
-design's degrees of freedom: PSUs - strata, or R's ``degf`` of the replicate design).
+design's degrees of freedom: PSUs - strata, or R's ``degf`` of the replicate design, or Bell &
+McCaffrey's df with ``weighting.small_sample: bell-mccaffrey``).
 
 The R call each reproduces (survey 4.1; ``design`` a ``svydesign``, possibly calibrated, or with
 replicate weights ``as.svrepdesign(design, type = ...)``, possibly recalibrated, e.g.
@@ -29,7 +30,8 @@ missing value makes the row fall outside that variable's domain, it is not dropp
 A domain with no respondents gives ``n = 0`` and a NaN estimate (the row is kept so the gap is
 visible); a domain with one respondent gives a NaN standard error. Calibrated designs take the
 variance from the residuals of the influence values on the calibration variables (R's
-``calibrate``). Formulas are in METHODS.md.
+``calibrate``), corrected for small samples if the calibration asks
+(:mod:`analysis.survey.small_sample`). Formulas are in METHODS.md.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def _frame(
             "se": se.ravel(),
             "ci_low": cols["ci_low"].ravel(),
             "ci_high": cols["ci_high"].ravel(),
-            "df": np.full(v * levels, df, dtype=np.int64),
+            "df": inference.df_column(df, v * levels),
             "deff": _deff(cells, kind).ravel(),
             "p_value": cols["p_value"].ravel(),
         }
@@ -228,7 +230,8 @@ def means(
     pandas.DataFrame
         One row per variable x domain (variable-major) with columns ``variable, domain, n,
         estimate, se, ci_low, ci_high, df, deff, p_value``: ``n`` respondents with an answer and a
-        non-zero weight; ``df`` the design degrees of freedom (``design.df``); ``ci_*`` from the t
+        non-zero weight; ``df`` the design degrees of freedom (``design.df``: an integer, or a float
+        under ``bell-mccaffrey``); ``ci_*`` from the t
         distribution with ``df``; ``deff`` R's design effect (variance over the SRS-without-
         replacement variance of ``n`` from ``N = sum of weights``; NaN when N <= n, e.g. without
         weights); ``p_value`` two-sided for H0: mean = 0. ``n = 0``: estimate NaN; ``n = 1``: se
@@ -396,7 +399,7 @@ def difference(
             "n_a": cells.n[:, 0],
             "n_b": cells.n_b[:, 0] if cells.n_b is not None else 0,
             **{k: a[:, 0] for k, a in cols.items()},
-            "df": np.full(v, design.df, dtype=np.int64),
+            "df": inference.df_column(design.df, v),
         }
     )[DIFFERENCE_COLUMNS]
 
@@ -473,7 +476,7 @@ def _rest_frame(
             "mean": level_major(cells.estimate),
             "mean_rest": level_major(cells.estimate_b),
             **{k: level_major(a) for k, a in cols.items()},
-            "df": np.full(n_lev * v, design.df, dtype=np.int64),
+            "df": inference.df_column(design.df, n_lev * v),
         }
     )[VERSUS_REST_COLUMNS]
 
@@ -485,7 +488,8 @@ class TTestResult:
     ``difference = mean_b - mean_a`` (R: the coefficient of the second factor level), ``t`` its
     ratio to ``se``, ``df`` the design degrees of freedom of the rows used minus 1 (R: residual df
     of ``svyglm``; with replicate weights the whole replicate design's ``degf`` minus 1, as R's
-    ``svyglm.svyrep.design``), ``p_value`` two-sided.
+    ``svyglm.svyrep.design``; with ``weighting.small_sample: bell-mccaffrey`` the design's
+    Bell-McCaffrey df, which does not depend on the rows), ``p_value`` two-sided.
     """
 
     level_a: Any
@@ -497,7 +501,7 @@ class TTestResult:
     difference: float
     se: float
     t: float
-    df: int
+    df: int | float
     p_value: float
     ci_low: float
     ci_high: float
@@ -554,7 +558,9 @@ def ttest(
     cells = _cells(design, y.to_frame(), [Request(grouping(design, two), "pair")], "mean", False)[0]
     assert cells.estimate_b is not None and cells.n_b is not None
     cols = _contrast_frame(design, [y.name], cells, confidence)
-    if design.replicates is None:  # R: the residual df of svyglm on the rows used
+    if design.small_sample == "bell-mccaffrey":  # its df (of the design, whatever the rows)
+        df = design.df
+    elif design.replicates is None:  # R: the residual df of svyglm on the rows used
         rows = np.isfinite(y.to_numpy()) & groups.isin([a, b]).to_numpy() & (design.weights != 0)
         df = degrees_of_freedom(design, rows) - 1
     else:  # R's svyglm.svyrep.design: degf of the whole replicate design - 1

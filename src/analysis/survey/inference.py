@@ -4,7 +4,8 @@ The one place the project turns ``(estimate, se, df)`` into a confidence interva
 p-value, and p-values into Benjamini-Hochberg adjusted ones. Every table (gaps, contrasts, NPS,
 trend, perception, drivers) goes through these functions.
 
-Degrees of freedom: ``df <= 0`` (or NaN) has no t distribution, so the interval and the p-value
+Degrees of freedom: not always an integer (Bell & McCaffrey's, :func:`df_column`);
+``df <= 0`` (or NaN) has no t distribution, so the interval and the p-value
 are NaN, as R's ``qt(0.975, df = 0)`` is NaN. A design with one PSU per stratum therefore reports
 no interval rather than one from an invented df.
 """
@@ -36,6 +37,17 @@ def t_quantile(df: float | np.ndarray, confidence: float) -> np.ndarray:
         return np.where(
             ok, special.stdtrit(np.where(ok, df_arr, 1.0), (1 + confidence) / 2), np.nan
         )
+
+
+def df_column(df: int | float | np.ndarray, size: int | None = None) -> np.ndarray:
+    """Degrees of freedom as a table column: integers (int64) when every value is a whole number
+    (the design df: PSUs - strata), floats otherwise (Bell & McCaffrey's df,
+    ``weighting.small_sample: bell-mccaffrey``). ``size``: repeat one ``df`` that many times."""
+    values = np.asarray(df, dtype=float)
+    if size is not None:
+        values = np.full(size, float(values))
+    whole = np.isfinite(values) & (values == np.round(values))
+    return values.astype(np.int64) if whole.all() else values
 
 
 def t_interval(

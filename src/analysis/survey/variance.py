@@ -138,7 +138,7 @@ def stratum_present(stage: Stage, pr: Pairs, counts: np.ndarray) -> np.ndarray:
     return present.reshape(-1, stage.n_strata, pr.n_columns)
 
 
-def _stage_scale(stage: Stage) -> np.ndarray:
+def stage_scale(stage: Stage) -> np.ndarray:
     """(S,) ``m_h (1 - f_h) n_h / (n_h - 1)``; 0 for census strata (``1 - f_h < 1e-7``)."""
     n_h = stage.stratum_size.astype(float)
     keep = 1.0 - stage.stratum_fraction
@@ -189,7 +189,7 @@ def stage_variance(
     ss = group_sum(g, n_strata * n_col, dev * dev).reshape(c, n_strata, n_col)
     npairs = pr.count.reshape(n_strata, n_col)
     ss += (n_h[:, None] - npairs)[None] * centre * centre  # units with no rows in the domain
-    contrib = ss * _stage_scale(stage)[None, :, None]
+    contrib = ss * stage_scale(stage)[None, :, None]
     if special and policy == "average":
         # R: lonely strata are NA; the others are summed and scaled by strata / non-lonely strata.
         contrib[:, lonely, :] = 0.0
