@@ -160,6 +160,8 @@ def priority_input() -> pd.DataFrame:
                     "df": 49,
                     "p_value": padj / 2,
                     "p_adjusted": padj,
+                    "share_met": 0.5,
+                    "share_met_se": 0.05,
                 }
             )
     return suppression.suppress(pd.DataFrame(table), 5, gaps.IDENTIFIERS)
