@@ -57,10 +57,9 @@ def priorities(
     Parameters
     ----------
     gap_table
-        A gap table with ``p_adjusted`` (:func:`analysis.survey.inference.add_p_adjusted`),
-        normally already suppressed (:func:`analysis.cx.suppression.suppress`): hidden rows get
-        no class, rank, quadrant or flag, and the means that decide stated importance and the
-        crosshairs are over the shown items only, so nothing hidden can be worked out from them.
+        A gap table with ``p_adjusted``, normally suppressed: hidden rows get no class, rank,
+        quadrant or flag, and the means behind stated importance and the crosshairs are over the
+        shown items only, so nothing hidden can be worked out from them.
     drivers
         The key-drivers table (:func:`analysis.cx.drivers.key_drivers`: columns ``item, share,
         vs_average``), the overall model, which serves every group level; None (no ``overall``
@@ -68,14 +67,12 @@ def priorities(
     scale
         ``(min, max)`` of the rating scale, for ``crosshairs="midpoint"``.
     crosshairs
-        ``mean`` (default): the importance-performance crosshairs at the mean over the shown items
-        of expectation and of performance in that group level (Martilla & James); ``midpoint``:
-        both at the scale midpoint. Only the quadrant depends on them.
+        The quadrant's crosshairs: ``mean`` (default) over the shown items of the group level
+        of expectation and of performance (Martilla & James), or the scale ``midpoint``.
     confidence
         A shortfall is clear when ``p_adjusted < 1 - confidence``.
     top
-        How many rows at the top of each group level's ranking, among ``Fix first`` and
-        ``Improve``, are flagged ``top_priority``.
+        How many ``Fix first`` / ``Improve`` rows atop each ranking are ``top_priority``.
 
     Returns
     -------
@@ -88,18 +85,30 @@ def priorities(
         shortfall, important), ``Improve`` (clear shortfall, not important), ``Monitor``
         (``gap < 0``, not clear), ``Maintain`` (``gap >= 0``); ``rank`` 1..k within the group
         level by class in that order, then gap ascending, then expectation descending, then
-        table order. ``stated_high`` (bool): expectation at or above the mean over the shown
-        items of the group level; ``derived_high`` (nullable bool): the item's share of R^2
-        clearly above the average share (drivers ``vs_average == "above"``), ``<NA>`` without
-        drivers or without an interval; ``derived_importance``: that share (percent, NaN without
-        drivers). ``verdict``: ``shortfall`` / ``exceeds`` (clear) or ``unclear``;
-        ``quadrant``: ``Concentrate here``, ``Keep up the good work``, ``Low priority``,
-        ``Possible overkill``.
+        table order. ``stated_high``: expectation at or above the mean over the shown items of
+        the group level; ``derived_high`` (nullable): the share of R^2 clearly above the average
+        share (drivers ``vs_average == "above"``), ``<NA>`` without drivers or interval;
+        ``derived_importance``: that share (percent). ``verdict``: clear ``shortfall`` /
+        ``exceeds`` or ``unclear``; ``quadrant``: one of :data:`~analysis.cx.vocabulary.QUADRANTS`.
     """
     if crosshairs not in CROSSHAIRS:
         raise ValueError(f"crosshairs must be one of {', '.join(CROSSHAIRS)}, got {crosshairs!r}")
     if crosshairs == "midpoint" and scale is None:
         raise ValueError("crosshairs='midpoint' needs the rating scale (min, max)")
+    t = _work_frame(gap_table)
+    _verdict(t, confidence)
+    _quadrants(t, crosshairs, scale)
+    _importance(t, drivers)
+    _classes(t)
+    _rank(t)
+    t["top_priority"] = _top(t, top)
+    t = t.sort_values(["_fam", "rank", "_order"], na_position="last", kind="stable")
+    return t[PRIORITY_COLUMNS + ([FLAG] if FLAG in t.columns else [])].reset_index(drop=True)
+
+
+def _work_frame(gap_table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the gap table (with ``p_adjusted``) and the helper columns ``_shown`` (not
+    suppressed, has a gap), ``_order`` (table order) and ``_fam`` (the group level)."""
     if "p_adjusted" not in gap_table.columns:
         gap_table = add_p_adjusted(gap_table)
     t = gap_table.copy().reset_index(drop=True)
@@ -109,15 +118,7 @@ def priorities(
     t["_shown"] = ~hidden
     t["_order"] = np.arange(len(t))
     t["_fam"] = t.groupby(["group", "level"], sort=False).ngroup().to_numpy()
-    _verdict(t, confidence)
-    _quadrants(t, crosshairs, scale)
-    _importance(t, drivers)
-    _classes(t)
-    _rank(t)
-    t["top_priority"] = _top(t, hidden, top)
-    t = t.sort_values(["_fam", "rank", "_order"], na_position="last", kind="stable")
-    cols = PRIORITY_COLUMNS + ([FLAG] if FLAG in t.columns else [])
-    return t[cols].reset_index(drop=True)
+    return t
 
 
 def _verdict(t: pd.DataFrame, confidence: float) -> None:
@@ -203,7 +204,7 @@ def _rank(t: pd.DataFrame) -> None:
     t["rank"] = rank
 
 
-def _top(t: pd.DataFrame, hidden: np.ndarray, top: int) -> pd.Series:
+def _top(t: pd.DataFrame, top: int) -> pd.Series:
     """The first ``top`` rows of each group level's ranking among ``Fix first`` and ``Improve``
     (``<NA>``: hidden rows)."""
     action = t["priority"].isin(vocabulary.ACTION_CLASSES)
@@ -211,5 +212,5 @@ def _top(t: pd.DataFrame, hidden: np.ndarray, top: int) -> pd.Series:
     first = order.groupby("_fam").head(max(int(top), 0)).index
     flag = pd.Series(False, index=t.index, dtype="boolean")
     flag[first] = True
-    flag[hidden] = pd.NA
+    flag[~t["_shown"].to_numpy()] = pd.NA
     return flag
