@@ -160,6 +160,8 @@ def priority_input() -> pd.DataFrame:
                     "df": 49,
                     "p_value": padj / 2,
                     "p_adjusted": padj,
+                    "share_met": 0.5,
+                    "share_met_se": 0.05,
                 }
             )
     return suppression.suppress(pd.DataFrame(table), 5, gaps.IDENTIFIERS)
@@ -725,10 +727,11 @@ def test_pipeline_steps_write_their_tables(tiny_client):
     table = pipeline.gap_table(client, data.clean, design)
     assert "p_adjusted" in table.columns
     shown = pipeline.shown_gaps(client, table)
+    drivers = pipeline.key_drivers(client, data.clean, design, table)
     outputs = {
         "dimension_gaps.csv": pipeline.dimension_gaps(client, data.clean, design),
-        "priorities.csv": pipeline.priorities(client, shown),
-        "drivers.csv": pipeline.key_drivers(client, data.clean, design, table),
+        "priorities.csv": pipeline.priorities(client, shown, drivers),
+        "drivers.csv": drivers,
         "nps.csv": pipeline.nps(client, data.clean, design),
         "reliability.csv": pipeline.reliability(client, data.clean, design),
         "segments.csv": pipeline.segments(client, data.clean, design),
@@ -742,6 +745,11 @@ def test_pipeline_steps_write_their_tables(tiny_client):
     drivers = outputs["drivers.csv"]
     assert {"tier", "stated", "share_ci_low"} <= set(drivers.columns)
     assert drivers["replicates"].iloc[0] == 500
+    # the priorities carry the overall drivers model's shares in every group level
+    ranked = outputs["priorities.csv"]
+    share = drivers.set_index("item")["share"]
+    shown = ranked[~ranked["suppressed"].astype(bool)]
+    np.testing.assert_allclose(shown["derived_importance"], shown["item"].map(share))
     # Premium (4 respondents) is hidden in every per-level table
     for name in ("dimension_gaps.csv", "priorities.csv", "nps.csv", "segments.csv"):
         frame = outputs[name]

@@ -82,6 +82,8 @@ def test_columns_and_row_order(survey) -> None:
         "ci_high",
         "df",
         "p_value",
+        "share_met",
+        "share_met_se",
     ]
     per_item = ["all", "Consumer", "Small business", "Enterprise", "Public sector", "1", "2", "3"]
     assert list(table["level"]) == per_item * 4
@@ -115,6 +117,45 @@ def test_means_use_only_respondents_who_answered_both(survey) -> None:
         assert overall[col] == pytest.approx(direct["estimate" if col == "gap" else col])
 
 
+def test_share_met_is_the_weighted_share_meeting_expectation_among_both_answered(survey) -> None:
+    frame, _, design, table = survey
+    both = frame["e1"].notna() & frame["p1"].notna()
+    met = (frame["p1"] >= frame["e1"]).astype(float).where(both).rename("met")
+    for group, level, rows in [("all", "all", both), ("segment", "Consumer", None)]:
+        if rows is None:
+            rows = both & (frame["segment"] == level)
+        row = table[(table["item"] == "it1") & (table["level"] == level)].iloc[0]
+        w = frame["w"][rows]
+        assert row["group"] == group
+        assert row["share_met"] == pytest.approx(np.average(met[rows], weights=w), rel=1e-12)
+        assert 0 < row["share_met"] < 1
+    # the SE is the design-based one of the indicator's mean, in the gap's domain
+    direct = estimate.means(design, met).iloc[0]
+    overall = table[(table["item"] == "it1") & (table["group"] == "all")].iloc[0]
+    assert overall["share_met_se"] == pytest.approx(direct["se"], rel=1e-12)
+    by_seg = estimate.means_by(design, met, {"segment": frame["segment"]}, deff=False)
+    seg = table[(table["item"] == "it1") & (table["group"] == "segment")]
+    got = seg.set_index("level").loc[by_seg["domain"].astype(str), "share_met_se"].to_numpy()
+    np.testing.assert_allclose(got, by_seg["se"].to_numpy(), rtol=1e-12)
+
+
+def test_share_met_counts_equal_ratings_as_met() -> None:
+    frame = pd.DataFrame(
+        {"rid": range(4), "w": [1.0, 1.0, 2.0, 1.0], "e0": [5, 5, 6, np.nan], "p0": [5, 4, 7, 3]}
+    )
+    codebook = Codebook(
+        id="rid",
+        scale={"min": 1, "max": 7},
+        items=[
+            {"id": "a", "label": "A", "dimension": "D", "expectation": "e0", "performance": "p0"}
+        ],
+    )
+    table = gaps.gap_table(build_design(frame, DesignConfig(weight="w")), frame, codebook)
+    # met: 5 >= 5 (w 1), 4 < 5 (w 1), 7 >= 6 (w 2); the 4th did not answer both
+    assert table["n"].iloc[0] == 3
+    assert table["share_met"].iloc[0] == pytest.approx(3 / 4)
+
+
 def test_levels_without_respondents_stay_visible(survey) -> None:
     table = survey[3]
     empty = table[table["level"] == "Public sector"]
@@ -132,8 +173,8 @@ def test_one_estimator_call_for_all_groups(survey, monkeypatch) -> None:
 
     monkeypatch.setattr(estimate, "means_by", counting)
     again = gaps.gap_table(design, frame, codebook, by=["segment", "region"])
-    # 4 items x (expectation, performance, gap), all groups at once
-    assert calls == [((N, 12), ["all", "segment", "region"])]
+    # 4 items x (expectation, performance, gap, share met), all groups at once
+    assert calls == [((N, 16), ["all", "segment", "region"])]
     pd.testing.assert_frame_equal(again, table)
 
 
@@ -182,6 +223,7 @@ def test_primary_and_complementary_suppression(survey) -> None:
     assert (table.loc[table["level"] == "Enterprise", "n"] < 10).all()
     assert enterprise["suppressed"].all() and enterprise["gap"].isna().all()
     assert enterprise["se"].isna().all() and enterprise["p_value"].isna().all()
+    assert enterprise["share_met"].isna().all() and enterprise["share_met_se"].isna().all()
     # n and df stay visible
     np.testing.assert_array_equal(out["n"], table["n"])
     np.testing.assert_array_equal(out["df"], table["df"])

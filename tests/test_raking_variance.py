@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis.config.params import DesignConfig
+from analysis.cx.gaps import paired_means
 from analysis.errors import DesignError
 from analysis.survey import calibrate, estimate
 from analysis.survey.design import build_design
@@ -56,6 +57,22 @@ def test_raking_variance_matches_r(sample, margins, expected, variance):
     assert len(merged) == len(want) == 4 * (1 + 3 + 4)
     np.testing.assert_allclose(merged["estimate"], merged["estimate_r"], rtol=1e-6)
     np.testing.assert_allclose(merged["se"], merged["se_r"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("variance", ["greg", "r-rake"])
+def test_share_met_and_its_se_match_r(sample, margins, variance):
+    """share_met = svymean(~I(p1 >= e1), des, na.rm = TRUE) and its svyby (share_met.R)."""
+    want = pd.read_csv(CASE / "expected_share_met.csv")
+    want = want[want["variant"] == variance]
+    both = sample[["e1", "p1"]].notna().all(axis=1).to_numpy()
+    e = np.where(both, sample["e1"], np.nan)[:, None]
+    p = np.where(both, sample["p1"], np.nan)[:, None]
+    domains = {g: sample[g].astype("category") for g in ("segment", "region")}
+    got = paired_means(raked(sample, margins, variance), e, p, {"item": ["q1"]}, domains)
+    merged = want.merge(got, on=["group", "level"], suffixes=("_r", ""), validate="1:1")
+    assert len(merged) == len(want) == 1 + 3 + 4
+    np.testing.assert_allclose(merged["share_met"], merged["share_met_r"], rtol=1e-8)
+    np.testing.assert_allclose(merged["share_met_se"], merged["share_met_se_r"], rtol=1e-8)
 
 
 def test_the_two_raking_variances_differ_here_and_agree_with_equal_weights(sample, margins):

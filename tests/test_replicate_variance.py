@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from analysis.config.params import DesignConfig
+from analysis.cx.gaps import paired_means
 from analysis.errors import DesignError
 from analysis.survey import calibrate as weighting
 from analysis.survey import estimate, replicates
@@ -114,6 +115,26 @@ def test_means_overall_and_by_segment_and_region_match_r(variant) -> None:
     np.testing.assert_allclose(both["estimate"], both["estimate_r"], rtol=RTOL)
     np.testing.assert_allclose(both["se"], both["se_r"], rtol=RTOL)
     assert (both["df"] == TESTS.loc[name, "degf"]).all()
+
+
+def test_share_met_and_its_se_match_r_on_the_re_raked_jackknife() -> None:
+    """share_met = svymean(~I(p1 >= e1), des, na.rm = TRUE) and its svyby (share_met.R)."""
+    want = pd.read_csv(FIXTURES / "expected_share_met.csv")
+    want = want[want["variant"] == "JKn"]
+    got = _share_met(replicate_design("JKn"))
+    merged = want.merge(got, on=["group", "level"], suffixes=("_r", ""), validate="1:1")
+    assert len(merged) == len(want) == 1 + 3 + 4
+    np.testing.assert_allclose(merged["share_met"], merged["share_met_r"], rtol=1e-8)
+    np.testing.assert_allclose(merged["share_met_se"], merged["share_met_se_r"], rtol=1e-8)
+
+
+def _share_met(design: SurveyDesign) -> pd.DataFrame:
+    """The gap table's estimator (cx.gaps.paired_means) on e1, p1 of the raking sample."""
+    both = SAMPLE[["e1", "p1"]].notna().all(axis=1).to_numpy()
+    e = np.where(both, SAMPLE["e1"], np.nan)[:, None]
+    p = np.where(both, SAMPLE["p1"], np.nan)[:, None]
+    domains = {g: SAMPLE[g].astype("category") for g in ("segment", "region")}
+    return paired_means(design, e, p, {"item": ["q1"]}, domains)
 
 
 def test_degrees_of_freedom_are_r_degf(variant) -> None:

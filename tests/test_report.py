@@ -102,6 +102,8 @@ def stand_in_table(hostile_item: str | None = None) -> pd.DataFrame:
                     "ci_high": gap + 2 * se,
                     "df": 36,
                     "p_value": 0.001 if abs(gap) > 2 * se else 0.4,
+                    "share_met": 0.6 if gap >= 0 else 0.4,
+                    "share_met_se": 0.08,
                 }
             )
     table = pd.DataFrame(rows)

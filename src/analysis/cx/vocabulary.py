@@ -48,6 +48,19 @@ VERDICT_TEXT = {
 }
 
 # ---------------------------------------------------------------------------------------------
+# the priority model (priorities ``priority`` column; METHODS.md, "The priority model"), in
+# ranking order: every class is one unbroken run down each group level's ranking
+
+FIX_FIRST = "Fix first"  # a clear shortfall on an important attribute
+IMPROVE = "Improve"  # a clear shortfall, not important
+MONITOR = "Monitor"  # a shortfall that is not clear
+MAINTAIN = "Maintain"  # no shortfall (gap >= 0)
+
+PRIORITY_CLASSES = (FIX_FIRST, IMPROVE, MONITOR, MAINTAIN)
+#: The classes a ``top_priority`` can come from (the clear shortfalls).
+ACTION_CLASSES = (FIX_FIRST, IMPROVE)
+
+# ---------------------------------------------------------------------------------------------
 # importance-performance quadrants (Martilla & James), keyed by
 # (importance at or above the crosshair, performance at or above the crosshair)
 

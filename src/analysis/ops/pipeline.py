@@ -156,13 +156,17 @@ def dimension_gaps(client: Client, clean: pd.DataFrame, design: SurveyDesign) ->
     return table
 
 
-def priorities(client: Client, shown: pd.DataFrame) -> pd.DataFrame:
-    """Ranked items, significance, IPA quadrant and top priorities per group; write
-    ``priorities.csv``. ``shown`` is :func:`shown_gaps`."""
+def priorities(
+    client: Client, shown: pd.DataFrame, drivers: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every item's priority class and rank (the priority model), significance, IPA quadrant
+    and top priorities per group; write ``priorities.csv``. ``shown`` is :func:`shown_gaps`;
+    ``drivers`` is :func:`key_drivers` (derived importance; None: stated importance alone)."""
     cfg = client.config.analysis
     scale = client.codebook.scale
     table = priorities_mod.priorities(
         shown,
+        drivers,
         scale=(scale.min, scale.max),
         crosshairs=client.config.analysis.crosshairs,
         confidence=cfg.confidence,
