@@ -70,8 +70,10 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """One real run of the report notebook on the demo client (min_cell 200, a hostile label)."""
-    from analysis.report import runner  # here: a session that runs no report need not load it
+    """One real run of the report notebook on the demo client (min_cell 200, a hostile label),
+    with its PDF printed as ``outside-in run`` prints it when Chromium is present."""
+    from analysis.ops import pdf  # here: a session that runs no report need not load them
+    from analysis.report import runner
 
     root = copy_demo(tmp_path_factory.mktemp("demo-run") / "project")
     params_path = root / "params" / "demo.yaml"
@@ -83,7 +85,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     [item] = [it for it in cb["items"] if it["id"] == DemoRun.HOSTILE_ITEM]
     item["label"] = DemoRun.HOSTILE_LABEL
     cb_path.write_text(yaml.safe_dump(cb, sort_keys=False), encoding="utf-8")
-    return DemoRun(root, runner.run_client("params/demo.yaml", root=root))
+    printer, _ = pdf.run_printer()
+    return DemoRun(root, runner.run_client("params/demo.yaml", root=root, printer=printer))
 
 
 @pytest.fixture

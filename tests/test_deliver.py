@@ -272,11 +272,13 @@ def test_send_over_starttls_with_auth_then_idempotent(
     assert 'style="' in body and "class=" not in body
     assert "Based on 1,723 of 1,733 survey responses" in body
     assert demo_run.HOSTILE_ESCAPED in body
-    assert re.search(r"<td[^>]*>\u22121\.\d\d</td>", body)  # the gap, with a real minus
+    assert re.search(r"gap \u22121\.\d\d \(95% interval", body)  # the gap, with a real minus
     text = by["text/plain"].get_content()
     assert demo_run.HOSTILE_LABEL in text and "1,723 of 1,733" in text
     assert "fall clearly short" in text
 
+    names = [p.get_filename() for p in msg.iter_attachments()]
+    assert names == (["demo-report.pdf"] if with_pdf else []) + ["demo-report.html"]
     if with_pdf:
         attached = by["demo-report.pdf"].get_payload(decode=True)
         assert by["demo-report.pdf"].get_content_type() == "application/pdf"
@@ -391,6 +393,85 @@ def test_dry_run_writes_eml_to_the_outbox(project: Path, monkeypatch, capsys):
     report_html = (project / "reports" / SLUG / "report.html").read_bytes()
     assert by["demo-report.html"].get_payload(decode=True) == report_html
     assert not (project / "reports" / SLUG / "sent.json").exists()  # nothing was sent
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_the_run_prints_its_pdf_beside_the_report(demo_run):
+    """``run`` prints reports/<client>/report.pdf from the staged report, recorded with its
+    hash in the manifest (so send knows it shows this report.html)."""
+    pdf_path = demo_run.result.report_pdf
+    assert pdf_path is not None and pdf_path.read_bytes().startswith(b"%PDF-")
+    manifest = json.loads(demo_run.result.manifest.read_text())
+    assert manifest["outputs"]["report_pdf"]["sha256"] == files.file_sha256(pdf_path)
+    assert "pdf" in manifest["steps"] and "pdf_note" not in manifest
+    assert not list(pdf_path.parent.parent.glob(".demo.stage-*"))  # swapped in whole
+
+
+def test_the_runs_pdf_is_attached_first_and_the_html_is_optional(
+    project: Path, monkeypatch, capsys
+):
+    """send attaches the PDF the run printed (recorded in the manifest with this report), PDF
+    first; --no-html leaves the HTML out, unless there is no PDF to send instead."""
+    clear_smtp_env(monkeypatch)
+    made = b"%PDF-1.4 the run's own print\n%%EOF\n"
+    pdf_path = project / "reports" / SLUG / "report.pdf"
+    pdf_path.write_bytes(made)
+    manifest_path = project / "data" / "processed" / SLUG / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["outputs"]["report_pdf"] = {"path": "x", "sha256": files.file_sha256(pdf_path)}
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setenv("OUTSIDE_IN_CHROMIUM", "no-such-chromium")  # nothing could print now
+
+    def sent() -> EmailMessage:
+        [eml] = re.findall(r"written to (\S+\.eml)", capsys.readouterr().out)
+        return email.message_from_bytes(Path(eml).read_bytes(), policy=email.policy.default)
+
+    assert send(project, PARAMS, "--dry-run", "--resend", "--no-html") == 0
+    msg = sent()
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["demo-report.pdf"]
+    assert parts(msg)["demo-report.pdf"].get_payload(decode=True) == made
+    assert "attached as a PDF" in parts(msg)["text/plain"].get_content()
+
+    assert send(project, PARAMS, "--dry-run", "--resend") == 0
+    names = [p.get_filename() for p in sent().iter_attachments()]
+    assert names == ["demo-report.pdf", "demo-report.html"]
+
+    pdf_path.write_bytes(made + b"changed")  # not the run's print any more, none can be made
+    assert send(project, PARAMS, "--dry-run", "--resend", "--no-html") == 0
+    assert [p.get_filename() for p in sent().iter_attachments()] == ["demo-report.html"]
+    assert len(list((project / "reports" / SLUG / "outbox").glob("*.eml"))) == 3  # none lost
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_the_email_body_fits_a_phone(project: Path, tmp_path: Path):
+    """The HTML part at 390 px in a real browser: no sideways scrolling, no text under 12 px."""
+    from playwright.sync_api import sync_playwright
+
+    from analysis.config.params import load_client
+    from analysis.ops.deliver import load_report, summary_html
+
+    report = load_report(load_client(PARAMS, root=project))
+    page_file = tmp_path / "email.html"
+    page_file.write_text(summary_html(report, pdf=True), encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(page_file.as_uri())
+        got = page.evaluate(
+            """() => ({
+              width: document.scrollingElement.scrollWidth,
+              smallest: Math.min(...[...document.querySelectorAll('body *')]
+                .filter((e) => [...e.childNodes].some((n) => n.nodeType === 3 && n.data.trim()))
+                .map((e) => parseFloat(getComputedStyle(e).fontSize))),
+              items: document.querySelectorAll('li').length,
+            })"""
+        )
+        browser.close()
+    assert got["width"] <= 390, got
+    assert got["smallest"] >= 12, got
+    assert got["items"] >= 3  # the shortfalls are listed
 
 
 def test_server_down_is_retried_then_a_clear_error(project: Path, smtp: SmtpServer, monkeypatch):

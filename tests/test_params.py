@@ -204,6 +204,11 @@ def test_missing_params_file(tmp_path: Path) -> None:
         ("items.0.colour", "red", "unknown key 'items.0.colour'"),
         ("segments.segment", [], "segment 'segment' lists no values"),
         ("segments.segment", ["A", "A"], "segment 'segment' lists a value twice"),
+        ("segments.segment", {"label": "Type"}, "segment 'segment': write its values as a list"),
+        ("segments.segment", {"values": ["A"], "lable": "x"}, "unknown key(s): lable"),
+        ("segments.segment", {"label": "", "values": ["A"]}, "'label' must be a text"),
+        ("segments.region", {"values": {"1": ""}}, "value '1' needs a display name"),
+        ("segments.segment", {"values": ["A", "A"]}, "segment 'segment' lists a value twice"),
         ("overall", "e_rel_1", "columns given more than one role: e_rel_1"),
         ("id", DELETE, "missing required key 'id'"),
         ("staff", {"id": "sid", "items": {"nope": "s_nope"}}, "staff items not in the codebook"),
@@ -235,6 +240,35 @@ def test_codebook_columns() -> None:
         "region",
         "overall_sat",
     ]
+
+
+def test_segments_with_display_names(tmp_path: Path) -> None:
+    """A segment may give its display name, and its values theirs; the plain list still works."""
+    book = with_changes(
+        CODEBOOK,
+        "segments",
+        {
+            "segment": {"label": "Customer type", "values": ["Consumer", "Business"]},
+            "region": {"label": "Region", "values": {1: "North", 2: "South"}},
+            "plan": ["No", "Yes"],
+        },
+    )
+    make_client(tmp_path, codebook=book)
+    cb = load_codebook(tmp_path / "data/raw/acme-bank/codebook.yaml")
+    assert cb.segments == {
+        "segment": ["Consumer", "Business"],
+        "region": [1, 2],
+        "plan": ["No", "Yes"],
+    }
+    assert {s: cb.segment_label(s) for s in cb.segments} == {
+        "segment": "Customer type",
+        "region": "Region",
+        "plan": "plan",
+    }
+    assert cb.value_label("region", 2) == "South" and cb.value_label("segment", "Business") == (
+        "Business"
+    )
+    assert "segment" in cb.columns() and "plan" in cb.columns()
 
 
 def test_r_rake_variance_needs_plain_raking(tmp_path: Path) -> None:

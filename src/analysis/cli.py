@@ -27,11 +27,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     skip_slow_optional_imports()
 
-    result = run_client(args.params, root=args.root, notebook=args.notebook, timeout=args.timeout)
+    from analysis.ops.pdf import run_printer
+
+    printer, note = run_printer(not args.no_pdf)
+    result = run_client(
+        args.params, root=args.root, notebook=args.notebook, timeout=args.timeout, printer=printer
+    )
     print(f"{result.client}: report written in {result.seconds:.1f} s")
     print(f"  report:   {result.report_html}")
+    if result.report_pdf is not None:
+        print(f"  pdf:      {result.report_pdf}")
     print(f"  notebook: {result.report_ipynb}")
     print(f"  manifest: {result.manifest}")
+    if result.pdf_note or note:
+        print(f"  {result.pdf_note or note}", file=sys.stderr)
     return 0
 
 
@@ -87,6 +96,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         force=args.force,
         scheduler=args.scheduler,
         progress=args.progress,
+        pdf=not args.no_pdf,
     )
     outcomes = batch.run_batch(args.params, root=root, options=options)
     if args.send:
@@ -111,6 +121,7 @@ def _send_options(args: argparse.Namespace) -> SendOptions:
         dry_run=args.dry_run,
         resend=args.resend,
         pdf=not args.no_pdf,
+        html=not args.no_html,
         retries=args.retries,
         retry_delay=args.retry_delay,
     )
@@ -150,6 +161,9 @@ def _add_run(sub: Subcommands) -> None:
     _root_option(run)
     _notebook_option(run)
     run.add_argument("--timeout", type=int, default=600, help="seconds per notebook cell")
+    run.add_argument(
+        "--no-pdf", action="store_true", help="skip reports/<client>/report.pdf (needs Chromium)"
+    )
     run.set_defaults(func=_cmd_run)
 
 
@@ -214,8 +228,9 @@ def _add_send(sub: Subcommands) -> None:
         "send",
         help="email clients their reports (SMTP_* settings from the environment)",
         description="Email each client its last good report: a short summary with the report "
-        "attached as HTML (and PDF when Chromium is installed). SMTP settings come from the "
-        "environment: SMTP_HOST, SMTP_PORT, SMTP_SECURITY (starttls|ssl|none), SMTP_USER, "
+        "attached as PDF (the run's, or printed when Chromium is installed) and HTML. SMTP "
+        "settings come from the environment: SMTP_HOST, SMTP_PORT, SMTP_SECURITY "
+        "(starttls|ssl|none), SMTP_USER, "
         "SMTP_PASSWORD, SMTP_FROM, optionally SMTP_CA_FILE. A report is sent once per recipient "
         "(reports/<client>/sent.json) unless --resend.",
     )
@@ -236,7 +251,14 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send even if this report was already sent to these recipients (see sent.json)",
     )
-    p.add_argument("--no-pdf", action="store_true", help="attach the HTML report only")
+    p.add_argument(
+        "--no-pdf", action="store_true", help="no PDF: neither printed by the run nor attached"
+    )
+    p.add_argument(
+        "--no-html",
+        action="store_true",
+        help="attach the PDF only (the HTML report is attached anyway when there is no PDF)",
+    )
     p.add_argument(
         "--retries", type=int, default=4, help="retries of a temporary SMTP failure (default 4)"
     )

@@ -256,11 +256,47 @@ class Codebook(_Model):
     id: str
     scale: Scale
     items: list[Item] = Field(min_length=1)
+    #: Segment column -> its values (codes as they appear in the data), in report order.
     segments: dict[str, list[str | int]] = Field(default_factory=dict)
+    #: Segment column -> the name the report gives it (``Customer type`` for ``Q0_custtype``).
+    segment_labels: dict[str, str] = Field(default_factory=dict)
+    #: Segment column -> value -> the value's name in the report (``1`` -> ``Household``).
+    value_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     overall: str | None = None
     recommend: str | None = None
     duration: str | None = None  # interview length in seconds, for the speeder flag
     staff: StaffSection | None = None  # optional staff survey (perception gap)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_forms(cls, data: Any) -> Any:
+        """Read each segment in either form: a list of values, or ``{label: ..., values: ...}``
+        with the values as a list or as a mapping from each value to its display name."""
+        if not isinstance(data, dict) or not isinstance(data.get("segments"), dict):
+            return data
+        if "segment_labels" in data or "value_labels" in data:
+            raise ValueError(
+                "give a segment's display names inside 'segments' "
+                "(segments: {column: {label: ..., values: ...}}), not as separate keys"
+            )
+        values, labels, value_labels = {}, {}, {}
+        for name, spec in data["segments"].items():
+            try:
+                values[name], label, names = _segment_spec(str(name), spec)
+            except ValueError:  # reported, with its key, by _spec_values
+                values[name], label, names = spec, None, {}
+            if label is not None:
+                labels[name] = label
+            if names:
+                value_labels[name] = names
+        return {**data, "segments": values, "segment_labels": labels, "value_labels": value_labels}
+
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _spec_values(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: _segment_spec(str(name), spec)[0] for name, spec in value.items()}
+        return value
 
     @field_validator("segments")
     @classmethod
@@ -293,6 +329,14 @@ class Codebook(_Model):
                 raise ValueError(f"staff columns given more than one role: {', '.join(dup)}")
         return self
 
+    def segment_label(self, column: str) -> str:
+        """The name the report gives a segment column (the column name when none is given)."""
+        return self.segment_labels.get(column, column)
+
+    def value_label(self, column: str, value: Any) -> str:
+        """The name the report gives a segment value (the value itself when none is given)."""
+        return self.value_labels.get(column, {}).get(str(value), str(value))
+
     def staff_questionnaire(self) -> StaffQuestionnaire:
         """The staff survey's columns and rules, for validation (needs a ``staff`` section)."""
         if self.staff is None:
@@ -315,6 +359,33 @@ class Codebook(_Model):
     def columns(self) -> list[str]:
         """Every data column the codebook names."""
         return [self.id, *self.rating_columns(), *self.segments, *self.score_columns()]
+
+
+def _segment_spec(name: str, spec: Any) -> tuple[Any, str | None, dict[str, str]]:
+    """A segment entry of the codebook as (values, display label, value display names)."""
+    if not isinstance(spec, dict):
+        return spec, None, {}
+    unknown = sorted(set(map(str, spec)) - {"label", "values"})
+    if unknown or "values" not in spec:
+        raise ValueError(
+            f"segment {name!r}: write its values as a list (segments: {{{name}: [A, B]}}) or as "
+            f"{{label: Display name, values: [A, B]}}"
+            + (f"; unknown key(s): {', '.join(unknown)}" if unknown else "; 'values' is missing")
+        )
+    label = spec.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise ValueError(f"segment {name!r}: 'label' must be a text, e.g. label: Customer type")
+    values = spec["values"]
+    names: dict[str, str] = {}
+    if isinstance(values, dict):
+        for code, text in values.items():
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(
+                    f"segment {name!r}: value {code!r} needs a display name, e.g. {code}: Household"
+                )
+            names[str(code)] = text.strip()
+        values = list(values)
+    return values, (label.strip() if label else None), names
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.config.params import Codebook
+from analysis.cx.vocabulary import ALL, ALL_LABEL
 from analysis.errors import DesignError
 from analysis.survey.design import level_text
 
@@ -80,3 +81,33 @@ def scale_mean(values: np.ndarray, min_share: float) -> np.ndarray:
         total = np.nansum(values, axis=1)
         mean = np.where(count >= need, total / np.maximum(count, 1), np.nan)
     return mean
+
+
+def with_labels(table: pd.DataFrame, codebook: Codebook, group: str = "group") -> pd.DataFrame:
+    """A result table with the display names the codebook gives its segments and their values.
+
+    ``<group>_label`` is inserted after ``group`` (``group_label``; ``variable_label`` for the
+    representativeness table, whose segment column is ``variable``) and ``level_label`` after
+    ``level``: the codebook's ``label`` of the segment and display name of the value, else the
+    column name and the value as they are; the overall rows (``all``) are ``All customers``.
+    A table without those columns is returned unchanged.
+    """
+    if group not in table.columns or "level" not in table.columns:
+        return table
+    out = table.copy()
+    groups = out[group].astype(str)
+    levels = out["level"].astype(str)
+    overall = groups == ALL
+    group_names = [
+        ALL_LABEL if o else codebook.segment_label(g) for g, o in zip(groups, overall, strict=True)
+    ]
+    level_names = [
+        ALL_LABEL if o else codebook.value_label(g, lv)
+        for g, lv, o in zip(groups, levels, overall, strict=True)
+    ]
+    for col in (f"{group}_label", "level_label"):
+        if col in out.columns:
+            out = out.drop(columns=col)
+    out.insert(out.columns.get_loc(group) + 1, f"{group}_label", group_names)
+    out.insert(out.columns.get_loc("level") + 1, "level_label", level_names)
+    return out

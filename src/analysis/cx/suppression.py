@@ -101,15 +101,21 @@ def small(counts: pd.Series | np.ndarray, min_cell: int) -> np.ndarray:
     return (c > 0) & (c < min_cell)
 
 
+#: Display-name columns: identifiers of every table that has them.
+LABELS = ("group_label", "variable_label", "level_label")
+
+
 def blank(table: pd.DataFrame, hide: np.ndarray, keep: Iterable[str]) -> pd.DataFrame:
     """A copy with every column not in ``keep`` blanked in the ``hide`` rows, and ``suppressed``.
 
+    The display names of a row's segment and value (``group_label``, ``variable_label``,
+    ``level_label``: :func:`analysis.cx.inputs.with_labels`) identify it and stay visible too.
     Blank means NaN in float columns, ``<NA>`` in integer and bool ones (which become the
     nullable ``Int64`` and ``boolean``) and None in the others.
     """
     out = table.copy()
     hide = np.asarray(hide, dtype=bool)
-    shown = {*keep, FLAG}
+    shown = {*keep, *LABELS, FLAG}
     if hide.any():
         for col in [c for c in out.columns if c not in shown]:
             dtype = out[col].dtype

@@ -11,6 +11,8 @@ from typing import Any
 
 #: The overall rows of every table (``group = level = "all"``).
 ALL = "all"
+#: What the report calls the overall rows (``group == level == "all"``): their display label.
+ALL_LABEL = "All customers"
 
 # ---------------------------------------------------------------------------------------------
 # significance

@@ -54,6 +54,7 @@ class BatchOptions:
     force: bool = False  # run clients whose inputs are unchanged, too
     scheduler: str | None = None  # a Dask distributed scheduler's address
     progress: bool | None = None  # progress bar on stderr (default: when it is a terminal)
+    pdf: bool = True  # each run prints reports/<client>/report.pdf when Chromium is present
 
 
 @dataclass(frozen=True)
@@ -249,9 +250,9 @@ def run_batch(
     try:
         with process.terminate_as_interrupt():
             if opts.scheduler:
-                _run_on_dask(opts.scheduler, todo, opts.timeout, done)
+                _run_on_dask(opts.scheduler, todo, opts.timeout, done, opts.pdf)
             else:
-                _run_local(todo, opts.timeout, opts.jobs or process.usable_cores(), done)
+                _run_local(todo, opts.timeout, opts.jobs or process.usable_cores(), done, opts.pdf)
     finally:
         bar.close()
     return [outcomes[i] for i in range(len(plans))]
@@ -319,12 +320,13 @@ def _run_local(
     timeout: float,
     jobs: int,
     done: Callable[[int, dict[str, Any]], None],
+    pdf: bool = True,
 ) -> None:
     if not items:
         return
     pool = cf.ThreadPoolExecutor(max_workers=min(jobs, len(items)))
     futures = {
-        pool.submit(run_isolated, p.params_file, p.root, p.notebook, timeout, p.client): i
+        pool.submit(run_isolated, p.params_file, p.root, p.notebook, timeout, p.client, pdf): i
         for i, p in items
     }
     try:
@@ -350,6 +352,7 @@ def _run_on_dask(
     items: list[tuple[int, Plan]],
     timeout: float,
     done: Callable[[int, dict[str, Any]], None],
+    pdf: bool = True,
 ) -> None:
     if not items:
         return
@@ -373,6 +376,7 @@ def _run_on_dask(
                 None if p.notebook is None else str(p.notebook),
                 timeout,
                 p.client,
+                pdf,
                 key=f"outside-in-{p.client}-{os.urandom(4).hex()}",
                 pure=False,
                 retries=0,

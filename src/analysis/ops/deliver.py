@@ -1,9 +1,12 @@
 """``outside-in send``: email each client its report.
 
 One message per client, to the recipients in its params file: a short summary inline (email-safe
-HTML with inline styles, no scripts, no ``data:`` URIs, and a plain-text part), with the report
-attached as HTML, and as PDF when a Chromium is available to print it (:mod:`analysis.ops.pdf`,
-into ``reports/<client>/report.pdf``; without one, only the HTML is attached). The summary is made
+HTML with inline styles in one column that fits a phone, no scripts, no ``data:`` URIs, and a
+plain-text part: the templates ``email.html.j2`` and ``email.txt.j2`` rendered through
+:mod:`analysis.report.templating` from a view model), with the report attached: the PDF first (the
+one ``outside-in run`` printed, when the manifest records it beside this report.html; else printed
+now when a Chromium is available, :mod:`analysis.ops.pdf`), then the HTML (optional when there is a
+PDF: ``SendOptions.html``, ``--no-html``). The summary is made
 from the client's ``data/processed`` outputs (the gap table, and the row counts of the manifest),
 after checking that they and the report on disk are the ones its last good run wrote.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import html
+import hashlib
 import json
 import os
 import re
@@ -43,7 +46,7 @@ from analysis.errors import DeliveryError, OutsideInError, ParamsError
 from analysis.ops import pdf as pdf_printer
 from analysis.ops import smtp
 from analysis.ops.smtp import SettingsError, SmtpSettings
-from analysis.report import formatting
+from analysis.report import formatting, templating
 
 SEND_LOG = "sent.json"  # reports/<client>/sent.json
 OUTBOX = "outbox"  # reports/<client>/outbox/*.eml for --dry-run
@@ -153,96 +156,41 @@ def _rows_line(manifest: Mapping[str, Any]) -> str:
     return line + "."
 
 
-def _attachment_names(report: Report, pdf: bool) -> list[str]:
-    names = [f"{report.client.slug}-report.html"]
-    if pdf:
-        names.append(f"{report.client.slug}-report.pdf")
+def _attachment_names(report: Report, pdf: bool, html: bool = True) -> list[str]:
+    """The attachments' file names, in the order attached: the PDF first, then the HTML."""
+    names = [f"{report.client.slug}-report.pdf"] if pdf else []
+    if html or not pdf:  # without a PDF the HTML is always attached
+        names.append(f"{report.client.slug}-report.html")
     return names
 
 
-def summary_text(report: Report, pdf: bool = False) -> str:
-    """The plain-text part of the message."""
+def _view(report: Report, pdf: bool, html: bool) -> dict[str, Any]:
+    """What the email says (plain data for ``email.html.j2`` and ``email.txt.j2``)."""
     top, n_short, n_items = _findings(report)
-    conf = f"{round(_confidence(report) * 100)}%"
-    lines = [report.title, "", "Your customer expectations report is attached."]
-    rows = _rows_line(report.manifest)
-    if rows:
-        lines.append(rows)
-    lines += [
-        "",
-        f"{n_short} of {n_items} service attributes fall clearly short of what customers expect.",
-    ]
-    if top:
-        lines.append("The largest shortfalls (gap = performance - expectation):")
-        for t in top:
-            gap = t["gap"].replace("\u2212", "-")
-            interval = t["interval"].replace("\u2212", "-")
-            lines.append(f"  - {t['label']} ({t['dimension']}): {gap}, {conf} interval {interval}")
-    lines += ["", "Attached: " + ", ".join(_attachment_names(report, pdf))]
-    lines.append("Open the HTML file in any web browser; it needs no internet connection.")
-    return "\n".join(lines) + "\n"
+    return {
+        "title": report.title,
+        "rows": _rows_line(report.manifest),
+        "n_short": n_short,
+        "n_items": n_items,
+        "top": top,
+        "top_heading": "The largest shortfalls (gap = performance - expectation):",
+        "conf": f"{round(_confidence(report) * 100)}%",
+        "attachments": _attachment_names(report, pdf, html),
+        "pdf": pdf,
+        "html": html or not pdf,
+    }
 
 
-_P = "margin:0 0 12px 0;font-size:15px;line-height:1.5;color:#1f2933;"
-_NOTE = "margin:0 0 12px 0;font-size:13px;line-height:1.5;color:#52606d;"
-_TH = "padding:6px 10px;border-bottom:2px solid #9aa5b1;font-size:13px;color:#3e4c59;"
-_TD = "padding:6px 10px;border-bottom:1px solid #d9e2ec;font-size:14px;color:#1f2933;"
-_LEFT = "text-align:left;"
-_NUM = "text-align:right;white-space:nowrap;"
+def summary_text(report: Report, pdf: bool = False, html: bool = True) -> str:
+    """The plain-text part of the message (``templates/sections/email.txt.j2``)."""
+    text = templating.render("email.txt.j2", e=_view(report, pdf, html))
+    return re.sub(r"\n{3,}", "\n\n", str(text)).strip() + "\n"
 
 
-def summary_html(report: Report, pdf: bool = False) -> str:
-    """The HTML part: inline styles only, no scripts, no images, every text escaped."""
-    e = html.escape
-    top, n_short, n_items = _findings(report)
-    conf = f"{round(_confidence(report) * 100)}%"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(report.title)}</title></head>",
-        '<body style="margin:0;padding:0;background:#f5f7fa;">',
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-        'style="border-collapse:collapse;background:#f5f7fa;"><tr><td style="padding:24px;">',
-        '<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:'
-        "collapse;max-width:640px;width:100%;background:#ffffff;border:1px solid #d9e2ec;"
-        '"><tr><td style="padding:24px;font-family:Arial,Helvetica,sans-serif;">',
-        f'<h1 style="margin:0 0 16px 0;font-size:20px;line-height:1.3;color:#102a43;">'
-        f"{e(report.title)}</h1>",
-        f'<p style="{_P}">Your customer expectations report is attached.</p>',
-    ]
-    rows = _rows_line(report.manifest)
-    if rows:
-        parts.append(f'<p style="{_P}">{e(rows)}</p>')
-    parts.append(
-        f'<p style="{_P}"><strong>{n_short} of {n_items}</strong> service attributes fall '
-        "clearly short of what customers expect.</p>"
-    )
-    if top:
-        parts += [
-            f'<p style="{_P}">The largest shortfalls:</p>',
-            '<table cellpadding="0" cellspacing="0" style="border-collapse:collapse;width:100%;'
-            'margin:0 0 16px 0;font-family:Arial,Helvetica,sans-serif;">',
-            f'<tr><th style="{_TH}{_LEFT}">Service attribute</th>'
-            f'<th style="{_TH}{_LEFT}">Dimension</th>'
-            f'<th style="{_TH}{_NUM}">Gap</th><th style="{_TH}{_NUM}">{e(conf)} interval</th></tr>',
-        ]
-        for t in top:
-            parts.append(
-                f'<tr><td style="{_TD}">{e(t["label"])}</td><td style="{_TD}">'
-                f'{e(t["dimension"])}</td><td style="{_TD}{_NUM}">{e(t["gap"])}</td>'
-                f'<td style="{_TD}{_NUM}">{e(t["interval"])}</td></tr>'
-            )
-        parts.append("</table>")
-    parts += [
-        f'<p style="{_NOTE}">Gap = performance minus expectation; '
-        "a negative gap means customers get less than they expect.</p>",
-        f'<p style="{_NOTE}">Attached: '
-        f"{e(', '.join(_attachment_names(report, pdf)))}. Open the HTML file in any web browser; "
-        "it needs no internet connection.</p>",
-        "</td></tr></table></td></tr></table></body></html>",
-    ]
-    return "\n".join(parts) + "\n"
+def summary_html(report: Report, pdf: bool = False, html: bool = True) -> str:
+    """The HTML part (``templates/sections/email.html.j2``): inline styles only, no scripts, no
+    images, every text escaped; one column that fits a phone screen."""
+    return str(templating.render("email.html.j2", e=_view(report, pdf, html))) + "\n"
 
 
 def build_message(
@@ -250,9 +198,12 @@ def build_message(
     recipients: Sequence[str],
     sender: str,
     pdf_bytes: bytes | None = None,
+    html: bool = True,
 ) -> EmailMessage:
-    """One message: plain-text and HTML summary, the report attached (HTML, and PDF if given)."""
-    body_html = summary_html(report, pdf=pdf_bytes is not None)
+    """One message: plain-text and HTML summary, the report attached: the PDF first (if
+    given), then the HTML (unless ``html`` is false and there is a PDF)."""
+    pdf = pdf_bytes is not None
+    body_html = summary_html(report, pdf=pdf, html=html)
     if len(body_html.encode("utf-8")) > MAX_SUMMARY_BYTES:  # pragma: no cover (5 rows at most)
         raise DeliveryError(f"{report.client.slug}: the email summary is over 100 KB")
     msg = EmailMessage()
@@ -264,14 +215,14 @@ def build_message(
     msg["Message-ID"] = make_msgid(idstring=report.client.slug, domain=domain)
     msg["X-Outside-In-Client"] = report.client.slug
     msg["X-Outside-In-Report-SHA256"] = report.sha256
-    msg.set_content(summary_text(report, pdf=pdf_bytes is not None))
+    msg.set_content(summary_text(report, pdf=pdf, html=html))
     msg.add_alternative(body_html, subtype="html")
-    names = _attachment_names(report, pdf_bytes is not None)
-    msg.add_attachment(
-        report.html_path.read_bytes(), maintype="text", subtype="html", filename=names[0]
-    )
-    if pdf_bytes is not None:
-        msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename=names[1])
+    for name in _attachment_names(report, pdf, html):
+        if name.endswith(".pdf"):
+            msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename=name)
+        else:
+            data = report.html_path.read_bytes()
+            msg.add_attachment(data, maintype="text", subtype="html", filename=name)
     return msg
 
 
@@ -383,7 +334,8 @@ class SendOptions:
 
     dry_run: bool = False  # write reports/<client>/outbox/*.eml instead of sending
     resend: bool = False  # send even to recipients who got this report already
-    pdf: bool = True  # attach a PDF when a Chromium can print one
+    pdf: bool = True  # attach the PDF (the run's, else printed now when a Chromium can)
+    html: bool = True  # attach the HTML report too (always when there is no PDF)
     retries: int = 4  # retries of a temporary SMTP failure
     retry_delay: float = 2.0  # seconds before the first retry, doubling each time
 
@@ -428,7 +380,7 @@ def send_client(
         _subject(report)  # a bad title stops before the PDF is printed
         pdf_bytes, warnings = _pdf(report, opts.pdf)
         sender = settings.sender if settings is not None else _dry_run_sender()
-        msg = build_message(report, pending, sender, pdf_bytes)
+        msg = build_message(report, pending, sender, pdf_bytes, html=opts.html)
         if opts.dry_run or settings is None:  # settings are None only for a dry run
             target = _write_outbox(report, msg)
             return SendResult(
@@ -437,7 +389,7 @@ def send_client(
             )  # fmt: skip
 
         def log_accepted(accepted: list[str], attempt: int) -> None:
-            _log_send(log, report, msg, accepted, attempt, pdf_bytes is not None)
+            _log_send(log, report, msg, accepted, attempt, pdf_bytes is not None, opts.html)
 
         retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
         delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
@@ -519,8 +471,14 @@ def _dry_run_sender() -> str:
 
 
 def _pdf(report: Report, wanted: bool) -> tuple[bytes | None, list[str]]:
-    """The report printed to PDF (None when not wanted or no Chromium), and any warning."""
-    if not wanted or pdf_printer.find_chromium() is None:
+    """The report's PDF (None when not wanted or none can be had), and any warning: the one
+    the run printed when the manifest records it beside this report.html, else printed now."""
+    if not wanted:
+        return None, []
+    made = run_pdf(report)
+    if made is not None:
+        return made, []
+    if pdf_printer.find_chromium() is None:
         return None, []
     try:
         path = pdf_printer.print_pdf(report.html_path, report.client.report_dir / "report.pdf")
@@ -529,10 +487,26 @@ def _pdf(report: Report, wanted: bool) -> tuple[bytes | None, list[str]]:
     return path.read_bytes(), []
 
 
+def run_pdf(report: Report) -> bytes | None:
+    """The PDF the run printed (``reports/<client>/report.pdf``) if the manifest records it with
+    this report and it is unchanged since; else None."""
+    recorded = ((report.manifest.get("outputs") or {}).get("report_pdf") or {}).get("sha256")
+    path = report.client.report_dir / "report.pdf"
+    if recorded is None or not path.is_file():
+        return None
+    data = path.read_bytes()
+    return data if hashlib.sha256(data).hexdigest() == recorded else None
+
+
 def _write_outbox(report: Report, msg: EmailMessage) -> Path:
     """A dry run's message: ``reports/<client>/outbox/<time>-<report sha>.eml``."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = report.client.report_dir / OUTBOX / f"{stamp}-{report.sha256[:12]}.eml"
+    stem = f"{stamp}-{report.sha256[:12]}"
+    target = report.client.report_dir / OUTBOX / f"{stem}.eml"
+    n = 1
+    while target.exists():  # two dry runs in one second keep both messages
+        n += 1
+        target = target.with_name(f"{stem}-{n}.eml")
     with files.atomic_path(target) as tmp:
         tmp.write_bytes(msg.as_bytes())
     return target
@@ -545,6 +519,7 @@ def _log_send(
     accepted: list[str],
     attempts: int,
     pdf: bool,
+    html: bool = True,
 ) -> None:
     """Record a message the server accepted in ``reports/<client>/sent.json``."""
     client = report.client
@@ -556,7 +531,7 @@ def _log_send(
             "recipients": accepted,
             "message_id": msg["Message-ID"],
             "subject": msg["Subject"],
-            "attachments": _attachment_names(report, pdf),
+            "attachments": _attachment_names(report, pdf, html),
             "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "attempts": attempts,
         }

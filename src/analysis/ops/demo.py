@@ -591,7 +591,10 @@ def codebook_dict() -> dict[str, object]:
             }
             for it in ITEMS
         ],
-        "segments": {"segment": list(SEGMENTS), "region": list(REGIONS)},
+        "segments": {
+            "segment": {"label": "Customer type", "values": list(SEGMENTS)},
+            "region": {"label": "Region", "values": list(REGIONS)},
+        },
         "overall": "overall_sat",
         "duration": "duration_sec",
         "recommend": "recommend",

@@ -26,7 +26,7 @@ from typing import Any
 from analysis import files
 from analysis.config.params import SLUG
 from analysis.errors import OutsideInError
-from analysis.ops import process
+from analysis.ops import pdf, process
 from analysis.report import runner, staging
 
 DEFAULT_TIMEOUT = 1800  # seconds for one client's whole run
@@ -40,13 +40,15 @@ def run_isolated(
     notebook: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     client: str | None = None,
+    pdf: bool = True,
 ) -> dict[str, Any]:
     """Run one client's report in a new Python process, with a wall-clock ``timeout``.
 
     The process (and the kernel it starts, and anything those start) is killed when the timeout
     passes. Its output goes to ``data/processed/<client>/run.log``. Runs locally and on Dask
     workers alike; returns a plain dict (``status``: ``ok``, ``failed`` or ``timeout``;
-    ``seconds``; ``error``; ``rows``; ``report``; ``log``).
+    ``seconds``; ``error``; ``rows``; ``report``; ``pdf``; ``log``). With ``pdf``, the run prints
+    ``report.pdf`` when a Chromium is present (:func:`analysis.ops.pdf.run_printer`).
     """
     root = Path(root).absolute()
     slug = client or Path(params_file).stem
@@ -55,6 +57,7 @@ def run_isolated(
         "root": str(root),
         "notebook": None if notebook is None else str(notebook),
         "timeout": max(1, int(timeout)),
+        "pdf": bool(pdf),
         "parent": os.getpid(),
     }
     t0 = time.perf_counter()
@@ -156,17 +159,21 @@ def _client(args: dict[str, Any]) -> int:
     t0 = time.perf_counter()
     result: dict[str, Any]
     try:
+        printer, note = pdf.run_printer(args.get("pdf", True))
         run = runner.run_client(
             args["params_file"],
             root=args["root"],
             notebook=args["notebook"],
             timeout=args["timeout"],
+            printer=printer,
         )
         manifest = json.loads(run.manifest.read_text(encoding="utf-8"))
         result = {
             "status": "ok",
             "client": run.client,
             "report": str(run.report_html),
+            "pdf": None if run.report_pdf is None else str(run.report_pdf),
+            "pdf_note": run.pdf_note or note,
             "rows": manifest.get("rows"),
         }
     except OutsideInError as exc:

@@ -8,10 +8,14 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis import files
 from analysis.errors import DeliveryError
 from analysis.ops.process import kill_tree
+
+if TYPE_CHECKING:
+    from analysis.report.runner import Printer
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
@@ -87,3 +91,16 @@ def print_pdf(
         with files.atomic_path(pdf_path) as tmp_pdf:
             tmp_pdf.write_bytes(data)
     return Path(pdf_path)
+
+
+def run_printer(wanted: bool = True) -> tuple[Printer | None, str | None]:
+    """The printer a run uses for ``reports/<client>/report.pdf`` (:func:`print_pdf`), and when
+    there is none though one was wanted, why: ``(None, "no PDF: ...")``. Not wanted: no note."""
+    if not wanted:
+        return None, None
+    if find_chromium() is None:
+        return None, (
+            "no PDF: Chromium was not found (install Debian's chromium, or set "
+            "OUTSIDE_IN_CHROMIUM; --no-pdf skips the PDF)"
+        )
+    return print_pdf, None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis import files
 from analysis.config.params import Client, DesignConfig, load_client
-from analysis.cx import dimensions, drivers, perception, suppression
+from analysis.cx import dimensions, drivers, inputs, perception, suppression
 from analysis.cx import gaps as gaps_mod
 from analysis.cx import nps as nps_mod
 from analysis.cx import priorities as priorities_mod
@@ -129,7 +129,7 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
         by=client.config.analysis.by,
         confidence=client.config.analysis.confidence,
     )
-    table = inference.add_p_adjusted(table)
+    table = _labelled(client, inference.add_p_adjusted(table))
     files.write_csv(shown_gaps(client, table), client.processed_dir / "gap_table.csv")
     return table
 
@@ -138,6 +138,12 @@ def gap_table(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.D
 # the customer-centred analyses (issue 5). Their CSVs, like gap_table.csv, are written as the
 # report shows them: estimates from fewer than analysis.min_cell respondents blank, with a
 # ``suppressed`` flag (one rule, cx.suppression, for every table).
+
+
+def _labelled(client: Client, table: pd.DataFrame, group: str = "group") -> pd.DataFrame:
+    """The table with the display names of its segments and their values (``group_label``,
+    ``level_label``: :func:`analysis.cx.inputs.with_labels`), as every table is written."""
+    return inputs.with_labels(table, client.codebook, group=group)
 
 
 def shown_gaps(client: Client, table: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +158,7 @@ def dimension_gaps(client: Client, clean: pd.DataFrame, design: SurveyDesign) ->
         design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
     )
     table = suppression.suppress(table, cfg.min_cell, dimensions.IDENTIFIERS)
+    table = _labelled(client, table)
     files.write_csv(table, client.processed_dir / "dimension_gaps.csv")
     return table
 
@@ -172,6 +179,7 @@ def priorities(
         confidence=cfg.confidence,
         top=client.config.analysis.top_priorities,
     )
+    table = _labelled(client, table)
     files.write_csv(table, client.processed_dir / "priorities.csv")
     return table
 
@@ -236,6 +244,7 @@ def key_drivers(
         return pd.DataFrame(columns=drivers.DRIVER_COLUMNS)
     result = drivers.importance_tiers(result, drivers.stated_importance(table))
     result = suppression.suppress(result, cfg.min_cell, drivers.IDENTIFIERS)
+    result = _labelled(client, result)
     files.write_csv(result, client.processed_dir / "drivers.csv")
     return result
 
@@ -248,6 +257,7 @@ def nps(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFra
     cfg = client.config.analysis
     table = nps_mod.nps(design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence)
     table = nps_mod.suppress_scores(table, cfg.min_cell)
+    table = _labelled(client, table)
     files.write_csv(table, client.processed_dir / "nps.csv")
     return table
 
@@ -271,6 +281,7 @@ def segments(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.Da
         design, clean, client.codebook, by=cfg.by, confidence=cfg.confidence
     )
     table = segments_mod.suppress_contrasts(table, cfg.min_cell)
+    table = _labelled(client, table)
     files.write_csv(table, client.processed_dir / "segments.csv")
     return table
 
@@ -283,6 +294,7 @@ def representativeness(client: Client, clean: pd.DataFrame, design: SurveyDesign
     table = representativeness_mod.suppress_representativeness(
         table, client.config.analysis.min_cell
     )
+    table = _labelled(client, table, group="variable")
     files.write_csv(table, client.processed_dir / "representativeness.csv")
     return table
 
@@ -313,6 +325,7 @@ def trend(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataF
     )
     now = gaps_mod.gap_table(design, clean, client.codebook, by=by, confidence=cfg.confidence)
     table = trend_mod.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
+    table = _labelled(client, table)
     files.write_csv(table, client.processed_dir / "trend.csv")
     return table
 
@@ -345,5 +358,6 @@ def perception_gap(
         confidence=cfg.confidence,
     )
     table = perception.suppress_perception(table, cfg.min_cell)
+    table = _labelled(client, table)
     files.write_csv(table, out / "perception_gap.csv")
     return table

@@ -134,10 +134,23 @@ def segment_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def group_name(row: Mapping[str, Any]) -> str:
-    """``All customers`` for an overall row, else ``group: level``."""
+    """``All customers`` for an overall row, else ``Segment: value`` in the codebook's display
+    names (``group_label``, ``level_label``; the column name and value when a table has none)."""
     if str(row["group"]) == vocabulary.ALL:
-        return "All customers"
-    return f"{row['group']}: {row['level']}"
+        return vocabulary.ALL_LABEL
+    return f"{segment_name(row)}: {level_name(row)}"
+
+
+def segment_name(row: Mapping[str, Any]) -> str:
+    """The display name of a row's segment (``group_label``, else the column name)."""
+    label = row.get("group_label")
+    return str(row["group"]) if missing(label) else str(label)
+
+
+def level_name(row: Mapping[str, Any]) -> str:
+    """The display name of a row's segment value (``level_label``, else the value)."""
+    label = row.get("level_label")
+    return str(row["level"]) if missing(label) else str(label)
 
 
 def item_label(row: Mapping[str, Any]) -> str:

@@ -33,6 +33,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from typing import Any
 from analysis import __version__, files
 from analysis.config.logo import check_logo
 from analysis.config.params import Client, load_client
-from analysis.errors import OutputError, ReportError
+from analysis.errors import DeliveryError, OutputError, ReportError
 from analysis.report import lock, staging
 
 KERNEL = "outside-in"
@@ -73,6 +74,10 @@ _REMOTE_ATTR = re.compile(
 _REMOTE_CSS = re.compile(r"""(?:url\(\s*["']?\s*(?:https?:)?//|@import)""", re.IGNORECASE)
 
 
+#: Prints a report: ``printer(html_path, pdf_path)`` (:func:`analysis.ops.pdf.print_pdf`).
+Printer = Callable[[Path, Path], Path]
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What one client's run produced."""
@@ -82,6 +87,8 @@ class RunResult:
     report_ipynb: Path
     manifest: Path
     seconds: float
+    report_pdf: Path | None = None  # None: not printed (not asked, or printing failed)
+    pdf_note: str | None = None  # why there is no PDF when one was asked for
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +190,7 @@ def run_client(
     root: str | Path | None = None,
     notebook: str | Path | None = None,
     timeout: int = 600,
+    printer: Printer | None = None,
 ) -> RunResult:
     """Run the report notebook for one client; write its report, executed notebook and manifest.
 
@@ -198,6 +206,12 @@ def run_client(
         ``root``), else the one beside this package's source.
     timeout
         Seconds any one cell may run.
+    printer
+        Prints the report to PDF (``printer(html_path, pdf_path)``, e.g.
+        :func:`analysis.ops.pdf.print_pdf`): the PDF is printed from the staged report into the
+        stage, so it is swapped in with the report it shows, or not at all. A printer that fails
+        (:class:`~analysis.errors.DeliveryError`) leaves the run without a PDF and says why in
+        ``pdf_note``; the report itself is unaffected. None: no PDF.
 
     Returns
     -------
@@ -225,13 +239,15 @@ def run_client(
     client = load_client(params_file, root=root_path)
     nb_path = _notebook_path(notebook, root_path)
     kernel = check_kernel()
-    manifest = _run_locked(client, params_file, nb_path, timeout, clock, kernel)
+    manifest = _run_locked(client, params_file, nb_path, timeout, clock, kernel, printer)
     return RunResult(
         client.slug,
         client.report_dir / "report.html",
         client.report_dir / "report.ipynb",
         client.processed_dir / "manifest.json",
         manifest["seconds"],
+        client.report_dir / "report.pdf" if "report_pdf" in manifest["outputs"] else None,
+        manifest.get("pdf_note"),
     )
 
 
@@ -242,6 +258,7 @@ def _run_locked(
     timeout: int,
     clock: _Clock,
     kernel: dict[str, Any],
+    printer: Printer | None = None,
 ) -> dict[str, Any]:
     """Under the client's lock: recover a killed run's leftovers, run into a new stage, write the
     manifest there, swap the stage in; a failure discards the stage (unless the swap was
@@ -251,7 +268,7 @@ def _run_locked(
         stage = staging.staged(client, staging.new_token())
         clock.lap("check")
         try:
-            manifest = _run_staged(stage, params_file, nb_path, timeout, clock, kernel)
+            manifest = _run_staged(stage, params_file, nb_path, timeout, clock, kernel, printer)
             manifest["recovered_from"] = stale  # the record of a killed run whose lock was cleared
             files.write_json(manifest, stage.processed_dir / "manifest.json")
             staging.commit(stage)
@@ -268,8 +285,10 @@ def _run_staged(
     timeout: int,
     clock: _Clock,
     kernel: dict[str, Any],
+    printer: Printer | None = None,
 ) -> dict[str, Any]:
-    """Execute, convert and write the report into the stage; return the run's manifest."""
+    """Execute, convert and write the report (and its PDF) into the stage; return the run's
+    manifest."""
     with staging.kernel_environment(stage.token):
         executed = _execute(stage, params_file, nb_path, timeout)
     clock.lap("execute")
@@ -281,8 +300,18 @@ def _run_staged(
 
     _write_report(stage, executed, html)
     clock.lap("write")
+    pdf_note = None
+    if printer is not None:
+        try:
+            printer(stage.report_dir / "report.html", stage.report_dir / "report.pdf")
+        except DeliveryError as err:
+            pdf_note = f"no PDF: {err}"
+        clock.lap("pdf")
 
-    return _manifest(stage, clock, rows, nb_path, kernel, executed)
+    manifest = _manifest(stage, clock, rows, nb_path, kernel, executed)
+    if pdf_note:
+        manifest["pdf_note"] = pdf_note
+    return manifest
 
 
 def _notebook_path(notebook: str | Path | None, root: Path) -> Path:
@@ -337,6 +366,7 @@ def _manifest(
     outputs = (
         ("report_html", client.report_dir / "report.html", stage.report_dir),
         ("report_ipynb", client.report_dir / "report.ipynb", stage.report_dir),
+        ("report_pdf", client.report_dir / "report.pdf", stage.report_dir),
         ("gap_table", client.processed_dir / "gap_table.csv", stage.processed_dir),
     )
     return {
