@@ -3,9 +3,16 @@ never load or save anything.
 
 Labels come from codebooks and data, so matplotlib's mathtext is switched off for every text drawn
 here (``text.parse_math = False``, ``text.usetex = False``): a label such as ``$5 top-ups`` shows as
-written. Colours are seaborn's colour-blind-safe ``colorblind`` palette; clear gaps are filled
-markers and unclear ones hollow, so the distinction does not rely on colour. Which rows are shown
-and which results are clear is decided as in the tables (:mod:`analysis.report.formatting`).
+written. Colours are from the Okabe-Ito set (:data:`DIMENSION_COLOURS`, :data:`SERIES_COLOURS`,
+:data:`PRIORITY_COLOURS`): every pair used for different categories in one chart stays at least
+20 CIELAB units apart under deuteranopia and protanopia simulation (tests/test_colours.py); clear
+gaps are filled markers and unclear ones hollow, so that distinction does not rely on colour. Which
+rows are shown and which results are clear is decided as in the tables
+(:mod:`analysis.report.formatting`).
+
+Every chart takes ``layout``: ``"wide"`` (desktop and print) or ``"narrow"`` (a phone: drawn 4 in
+wide, item labels above their rows instead of beside them, so at ~360 CSS px every text is at
+least 9 px tall as displayed; see :data:`LAYOUTS`).
 """
 
 from __future__ import annotations
@@ -45,10 +52,72 @@ from analysis.report.formatting import (
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 LABEL_WIDTH = 42  # characters per line of an item label
 
+# ---- colours (Okabe & Ito 2008, "Color universal design"; checked in tests/test_colours.py) ----
+#: One colour per dimension of the gap chart, in order (orange, blue, black, bluish green, sky
+#: blue): any two of the first five stay >= 24 CIE76 units apart under normal vision,
+#: deuteranopia and protanopia. A sixth dimension reuses the colours in order (bands are labelled).
+DIMENSION_COLOURS = ("#E69F00", "#0072B2", "#000000", "#009E73", "#56B4E9")
+#: The series of one chart (representativeness: customer base, respondents, weighted).
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73")
+#: The one colour of a single-series chart (quadrant grids, drivers, NPS, trend).
+SINGLE_COLOUR = "#0072B2"
+#: The four priority classes of :mod:`analysis.cx.vocabulary`, in order: "Fix first" (dark
+#: vermilion), "Improve" (orange), "Monitor" (sky blue), "Maintain" (blue).
+PRIORITY_COLOURS = ("#A63603", "#E69F00", "#56B4E9", "#0072B2")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a chart is drawn for one display width.
+
+    ``width`` is the figure width (inches), ``text`` the smallest font size (pt) and ``font`` the
+    size of tick and axis labels, ``chars`` the characters per line of an item label,
+    ``xlabel_chars`` of an axis label, ``above`` whether item labels go above their rows,
+    ``row`` the height of one item row (inches).
+    """
+
+    name: str
+    width: float
+    text: float
+    font: float
+    chars: int
+    xlabel_chars: int
+    above: bool
+    row: float
+
+
+#: The two layouts. Narrow: shown ~360 CSS px wide, a 4 in figure gives 90 px per inch, so the
+#: smallest text (8 pt) is 8 / 72 x 90 = 10 px tall as displayed.
+LAYOUTS = {
+    "wide": Layout("wide", 8.5, 9.0, 10.0, LABEL_WIDTH, 200, False, 0.42),
+    "narrow": Layout("narrow", 4.0, 8.0, 8.5, 58, 56, True, 0.5),
+}
+
+
+def _layout(name: str) -> Layout:
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, not {name!r}") from None
+
+
+def colours(palette: tuple[str, ...], n: int) -> list[str]:
+    """``n`` colours of ``palette`` in order, repeating it when ``n`` is larger."""
+    return [palette[k % len(palette)] for k in range(n)]
+
 
 @contextmanager
-def _plain_text() -> Iterator[None]:
-    with mpl.rc_context(PLAIN_TEXT):
+def _plain_text(lay: Layout | None = None) -> Iterator[None]:
+    rc: dict[str, Any] = dict(PLAIN_TEXT)
+    if lay is not None and lay.above:  # narrow: smaller (still legible) type throughout
+        rc |= {
+            "font.size": lay.font,
+            "axes.labelsize": lay.font,
+            "xtick.labelsize": lay.text,
+            "ytick.labelsize": lay.text,
+            "legend.fontsize": lay.text,
+        }
+    with mpl.rc_context(rc):
         yield
 
 
@@ -89,13 +158,37 @@ def _point_interval(
         )
 
 
+def _row_labels(ax: Axes, ypos: list[float] | np.ndarray, labels: list[str], lay: Layout) -> None:
+    """Item labels: tick labels beside the rows (wide) or text above each row (narrow), the
+    full width of the plot."""
+    if not lay.above:
+        ax.set_yticks(ypos, labels)
+        _plain(ax.get_yticklabels())
+        return
+    ax.set_yticks([])
+    for y, label in zip(ypos, labels, strict=True):
+        ax.text(
+            0,
+            y - 0.2,
+            label,
+            transform=ax.get_yaxis_transform(),
+            ha="left",
+            va="bottom",
+            fontsize=lay.font,
+            color="0.1",
+        )
+
+
 def _strip_spines(ax: Axes, sides: tuple[str, ...] = ("top", "right", "left")) -> None:
     for side in sides:
         ax.spines[side].set_visible(False)
 
 
-def gap_chart(table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
-    """Point-and-interval chart of each item's overall gap, grouped by dimension.
+def gap_chart(
+    table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
+    """Point-and-interval chart of each item's overall gap, grouped by dimension; each band of
+    items is headed by its dimension's name and colour.
 
     Parameters
     ----------
@@ -108,56 +201,104 @@ def gap_chart(table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0
     confidence
         The level of the intervals in ``ci_low..ci_high`` (for the axis label and for calling a
         gap clear when ``p_value < 1 - confidence``).
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = _layout(layout)
     over = ordered_items(overall_rows(table))
-    with _plain_text():
+    dims = list(dict.fromkeys(over["dimension"].astype(str)))
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.5, 1.4 + 0.42 * max(len(over), 1))
-        dims = list(dict.fromkeys(over["dimension"].astype(str)))
-        palette = dict(zip(dims, sns.color_palette("colorblind", len(dims)), strict=True))
-        ypos, labels = _gap_points(ax, over, palette, confidence)
-        _gap_axis(ax, over, ypos, labels, confidence)
-        _gap_legend(ax, palette)
+            rows = max(len(over), 1) + BAND_GAP[lay.name] * len(dims)
+            ax = _new_axes(lay.width, 1.6 + lay.row * rows + (0.4 if lay.above else 0.0))
+        palette = dict(zip(dims, colours(DIMENSION_COLOURS, len(dims)), strict=True))
+        ypos, labels, heads = _gap_points(ax, over, palette, confidence, lay)
+        _gap_axis(ax, over, ypos, labels, confidence, lay)
+        _band_headings(ax, heads, palette, lay)
+        _gap_legend(ax, lay)
     return ax
 
 
+#: Extra space (in rows) before each dimension band, for its heading.
+BAND_GAP = {"wide": 0.9, "narrow": 1.0}
+#: Where a band heading's baseline sits, in rows above the band's first item.
+HEAD_AT = {"wide": 0.65, "narrow": 0.55}
+
+
 def _gap_points(
-    ax: Axes, over: pd.DataFrame, palette: dict[str, Any], confidence: float
-) -> tuple[list[float], list[str]]:
-    """Each item's gap and interval, a little space between dimensions; the y positions and
-    tick labels (a hidden item is named, not drawn)."""
-    ypos, labels, y, prev = [], [], 0.0, None
+    ax: Axes, over: pd.DataFrame, palette: dict[str, Any], confidence: float, lay: Layout
+) -> tuple[list[float], list[str], list[tuple[str, float]]]:
+    """Each item's gap and interval, space for a heading before each dimension; the y
+    positions, item labels (a hidden item is named, not drawn) and (dimension, first y)."""
+    ypos: list[float] = []
+    labels: list[str] = []
+    heads: list[tuple[str, float]] = []
+    y, prev = 0.0, None
+    gap, head_top = BAND_GAP[lay.name], HEAD_AT[lay.name] + 0.3
     for _, r in over.iterrows():
         dim = str(r["dimension"])
-        if prev is not None and dim != prev:
-            y += 0.6  # a little space between dimensions
-            ax.axhline(y - 0.8, color="0.85", lw=0.8, zorder=0)
+        if dim != prev:
+            if prev is not None:
+                y += gap
+                # halfway between the last dot above and the heading's top
+                ax.axhline(y - (1.0 + gap + head_top) / 2, color="0.85", lw=0.8, zorder=0)
+            heads.append((dim, y))
         prev = dim
         ypos.append(y)
         hidden = is_hidden(r)
         labels.append(
-            _wrap(item_label(r)) + ("\n(not shown: too few respondents)" if hidden else "")
+            _wrap(item_label(r), lay.chars)
+            + ("\n(not shown: too few respondents)" if hidden else "")
         )
         if not hidden:
             interval = (float(r["ci_low"]), float(r["ci_high"]))
             style = (palette[dim], is_clear(r, confidence))
             _point_interval(ax, y, float(r["gap"]), interval, style)
         y += 1.0
-    return ypos, labels
+    return ypos, labels, heads
+
+
+def _band_headings(
+    ax: Axes, heads: list[tuple[str, float]], palette: dict[str, Any], lay: Layout
+) -> None:
+    """Each dimension's name, bold, above its band at the left of the plot, after a square
+    of the band's colour."""
+    size = lay.font + 0.5
+    for dim, y in heads:
+        at = (0, y - HEAD_AT[lay.name])
+        tr = ax.get_yaxis_transform()
+        ax.text(*at, "■", transform=tr, ha="left", va="baseline", fontsize=size, color=palette[dim])
+        ax.annotate(
+            dim,
+            at,
+            xycoords=tr,
+            xytext=(size * 1.05, 0),
+            textcoords="offset points",
+            ha="left",
+            va="baseline",
+            fontsize=size,
+            fontweight="bold",
+            color="0.1",
+        )
 
 
 def _gap_axis(
-    ax: Axes, over: pd.DataFrame, ypos: list[float], labels: list[str], confidence: float
+    ax: Axes,
+    over: pd.DataFrame,
+    ypos: list[float],
+    labels: list[str],
+    confidence: float,
+    lay: Layout,
 ) -> None:
     """The zero line, item labels, limits and the two directions of the gap chart."""
     ax.axvline(0, color="0.25", lw=1.0, zorder=1)
-    ax.set_yticks(ypos, labels)
-    _plain(ax.get_yticklabels())
-    ax.set_ylim((ypos[-1] if ypos else -1.0) + 0.6, -0.6)  # first item at the top
+    _row_labels(ax, ypos, labels, lay)
+    top = -(HEAD_AT[lay.name] + 0.45)
+    ax.set_ylim((ypos[-1] if ypos else -1.0) + 0.6, top)  # first item at the top
     lo = np.nanmin(np.r_[over["ci_low"].astype(float).to_numpy(), 0.0]) if len(over) else -1
     hi = np.nanmax(np.r_[over["ci_high"].astype(float).to_numpy(), 0.0]) if len(over) else 1
     pad = 0.08 * max(hi - lo, 0.5)
@@ -167,20 +308,34 @@ def _gap_axis(
     ax.set_axisbelow(True)
     _strip_spines(ax)
     ax.set_xlabel(
-        "Gap = performance − expectation (dot), with its "
-        f"{level_pct(confidence)} confidence interval (line)"
+        _wrap(
+            "Gap = performance − expectation (dot), with its "
+            f"{level_pct(confidence)} confidence interval (line)",
+            lay.xlabel_chars,
+        )
     )
-    for x, text, ha in (
-        (0.0, "◀ falls short of expectations", "left"),
-        (1.0, "exceeds expectations ▶", "right"),
-    ):
-        ax.text(x, 1.0, text, transform=ax.transAxes, ha=ha, va="bottom", fontsize=9, color="0.3")
+    short, exceeds = (
+        ("◀ falls short", "exceeds ▶")
+        if lay.above
+        else ("◀ falls short of expectations", "exceeds expectations ▶")
+    )
+    for x, text, ha in ((0.0, short, "left"), (1.0, exceeds, "right")):
+        ax.text(
+            x,
+            1.0,
+            text,
+            transform=ax.transAxes,
+            ha=ha,
+            va="bottom",
+            fontsize=lay.text,
+            color="0.3",
+        )
 
 
-def _gap_legend(ax: Axes, palette: dict[str, Any]) -> None:
-    """The dimensions' colours and filled (clear) or hollow markers, under the x-axis label."""
-    handles = [Line2D([], [], color=c, marker="o", lw=2.2, label=d) for d, c in palette.items()]
-    handles += [
+def _gap_legend(ax: Axes, lay: Layout) -> None:
+    """Filled (clear) or hollow markers, under the x-axis label (the band headings name the
+    dimensions' colours)."""
+    handles = [
         Line2D([], [], color="0.3", marker="o", lw=0, label="clear gap"),
         Line2D(
             [],
@@ -198,17 +353,17 @@ def _gap_legend(ax: Axes, palette: dict[str, Any]) -> None:
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        borderaxespad=4.2,
-        ncol=min(len(handles), 4),
+        borderaxespad=5.4 if lay.above else 4.2,
+        ncol=2,
         frameon=False,
-        fontsize=9,
+        fontsize=lay.text,
     )
     _plain(leg.get_texts())
     _plain(ax.texts)
 
 
 def segment_gap_heatmap(
-    table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95
+    table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
 ) -> Axes:
     """Heatmap of each item's gap (rows) in each segment level (columns), values written in.
 
@@ -222,36 +377,59 @@ def segment_gap_heatmap(
         Axes to draw on; a new figure sized to the table when omitted.
     confidence
         Level used to call a gap clear (``p_value < 1 - confidence``).
+    layout
+        ``"wide"`` (item labels beside the rows, colour bar at the right) or ``"narrow"`` (item
+        labels above each row of cells, column names upright, colour bar below).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = _layout(layout)
     over = ordered_items(overall_rows(table))
     cols, values, notes = _heatmap_cells(table, over, confidence)
-    with _plain_text():
+    n_items, n_cols = max(len(over), 1), max(len(cols), 1)
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(3.4 + 0.85 * max(len(cols), 1), 1.0 + 0.36 * max(len(over), 1))
+            size = (
+                (lay.width, 2.6 + 0.48 * n_items)
+                if lay.above
+                else (3.4 + 0.85 * n_cols, 1.0 + 0.36 * n_items)
+            )
+            ax = _new_axes(*size)
         finite = values[np.isfinite(values)]
         vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
         cmap = sns.color_palette("vlag_r", as_cmap=True).with_extremes(bad="#eeeeee")
-        mesh = ax.pcolormesh(
-            np.ma.masked_invalid(values),
-            cmap=cmap,
-            vmin=-vmax,
-            vmax=vmax,
-            edgecolors="white",
-            linewidth=0.6,
+        style = {"cmap": cmap, "vmin": -vmax, "vmax": vmax, "edgecolors": "white", "linewidth": 0.6}
+        tops = HEATMAP_STEP[lay.name] * np.arange(len(over)) + (HEATMAP_LABEL if lay.above else 0)
+        if lay.above:  # one strip of cells per item, its label above it
+            for i, top in enumerate(tops):
+                mesh = ax.pcolormesh(
+                    np.arange(n_cols + 1),
+                    [top, top + 1],
+                    np.ma.masked_invalid(values[i : i + 1]),
+                    **style,
+                )
+        else:
+            mesh = ax.pcolormesh(np.ma.masked_invalid(values), **style)
+        cbar = ax.figure.colorbar(
+            mesh, ax=ax, shrink=0.8, **({"location": "bottom", "aspect": 30} if lay.above else {})
         )
-        cbar = ax.figure.colorbar(mesh, ax=ax, shrink=0.8)
-        cbar.set_label("gap (performance − expectation)")
+        cbar.set_label(_wrap("gap (performance − expectation)", lay.xlabel_chars))
         cbar.outline.set_visible(False)
-        _heatmap_grid(ax, over, values, notes, vmax)
-        labels = [_wrap(item_label(r), 34) for _, r in over.iterrows()]
-        ax.set_yticks(np.arange(len(over)) + 0.5, labels, rotation=0)
-        ax.set_xticks(
-            np.arange(len(cols)) + 0.5, [f"{g}:\n{_wrap(lv, 12)}" for g, lv in cols], rotation=0
-        )
+        _heatmap_grid(ax, over, values, notes, (vmax, tops, lay))
+        labels = [_wrap(item_label(r), lay.chars if lay.above else 34) for _, r in over.iterrows()]
+        if lay.above:
+            for top, label in zip(tops, labels, strict=True):
+                ax.text(
+                    0, top - 0.08, label, ha="left", va="bottom", fontsize=lay.font, color="0.1"
+                )
+            ax.set_yticks([])
+            col_names = [f"{g}: {lv}" for g, lv in cols]
+        else:
+            ax.set_yticks(tops + 0.5, labels, rotation=0)
+            col_names = [f"{g}:\n{_wrap(lv, 12)}" for g, lv in cols]
+        ax.set_xticks(np.arange(len(cols)) + 0.5, col_names, rotation=90 if lay.above else 0)
         ax.xaxis.tick_top()
         ax.tick_params(length=0)
         ax.set_xlabel("")
@@ -259,8 +437,14 @@ def segment_gap_heatmap(
         _plain(ax.get_yticklabels())
         _plain(ax.get_xticklabels())
         _plain(ax.texts)
-        _plain([cbar.ax.yaxis.label])
+        _plain([cbar.ax.yaxis.label, cbar.ax.xaxis.label])
     return ax
+
+
+#: Rows per item of the heatmap (narrow: a label strip above each row of cells) and the label
+#: strip's height, in cell heights.
+HEATMAP_STEP = {"wide": 1.0, "narrow": 1.6}
+HEATMAP_LABEL = 0.6
 
 
 def _heatmap_cells(
@@ -284,15 +468,22 @@ def _heatmap_cells(
 
 
 def _heatmap_grid(
-    ax: Axes, over: pd.DataFrame, values: np.ndarray, notes: np.ndarray, vmax: float
+    ax: Axes,
+    over: pd.DataFrame,
+    values: np.ndarray,
+    notes: np.ndarray,
+    where: tuple[float, np.ndarray, Layout],
 ) -> None:
-    """Gaps between dimensions, limits, and each cell's text (white on dark cells)."""
+    """Gaps between dimensions, limits, and each cell's text (white on dark cells); ``where`` is
+    (the colour scale's end, each row's top, the layout)."""
+    vmax, tops, lay = where
     dims = over["dimension"].astype(str).to_numpy()
-    for i in np.flatnonzero(dims[1:] != dims[:-1]) + 1:
-        ax.axhline(i, color="white", lw=4)  # a gap between dimensions
+    if not lay.above:
+        for i in np.flatnonzero(dims[1:] != dims[:-1]) + 1:
+            ax.axhline(i, color="white", lw=4)  # a gap between dimensions
     n_items, n_cols = values.shape
     ax.set_xlim(0, n_cols)
-    ax.set_ylim(n_items, 0)  # first item at the top
+    ax.set_ylim((tops[-1] + 1) if n_items else 1, 0)  # first item at the top
     for side in ax.spines.values():
         side.set_visible(False)
     for i in range(n_items):
@@ -300,11 +491,11 @@ def _heatmap_grid(
             shade = abs(values[i, j]) / vmax if np.isfinite(values[i, j]) and vmax else 0
             ax.text(
                 j + 0.5,
-                i + 0.5,
+                tops[i] + 0.5,
                 notes[i, j],
                 ha="center",
                 va="center",
-                fontsize=9,
+                fontsize=lay.text if lay.above else 9,
                 color="white" if shade > 0.7 else "0.15",
             )
 
@@ -347,30 +538,30 @@ class IntervalRows:
     colour: Any
 
 
-def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str]) -> None:
-    """Quadrant names in the corners: keys are (right, top)."""
+def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str], lay: Layout) -> None:
+    """Quadrant names in the corners: keys are (right, top); wrapped on a narrow chart."""
     for (right, top), text in labels.items():
         ax.text(
             0.98 if right else 0.02,
             0.98 if top else 0.02,
-            text,
+            _wrap(text, 16) if lay.above else text,
             transform=ax.transAxes,
             ha="right" if right else "left",
             va="top" if top else "bottom",
-            fontsize=9,
+            fontsize=lay.text if lay.above else 9,
             color="0.35",
             fontweight="bold",
         )
 
 
-def _numbered_points(ax: Axes, chart: QuadrantChart) -> None:
+def _numbered_points(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
     colour = chart.colour
     for xi, yi, num, full in zip(chart.x, chart.y, chart.labels, chart.filled, strict=True):
         ax.plot(
             [xi],
             [yi],
             marker="o",
-            ms=15,
+            ms=14 if lay.above else 15,
             color=colour,
             markerfacecolor=colour if full else "white",
             markeredgewidth=1.6,
@@ -382,7 +573,7 @@ def _numbered_points(ax: Axes, chart: QuadrantChart) -> None:
             num,
             ha="center",
             va="center",
-            fontsize=7.5,
+            fontsize=lay.text if lay.above else 7.5,
             color="white" if full else "0.15",
             zorder=4,
         )
@@ -405,7 +596,11 @@ def _first_pair(rows: pd.DataFrame, x: str, y: str) -> tuple[float, float] | Non
 
 
 def ipa_chart(
-    priorities: pd.DataFrame, ax: Axes | None = None, group: str = "all", level: str = "all"
+    priorities: pd.DataFrame,
+    ax: Axes | None = None,
+    group: str = "all",
+    level: str = "all",
+    layout: str = "wide",
 ) -> Axes:
     """Importance-performance grid: each item at (performance, expectation), numbered by its
     priority rank, with the crosshairs of the table and the four quadrants named.
@@ -418,21 +613,24 @@ def ipa_chart(
         (suppressed) rows left out. Significant shortfalls are filled markers, others hollow.
     ax
         Axes to draw on; a new figure when omitted.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = _layout(layout)
     rows = shown_rows(rows_of(priorities, group, level), "gap")
-    with _plain_text():
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(7.5, 6.0)
+            ax = _new_axes(*QUADRANT_SIZE[lay.name])
         chart = QuadrantChart(
             x=rows["performance"].astype(float).to_numpy(),
             y=rows["expectation"].astype(float).to_numpy(),
             labels=[str(int(r)) for r in rows["rank"]],
             filled=(rows["verdict"] == vocabulary.SHORTFALL).to_numpy(),
-            colour=sns.color_palette("colorblind")[1],
+            colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "performance_cross", "importance_cross"),
             # x: performance, y: importance
             quadrants={(x, y): vocabulary.QUADRANTS[(y, x)] for (y, x) in vocabulary.QUADRANTS},
@@ -440,12 +638,19 @@ def ipa_chart(
             ylabel="Importance: expectation (mean rating)",
             legend=("clear shortfall", "no clear shortfall"),
         )
-        _quadrant_chart(ax, chart)
+        _quadrant_chart(ax, chart, lay)
     return ax
 
 
+#: Figure size (inches) of a quadrant chart per layout.
+QUADRANT_SIZE = {"wide": (7.5, 6.0), "narrow": (4.0, 4.6)}
+
+
 def importance_grid(
-    drivers: pd.DataFrame, ax: Axes | None = None, numbers: dict[str, str] | None = None
+    drivers: pd.DataFrame,
+    ax: Axes | None = None,
+    numbers: dict[str, str] | None = None,
+    layout: str = "wide",
 ) -> Axes:
     """The dual-importance grid: derived importance (share of R^2) against stated importance,
     split at ``derived_split`` and ``stated_split``, with the four tiers named.
@@ -459,16 +664,19 @@ def importance_grid(
         The label of each item's point (e.g. its priority rank); the driver rank by default.
     ax
         Axes to draw on; a new figure when omitted.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = _layout(layout)
     rows = shown_rows(drivers, "share")
     rows = rows[rows["stated"].notna()]
-    with _plain_text():
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(7.5, 6.0)
+            ax = _new_axes(*QUADRANT_SIZE[lay.name])
         chart = QuadrantChart(
             x=rows["share"].astype(float).to_numpy(),
             y=rows["stated"].astype(float).to_numpy(),
@@ -477,7 +685,7 @@ def importance_grid(
                 for i, r in zip(rows["item"], rows["rank"], strict=True)
             ],
             filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
-            colour=sns.color_palette("colorblind")[0],
+            colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "derived_split", "stated_split"),
             # x: derived importance, y: stated importance
             quadrants={
@@ -489,22 +697,22 @@ def importance_grid(
             legend=("clearly above average", "not clearly above average"),
             x_also=(0.0,),
         )
-        _quadrant_chart(ax, chart)
+        _quadrant_chart(ax, chart, lay)
     return ax
 
 
-def _quadrant_chart(ax: Axes, chart: QuadrantChart) -> None:
+def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
     """Draw a :class:`QuadrantChart` on ``ax``."""
-    _numbered_points(ax, chart)
+    _numbered_points(ax, chart, lay)
     if chart.cross is not None:
         xc, yc = chart.cross
         ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
         ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
         ax.set_xlim(*_pad_limits(chart.x, (xc, *chart.x_also)))
         ax.set_ylim(*_pad_limits(chart.y, (yc,)))
-    _quadrant_labels(ax, chart.quadrants)
-    ax.set_xlabel(chart.xlabel)
-    ax.set_ylabel(chart.ylabel)
+    _quadrant_labels(ax, chart.quadrants, lay)
+    ax.set_xlabel(_wrap(chart.xlabel, lay.xlabel_chars))
+    ax.set_ylabel(_wrap(chart.ylabel, lay.xlabel_chars))
     ax.grid(color="0.93", lw=0.8)
     ax.set_axisbelow(True)
     _strip_spines(ax, ("top", "right"))
@@ -519,30 +727,36 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart) -> None:
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        borderaxespad=3.2,
+        borderaxespad=4.2 if lay.above else 3.2,
         ncol=2,
         frameon=False,
-        fontsize=9,
+        fontsize=lay.text if lay.above else 9,
     )
     _plain(leg.get_texts())
     _plain(ax.texts)
 
 
-def _interval_rows(ax: Axes, rows: IntervalRows) -> None:
+def _interval_rows(ax: Axes, rows: IntervalRows, lay: Layout) -> None:
     """Draw :class:`IntervalRows` on ``ax``, the first at the top."""
     y = np.arange(len(rows.labels), dtype=float)
     for yi, e, a, b, full in zip(y, rows.estimate, rows.low, rows.high, rows.filled, strict=True):
         _point_interval(ax, yi, e, (a, b), (rows.colour, full))
-    ax.set_yticks(y, rows.labels)
+    _row_labels(ax, y, rows.labels, lay)
     ax.set_ylim(len(rows.labels) - 0.4, -0.6)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="0.92", lw=0.8)
     ax.set_axisbelow(True)
     _strip_spines(ax)
-    _plain(ax.get_yticklabels())
 
 
-def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+def _rows_height(n: int, lay: Layout, wide_row: float) -> float:
+    """Height (inches) of an interval-rows chart of ``n`` rows."""
+    return (1.6 + lay.row * max(n, 1)) if lay.above else (1.2 + wide_row * max(n, 1))
+
+
+def driver_chart(
+    drivers: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
     """Each item's share of the explained overall satisfaction, with its interval, largest first.
 
     Parameters
@@ -554,25 +768,29 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
         Axes to draw on; a new figure sized to the number of items when omitted.
     confidence
         The level of the intervals (axis label).
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = _layout(layout)
     rows = shown_rows(drivers, "share").sort_values("share", ascending=False, kind="stable")
-    with _plain_text():
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
+            ax = _new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
         _interval_rows(
             ax,
             IntervalRows(
-                labels=[_wrap(item_label(r)) for _, r in rows.iterrows()],
+                labels=[_wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
                 estimate=rows["share"].astype(float).to_numpy(),
                 low=rows["share_ci_low"].astype(float).to_numpy(),
                 high=rows["share_ci_high"].astype(float).to_numpy(),
                 filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
-                colour=sns.color_palette("colorblind")[0],
+                colour=SINGLE_COLOUR,
             ),
+            lay,
         )
         if len(drivers):
             avg = 100.0 / len(drivers)
@@ -581,20 +799,25 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
                 avg,
                 -0.9,
                 f" average share {fmt_num(avg, 1)}%",
-                fontsize=8.5,
+                fontsize=lay.text if lay.above else 8.5,
                 color="0.35",
                 va="bottom",
             )
         ax.set_xlim(left=0)
         ax.set_xlabel(
-            "Share of explained overall satisfaction (%, relative weights), "
-            f"{level_pct(confidence)} interval"
+            _wrap(
+                "Share of explained overall satisfaction (%, relative weights), "
+                f"{level_pct(confidence)} interval",
+                lay.xlabel_chars,
+            )
         )
         _plain(ax.texts)
     return ax
 
 
-def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+def nps_chart(
+    nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
     """Net Promoter Score of every group (overall first) with its interval, on -100..100.
 
     Parameters
@@ -604,14 +827,17 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
         suppressed rows are drawn as labelled gaps. Scores whose interval excludes 0 are filled.
     ax
         Axes to draw on; a new figure when omitted.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
-    with _plain_text():
+    lay = _layout(layout)
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.0, 1.2 + 0.38 * max(len(nps), 1))
+            ax = _new_axes(8.0 if not lay.above else lay.width, _rows_height(len(nps), lay, 0.38))
         labels, est, lo, hi = [], [], [], []
         for _, r in nps.iterrows():
             h = is_hidden(r, "nps")
@@ -621,16 +847,23 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
             hi.append(np.nan if h else float(r["ci_high"]))
         lo_a, hi_a = np.array(lo), np.array(hi)
         filled = np.array([excludes_zero(a, b) for a, b in zip(lo_a, hi_a, strict=True)])
-        colour = sns.color_palette("colorblind")[2]
-        _interval_rows(ax, IntervalRows(labels, np.array(est), lo_a, hi_a, filled, colour))
+        rows = IntervalRows(labels, np.array(est), lo_a, hi_a, filled, SINGLE_COLOUR)
+        _interval_rows(ax, rows, lay)
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         lo_x, hi_x = _pad_limits(np.r_[lo_a, hi_a], (0.0,))
         ax.set_xlim(max(lo_x, -100), min(hi_x, 100))
-        ax.set_xlabel(f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval")
+        ax.set_xlabel(
+            _wrap(
+                f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval",
+                lay.xlabel_chars,
+            )
+        )
     return ax
 
 
-def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+def trend_chart(
+    trend: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
     """Change of each item's overall gap since the previous wave, with its interval.
 
     Parameters
@@ -638,35 +871,44 @@ def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float =
     trend
         :func:`analysis.cx.trend.trend` output; overall rows are drawn in table order. Changes
         significant after the adjustment (``p_adjusted < 1 - confidence``) are filled.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = _layout(layout)
     rows = shown_rows(overall_rows(trend), "change")
-    with _plain_text():
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
+            ax = _new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
         _interval_rows(
             ax,
             IntervalRows(
-                labels=[_wrap(item_label(r)) for _, r in rows.iterrows()],
+                labels=[_wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
                 estimate=rows["change"].astype(float).to_numpy(),
                 low=rows["ci_low"].astype(float).to_numpy(),
                 high=rows["ci_high"].astype(float).to_numpy(),
                 filled=np.array([is_clear_adjusted(r, confidence) for _, r in rows.iterrows()]),
-                colour=sns.color_palette("colorblind")[4],
+                colour=SINGLE_COLOUR,
             ),
+            lay,
         )
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         ax.set_xlabel(
-            f"Change in gap since the previous survey, {level_pct(confidence)} interval "
-            "(positive: the gap narrowed or performance pulled ahead)"
+            _wrap(
+                f"Change in gap since the previous survey, {level_pct(confidence)} interval "
+                "(positive: the gap narrowed or performance pulled ahead)",
+                lay.xlabel_chars,
+            )
         )
     return ax
 
 
-def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def representativeness_chart(
+    table: pd.DataFrame, ax: Axes | None = None, layout: str = "wide"
+) -> Axes:
     """Share of each segment level among the customer base, the respondents, and the weighted
     respondents (horizontal bars, one block per variable).
 
@@ -674,6 +916,8 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
     ----------
     table
         :func:`analysis.cx.representativeness.representativeness` output.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`; narrow: each level's name above its bars).
 
     Returns
     -------
@@ -685,23 +929,25 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
         ("weighted_share", "Respondents, weighted"),
     ]
     series = [(c, n) for c, n in series if table[c].notna().any()]
-    with _plain_text():
+    lay = _layout(layout)
+    with _plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.0, 1.4 + 0.55 * max(len(table), 1))
-        colours = sns.color_palette("colorblind", 3)
-        height = 0.8 / max(len(series), 1)
+            per_row = 0.75 if lay.above else 0.55
+            ax = _new_axes(lay.width if lay.above else 8.0, 1.4 + per_row * max(len(table), 1))
+        span, start = (0.6, -0.15) if lay.above else (0.8, -0.4)  # narrow: room for the label
+        height = span / max(len(series), 1)
         labels = [f"{r['variable']}: {r['level']}" for _, r in table.iterrows()]
         y = np.arange(len(table), dtype=float)
         for k, (col, name) in enumerate(series):
             vals = 100 * table[col].astype(float).to_numpy()
             ax.barh(
-                y - 0.4 + height * (k + 0.5),
+                y + start + height * (k + 0.5),
                 np.nan_to_num(vals),
                 height=height,
-                color=colours[k],
+                color=SERIES_COLOURS[k % len(SERIES_COLOURS)],
                 label=name,
             )
-        ax.set_yticks(y, labels)
+        _row_labels(ax, y, labels, lay)
         ax.set_ylim(len(table) - 0.5, -0.5)
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel("Share (%)")
@@ -712,10 +958,11 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
             loc="lower center",
             bbox_to_anchor=(0.5, 1.0),
             borderaxespad=0.5,
-            ncol=len(series),
+            ncol=1 if lay.above else len(series),
             frameon=False,
-            fontsize=9,
+            fontsize=lay.text if lay.above else 9,
         )
         _plain(leg.get_texts())
         _plain(ax.get_yticklabels())
+        _plain(ax.texts)
     return ax
