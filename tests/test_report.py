@@ -392,6 +392,9 @@ def test_figure_is_a_picture_of_two_inline_pngs_and_closes_the_figures():
     # the smallest text of each variant, in image pixels: narrow 8 pt at 180 dpi, wide 9 pt at 144
     assert re.findall(r'data-text-px="([0-9.]+)"', html) == ["20.0", "18.0"]
     assert plt.get_fignums() == []
+    # a plain string: sections join it to their HTML ("<h3>" + Markup would escape the "<h3>")
+    part = "<h3>x</h3>" + figures.section_figure(lambda layout: plots.gap_chart(table), alt="x")
+    assert type(part) is str and part.startswith("<h3>x</h3><figure")
     with pytest.raises(TypeError, match="function drawing the chart"):
         figures.figure(plots.gap_chart(table), alt="x")
     plt.close("all")

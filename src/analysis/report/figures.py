@@ -106,9 +106,10 @@ def figure_html(draw: Draw, alt: str, caption: str | None = None, dpi: int = 144
     return templating.render("figure.html.j2", fig=chart(draw, alt, caption, dpi))
 
 
-def section_figure(draw: Draw, alt: str, dpi: int = SECTION_DPI) -> Markup:
-    """The HTML of a chart inside a section (:func:`figure_html` at :data:`SECTION_DPI`)."""
-    return figure_html(draw, alt=alt, dpi=dpi)
+def section_figure(draw: Draw, alt: str, dpi: int = SECTION_DPI) -> str:
+    """The HTML of a chart inside a section (:func:`figure_html` at :data:`SECTION_DPI`), as a
+    plain string (sections still join strings; ``str + Markup`` would escape the string)."""
+    return str(figure_html(draw, alt=alt, dpi=dpi))
 
 
 def compact_png(png: bytes) -> bytes:
