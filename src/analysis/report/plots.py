@@ -13,27 +13,41 @@ rows are shown and which results are clear is decided as in the tables
 Every chart takes ``layout``: ``"wide"`` (desktop and print) or ``"narrow"`` (a phone: drawn 4 in
 wide, item labels above their rows instead of beside them, so at ~360 CSS px every text is at
 least 9 px tall as displayed; see :data:`LAYOUTS`).
+
+The palettes and layouts are :mod:`analysis.report.chart_style`'s; the segment heatmap is
+:mod:`analysis.report.heatmap`'s (:func:`segment_gap_heatmap`, re-exported here).
 """
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from analysis.cx import vocabulary
+from analysis.report.chart_style import (
+    DIMENSION_COLOURS,
+    LABEL_WIDTH,
+    LAYOUTS,
+    PLAIN_TEXT,
+    PRIORITY_COLOURS,
+    SERIES_COLOURS,
+    SINGLE_COLOUR,
+    Layout,
+    colours,
+    layout_of,
+    new_axes,
+    plain,
+    plain_text,
+    row_labels,
+    strip_spines,
+    wrap,
+)
 from analysis.report.formatting import (
-    DASH,
     excludes_zero,
     fmt_num,
     group_name,
@@ -45,95 +59,9 @@ from analysis.report.formatting import (
     ordered_items,
     overall_rows,
     rows_of,
-    segment_rows,
     shown_rows,
 )
-
-PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
-LABEL_WIDTH = 42  # characters per line of an item label
-
-# ---- colours (Okabe & Ito 2008, "Color universal design"; checked in tests/test_colours.py) ----
-#: One colour per dimension of the gap chart, in order (orange, blue, black, bluish green, sky
-#: blue): any two of the first five stay >= 24 CIE76 units apart under normal vision,
-#: deuteranopia and protanopia. A sixth dimension reuses the colours in order (bands are labelled).
-DIMENSION_COLOURS = ("#E69F00", "#0072B2", "#000000", "#009E73", "#56B4E9")
-#: The series of one chart (representativeness: customer base, respondents, weighted).
-SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73")
-#: The one colour of a single-series chart (quadrant grids, drivers, NPS, trend).
-SINGLE_COLOUR = "#0072B2"
-#: The four priority classes of :mod:`analysis.cx.vocabulary`, in order: "Fix first" (dark
-#: vermilion), "Improve" (orange), "Monitor" (sky blue), "Maintain" (blue).
-PRIORITY_COLOURS = ("#A63603", "#E69F00", "#56B4E9", "#0072B2")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How a chart is drawn for one display width.
-
-    ``width`` is the figure width (inches), ``text`` the smallest font size (pt) and ``font`` the
-    size of tick and axis labels, ``chars`` the characters per line of an item label,
-    ``xlabel_chars`` of an axis label, ``above`` whether item labels go above their rows,
-    ``row`` the height of one item row (inches).
-    """
-
-    name: str
-    width: float
-    text: float
-    font: float
-    chars: int
-    xlabel_chars: int
-    above: bool
-    row: float
-
-
-#: The two layouts. Narrow: shown ~360 CSS px wide, a 4 in figure gives 90 px per inch, so the
-#: smallest text (8 pt) is 8 / 72 x 90 = 10 px tall as displayed.
-LAYOUTS = {
-    "wide": Layout("wide", 8.5, 9.0, 10.0, LABEL_WIDTH, 200, False, 0.42),
-    "narrow": Layout("narrow", 4.0, 8.0, 8.5, 58, 56, True, 0.5),
-}
-
-
-def _layout(name: str) -> Layout:
-    try:
-        return LAYOUTS[name]
-    except KeyError:
-        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, not {name!r}") from None
-
-
-def colours(palette: tuple[str, ...], n: int) -> list[str]:
-    """``n`` colours of ``palette`` in order, repeating it when ``n`` is larger."""
-    return [palette[k % len(palette)] for k in range(n)]
-
-
-@contextmanager
-def _plain_text(lay: Layout | None = None) -> Iterator[None]:
-    rc: dict[str, Any] = dict(PLAIN_TEXT)
-    if lay is not None and lay.above:  # narrow: smaller (still legible) type throughout
-        rc |= {
-            "font.size": lay.font,
-            "axes.labelsize": lay.font,
-            "xtick.labelsize": lay.text,
-            "ytick.labelsize": lay.text,
-            "legend.fontsize": lay.text,
-        }
-    with mpl.rc_context(rc):
-        yield
-
-
-def _plain(texts: object) -> None:
-    for t in texts:  # type: ignore[attr-defined]
-        t.set_parse_math(False)
-        t.set_usetex(False)
-
-
-def _new_axes(width: float, height: float) -> Axes:
-    _fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    return ax
-
-
-def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+from analysis.report.heatmap import segment_gap_heatmap
 
 
 def _point_interval(
@@ -156,32 +84,6 @@ def _point_interval(
             markeredgewidth=1.8,
             zorder=3,
         )
-
-
-def _row_labels(ax: Axes, ypos: list[float] | np.ndarray, labels: list[str], lay: Layout) -> None:
-    """Item labels: tick labels beside the rows (wide) or text above each row (narrow), the
-    full width of the plot."""
-    if not lay.above:
-        ax.set_yticks(ypos, labels)
-        _plain(ax.get_yticklabels())
-        return
-    ax.set_yticks([])
-    for y, label in zip(ypos, labels, strict=True):
-        ax.text(
-            0,
-            y - 0.2,
-            label,
-            transform=ax.get_yaxis_transform(),
-            ha="left",
-            va="bottom",
-            fontsize=lay.font,
-            color="0.1",
-        )
-
-
-def _strip_spines(ax: Axes, sides: tuple[str, ...] = ("top", "right", "left")) -> None:
-    for side in sides:
-        ax.spines[side].set_visible(False)
 
 
 def gap_chart(
@@ -208,13 +110,13 @@ def gap_chart(
     -------
     matplotlib.axes.Axes
     """
-    lay = _layout(layout)
+    lay = layout_of(layout)
     over = ordered_items(overall_rows(table))
     dims = list(dict.fromkeys(over["dimension"].astype(str)))
-    with _plain_text(lay):
+    with plain_text(lay):
         if ax is None:
             rows = max(len(over), 1) + BAND_GAP[lay.name] * len(dims)
-            ax = _new_axes(lay.width, 1.6 + lay.row * rows + (0.4 if lay.above else 0.0))
+            ax = new_axes(lay.width, 1.6 + lay.row * rows + (0.4 if lay.above else 0.0))
         palette = dict(zip(dims, colours(DIMENSION_COLOURS, len(dims)), strict=True))
         ypos, labels, heads = _gap_points(ax, over, palette, confidence, lay)
         _gap_axis(ax, over, ypos, labels, confidence, lay)
@@ -251,7 +153,7 @@ def _gap_points(
         ypos.append(y)
         hidden = is_hidden(r)
         labels.append(
-            _wrap(item_label(r), lay.chars)
+            wrap(item_label(r), lay.chars)
             + ("\n(not shown: too few respondents)" if hidden else "")
         )
         if not hidden:
@@ -296,7 +198,7 @@ def _gap_axis(
 ) -> None:
     """The zero line, item labels, limits and the two directions of the gap chart."""
     ax.axvline(0, color="0.25", lw=1.0, zorder=1)
-    _row_labels(ax, ypos, labels, lay)
+    row_labels(ax, ypos, labels, lay)
     top = -(HEAD_AT[lay.name] + 0.45)
     ax.set_ylim((ypos[-1] if ypos else -1.0) + 0.6, top)  # first item at the top
     lo = np.nanmin(np.r_[over["ci_low"].astype(float).to_numpy(), 0.0]) if len(over) else -1
@@ -306,9 +208,9 @@ def _gap_axis(
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="0.92", lw=0.8)
     ax.set_axisbelow(True)
-    _strip_spines(ax)
+    strip_spines(ax)
     ax.set_xlabel(
-        _wrap(
+        wrap(
             "Gap = performance − expectation (dot), with its "
             f"{level_pct(confidence)} confidence interval (line)",
             lay.xlabel_chars,
@@ -358,146 +260,8 @@ def _gap_legend(ax: Axes, lay: Layout) -> None:
         frameon=False,
         fontsize=lay.text,
     )
-    _plain(leg.get_texts())
-    _plain(ax.texts)
-
-
-def segment_gap_heatmap(
-    table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
-) -> Axes:
-    """Heatmap of each item's gap (rows) in each segment level (columns), values written in.
-
-    Parameters
-    ----------
-    table
-        A gap table; rows with ``group != 'all'`` are drawn, columns ``group: level`` in
-        first-appearance order, items in the order of :func:`gap_chart`. Suppressed or missing
-        cells are blank with ``–``; clear gaps carry ``*``.
-    ax
-        Axes to draw on; a new figure sized to the table when omitted.
-    confidence
-        Level used to call a gap clear (``p_value < 1 - confidence``).
-    layout
-        ``"wide"`` (item labels beside the rows, colour bar at the right) or ``"narrow"`` (item
-        labels above each row of cells, column names upright, colour bar below).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    lay = _layout(layout)
-    over = ordered_items(overall_rows(table))
-    cols, values, notes = _heatmap_cells(table, over, confidence)
-    n_items, n_cols = max(len(over), 1), max(len(cols), 1)
-    with _plain_text(lay):
-        if ax is None:
-            size = (
-                (lay.width, 2.6 + 0.48 * n_items)
-                if lay.above
-                else (3.4 + 0.85 * n_cols, 1.0 + 0.36 * n_items)
-            )
-            ax = _new_axes(*size)
-        finite = values[np.isfinite(values)]
-        vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
-        cmap = sns.color_palette("vlag_r", as_cmap=True).with_extremes(bad="#eeeeee")
-        style = {"cmap": cmap, "vmin": -vmax, "vmax": vmax, "edgecolors": "white", "linewidth": 0.6}
-        tops = HEATMAP_STEP[lay.name] * np.arange(len(over)) + (HEATMAP_LABEL if lay.above else 0)
-        if lay.above:  # one strip of cells per item, its label above it
-            for i, top in enumerate(tops):
-                mesh = ax.pcolormesh(
-                    np.arange(n_cols + 1),
-                    [top, top + 1],
-                    np.ma.masked_invalid(values[i : i + 1]),
-                    **style,
-                )
-        else:
-            mesh = ax.pcolormesh(np.ma.masked_invalid(values), **style)
-        cbar = ax.figure.colorbar(
-            mesh, ax=ax, shrink=0.8, **({"location": "bottom", "aspect": 30} if lay.above else {})
-        )
-        cbar.set_label(_wrap("gap (performance − expectation)", lay.xlabel_chars))
-        cbar.outline.set_visible(False)
-        _heatmap_grid(ax, over, values, notes, (vmax, tops, lay))
-        labels = [_wrap(item_label(r), lay.chars if lay.above else 34) for _, r in over.iterrows()]
-        if lay.above:
-            for top, label in zip(tops, labels, strict=True):
-                ax.text(
-                    0, top - 0.08, label, ha="left", va="bottom", fontsize=lay.font, color="0.1"
-                )
-            ax.set_yticks([])
-            col_names = [f"{g}: {lv}" for g, lv in cols]
-        else:
-            ax.set_yticks(tops + 0.5, labels, rotation=0)
-            col_names = [f"{g}:\n{_wrap(lv, 12)}" for g, lv in cols]
-        ax.set_xticks(np.arange(len(cols)) + 0.5, col_names, rotation=90 if lay.above else 0)
-        ax.xaxis.tick_top()
-        ax.tick_params(length=0)
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        _plain(ax.get_yticklabels())
-        _plain(ax.get_xticklabels())
-        _plain(ax.texts)
-        _plain([cbar.ax.yaxis.label, cbar.ax.xaxis.label])
-    return ax
-
-
-#: Rows per item of the heatmap (narrow: a label strip above each row of cells) and the label
-#: strip's height, in cell heights.
-HEATMAP_STEP = {"wide": 1.0, "narrow": 1.6}
-HEATMAP_LABEL = 0.6
-
-
-def _heatmap_cells(
-    table: pd.DataFrame, over: pd.DataFrame, confidence: float
-) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """The heatmap's columns ``(group, level)``, gap values (NaN: hidden) and cell texts."""
-    seg = segment_rows(table)
-    cols = list(dict.fromkeys(zip(seg["group"].astype(str), seg["level"].astype(str), strict=True)))
-    items = [str(i) for i in over["item"]]
-    values = np.full((len(items), len(cols)), np.nan)
-    notes = np.full(values.shape, DASH, dtype=object)
-    index = {(str(r["item"]), str(r["group"]), str(r["level"])): r for _, r in seg.iterrows()}
-    for i, item in enumerate(items):
-        for j, (g, lv) in enumerate(cols):
-            r = index.get((item, g, lv))
-            if r is None or is_hidden(r):
-                continue
-            values[i, j] = float(r["gap"])
-            notes[i, j] = fmt_num(r["gap"], signed=True) + ("*" if is_clear(r, confidence) else "")
-    return cols, values, notes
-
-
-def _heatmap_grid(
-    ax: Axes,
-    over: pd.DataFrame,
-    values: np.ndarray,
-    notes: np.ndarray,
-    where: tuple[float, np.ndarray, Layout],
-) -> None:
-    """Gaps between dimensions, limits, and each cell's text (white on dark cells); ``where`` is
-    (the colour scale's end, each row's top, the layout)."""
-    vmax, tops, lay = where
-    dims = over["dimension"].astype(str).to_numpy()
-    if not lay.above:
-        for i in np.flatnonzero(dims[1:] != dims[:-1]) + 1:
-            ax.axhline(i, color="white", lw=4)  # a gap between dimensions
-    n_items, n_cols = values.shape
-    ax.set_xlim(0, n_cols)
-    ax.set_ylim((tops[-1] + 1) if n_items else 1, 0)  # first item at the top
-    for side in ax.spines.values():
-        side.set_visible(False)
-    for i in range(n_items):
-        for j in range(n_cols):
-            shade = abs(values[i, j]) / vmax if np.isfinite(values[i, j]) and vmax else 0
-            ax.text(
-                j + 0.5,
-                tops[i] + 0.5,
-                notes[i, j],
-                ha="center",
-                va="center",
-                fontsize=lay.text if lay.above else 9,
-                color="white" if shade > 0.7 else "0.15",
-            )
+    plain(leg.get_texts())
+    plain(ax.texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,7 +308,7 @@ def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str], lay: Layout
         ax.text(
             0.98 if right else 0.02,
             0.98 if top else 0.02,
-            _wrap(text, 16) if lay.above else text,
+            wrap(text, 16) if lay.above else text,
             transform=ax.transAxes,
             ha="right" if right else "left",
             va="top" if top else "bottom",
@@ -620,11 +384,11 @@ def ipa_chart(
     -------
     matplotlib.axes.Axes
     """
-    lay = _layout(layout)
+    lay = layout_of(layout)
     rows = shown_rows(rows_of(priorities, group, level), "gap")
-    with _plain_text(lay):
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(*QUADRANT_SIZE[lay.name])
+            ax = new_axes(*QUADRANT_SIZE[lay.name])
         chart = QuadrantChart(
             x=rows["performance"].astype(float).to_numpy(),
             y=rows["expectation"].astype(float).to_numpy(),
@@ -671,12 +435,12 @@ def importance_grid(
     -------
     matplotlib.axes.Axes
     """
-    lay = _layout(layout)
+    lay = layout_of(layout)
     rows = shown_rows(drivers, "share")
     rows = rows[rows["stated"].notna()]
-    with _plain_text(lay):
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(*QUADRANT_SIZE[lay.name])
+            ax = new_axes(*QUADRANT_SIZE[lay.name])
         chart = QuadrantChart(
             x=rows["share"].astype(float).to_numpy(),
             y=rows["stated"].astype(float).to_numpy(),
@@ -711,11 +475,11 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
         ax.set_xlim(*_pad_limits(chart.x, (xc, *chart.x_also)))
         ax.set_ylim(*_pad_limits(chart.y, (yc,)))
     _quadrant_labels(ax, chart.quadrants, lay)
-    ax.set_xlabel(_wrap(chart.xlabel, lay.xlabel_chars))
-    ax.set_ylabel(_wrap(chart.ylabel, lay.xlabel_chars))
+    ax.set_xlabel(wrap(chart.xlabel, lay.xlabel_chars))
+    ax.set_ylabel(wrap(chart.ylabel, lay.xlabel_chars))
     ax.grid(color="0.93", lw=0.8)
     ax.set_axisbelow(True)
-    _strip_spines(ax, ("top", "right"))
+    strip_spines(ax, ("top", "right"))
     marker = {"color": chart.colour, "marker": "o", "lw": 0, "ms": 9}
     handles = [
         Line2D([], [], **marker, label=chart.legend[0]),
@@ -732,8 +496,8 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
         frameon=False,
         fontsize=lay.text if lay.above else 9,
     )
-    _plain(leg.get_texts())
-    _plain(ax.texts)
+    plain(leg.get_texts())
+    plain(ax.texts)
 
 
 def _interval_rows(ax: Axes, rows: IntervalRows, lay: Layout) -> None:
@@ -741,12 +505,12 @@ def _interval_rows(ax: Axes, rows: IntervalRows, lay: Layout) -> None:
     y = np.arange(len(rows.labels), dtype=float)
     for yi, e, a, b, full in zip(y, rows.estimate, rows.low, rows.high, rows.filled, strict=True):
         _point_interval(ax, yi, e, (a, b), (rows.colour, full))
-    _row_labels(ax, y, rows.labels, lay)
+    row_labels(ax, y, rows.labels, lay)
     ax.set_ylim(len(rows.labels) - 0.4, -0.6)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="0.92", lw=0.8)
     ax.set_axisbelow(True)
-    _strip_spines(ax)
+    strip_spines(ax)
 
 
 def _rows_height(n: int, lay: Layout, wide_row: float) -> float:
@@ -775,15 +539,15 @@ def driver_chart(
     -------
     matplotlib.axes.Axes
     """
-    lay = _layout(layout)
+    lay = layout_of(layout)
     rows = shown_rows(drivers, "share").sort_values("share", ascending=False, kind="stable")
-    with _plain_text(lay):
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
+            ax = new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
         _interval_rows(
             ax,
             IntervalRows(
-                labels=[_wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
+                labels=[wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
                 estimate=rows["share"].astype(float).to_numpy(),
                 low=rows["share_ci_low"].astype(float).to_numpy(),
                 high=rows["share_ci_high"].astype(float).to_numpy(),
@@ -805,13 +569,13 @@ def driver_chart(
             )
         ax.set_xlim(left=0)
         ax.set_xlabel(
-            _wrap(
+            wrap(
                 "Share of explained overall satisfaction (%, relative weights), "
                 f"{level_pct(confidence)} interval",
                 lay.xlabel_chars,
             )
         )
-        _plain(ax.texts)
+        plain(ax.texts)
     return ax
 
 
@@ -834,10 +598,10 @@ def nps_chart(
     -------
     matplotlib.axes.Axes
     """
-    lay = _layout(layout)
-    with _plain_text(lay):
+    lay = layout_of(layout)
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.0 if not lay.above else lay.width, _rows_height(len(nps), lay, 0.38))
+            ax = new_axes(8.0 if not lay.above else lay.width, _rows_height(len(nps), lay, 0.38))
         labels, est, lo, hi = [], [], [], []
         for _, r in nps.iterrows():
             h = is_hidden(r, "nps")
@@ -853,7 +617,7 @@ def nps_chart(
         lo_x, hi_x = _pad_limits(np.r_[lo_a, hi_a], (0.0,))
         ax.set_xlim(max(lo_x, -100), min(hi_x, 100))
         ax.set_xlabel(
-            _wrap(
+            wrap(
                 f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval",
                 lay.xlabel_chars,
             )
@@ -878,15 +642,15 @@ def trend_chart(
     -------
     matplotlib.axes.Axes
     """
-    lay = _layout(layout)
+    lay = layout_of(layout)
     rows = shown_rows(overall_rows(trend), "change")
-    with _plain_text(lay):
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
+            ax = new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
         _interval_rows(
             ax,
             IntervalRows(
-                labels=[_wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
+                labels=[wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
                 estimate=rows["change"].astype(float).to_numpy(),
                 low=rows["ci_low"].astype(float).to_numpy(),
                 high=rows["ci_high"].astype(float).to_numpy(),
@@ -897,7 +661,7 @@ def trend_chart(
         )
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         ax.set_xlabel(
-            _wrap(
+            wrap(
                 f"Change in gap since the previous survey, {level_pct(confidence)} interval "
                 "(positive: the gap narrowed or performance pulled ahead)",
                 lay.xlabel_chars,
@@ -929,11 +693,11 @@ def representativeness_chart(
         ("weighted_share", "Respondents, weighted"),
     ]
     series = [(c, n) for c, n in series if table[c].notna().any()]
-    lay = _layout(layout)
-    with _plain_text(lay):
+    lay = layout_of(layout)
+    with plain_text(lay):
         if ax is None:
             per_row = 0.75 if lay.above else 0.55
-            ax = _new_axes(lay.width if lay.above else 8.0, 1.4 + per_row * max(len(table), 1))
+            ax = new_axes(lay.width if lay.above else 8.0, 1.4 + per_row * max(len(table), 1))
         span, start = (0.6, -0.15) if lay.above else (0.8, -0.4)  # narrow: room for the label
         height = span / max(len(series), 1)
         labels = [f"{r['variable']}: {r['level']}" for _, r in table.iterrows()]
@@ -947,13 +711,13 @@ def representativeness_chart(
                 color=SERIES_COLOURS[k % len(SERIES_COLOURS)],
                 label=name,
             )
-        _row_labels(ax, y, labels, lay)
+        row_labels(ax, y, labels, lay)
         ax.set_ylim(len(table) - 0.5, -0.5)
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel("Share (%)")
         ax.grid(axis="x", color="0.92", lw=0.8)
         ax.set_axisbelow(True)
-        _strip_spines(ax)
+        strip_spines(ax)
         leg = ax.legend(
             loc="lower center",
             bbox_to_anchor=(0.5, 1.0),
@@ -962,7 +726,26 @@ def representativeness_chart(
             frameon=False,
             fontsize=lay.text if lay.above else 9,
         )
-        _plain(leg.get_texts())
-        _plain(ax.get_yticklabels())
-        _plain(ax.texts)
+        plain(leg.get_texts())
+        plain(ax.get_yticklabels())
+        plain(ax.texts)
     return ax
+
+
+__all__ = [
+    "DIMENSION_COLOURS",
+    "LABEL_WIDTH",
+    "LAYOUTS",
+    "PLAIN_TEXT",
+    "PRIORITY_COLOURS",
+    "SERIES_COLOURS",
+    "SINGLE_COLOUR",
+    "driver_chart",
+    "gap_chart",
+    "importance_grid",
+    "ipa_chart",
+    "nps_chart",
+    "representativeness_chart",
+    "segment_gap_heatmap",
+    "trend_chart",
+]
