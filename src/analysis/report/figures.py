@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -25,9 +26,9 @@ from PIL import Image
 
 from analysis.report import templating
 
-#: A function drawing a chart for a layout: ``"wide"`` or ``"narrow"``
-#: (:data:`analysis.report.plots.LAYOUTS`).
-Draw = Callable[[str], Axes]
+#: A function drawing a chart for ``layout=`` ``"wide"`` or ``"narrow"``
+#: (:data:`analysis.report.plots.LAYOUTS`), e.g. ``drawn(plots.gap_chart, table)``.
+Draw = Callable[..., Axes]
 
 #: Resolution of the charts inside a section (the gap chart and heatmap are drawn larger).
 SECTION_DPI = 110
@@ -36,6 +37,12 @@ SECTION_DPI = 110
 NARROW_DPI = 180
 #: The browser shows the narrow variant at this width and below.
 NARROW_MEDIA = "(max-width: 600px)"
+
+
+def drawn(plot: Callable[..., Axes], *args: Any, **kwargs: Any) -> Draw:
+    """``plot`` with its tables and options bound, left to be called with ``layout=``: a
+    :data:`Draw` for :func:`figure` (what a notebook, which defines no functions, passes)."""
+    return partial(plot, *args, **kwargs)
 
 
 def smallest_text_pt(fig: Figure) -> float:
@@ -87,8 +94,8 @@ def chart(draw: Draw, alt: str, caption: str | None = None, dpi: int = 144) -> d
             "lambda layout: plots.gap_chart(table, layout=layout), not a drawn Axes"
         )
     return {
-        "wide": render_png(draw("wide"), dpi),
-        "narrow": render_png(draw("narrow"), NARROW_DPI),
+        "wide": render_png(draw(layout="wide"), dpi),
+        "narrow": render_png(draw(layout="narrow"), NARROW_DPI),
         "media": NARROW_MEDIA,
         "alt": alt,
         "caption": caption,
