@@ -377,13 +377,43 @@ def test_segment_section_absent_without_segments():
     assert 'src="data:image/png;base64,' in html
 
 
-def test_figure_is_an_inline_png_and_closes_the_figure():
-    ax = plots.gap_chart(stand_in_table())
-    html = figures.figure(ax, alt=f"chart {HOSTILE}", caption="a & b").data
-    assert html.startswith('<figure class="oi-figure"><img src="data:image/png;base64,')
+def test_figure_is_a_picture_of_two_inline_pngs_and_closes_the_figures():
+    table = stand_in_table()
+    html = figures.figure(
+        lambda layout: plots.gap_chart(table, layout=layout),
+        alt=f"chart {HOSTILE}",
+        caption="a & b",
+    ).data
+    assert html.startswith(
+        '<figure class="oi-figure"><picture><source media="(max-width: 600px)" '
+        'srcset="data:image/png;base64,'
+    )
+    assert '<img src="data:image/png;base64,' in html
     assert 'alt="chart &lt;img src=x onerror=alert(1)&gt;"' in html
     assert "<figcaption>a &amp; b</figcaption>" in html
+    # the smallest text of each variant, in image pixels: narrow 8 pt at 180 dpi, wide 9 pt at 144
+    assert re.findall(r'data-text-px="([0-9.]+)"', html) == ["20.0", "18.0"]
     assert plt.get_fignums() == []
+    # a plain string: sections join it to their HTML ("<h3>" + Markup would escape the "<h3>")
+    part = "<h3>x</h3>" + figures.section_figure(lambda layout: plots.gap_chart(table), alt="x")
+    assert type(part) is str and part.startswith("<h3>x</h3><figure")
+    with pytest.raises(TypeError, match="function drawing the chart"):
+        figures.figure(plots.gap_chart(table), alt="x")
+    plt.close("all")
+
+
+def test_narrow_charts_label_rows_above_and_bands_by_dimension():
+    table = stand_in_table()
+    ax = plots.gap_chart(table, layout="narrow")
+    texts = [t.get_text() for t in ax.texts]
+    assert "Bills are accurate" in texts and list(ax.get_yticklabels()) == []
+    dims = list(dict.fromkeys(table["dimension"]))
+    assert all(d in texts for d in dims)  # every band headed by its dimension
+    assert ax.figure.get_figwidth() == pytest.approx(plots.LAYOUTS["narrow"].width)
+    assert figures.smallest_text_pt(ax.figure) >= plots.LAYOUTS["narrow"].text
+    with pytest.raises(ValueError, match="layout must be one of"):
+        plots.gap_chart(table, layout="tablet")
+    plt.close("all")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -259,7 +259,7 @@ def representativeness(table: pd.DataFrame | None) -> HTML:
         '<section class="oi-representativeness"><h3>Who answered</h3>',
         _balance(table),
         section_figure(
-            plots.representativeness_chart(table),
+            lambda layout: plots.representativeness_chart(table, layout=layout),
             "Bar chart of each group's share of the customer base, of the respondents and of "
             "the weighted respondents; the values are in the table below.",
         ),

@@ -90,7 +90,7 @@ def drivers_section(drivers: pd.DataFrame | None, confidence: float = 0.95) -> H
         _explained(drivers, confidence),
         *_verdicts(drivers, rows),
         section_figure(
-            plots.driver_chart(drivers, confidence=confidence),
+            lambda layout: plots.driver_chart(drivers, confidence=confidence, layout=layout),
             "Chart of each attribute's share of the explained overall satisfaction with its "
             "interval; the values are in the table below.",
         ),

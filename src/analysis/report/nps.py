@@ -82,7 +82,7 @@ def nps_section(
         )
     parts.append(
         section_figure(
-            plots.nps_chart(nps, confidence=confidence),
+            lambda layout: plots.nps_chart(nps, confidence=confidence, layout=layout),
             "Chart of the Net Promoter Score of all customers and of each group, with its "
             "interval; the values are in the table below.",
         )

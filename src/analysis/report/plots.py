@@ -3,30 +3,51 @@ never load or save anything.
 
 Labels come from codebooks and data, so matplotlib's mathtext is switched off for every text drawn
 here (``text.parse_math = False``, ``text.usetex = False``): a label such as ``$5 top-ups`` shows as
-written. Colours are seaborn's colour-blind-safe ``colorblind`` palette; clear gaps are filled
-markers and unclear ones hollow, so the distinction does not rely on colour. Which rows are shown
-and which results are clear is decided as in the tables (:mod:`analysis.report.formatting`).
+written. Colours are from the Okabe-Ito set (:data:`DIMENSION_COLOURS`, :data:`SERIES_COLOURS`,
+:data:`PRIORITY_COLOURS`): every pair used for different categories in one chart stays at least
+20 CIELAB units apart under deuteranopia and protanopia simulation (tests/test_colours.py); clear
+gaps are filled markers and unclear ones hollow, so that distinction does not rely on colour. Which
+rows are shown and which results are clear is decided as in the tables
+(:mod:`analysis.report.formatting`).
+
+Every chart takes ``layout``: ``"wide"`` (desktop and print) or ``"narrow"`` (a phone: drawn 4 in
+wide, item labels above their rows instead of beside them, so at ~360 CSS px every text is at
+least 9 px tall as displayed; see :data:`LAYOUTS`).
+
+The palettes and layouts are :mod:`analysis.report.chart_style`'s; the segment heatmap is
+:mod:`analysis.report.heatmap`'s (:func:`segment_gap_heatmap`, re-exported here).
 """
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from analysis.cx import vocabulary
+from analysis.report.chart_style import (
+    DIMENSION_COLOURS,
+    LABEL_WIDTH,
+    LAYOUTS,
+    PLAIN_TEXT,
+    PRIORITY_COLOURS,
+    SERIES_COLOURS,
+    SINGLE_COLOUR,
+    Layout,
+    colours,
+    layout_of,
+    new_axes,
+    plain,
+    plain_text,
+    row_labels,
+    strip_spines,
+    wrap,
+)
 from analysis.report.formatting import (
-    DASH,
     excludes_zero,
     fmt_num,
     group_name,
@@ -38,33 +59,9 @@ from analysis.report.formatting import (
     ordered_items,
     overall_rows,
     rows_of,
-    segment_rows,
     shown_rows,
 )
-
-PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
-LABEL_WIDTH = 42  # characters per line of an item label
-
-
-@contextmanager
-def _plain_text() -> Iterator[None]:
-    with mpl.rc_context(PLAIN_TEXT):
-        yield
-
-
-def _plain(texts: object) -> None:
-    for t in texts:  # type: ignore[attr-defined]
-        t.set_parse_math(False)
-        t.set_usetex(False)
-
-
-def _new_axes(width: float, height: float) -> Axes:
-    _fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    return ax
-
-
-def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+from analysis.report.heatmap import segment_gap_heatmap
 
 
 def _point_interval(
@@ -89,13 +86,11 @@ def _point_interval(
         )
 
 
-def _strip_spines(ax: Axes, sides: tuple[str, ...] = ("top", "right", "left")) -> None:
-    for side in sides:
-        ax.spines[side].set_visible(False)
-
-
-def gap_chart(table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
-    """Point-and-interval chart of each item's overall gap, grouped by dimension.
+def gap_chart(
+    table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
+    """Point-and-interval chart of each item's overall gap, grouped by dimension; each band of
+    items is headed by its dimension's name and colour.
 
     Parameters
     ----------
@@ -108,56 +103,104 @@ def gap_chart(table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0
     confidence
         The level of the intervals in ``ci_low..ci_high`` (for the axis label and for calling a
         gap clear when ``p_value < 1 - confidence``).
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = layout_of(layout)
     over = ordered_items(overall_rows(table))
-    with _plain_text():
+    dims = list(dict.fromkeys(over["dimension"].astype(str)))
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.5, 1.4 + 0.42 * max(len(over), 1))
-        dims = list(dict.fromkeys(over["dimension"].astype(str)))
-        palette = dict(zip(dims, sns.color_palette("colorblind", len(dims)), strict=True))
-        ypos, labels = _gap_points(ax, over, palette, confidence)
-        _gap_axis(ax, over, ypos, labels, confidence)
-        _gap_legend(ax, palette)
+            rows = max(len(over), 1) + BAND_GAP[lay.name] * len(dims)
+            ax = new_axes(lay.width, 1.6 + lay.row * rows + (0.4 if lay.above else 0.0))
+        palette = dict(zip(dims, colours(DIMENSION_COLOURS, len(dims)), strict=True))
+        ypos, labels, heads = _gap_points(ax, over, palette, confidence, lay)
+        _gap_axis(ax, over, ypos, labels, confidence, lay)
+        _band_headings(ax, heads, palette, lay)
+        _gap_legend(ax, lay)
     return ax
 
 
+#: Extra space (in rows) before each dimension band, for its heading.
+BAND_GAP = {"wide": 0.9, "narrow": 1.0}
+#: Where a band heading's baseline sits, in rows above the band's first item.
+HEAD_AT = {"wide": 0.65, "narrow": 0.55}
+
+
 def _gap_points(
-    ax: Axes, over: pd.DataFrame, palette: dict[str, Any], confidence: float
-) -> tuple[list[float], list[str]]:
-    """Each item's gap and interval, a little space between dimensions; the y positions and
-    tick labels (a hidden item is named, not drawn)."""
-    ypos, labels, y, prev = [], [], 0.0, None
+    ax: Axes, over: pd.DataFrame, palette: dict[str, Any], confidence: float, lay: Layout
+) -> tuple[list[float], list[str], list[tuple[str, float]]]:
+    """Each item's gap and interval, space for a heading before each dimension; the y
+    positions, item labels (a hidden item is named, not drawn) and (dimension, first y)."""
+    ypos: list[float] = []
+    labels: list[str] = []
+    heads: list[tuple[str, float]] = []
+    y, prev = 0.0, None
+    gap, head_top = BAND_GAP[lay.name], HEAD_AT[lay.name] + 0.3
     for _, r in over.iterrows():
         dim = str(r["dimension"])
-        if prev is not None and dim != prev:
-            y += 0.6  # a little space between dimensions
-            ax.axhline(y - 0.8, color="0.85", lw=0.8, zorder=0)
+        if dim != prev:
+            if prev is not None:
+                y += gap
+                # halfway between the last dot above and the heading's top
+                ax.axhline(y - (1.0 + gap + head_top) / 2, color="0.85", lw=0.8, zorder=0)
+            heads.append((dim, y))
         prev = dim
         ypos.append(y)
         hidden = is_hidden(r)
         labels.append(
-            _wrap(item_label(r)) + ("\n(not shown: too few respondents)" if hidden else "")
+            wrap(item_label(r), lay.chars)
+            + ("\n(not shown: too few respondents)" if hidden else "")
         )
         if not hidden:
             interval = (float(r["ci_low"]), float(r["ci_high"]))
             style = (palette[dim], is_clear(r, confidence))
             _point_interval(ax, y, float(r["gap"]), interval, style)
         y += 1.0
-    return ypos, labels
+    return ypos, labels, heads
+
+
+def _band_headings(
+    ax: Axes, heads: list[tuple[str, float]], palette: dict[str, Any], lay: Layout
+) -> None:
+    """Each dimension's name, bold, above its band at the left of the plot, after a square
+    of the band's colour."""
+    size = lay.font + 0.5
+    for dim, y in heads:
+        at = (0, y - HEAD_AT[lay.name])
+        tr = ax.get_yaxis_transform()
+        ax.text(*at, "■", transform=tr, ha="left", va="baseline", fontsize=size, color=palette[dim])
+        ax.annotate(
+            dim,
+            at,
+            xycoords=tr,
+            xytext=(size * 1.05, 0),
+            textcoords="offset points",
+            ha="left",
+            va="baseline",
+            fontsize=size,
+            fontweight="bold",
+            color="0.1",
+        )
 
 
 def _gap_axis(
-    ax: Axes, over: pd.DataFrame, ypos: list[float], labels: list[str], confidence: float
+    ax: Axes,
+    over: pd.DataFrame,
+    ypos: list[float],
+    labels: list[str],
+    confidence: float,
+    lay: Layout,
 ) -> None:
     """The zero line, item labels, limits and the two directions of the gap chart."""
     ax.axvline(0, color="0.25", lw=1.0, zorder=1)
-    ax.set_yticks(ypos, labels)
-    _plain(ax.get_yticklabels())
-    ax.set_ylim((ypos[-1] if ypos else -1.0) + 0.6, -0.6)  # first item at the top
+    row_labels(ax, ypos, labels, lay)
+    top = -(HEAD_AT[lay.name] + 0.45)
+    ax.set_ylim((ypos[-1] if ypos else -1.0) + 0.6, top)  # first item at the top
     lo = np.nanmin(np.r_[over["ci_low"].astype(float).to_numpy(), 0.0]) if len(over) else -1
     hi = np.nanmax(np.r_[over["ci_high"].astype(float).to_numpy(), 0.0]) if len(over) else 1
     pad = 0.08 * max(hi - lo, 0.5)
@@ -165,22 +208,36 @@ def _gap_axis(
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="0.92", lw=0.8)
     ax.set_axisbelow(True)
-    _strip_spines(ax)
+    strip_spines(ax)
     ax.set_xlabel(
-        "Gap = performance − expectation (dot), with its "
-        f"{level_pct(confidence)} confidence interval (line)"
+        wrap(
+            "Gap = performance − expectation (dot), with its "
+            f"{level_pct(confidence)} confidence interval (line)",
+            lay.xlabel_chars,
+        )
     )
-    for x, text, ha in (
-        (0.0, "◀ falls short of expectations", "left"),
-        (1.0, "exceeds expectations ▶", "right"),
-    ):
-        ax.text(x, 1.0, text, transform=ax.transAxes, ha=ha, va="bottom", fontsize=9, color="0.3")
+    short, exceeds = (
+        ("◀ falls short", "exceeds ▶")
+        if lay.above
+        else ("◀ falls short of expectations", "exceeds expectations ▶")
+    )
+    for x, text, ha in ((0.0, short, "left"), (1.0, exceeds, "right")):
+        ax.text(
+            x,
+            1.0,
+            text,
+            transform=ax.transAxes,
+            ha=ha,
+            va="bottom",
+            fontsize=lay.text,
+            color="0.3",
+        )
 
 
-def _gap_legend(ax: Axes, palette: dict[str, Any]) -> None:
-    """The dimensions' colours and filled (clear) or hollow markers, under the x-axis label."""
-    handles = [Line2D([], [], color=c, marker="o", lw=2.2, label=d) for d, c in palette.items()]
-    handles += [
+def _gap_legend(ax: Axes, lay: Layout) -> None:
+    """Filled (clear) or hollow markers, under the x-axis label (the band headings name the
+    dimensions' colours)."""
+    handles = [
         Line2D([], [], color="0.3", marker="o", lw=0, label="clear gap"),
         Line2D(
             [],
@@ -198,115 +255,13 @@ def _gap_legend(ax: Axes, palette: dict[str, Any]) -> None:
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        borderaxespad=4.2,
-        ncol=min(len(handles), 4),
+        borderaxespad=5.4 if lay.above else 4.2,
+        ncol=2,
         frameon=False,
-        fontsize=9,
+        fontsize=lay.text,
     )
-    _plain(leg.get_texts())
-    _plain(ax.texts)
-
-
-def segment_gap_heatmap(
-    table: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95
-) -> Axes:
-    """Heatmap of each item's gap (rows) in each segment level (columns), values written in.
-
-    Parameters
-    ----------
-    table
-        A gap table; rows with ``group != 'all'`` are drawn, columns ``group: level`` in
-        first-appearance order, items in the order of :func:`gap_chart`. Suppressed or missing
-        cells are blank with ``–``; clear gaps carry ``*``.
-    ax
-        Axes to draw on; a new figure sized to the table when omitted.
-    confidence
-        Level used to call a gap clear (``p_value < 1 - confidence``).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    over = ordered_items(overall_rows(table))
-    cols, values, notes = _heatmap_cells(table, over, confidence)
-    with _plain_text():
-        if ax is None:
-            ax = _new_axes(3.4 + 0.85 * max(len(cols), 1), 1.0 + 0.36 * max(len(over), 1))
-        finite = values[np.isfinite(values)]
-        vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
-        cmap = sns.color_palette("vlag_r", as_cmap=True).with_extremes(bad="#eeeeee")
-        mesh = ax.pcolormesh(
-            np.ma.masked_invalid(values),
-            cmap=cmap,
-            vmin=-vmax,
-            vmax=vmax,
-            edgecolors="white",
-            linewidth=0.6,
-        )
-        cbar = ax.figure.colorbar(mesh, ax=ax, shrink=0.8)
-        cbar.set_label("gap (performance − expectation)")
-        cbar.outline.set_visible(False)
-        _heatmap_grid(ax, over, values, notes, vmax)
-        labels = [_wrap(item_label(r), 34) for _, r in over.iterrows()]
-        ax.set_yticks(np.arange(len(over)) + 0.5, labels, rotation=0)
-        ax.set_xticks(
-            np.arange(len(cols)) + 0.5, [f"{g}:\n{_wrap(lv, 12)}" for g, lv in cols], rotation=0
-        )
-        ax.xaxis.tick_top()
-        ax.tick_params(length=0)
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        _plain(ax.get_yticklabels())
-        _plain(ax.get_xticklabels())
-        _plain(ax.texts)
-        _plain([cbar.ax.yaxis.label])
-    return ax
-
-
-def _heatmap_cells(
-    table: pd.DataFrame, over: pd.DataFrame, confidence: float
-) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """The heatmap's columns ``(group, level)``, gap values (NaN: hidden) and cell texts."""
-    seg = segment_rows(table)
-    cols = list(dict.fromkeys(zip(seg["group"].astype(str), seg["level"].astype(str), strict=True)))
-    items = [str(i) for i in over["item"]]
-    values = np.full((len(items), len(cols)), np.nan)
-    notes = np.full(values.shape, DASH, dtype=object)
-    index = {(str(r["item"]), str(r["group"]), str(r["level"])): r for _, r in seg.iterrows()}
-    for i, item in enumerate(items):
-        for j, (g, lv) in enumerate(cols):
-            r = index.get((item, g, lv))
-            if r is None or is_hidden(r):
-                continue
-            values[i, j] = float(r["gap"])
-            notes[i, j] = fmt_num(r["gap"], signed=True) + ("*" if is_clear(r, confidence) else "")
-    return cols, values, notes
-
-
-def _heatmap_grid(
-    ax: Axes, over: pd.DataFrame, values: np.ndarray, notes: np.ndarray, vmax: float
-) -> None:
-    """Gaps between dimensions, limits, and each cell's text (white on dark cells)."""
-    dims = over["dimension"].astype(str).to_numpy()
-    for i in np.flatnonzero(dims[1:] != dims[:-1]) + 1:
-        ax.axhline(i, color="white", lw=4)  # a gap between dimensions
-    n_items, n_cols = values.shape
-    ax.set_xlim(0, n_cols)
-    ax.set_ylim(n_items, 0)  # first item at the top
-    for side in ax.spines.values():
-        side.set_visible(False)
-    for i in range(n_items):
-        for j in range(n_cols):
-            shade = abs(values[i, j]) / vmax if np.isfinite(values[i, j]) and vmax else 0
-            ax.text(
-                j + 0.5,
-                i + 0.5,
-                notes[i, j],
-                ha="center",
-                va="center",
-                fontsize=9,
-                color="white" if shade > 0.7 else "0.15",
-            )
+    plain(leg.get_texts())
+    plain(ax.texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,30 +302,30 @@ class IntervalRows:
     colour: Any
 
 
-def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str]) -> None:
-    """Quadrant names in the corners: keys are (right, top)."""
+def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str], lay: Layout) -> None:
+    """Quadrant names in the corners: keys are (right, top); wrapped on a narrow chart."""
     for (right, top), text in labels.items():
         ax.text(
             0.98 if right else 0.02,
             0.98 if top else 0.02,
-            text,
+            wrap(text, 16) if lay.above else text,
             transform=ax.transAxes,
             ha="right" if right else "left",
             va="top" if top else "bottom",
-            fontsize=9,
+            fontsize=lay.text if lay.above else 9,
             color="0.35",
             fontweight="bold",
         )
 
 
-def _numbered_points(ax: Axes, chart: QuadrantChart) -> None:
+def _numbered_points(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
     colour = chart.colour
     for xi, yi, num, full in zip(chart.x, chart.y, chart.labels, chart.filled, strict=True):
         ax.plot(
             [xi],
             [yi],
             marker="o",
-            ms=15,
+            ms=14 if lay.above else 15,
             color=colour,
             markerfacecolor=colour if full else "white",
             markeredgewidth=1.6,
@@ -382,7 +337,7 @@ def _numbered_points(ax: Axes, chart: QuadrantChart) -> None:
             num,
             ha="center",
             va="center",
-            fontsize=7.5,
+            fontsize=lay.text if lay.above else 7.5,
             color="white" if full else "0.15",
             zorder=4,
         )
@@ -405,7 +360,11 @@ def _first_pair(rows: pd.DataFrame, x: str, y: str) -> tuple[float, float] | Non
 
 
 def ipa_chart(
-    priorities: pd.DataFrame, ax: Axes | None = None, group: str = "all", level: str = "all"
+    priorities: pd.DataFrame,
+    ax: Axes | None = None,
+    group: str = "all",
+    level: str = "all",
+    layout: str = "wide",
 ) -> Axes:
     """Importance-performance grid: each item at (performance, expectation), numbered by its
     priority rank, with the crosshairs of the table and the four quadrants named.
@@ -418,21 +377,24 @@ def ipa_chart(
         (suppressed) rows left out. Significant shortfalls are filled markers, others hollow.
     ax
         Axes to draw on; a new figure when omitted.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = layout_of(layout)
     rows = shown_rows(rows_of(priorities, group, level), "gap")
-    with _plain_text():
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(7.5, 6.0)
+            ax = new_axes(*QUADRANT_SIZE[lay.name])
         chart = QuadrantChart(
             x=rows["performance"].astype(float).to_numpy(),
             y=rows["expectation"].astype(float).to_numpy(),
             labels=[str(int(r)) for r in rows["rank"]],
             filled=(rows["verdict"] == vocabulary.SHORTFALL).to_numpy(),
-            colour=sns.color_palette("colorblind")[1],
+            colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "performance_cross", "importance_cross"),
             # x: performance, y: importance
             quadrants={(x, y): vocabulary.QUADRANTS[(y, x)] for (y, x) in vocabulary.QUADRANTS},
@@ -440,12 +402,19 @@ def ipa_chart(
             ylabel="Importance: expectation (mean rating)",
             legend=("clear shortfall", "no clear shortfall"),
         )
-        _quadrant_chart(ax, chart)
+        _quadrant_chart(ax, chart, lay)
     return ax
 
 
+#: Figure size (inches) of a quadrant chart per layout.
+QUADRANT_SIZE = {"wide": (7.5, 6.0), "narrow": (4.0, 4.6)}
+
+
 def importance_grid(
-    drivers: pd.DataFrame, ax: Axes | None = None, numbers: dict[str, str] | None = None
+    drivers: pd.DataFrame,
+    ax: Axes | None = None,
+    numbers: dict[str, str] | None = None,
+    layout: str = "wide",
 ) -> Axes:
     """The dual-importance grid: derived importance (share of R^2) against stated importance,
     split at ``derived_split`` and ``stated_split``, with the four tiers named.
@@ -459,16 +428,19 @@ def importance_grid(
         The label of each item's point (e.g. its priority rank); the driver rank by default.
     ax
         Axes to draw on; a new figure when omitted.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = layout_of(layout)
     rows = shown_rows(drivers, "share")
     rows = rows[rows["stated"].notna()]
-    with _plain_text():
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(7.5, 6.0)
+            ax = new_axes(*QUADRANT_SIZE[lay.name])
         chart = QuadrantChart(
             x=rows["share"].astype(float).to_numpy(),
             y=rows["stated"].astype(float).to_numpy(),
@@ -477,7 +449,7 @@ def importance_grid(
                 for i, r in zip(rows["item"], rows["rank"], strict=True)
             ],
             filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
-            colour=sns.color_palette("colorblind")[0],
+            colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "derived_split", "stated_split"),
             # x: derived importance, y: stated importance
             quadrants={
@@ -489,25 +461,25 @@ def importance_grid(
             legend=("clearly above average", "not clearly above average"),
             x_also=(0.0,),
         )
-        _quadrant_chart(ax, chart)
+        _quadrant_chart(ax, chart, lay)
     return ax
 
 
-def _quadrant_chart(ax: Axes, chart: QuadrantChart) -> None:
+def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
     """Draw a :class:`QuadrantChart` on ``ax``."""
-    _numbered_points(ax, chart)
+    _numbered_points(ax, chart, lay)
     if chart.cross is not None:
         xc, yc = chart.cross
         ax.axvline(xc, color="0.4", lw=1, ls="--", zorder=1)
         ax.axhline(yc, color="0.4", lw=1, ls="--", zorder=1)
         ax.set_xlim(*_pad_limits(chart.x, (xc, *chart.x_also)))
         ax.set_ylim(*_pad_limits(chart.y, (yc,)))
-    _quadrant_labels(ax, chart.quadrants)
-    ax.set_xlabel(chart.xlabel)
-    ax.set_ylabel(chart.ylabel)
+    _quadrant_labels(ax, chart.quadrants, lay)
+    ax.set_xlabel(wrap(chart.xlabel, lay.xlabel_chars))
+    ax.set_ylabel(wrap(chart.ylabel, lay.xlabel_chars))
     ax.grid(color="0.93", lw=0.8)
     ax.set_axisbelow(True)
-    _strip_spines(ax, ("top", "right"))
+    strip_spines(ax, ("top", "right"))
     marker = {"color": chart.colour, "marker": "o", "lw": 0, "ms": 9}
     handles = [
         Line2D([], [], **marker, label=chart.legend[0]),
@@ -519,30 +491,36 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart) -> None:
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        borderaxespad=3.2,
+        borderaxespad=4.2 if lay.above else 3.2,
         ncol=2,
         frameon=False,
-        fontsize=9,
+        fontsize=lay.text if lay.above else 9,
     )
-    _plain(leg.get_texts())
-    _plain(ax.texts)
+    plain(leg.get_texts())
+    plain(ax.texts)
 
 
-def _interval_rows(ax: Axes, rows: IntervalRows) -> None:
+def _interval_rows(ax: Axes, rows: IntervalRows, lay: Layout) -> None:
     """Draw :class:`IntervalRows` on ``ax``, the first at the top."""
     y = np.arange(len(rows.labels), dtype=float)
     for yi, e, a, b, full in zip(y, rows.estimate, rows.low, rows.high, rows.filled, strict=True):
         _point_interval(ax, yi, e, (a, b), (rows.colour, full))
-    ax.set_yticks(y, rows.labels)
+    row_labels(ax, y, rows.labels, lay)
     ax.set_ylim(len(rows.labels) - 0.4, -0.6)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="0.92", lw=0.8)
     ax.set_axisbelow(True)
-    _strip_spines(ax)
-    _plain(ax.get_yticklabels())
+    strip_spines(ax)
 
 
-def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+def _rows_height(n: int, lay: Layout, wide_row: float) -> float:
+    """Height (inches) of an interval-rows chart of ``n`` rows."""
+    return (1.6 + lay.row * max(n, 1)) if lay.above else (1.2 + wide_row * max(n, 1))
+
+
+def driver_chart(
+    drivers: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
     """Each item's share of the explained overall satisfaction, with its interval, largest first.
 
     Parameters
@@ -554,25 +532,29 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
         Axes to draw on; a new figure sized to the number of items when omitted.
     confidence
         The level of the intervals (axis label).
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = layout_of(layout)
     rows = shown_rows(drivers, "share").sort_values("share", ascending=False, kind="stable")
-    with _plain_text():
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
+            ax = new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
         _interval_rows(
             ax,
             IntervalRows(
-                labels=[_wrap(item_label(r)) for _, r in rows.iterrows()],
+                labels=[wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
                 estimate=rows["share"].astype(float).to_numpy(),
                 low=rows["share_ci_low"].astype(float).to_numpy(),
                 high=rows["share_ci_high"].astype(float).to_numpy(),
                 filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
-                colour=sns.color_palette("colorblind")[0],
+                colour=SINGLE_COLOUR,
             ),
+            lay,
         )
         if len(drivers):
             avg = 100.0 / len(drivers)
@@ -581,20 +563,25 @@ def driver_chart(drivers: pd.DataFrame, ax: Axes | None = None, confidence: floa
                 avg,
                 -0.9,
                 f" average share {fmt_num(avg, 1)}%",
-                fontsize=8.5,
+                fontsize=lay.text if lay.above else 8.5,
                 color="0.35",
                 va="bottom",
             )
         ax.set_xlim(left=0)
         ax.set_xlabel(
-            "Share of explained overall satisfaction (%, relative weights), "
-            f"{level_pct(confidence)} interval"
+            wrap(
+                "Share of explained overall satisfaction (%, relative weights), "
+                f"{level_pct(confidence)} interval",
+                lay.xlabel_chars,
+            )
         )
-        _plain(ax.texts)
+        plain(ax.texts)
     return ax
 
 
-def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+def nps_chart(
+    nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
     """Net Promoter Score of every group (overall first) with its interval, on -100..100.
 
     Parameters
@@ -604,14 +591,17 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
         suppressed rows are drawn as labelled gaps. Scores whose interval excludes 0 are filled.
     ax
         Axes to draw on; a new figure when omitted.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
-    with _plain_text():
+    lay = layout_of(layout)
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.0, 1.2 + 0.38 * max(len(nps), 1))
+            ax = new_axes(8.0 if not lay.above else lay.width, _rows_height(len(nps), lay, 0.38))
         labels, est, lo, hi = [], [], [], []
         for _, r in nps.iterrows():
             h = is_hidden(r, "nps")
@@ -621,16 +611,23 @@ def nps_chart(nps: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.9
             hi.append(np.nan if h else float(r["ci_high"]))
         lo_a, hi_a = np.array(lo), np.array(hi)
         filled = np.array([excludes_zero(a, b) for a, b in zip(lo_a, hi_a, strict=True)])
-        colour = sns.color_palette("colorblind")[2]
-        _interval_rows(ax, IntervalRows(labels, np.array(est), lo_a, hi_a, filled, colour))
+        rows = IntervalRows(labels, np.array(est), lo_a, hi_a, filled, SINGLE_COLOUR)
+        _interval_rows(ax, rows, lay)
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         lo_x, hi_x = _pad_limits(np.r_[lo_a, hi_a], (0.0,))
         ax.set_xlim(max(lo_x, -100), min(hi_x, 100))
-        ax.set_xlabel(f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval")
+        ax.set_xlabel(
+            wrap(
+                f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval",
+                lay.xlabel_chars,
+            )
+        )
     return ax
 
 
-def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+def trend_chart(
+    trend: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
     """Change of each item's overall gap since the previous wave, with its interval.
 
     Parameters
@@ -638,35 +635,44 @@ def trend_chart(trend: pd.DataFrame, ax: Axes | None = None, confidence: float =
     trend
         :func:`analysis.cx.trend.trend` output; overall rows are drawn in table order. Changes
         significant after the adjustment (``p_adjusted < 1 - confidence``) are filled.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    lay = layout_of(layout)
     rows = shown_rows(overall_rows(trend), "change")
-    with _plain_text():
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.5, 1.2 + 0.36 * max(len(rows), 1))
+            ax = new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
         _interval_rows(
             ax,
             IntervalRows(
-                labels=[_wrap(item_label(r)) for _, r in rows.iterrows()],
+                labels=[wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
                 estimate=rows["change"].astype(float).to_numpy(),
                 low=rows["ci_low"].astype(float).to_numpy(),
                 high=rows["ci_high"].astype(float).to_numpy(),
                 filled=np.array([is_clear_adjusted(r, confidence) for _, r in rows.iterrows()]),
-                colour=sns.color_palette("colorblind")[4],
+                colour=SINGLE_COLOUR,
             ),
+            lay,
         )
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         ax.set_xlabel(
-            f"Change in gap since the previous survey, {level_pct(confidence)} interval "
-            "(positive: the gap narrowed or performance pulled ahead)"
+            wrap(
+                f"Change in gap since the previous survey, {level_pct(confidence)} interval "
+                "(positive: the gap narrowed or performance pulled ahead)",
+                lay.xlabel_chars,
+            )
         )
     return ax
 
 
-def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def representativeness_chart(
+    table: pd.DataFrame, ax: Axes | None = None, layout: str = "wide"
+) -> Axes:
     """Share of each segment level among the customer base, the respondents, and the weighted
     respondents (horizontal bars, one block per variable).
 
@@ -674,6 +680,8 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
     ----------
     table
         :func:`analysis.cx.representativeness.representativeness` output.
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`; narrow: each level's name above its bars).
 
     Returns
     -------
@@ -685,37 +693,59 @@ def representativeness_chart(table: pd.DataFrame, ax: Axes | None = None) -> Axe
         ("weighted_share", "Respondents, weighted"),
     ]
     series = [(c, n) for c, n in series if table[c].notna().any()]
-    with _plain_text():
+    lay = layout_of(layout)
+    with plain_text(lay):
         if ax is None:
-            ax = _new_axes(8.0, 1.4 + 0.55 * max(len(table), 1))
-        colours = sns.color_palette("colorblind", 3)
-        height = 0.8 / max(len(series), 1)
+            per_row = 0.75 if lay.above else 0.55
+            ax = new_axes(lay.width if lay.above else 8.0, 1.4 + per_row * max(len(table), 1))
+        span, start = (0.6, -0.15) if lay.above else (0.8, -0.4)  # narrow: room for the label
+        height = span / max(len(series), 1)
         labels = [f"{r['variable']}: {r['level']}" for _, r in table.iterrows()]
         y = np.arange(len(table), dtype=float)
         for k, (col, name) in enumerate(series):
             vals = 100 * table[col].astype(float).to_numpy()
             ax.barh(
-                y - 0.4 + height * (k + 0.5),
+                y + start + height * (k + 0.5),
                 np.nan_to_num(vals),
                 height=height,
-                color=colours[k],
+                color=SERIES_COLOURS[k % len(SERIES_COLOURS)],
                 label=name,
             )
-        ax.set_yticks(y, labels)
+        row_labels(ax, y, labels, lay)
         ax.set_ylim(len(table) - 0.5, -0.5)
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel("Share (%)")
         ax.grid(axis="x", color="0.92", lw=0.8)
         ax.set_axisbelow(True)
-        _strip_spines(ax)
+        strip_spines(ax)
         leg = ax.legend(
             loc="lower center",
             bbox_to_anchor=(0.5, 1.0),
             borderaxespad=0.5,
-            ncol=len(series),
+            ncol=1 if lay.above else len(series),
             frameon=False,
-            fontsize=9,
+            fontsize=lay.text if lay.above else 9,
         )
-        _plain(leg.get_texts())
-        _plain(ax.get_yticklabels())
+        plain(leg.get_texts())
+        plain(ax.get_yticklabels())
+        plain(ax.texts)
     return ax
+
+
+__all__ = [
+    "DIMENSION_COLOURS",
+    "LABEL_WIDTH",
+    "LAYOUTS",
+    "PLAIN_TEXT",
+    "PRIORITY_COLOURS",
+    "SERIES_COLOURS",
+    "SINGLE_COLOUR",
+    "driver_chart",
+    "gap_chart",
+    "importance_grid",
+    "ipa_chart",
+    "nps_chart",
+    "representativeness_chart",
+    "segment_gap_heatmap",
+    "trend_chart",
+]

@@ -103,7 +103,7 @@ def _importance_performance(ranked: pd.DataFrame) -> str:
         "<em>Possible overkill</em>: performance above what the attribute's importance "
         "asks.</p>"
         + section_figure(
-            plots.ipa_chart(ranked),
+            lambda layout: plots.ipa_chart(ranked, layout=layout),
             "Importance-performance chart: each attribute's expectation against its "
             "performance, numbered by priority rank; the values are in the list below.",
         )
@@ -176,7 +176,7 @@ def _dual_importance(drivers: pd.DataFrame, ranked: pd.DataFrame) -> str:
         "Putting the two side by side sorts the attributes into tiers; the dashed lines are "
         "the averages, and the numbers are the priority ranks.</p>"
         + section_figure(
-            plots.importance_grid(drivers, numbers=numbers),
+            lambda layout: plots.importance_grid(drivers, numbers=numbers, layout=layout),
             "Dual-importance grid: stated importance against derived importance of each "
             "attribute, numbered by priority rank; the tiers are listed below.",
         )

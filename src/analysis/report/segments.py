@@ -111,9 +111,8 @@ def segment_section(
     """
     if (table["group"].astype(str) == vocabulary.ALL).all():
         return HTML("")
-    ax = plots.segment_gap_heatmap(table, confidence=confidence)
     fig_html = figure(
-        ax,
+        lambda layout: plots.segment_gap_heatmap(table, confidence=confidence, layout=layout),
         alt="Heatmap of the gap of each service attribute in each customer group; "
         "the values are in the tables below.",
         dpi=120,

@@ -79,7 +79,7 @@ def trend_section(
         f"<strong>{fmt_int(len(worse))}</strong> clearly worsened; for the other "
         f"{fmt_int(len(shown) - len(better) - len(worse))} the change could be chance.</p>",
         section_figure(
-            plots.trend_chart(trend, confidence=confidence),
+            lambda layout: plots.trend_chart(trend, confidence=confidence, layout=layout),
             "Chart of the change in each attribute's gap since the previous survey, with its "
             "interval; the values are in the table below.",
         ),
