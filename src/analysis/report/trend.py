@@ -15,14 +15,16 @@ import pandas as pd
 from IPython.display import HTML
 from markupsafe import Markup
 
-from analysis.report import plots, templating
+from analysis.report import plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     is_clear_adjusted,
     is_hidden,
     item_label,
     overall_rows,
+    suppression_note,
 )
+from analysis.report.templating import render, section
 
 
 def _changes(
@@ -35,81 +37,72 @@ def _changes(
     return shown, better, worse
 
 
-def _change(r: pd.Series) -> dict[str, Any]:
-    """A trend row's label, change and interval as plain values."""
-    return {
-        "label": item_label(r),
-        "change": r["change"],
-        "ci_low": r["ci_low"],
-        "ci_high": r["ci_high"],
-    }
-
-
 def trend_facts(trend: pd.DataFrame | None, confidence: float) -> list[Markup]:
     """For the executive summary: how many gaps clearly narrowed or widened, and the largest
-    change each way (HTML rendered from ``trend_facts.html.j2``)."""
+    change each way, rendered from ``templates/sections/trend_facts.html.j2``."""
     if trend is None or trend.empty:
         return []
     shown, better, worse = _changes(trend, confidence)
-    largest = []
+    most = []
     for word, rows, key in (("improved most", better, -1), ("worsened most", worse, 1)):
         if rows:
             r = sorted(rows, key=lambda x: key * float(x["change"]))[0]
-            largest.append({"word": word, **_change(r)})
+            most.append({**r.to_dict(), "word": word, "label": item_label(r)})
     return [
-        templating.render(
+        render(
             "trend_facts.html.j2",
+            shown=len(shown),
             better=len(better),
             worse=len(worse),
-            shown=len(shown),
-            largest=largest,
+            most=most,
             confidence=confidence,
         )
     ]
 
 
 def _verdict(r: pd.Series, confidence: float) -> str:
-    """``Improved``, ``Worsened`` (clear after the BH adjustment) or ``No clear change``."""
-    if not is_clear_adjusted(r, confidence):
-        return "No clear change"
-    return "Improved" if float(r["change"]) > 0 else "Worsened"
+    """``Improved``, ``Worsened`` or ``No clear change`` (BH-adjusted)."""
+    if is_clear_adjusted(r, confidence):
+        return "Improved" if float(r["change"]) > 0 else "Worsened"
+    return "No clear change"
 
 
-def _table_row(r: pd.Series, confidence: float) -> dict[str, Any]:
-    """One attribute's row of the table: ``label, hidden, gap_previous, gap, change, ci_low,
-    ci_high, verdict``."""
-    if is_hidden(r, "change"):
-        return {"label": item_label(r), "hidden": True}
+def trend_view(trend: pd.DataFrame, confidence: float, min_cell: int | None) -> dict[str, Any]:
+    """The data of the trend section: counts ``better, worse, unclear``, ``figure``, ``rows``
+    (each overall row of the trend table with its ``label``, ``verdict`` and whether it is
+    ``hidden``), ``confidence`` and ``notes`` (plain text)."""
+    over = overall_rows(trend)
+    shown, better, worse = _changes(trend, confidence)
+    rows = [
+        {
+            **r.to_dict(),
+            "label": item_label(r),
+            "hidden": is_hidden(r, "change"),
+            "verdict": _verdict(r, confidence),
+        }
+        for _, r in over.iterrows()
+    ]
+    figure = section_figure(
+        plots.trend_chart(trend, confidence=confidence),
+        "Chart of the change in each attribute's gap since the previous survey, with its "
+        "interval; the values are in the table below.",
+    )
     return {
-        **_change(r),
-        "hidden": False,
-        "gap_previous": r["gap_previous"],
-        "gap": r["gap"],
-        "verdict": _verdict(r, confidence),
+        "better": len(better),
+        "worse": len(worse),
+        "unclear": len(shown) - len(better) - len(worse),
+        "figure": Markup(figure),
+        "rows": rows,
+        "confidence": confidence,
+        "notes": [suppression_note(min_cell)] if len(shown) < len(over) else [],
     }
 
 
 def trend_section(
     trend: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
 ) -> HTML:
-    """The "Change since the last survey" section (overall rows). Empty when None."""
+    """The "Change since the last survey" section (overall rows), rendered from
+    ``templates/sections/trend.html.j2``. Empty when None."""
     if trend is None or trend.empty:
         return HTML("")
-    over = overall_rows(trend)
-    shown, better, worse = _changes(trend, confidence)
-    figure = section_figure(
-        plots.trend_chart(trend, confidence=confidence),
-        "Chart of the change in each attribute's gap since the previous survey, with its "
-        "interval; the values are in the table below.",
-    )
-    return templating.section(
-        "trend.html.j2",
-        better=len(better),
-        worse=len(worse),
-        unclear=len(shown) - len(better) - len(worse),
-        figure=Markup(figure),
-        rows=[_table_row(r, confidence) for _, r in over.iterrows()],
-        any_hidden=len(shown) < len(over),
-        min_cell=min_cell,
-        confidence=confidence,
-    )
+    return section("trend.html.j2", **trend_view(trend, confidence, min_cell))
