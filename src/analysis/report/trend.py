@@ -1,32 +1,30 @@
 """The "Change since the last survey" section of the client report (each attribute's gap now
 against the previous wave), and the executive summary's line on the changes.
 
-A change is called clear only when it holds after the Benjamini-Hochberg adjustment across the
-attributes (``p_adjusted``); suppressed rows show ``–``.
+Rendered from ``templates/sections/trend.html.j2`` (the summary line from
+``trend_facts.html.j2``); this module prepares their data. A change is called clear only when it
+holds after the Benjamini-Hochberg adjustment across the attributes (``p_adjusted``); suppressed
+rows show ``–``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 from IPython.display import HTML
+from markupsafe import Markup
 
 from analysis.report import plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
-    esc,
-    fmt_int,
-    fmt_num,
-    hidden_cells,
-    interval,
     is_clear_adjusted,
     is_hidden,
     item_label,
-    level_pct,
-    notes,
     overall_rows,
     suppression_note,
-    table_html,
 )
+from analysis.report.templating import render, section
 
 
 def _changes(
@@ -39,71 +37,72 @@ def _changes(
     return shown, better, worse
 
 
-def trend_facts(trend: pd.DataFrame | None, confidence: float) -> list[str]:
+def trend_facts(trend: pd.DataFrame | None, confidence: float) -> list[Markup]:
     """For the executive summary: how many gaps clearly narrowed or widened, and the largest
-    change each way (HTML, escaped)."""
+    change each way, rendered from ``templates/sections/trend_facts.html.j2``."""
     if trend is None or trend.empty:
         return []
     shown, better, worse = _changes(trend, confidence)
-    text = (
-        f"<strong>Since the last survey</strong>, {fmt_int(len(better))} of {fmt_int(len(shown))} "
-        f"gaps clearly narrowed and {fmt_int(len(worse))} clearly widened"
-    )
+    most = []
     for word, rows, key in (("improved most", better, -1), ("worsened most", worse, 1)):
         if rows:
             r = sorted(rows, key=lambda x: key * float(x["change"]))[0]
-            text += (
-                f"; {word}: {esc(item_label(r))} (change {fmt_num(r['change'], signed=True)}, "
-                f"{level_pct(confidence)} interval {interval(r['ci_low'], r['ci_high'])})"
-            )
-    if not better and not worse:
-        text += "; the changes seen could be chance"
-    return [text + "."]
+            most.append({**r.to_dict(), "word": word, "label": item_label(r)})
+    return [
+        render(
+            "trend_facts.html.j2",
+            shown=len(shown),
+            better=len(better),
+            worse=len(worse),
+            most=most,
+            confidence=confidence,
+        )
+    ]
+
+
+def _verdict(r: pd.Series, confidence: float) -> str:
+    """``Improved``, ``Worsened`` or ``No clear change`` (BH-adjusted)."""
+    if is_clear_adjusted(r, confidence):
+        return "Improved" if float(r["change"]) > 0 else "Worsened"
+    return "No clear change"
+
+
+def trend_view(trend: pd.DataFrame, confidence: float, min_cell: int | None) -> dict[str, Any]:
+    """The data of the trend section: counts ``better, worse, unclear``, ``figure``, ``rows``
+    (each overall row of the trend table with its ``label``, ``verdict`` and whether it is
+    ``hidden``), ``confidence`` and ``notes`` (plain text)."""
+    over = overall_rows(trend)
+    shown, better, worse = _changes(trend, confidence)
+    rows = [
+        {
+            **r.to_dict(),
+            "label": item_label(r),
+            "hidden": is_hidden(r, "change"),
+            "verdict": _verdict(r, confidence),
+        }
+        for _, r in over.iterrows()
+    ]
+    figure = section_figure(
+        lambda layout: plots.trend_chart(trend, confidence=confidence, layout=layout),
+        "Chart of the change in each attribute's gap since the previous survey, with its "
+        "interval; the values are in the table below.",
+    )
+    return {
+        "better": len(better),
+        "worse": len(worse),
+        "unclear": len(shown) - len(better) - len(worse),
+        "figure": Markup(figure),
+        "rows": rows,
+        "confidence": confidence,
+        "notes": [suppression_note(min_cell)] if len(shown) < len(over) else [],
+    }
 
 
 def trend_section(
     trend: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
 ) -> HTML:
-    """The "Change since the last survey" section (overall rows). Empty when None."""
+    """The "Change since the last survey" section (overall rows), rendered from
+    ``templates/sections/trend.html.j2``. Empty when None."""
     if trend is None or trend.empty:
         return HTML("")
-    conf = level_pct(confidence)
-    over = overall_rows(trend)
-    shown, better, worse = _changes(trend, confidence)
-    parts = [
-        '<section class="oi-trend"><h2 id="trend">Change since the last survey</h2>',
-        "<p>Each attribute's gap now against the previous survey. A positive change means the "
-        "gap narrowed (or performance pulled further ahead of expectations). Changes are called "
-        "clear only if they hold after allowing for the number of attributes compared.</p>",
-        f"<p><strong>{fmt_int(len(better))}</strong> attributes clearly improved and "
-        f"<strong>{fmt_int(len(worse))}</strong> clearly worsened; for the other "
-        f"{fmt_int(len(shown) - len(better) - len(worse))} the change could be chance.</p>",
-        section_figure(
-            lambda layout: plots.trend_chart(trend, confidence=confidence, layout=layout),
-            "Chart of the change in each attribute's gap since the previous survey, with its "
-            "interval; the values are in the table below.",
-        ),
-    ]
-    rows = []
-    for _, r in over.iterrows():
-        lead = f'<tr><th scope="row">{esc(item_label(r))}</th>'
-        if is_hidden(r, "change"):
-            rows.append(lead + hidden_cells(4, 1) + "</tr>")
-            continue
-        if is_clear_adjusted(r, confidence):
-            verdict = "Improved" if float(r["change"]) > 0 else "Worsened"
-        else:
-            verdict = "No clear change"
-        rows.append(
-            lead + f'<td class="num">{fmt_num(r["gap_previous"], signed=True)}</td>'
-            f'<td class="num">{fmt_num(r["gap"], signed=True)}</td>'
-            f'<td class="num">{fmt_num(r["change"], signed=True)}</td>'
-            f'<td class="num oi-ci">{interval(r["ci_low"], r["ci_high"])}</td>'
-            f"<td>{esc(verdict)}</td></tr>"
-        )
-    head = ["Service attribute", "Gap before", "Gap now", "Change", f"{conf} interval", "Verdict"]
-    parts.append(table_html(head, rows, "oi-trend-table", numeric={1, 2, 3, 4}))
-    if len(shown) < len(over):
-        parts.append(notes([suppression_note(min_cell)]))
-    parts.append("</section>")
-    return HTML("".join(parts))
+    return section("trend.html.j2", **trend_view(trend, confidence, min_cell))
