@@ -201,4 +201,4 @@ def test_report_notebook_runs_as_in_jupyterlab(demo_root: Path) -> None:
     html = "".join(
         o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", [])
     )
-    assert "Executive summary" in html and "Harbourline Telecom" in html
+    assert "At a glance" in html and "Harbourline Telecom" in html

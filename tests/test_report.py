@@ -526,7 +526,7 @@ def test_run_writes_a_self_contained_report(demo_run):
     # sections
     assert "<title>Harbourline Telecom customer expectations 2026</title>" in html
     assert '<header class="oi-cover">' in html and "<dd>1,723</dd>" in html
-    assert "<h2>Gaps</h2>" in html and "<h2>About the survey</h2>" in html
+    assert '<h2 id="gaps">Gaps</h2>' in html and ">Technical appendix</h2>" in html
     assert "Gaps by segment" in html and "<h3>Gap by region</h3>" in html
     assert "The responses we received" in html and "<strong>1,733 responses</strong>" in html
     assert "How the sample was drawn and weighted" in html
@@ -538,7 +538,7 @@ def test_run_writes_a_self_contained_report(demo_run):
     assert "<h3>Gaps by dimension</h3>" in html
     assert "<h3>Who answered</h3>" in html and "How consistently each dimension" in html
     assert "Change since the last survey" not in html  # no previous wave named
-    assert '<h2 id="summary">Executive summary</h2>' in html
+    assert 'id="summary"' in html and "<h2>At a glance</h2>" in html
     assert '<h3 id="glossary">Glossary</h3>' in html
     assert "Key findings" not in html  # folded into the executive summary
     # charts inline (nbconvert's HTML parser puts alt before src): gaps, IPA, dual importance,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from analysis.config.params import load_client
-from analysis.cx import dimensions
+from analysis.cx import dimensions, suppression
 from analysis.cx import gaps as gaps_mod
 from analysis.cx import segments as segments_mod
 from analysis.ops import pipeline
@@ -39,7 +39,7 @@ def num(x: float, digits: int = 2, signed: bool = False) -> str:
 
 
 def summary_of(html: str) -> str:
-    start = html.index('<section class="oi-summary">')
+    start = html.index('id="summary"')
     return html[start : html.index("</section>", start)]
 
 
@@ -51,14 +51,15 @@ def test_sections_in_reading_order(demo):
     html, _ = demo
     markers = [
         '<header class="oi-cover">',
-        '<h2 id="summary">Executive summary</h2>',
-        "<h2>Gaps</h2>",
+        '<section class="oi-summary oi-glance" id="summary">',
+        'class="oi-contents"',
         '<h2 id="priorities">',
+        '<h2 id="gaps">Gaps</h2>',
         '<h2 id="gaps-by-segment">',
         '<h2 id="key-drivers">',
         '<h2 id="nps">',
         '<h2 id="perception">',
-        "<h2>About the survey</h2>",
+        '<h2 class="oi-appendix" id="appendix">Technical appendix',
         "The responses we received",
         "How the sample was drawn and weighted",
         '<h3 id="glossary">Glossary</h3>',
@@ -70,50 +71,36 @@ def test_sections_in_reading_order(demo):
 
 
 def test_summary_numbers_match_the_csv_outputs(demo):
+    """The first page ("At a glance") says what the tables say: the top of the priority ranking
+    with its gaps and shares met, the count of clear shortfalls, the NPS and its interval, and
+    the groups that fare clearly worst (gaps and NPS), under their display names."""
     html, out = demo
     text = summary_of(html)
     ranked = overall(pd.read_csv(out / "priorities.csv")).sort_values("rank")
-    gaps = overall(pd.read_csv(out / "gap_table.csv")).set_index("item")  # overall: never hidden
-    clear = ranked[(ranked["p_adjusted"] < 0.05) & (ranked["gap"] < 0)]
-    assert len(clear) >= 5
-    named = [unescape(n) for n in re.findall(r"<li><strong>(.*?)</strong> \(gap ", text)]
-    assert named == list(clear["label"].head(5))  # the top five by priority rank
-    for _, r in clear.head(5).iterrows():
-        g = gaps.loc[r["item"]]
-        assert num(g["gap"], signed=True) == num(r["gap"], signed=True)
+    top = ranked[ranked["top_priority"].fillna(False).astype(bool)]
+    assert len(top) >= 3
+    named = [unescape(n) for n in re.findall(r"<li><strong>(.*?)</strong>: gap ", text)]
+    assert named == list(top["label"])  # the top of the ranking, in rank order
+    for _, r in top.iterrows():
         phrase = (
-            f"{escape(r['label'])}</strong> (gap {num(r['gap'], signed=True)}, 95% interval "
-            f"{num(g['ci_low'])} to {num(g['ci_high'])}): a clear shortfall"
+            f"{escape(r['label'])}</strong>: gap {num(r['gap'], signed=True)}; expectations met "
+            f"for {round(100 * r['share_met'])}% of customers"
         )
         assert phrase in text
-    k = len(ranked)
-    assert (
-        f"<strong>{len(ranked[(ranked.p_adjusted < 0.05) & (ranked.gap < 0)])} of {k}</strong>"
-        in text
-    )
-    # NPS, overall, rounded
+    short = ranked["priority"].isin(["Fix first", "Improve"]).sum()
+    assert f"<dd>{short} of {len(ranked)}</dd>" in text
     nps = overall(pd.read_csv(out / "nps.csv")).iloc[0]
-    assert (
-        f"Net Promoter Score {num(nps['nps'], 0, signed=True)}</strong> (95% interval "
-        f"{num(nps['ci_low'], 0)} to {num(nps['ci_high'], 0)}; not clearly different from zero)"
-    ) in text
-    # the most underserved segment level, with its difference and interval
+    assert f"<dd>{num(nps['nps'], 0, signed=True)}</dd>" in text
+    assert f"95% interval {num(nps['ci_low'], 0)} to {num(nps['ci_high'], 0)}" in text
+    # the groups that fare clearly worst, by display name: all-attribute gaps and NPS
     seg = pd.read_csv(out / "segments.csv")
-    flagged = seg["most_underserved"].fillna(False).astype(bool)  # NaN where suppressed
-    worst = seg[(seg["item"] == "all") & flagged]
-    assert len(worst) >= 1
-    for _, r in worst.iterrows():
-        assert f"Most underserved by {r['group']}: {r['level']}</strong>" in text
-        assert (
-            f"difference {num(r['difference'], signed=True)}, 95% interval "
-            f"{num(r['ci_low'])} to {num(r['ci_high'])}"
-        ) in text
-    # key drivers: every share clearly above average, largest first
-    drv = pd.read_csv(out / "drivers.csv").sort_values("share", ascending=False)
-    above = drv[drv["vs_average"] == "above"]
-    names = "; ".join(f"{escape(r['label'])} ({num(r['share'], 1)}%)" for _, r in above.iterrows())
-    assert names and names in text
-
+    worse = seg[(seg["item"] == "all") & (seg["p_adjusted"] < 0.05) & (seg["difference"] < 0)]
+    scores = pd.read_csv(out / "nps.csv")
+    worse_nps = scores[(scores["p_adjusted"] < 0.05) & (scores["difference"] < 0)]
+    assert len(worse) + len(worse_nps) >= 1
+    for _, r in pd.concat([worse, worse_nps]).head(4).iterrows():
+        assert f"<strong>{escape(r['group_label'])}: {escape(r['level_label'])}</strong>" in text
+    assert "segment:" not in text and "region:" not in text  # no column names
 
 def test_self_contained_small_and_accessible(demo):
     html, _ = demo
@@ -163,7 +150,7 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
         shown = table.columns[table.notna().any() | (table.columns == "suppressed")]
         kept = {"item", "label", "dimension", "group", "level", "variable", "n", "n_items", "df"}
         kept |= {"n_rest", "n_staff", "n_customers", "rating", "suppressed", "population"}
-        kept |= {"population_share", "sample_share"}
+        kept |= {"population_share", "sample_share", *suppression.LABELS}
         for col in [c for c in shown if c not in kept]:
             assert hidden[col].isna().all(), (name, col)
         if "level" in table.columns:  # region West (190 < 200 respondents) is hidden everywhere

@@ -1,0 +1,207 @@
+"""The report's first page, "At a glance": what a head of customer experience needs before
+anything else (the summary, ``<section id="summary">``), and the contents of the report.
+
+In the order a reader asks: how many customers answered; their Net Promoter Score with its
+interval; how often their expectations are met; how many attributes fall clearly short; what to
+fix first (the top of the priority ranking, :mod:`analysis.cx.priorities`, one line each); which
+groups of customers fare clearly worst, on the gaps and on NPS; the change since the last survey.
+"Clear" is the one meaning of :mod:`analysis.cx.vocabulary`: after the Benjamini-Hochberg
+adjustment (``p_adjusted``). Suppressed rows are never mentioned. Rendered from
+``templates/sections/glance.html.j2``; this module prepares its data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML
+
+from analysis.config.params import Client
+from analysis.cx import vocabulary
+from analysis.cx.segments import ALL_ITEMS
+from analysis.report.formatting import (
+    as_dict,
+    flag,
+    fmt_num,
+    fmt_pct,
+    group_name,
+    interval,
+    is_clear_adjusted,
+    is_hidden,
+    item_label,
+    level_pct,
+    missing,
+    overall_rows,
+    segment_rows,
+)
+from analysis.report.templating import section
+from analysis.report.trend import trend_facts
+
+#: How many groups "Who fares worst" names at most (the clearest first).
+WORST = 4
+
+
+def at_a_glance(
+    client: Client,
+    ranked: pd.DataFrame,
+    summary: Any | None = None,
+    contrasts: pd.DataFrame | None = None,
+    nps: pd.DataFrame | None = None,
+    trend: pd.DataFrame | None = None,
+    confidence: float = 0.95,
+) -> HTML:
+    """The "At a glance" page and the contents, from the result tables.
+
+    ``ranked`` is :func:`analysis.cx.priorities.priorities` output (``priority``, ``rank``,
+    ``top_priority``, ``share_met``); ``summary`` the validation summary (its ``accepted``
+    count); ``contrasts`` the segment contrasts; ``nps`` and ``trend`` their tables (each
+    optional).
+    """
+    return section("glance.html.j2", **glance_view(client, ranked, summary, contrasts, nps, trend,
+                                                   confidence))  # fmt: skip
+
+
+def glance_view(
+    client: Client,
+    ranked: pd.DataFrame,
+    summary: Any | None,
+    contrasts: pd.DataFrame | None,
+    nps: pd.DataFrame | None,
+    trend: pd.DataFrame | None,
+    confidence: float,
+) -> dict[str, Any]:
+    """The page's data: facts, the fix-first lines, the worst-faring groups, the contents."""
+    over = overall_rows(ranked)
+    shown = [r for _, r in over.iterrows() if not is_hidden(r)]
+    shown.sort(key=lambda r: float(r["rank"]))
+    short = [r for r in shown if r.get("priority") in vocabulary.ACTION_CLASSES]
+    top = [r for r in shown if flag(r.get("top_priority"))]
+    return {
+        "conf": level_pct(confidence),
+        "facts": _facts(summary, nps, shown, short, confidence),
+        "top": [_priority_line(r) for r in top],
+        "n_items": len(shown),
+        "worst": _worst(contrasts, nps, confidence),
+        "has_segments": contrasts is not None and not contrasts.empty,
+        "changes": trend_facts(trend, confidence),
+        "contents": _contents(client, trend),
+    }
+
+
+def _facts(
+    summary: Any | None,
+    nps: pd.DataFrame | None,
+    shown: list[pd.Series],
+    short: list[pd.Series],
+    confidence: float,
+) -> list[dict[str, str]]:
+    """The key figures: respondents, NPS, expectations met, attributes clearly short."""
+    facts = []
+    if summary is not None:
+        facts.append(
+            {"name": "Customers who answered", "value": f"{as_dict(summary)['accepted']:,}",
+             "note": "weighted to stand for the whole customer base"}
+        )  # fmt: skip
+    overall = None if nps is None else next(iter(overall_rows(nps).to_dict("records")), None)
+    if overall is not None and not is_hidden(overall, "nps"):
+        facts.append(
+            {
+                "name": "Net Promoter Score",
+                "value": fmt_num(overall["nps"], 0, signed=True),
+                "note": f"{level_pct(confidence)} interval "
+                + interval(overall["ci_low"], overall["ci_high"], 0),
+            }
+        )
+    met = [float(r["share_met"]) for r in shown if not missing(r.get("share_met"))]
+    if met:
+        facts.append(
+            {
+                "name": "Expectations met",
+                "value": fmt_pct(np.mean(met)),
+                "note": f"average over {len(met)} attributes, from {fmt_pct(min(met))} to "
+                f"{fmt_pct(max(met))}",
+            }
+        )
+    if shown:
+        facts.append(
+            {
+                "name": "Attributes clearly short",
+                "value": f"{len(short)} of {len(shown)}",
+                "note": "after allowing for the number of attributes tested",
+            }
+        )
+    return facts
+
+
+def _priority_line(r: pd.Series) -> dict[str, str]:
+    met = "" if missing(r.get("share_met")) else fmt_pct(r["share_met"])
+    return {
+        "label": item_label(r),
+        "priority": str(r["priority"]),
+        "gap": fmt_num(r["gap"], signed=True),
+        "met": met,
+    }
+
+
+def _worst(
+    contrasts: pd.DataFrame | None, nps: pd.DataFrame | None, confidence: float
+) -> list[dict[str, str]]:
+    """The groups that fare clearly worst than the other customers: on the average gap over
+    all attributes, and on NPS; the largest differences first, at most :data:`WORST`."""
+    found: list[tuple[float, dict[str, str]]] = []
+    if contrasts is not None and not contrasts.empty:
+        rows = contrasts[contrasts["item"].astype(str) == ALL_ITEMS]
+        for _, r in rows.iterrows():
+            if is_hidden(r, "difference") or float(r["difference"]) >= 0:
+                continue
+            if is_clear_adjusted(r, confidence):
+                found.append(
+                    (float(r["difference"]) / _spread(rows), {
+                        "group": group_name(r),
+                        "what": f"average gap {fmt_num(r['gap'], signed=True)} against "
+                        f"{fmt_num(r['gap_rest'], signed=True)} for the other customers",
+                    })
+                )  # fmt: skip
+    if nps is not None and "difference" in nps.columns:
+        for _, r in segment_rows(nps).iterrows():
+            if is_hidden(r, "difference") or float(r["difference"]) >= 0:
+                continue
+            if is_clear_adjusted(r, confidence):
+                found.append(
+                    (float(r["difference"]) / _spread(segment_rows(nps)), {
+                        "group": group_name(r),
+                        "what": f"NPS {fmt_num(r['nps'], 0, signed=True)} against "
+                        f"{fmt_num(r['nps_rest'], 0, signed=True)} for the other customers",
+                    })
+                )  # fmt: skip
+    found.sort(key=lambda t: t[0])
+    return [line for _, line in found[:WORST]]
+
+
+def _spread(rows: pd.DataFrame) -> float:
+    """The typical size of a table's differences (to put gap and NPS differences on one scale
+    when ordering them): the largest absolute difference shown, 1 when there is none."""
+    d = rows["difference"].astype(float).abs()
+    return float(d.max()) if d.notna().any() and d.max() > 0 else 1.0
+
+
+def _contents(client: Client, trend: pd.DataFrame | None) -> list[dict[str, str]]:
+    """The report's sections, as the notebook lays them out (the ids of their headings)."""
+    entries = [
+        ("priorities", "Priorities: what to fix first"),
+        ("gaps", "Gaps"),
+    ]
+    if client.config.analysis.by:
+        entries.append(("gaps-by-segment", "Gaps by segment"))
+    if client.codebook.overall:
+        entries.append(("key-drivers", "What drives overall satisfaction"))
+    if client.codebook.recommend:
+        entries.append(("nps", "Net Promoter Score"))
+    if trend is not None:
+        entries.append(("trend", "Change since the last survey"))
+    if client.config.staff_survey is not None:
+        entries.append(("perception", "What staff believe customers expect"))
+    entries.append(("appendix", "Technical appendix"))
+    return [{"id": i, "title": t} for i, t in entries]
