@@ -102,6 +102,7 @@ def test_summary_numbers_match_the_csv_outputs(demo):
         assert f"<strong>{escape(r['group_label'])}: {escape(r['level_label'])}</strong>" in text
     assert "segment:" not in text and "region:" not in text  # no column names
 
+
 def test_self_contained_small_and_accessible(demo):
     html, _ = demo
     assert len(html.encode("utf-8")) < 2_000_000
