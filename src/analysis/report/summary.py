@@ -1,40 +1,39 @@
 """The opening of the client report: the cover and the executive summary.
 
-Each function returns an :class:`IPython.display.HTML` object, which a notebook cell displays and
-nbconvert copies into the report. The summary is written from the result tables in plain words; a
-result is called clear only when it holds after the Benjamini-Hochberg adjustment, and suppressed
-rows are never mentioned. The facts about segments, drivers, NPS and trend come from their own
-section modules, so each is worded in one place.
+Each function prepares a view model and renders its template (``templates/sections/``
+``cover.html.j2``, ``executive_summary.html.j2``) into an :class:`IPython.display.HTML` object,
+which a notebook cell displays and nbconvert copies into the report. The summary is written from
+the result tables in plain words; a result is called clear only when it holds after the
+Benjamini-Hochberg adjustment, and suppressed rows are never mentioned. The facts about segments,
+drivers, NPS and trend come from their own section modules, so each is worded in one
+place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 from IPython.display import HTML
+from markupsafe import Markup
 
 from analysis.config.params import Client
 from analysis.report.formatting import (
     as_dict,
-    esc,
     fmt_date,
     fmt_int,
-    fmt_num,
-    interval,
     is_clear_adjusted,
     is_hidden,
     item_label,
-    level_pct,
     missing,
     overall_rows,
 )
 from analysis.report.key_drivers import driver_facts, key_driver_rows
 from analysis.report.nps import nps_facts
 from analysis.report.segments import underserved_facts
+from analysis.report.templating import section
 from analysis.report.trend import trend_facts
 
 #: How many clear shortfalls the summary names (at least three items are always named).
@@ -65,6 +64,7 @@ def fieldwork_dates(clean: pd.DataFrame | None) -> tuple[dt.date, dt.date] | Non
 
 
 def _date_range(first: dt.date, last: dt.date) -> str:
+    """Fieldwork days as plain text: ``4–19 May 2026``, ``2 March – 3 April 2026``."""
     if first == last:
         return fmt_date(first)
     if (first.year, first.month) == (last.year, last.month):
@@ -86,26 +86,14 @@ def cover(client: Client, summary: Any | None = None, clean: pd.DataFrame | None
     facts = []
     dates = fieldwork_dates(clean)
     if dates is not None:
-        facts.append(("Fieldwork", esc(_date_range(*dates))))
+        facts.append({"label": "Fieldwork", "value": _date_range(*dates)})
     if summary is not None:
-        facts.append(("Respondents analysed", fmt_int(as_dict(summary).get("accepted"))))
-    facts.append(("Service attributes rated", fmt_int(len(cb.items))))
+        accepted = fmt_int(as_dict(summary).get("accepted"))
+        facts.append({"label": "Respondents analysed", "value": accepted})
+    facts.append({"label": "Service attributes rated", "value": fmt_int(len(cb.items))})
     dims = list(dict.fromkeys(i.dimension for i in cb.items))
-    facts.append(("Dimensions", fmt_int(len(dims))))
-    facts_html = "".join(f"<div><dt>{esc(k)}</dt><dd>{v}</dd></div>" for k, v in facts)
-    return HTML(
-        '<header class="oi-cover">'
-        '<p class="oi-kicker">Customer expectations and performance</p>'
-        f"<h1>{esc(client.config.title)}</h1>"
-        f'<p class="oi-subtitle">Gap analysis report &middot; {esc(fmt_date(dt.date.today()))}</p>'
-        f'<dl class="oi-facts">{facts_html}</dl>'
-        '<p class="oi-lede">For each service attribute, customers said how much they expect '
-        "and how well we perform today. The <strong>gap</strong> is performance minus "
-        "expectation: a negative gap means we fall short of what customers expect. Results are "
-        "weighted to stand for the whole customer base, and each gap comes with a range of "
-        "uncertainty, so that real gaps can be told apart from noise.</p>"
-        "</header>"
-    )
+    facts.append({"label": "Dimensions", "value": fmt_int(len(dims))})
+    return section("cover.html.j2", title=client.config.title, today=dt.date.today(), facts=facts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,63 +117,44 @@ def executive_summary(
     is below ``1 - confidence``; suppressed rows are never mentioned. The first
     :data:`TOP_GAPS` clear shortfalls by priority rank are named.
     """
-    conf = level_pct(confidence)
     over = overall_rows(ranked)
     shown = [r for _, r in over.iterrows() if not is_hidden(r)]
     shown.sort(key=lambda r: math.inf if missing(r.get("rank")) else float(r["rank"]))
     short = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["gap"]) < 0]
-    parts = [
-        '<section class="oi-summary"><h2 id="summary">Executive summary</h2>',
-        _headline(shown, short, len(over), confidence),
-        _top_gaps(shown, short, {str(r["item"]) for r in key_driver_rows(drivers)}, confidence),
-    ]
+    above = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["gap"]) > 0]
+    key_drivers = {str(r["item"]) for r in key_driver_rows(drivers)}
     facts = [
         *underserved_facts(contrasts, confidence),
         *driver_facts(drivers),
         *nps_facts(nps, confidence),
         *trend_facts(trend, confidence),
     ]
-    if facts:
-        parts.append("<h3>Customers, drivers and loyalty</h3>")
-        parts.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
-    parts.append(
-        '<p class="oi-note">Gaps are performance − expectation on the rating scale (negative: '
-        f"we fall short). Each comes with its {conf} interval, the range the true value most "
-        "likely lies in; the sections below give the details and the glossary under About the "
-        "survey explains the terms.</p></section>"
-    )
-    return HTML("".join(parts))
-
-
-def _headline(shown: list[pd.Series], short: list[pd.Series], k: int, confidence: float) -> str:
-    """How many attributes fall clearly short, exceed, or show no clear gap, of ``k`` tested."""
-    above = [r for r in shown if is_clear_adjusted(r, confidence) and float(r["gap"]) > 0]
-    unclear = len(shown) - len(short) - len(above)
-    counts = (
-        f"<strong>{fmt_int(len(short))} of {fmt_int(len(shown))}</strong> service attributes "
-        "fall clearly short of what customers expect"
-    )
-    if above:
-        counts += f"; {fmt_int(len(above))} clearly exceed{'s' if len(above) == 1 else ''} them"
-    if unclear:
-        counts += f"; for {fmt_int(unclear)} the data show no clear gap (it could be chance)"
-    return (
-        f"<p>{counts}. A gap is called clear only if it holds after allowing for {fmt_int(k)} "
-        "attributes tested at once.</p>"
+    return section(
+        "executive_summary.html.j2",
+        n_short=len(short),
+        n_shown=len(shown),
+        n_above=len(above),
+        n_unclear=len(shown) - len(short) - len(above),
+        k=len(over),
+        top_title="The gaps to close first" if short else "The largest gaps",
+        top=_top_gaps(shown, short, key_drivers, confidence),
+        # each section module's summary line is HTML rendered by our own code (Markup, or
+        # until those modules render templates, a string of escaped HTML)
+        facts=[Markup(f) for f in facts],
+        confidence=confidence,
     )
 
 
 def _top_gaps(
     shown: list[pd.Series], short: list[pd.Series], key_drivers: set[str], confidence: float
-) -> str:
-    """The gaps that matter most: clear shortfalls by priority rank; at least three named."""
+) -> list[dict[str, Any]]:
+    """The gaps that matter most: clear shortfalls by priority rank, at least three named; each
+    with its ``label``, ``gap``, interval ends and what it is (``what``, plain text)."""
     picked = short[:TOP_GAPS]
     if len(picked) < 3:
         rest = [r for r in shown if not any(r["item"] == p["item"] for p in picked)]
         picked += rest[: 3 - len(picked)]
-    if not picked:
-        return ""
-    items = []
+    out = []
     for r in picked:
         if is_clear_adjusted(r, confidence):
             what = "a clear shortfall" if float(r["gap"]) < 0 else "clearly above expectations"
@@ -193,14 +162,13 @@ def _top_gaps(
             what = "not clearly different from zero: it could be chance"
         if str(r["item"]) in key_drivers:
             what += "; also a key driver of overall satisfaction"
-        items.append(f"<li>{_gap_phrase(r, level_pct(confidence))}: {what}.</li>")
-    title = "The gaps to close first" if short else "The largest gaps"
-    return f'<h3>{title}</h3><ol class="oi-top-gaps">{"".join(items)}</ol>'
-
-
-def _gap_phrase(r: Mapping[str, Any], conf: str) -> str:
-    """``<strong>label</strong> (gap −1.10, 95% interval −1.18 to −1.03)``, escaped."""
-    return (
-        f"<strong>{esc(item_label(r))}</strong> (gap {fmt_num(r['gap'], signed=True)}, {conf} "
-        f"interval {interval(r['ci_low'], r['ci_high'])})"
-    )
+        out.append(
+            {
+                "label": item_label(r),
+                "gap": r["gap"],
+                "ci_low": r["ci_low"],
+                "ci_high": r["ci_high"],
+                "what": what,
+            }
+        )
+    return out
