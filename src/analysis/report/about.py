@@ -23,7 +23,6 @@ from markupsafe import Markup
 
 from analysis import __version__
 from analysis.config.params import Client
-from analysis.cx import vocabulary
 from analysis.files import file_sha256
 from analysis.report import plots
 from analysis.report.figures import section_figure
@@ -287,16 +286,22 @@ GLOSSARY = (
         "percentage who would not (0 to 6); from −100 to +100.",
     ),
     (
-        vocabulary.KEY_DRIVER,
-        "An attribute whose performance moves overall satisfaction more than most (derived "
-        "importance: its share of the explained satisfaction is clearly above the average "
-        "share). In the stated and derived importance grid, a key driver is one customers also "
-        "say matters.",
+        "Priority",
+        "One class per attribute from one rule (Priorities): Fix first, a clear shortfall on an "
+        "attribute that matters (customers rate it at least as important as the average "
+        "attribute, or it clearly moves their overall satisfaction); Improve, a clear shortfall "
+        "on one that matters less; Monitor, a shortfall that is not clear; Maintain, "
+        "expectations met or exceeded.",
     ),
     (
-        vocabulary.BASIC,
-        "An attribute customers say matters but which moves satisfaction little: expected as "
-        "a matter of course, and missed when it fails.",
+        "Expectations met",
+        "The share of customers whose performance rating of an attribute is at or above their "
+        "expectation of it.",
+    ),
+    (
+        "Derived importance",
+        "How much an attribute's performance moves overall satisfaction: its share of the "
+        "satisfaction the attributes explain together (relative weights, Key drivers).",
     ),
     (
         "Suppressed cell",

@@ -147,6 +147,11 @@ def segment_name(row: Mapping[str, Any]) -> str:
     return str(row["group"]) if missing(label) else str(label)
 
 
+def level_names(rows: pd.DataFrame) -> dict[str, str]:
+    """Each level of a table's rows (as text) -> its display name (:func:`level_name`)."""
+    return {str(r["level"]): level_name(r) for _, r in rows.drop_duplicates("level").iterrows()}
+
+
 def level_name(row: Mapping[str, Any]) -> str:
     """The display name of a row's segment value (``level_label``, else the value)."""
     label = row.get("level_label")

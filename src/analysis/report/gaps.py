@@ -21,8 +21,10 @@ from analysis.report.formatting import (
     is_clear,
     is_hidden,
     item_label,
+    level_names,
     ordered_items,
     overall_rows,
+    segment_name,
     segment_rows,
 )
 from analysis.report.templating import section
@@ -79,12 +81,18 @@ def gap_table(table: pd.DataFrame, confidence: float = 0.95, min_cell: int | Non
 
 
 def dimension_table(
-    dims: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+    dims: pd.DataFrame | None,
+    confidence: float = 0.95,
+    min_cell: int | None = None,
+    part: str = "story",
 ) -> HTML:
-    """Gaps by dimension: the overall table, then one compact table per segment variable.
+    """Gaps by dimension: ``part="story"`` the overall table; ``part="detail"`` (the technical
+    appendix) one compact table per segment variable.
 
     ``dims`` is :func:`analysis.cx.dimensions.dimension_gaps` output (suppressed); empty when None.
     """
+    if part not in ("story", "detail"):
+        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
     if dims is None or dims.empty:
         return HTML("")
     over = overall_rows(dims)
@@ -100,8 +108,11 @@ def dimension_table(
     seg_hidden = any(
         c is None or is_hidden(c) for s in segments for r in s["rows"] for c in r["cells"]
     )
+    if part == "detail" and not segments:
+        return HTML("")
     return section(
         "dimension_table.html.j2",
+        part=part,
         overall=overall,
         segments=segments,
         columns=list(GAP_COLUMNS),
@@ -128,5 +139,8 @@ def _dimension_segments(dims: pd.DataFrame, over: pd.DataFrame) -> list[dict[str
             }
             for _, r in over.iterrows()
         ]
-        out.append({"group": group, "levels": levels, "rows": rows})
+        names = level_names(g)
+        out.append(
+            {"group": segment_name(g.iloc[0]), "levels": [names[lv] for lv in levels], "rows": rows}
+        )
     return out

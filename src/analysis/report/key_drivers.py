@@ -67,7 +67,7 @@ def drivers_view(drivers: pd.DataFrame, confidence: float) -> dict[str, Any]:
     customers answered); else ``n_attributes``, ``n``, ``r_squared`` with its interval
     (``r_squared_ci_low, r_squared_ci_high``), ``intervals`` (:func:`has_intervals`),
     ``above`` (the key drivers' ``label, share``), ``n_unclear``, ``figure``, ``rows`` (the
-    table's rows by share with their ``label``, ``verdict`` and ``tier`` as text), ``tiers``,
+    table's rows by share with their ``label`` and ``verdict`` as text),
     ``confidence`` and ``notes`` (plain text)."""
     if drivers.empty or is_hidden(drivers.iloc[0], "share"):
         return {"shown": False}
@@ -79,7 +79,6 @@ def drivers_view(drivers: pd.DataFrame, confidence: float) -> dict[str, Any]:
             **r.to_dict(),
             "label": item_label(r),
             "verdict": verdicts.get(str(r["vs_average"]), DASH),
-            "tier": DASH if missing(r.get("tier")) else str(r["tier"]),
         }
         for _, r in ordered.iterrows()
     ]
@@ -106,18 +105,27 @@ def drivers_view(drivers: pd.DataFrame, confidence: float) -> dict[str, Any]:
         "n_unclear": sum(r["vs_average"] == vocabulary.UNCLEAR for r in rows),
         "figure": Markup(figure),
         "rows": rows,
-        "tiers": "tier" in drivers.columns,
         "confidence": confidence,
         "notes": notes,
     }
 
 
-def drivers_section(drivers: pd.DataFrame | None, confidence: float = 0.95) -> HTML:
-    """The "Key drivers" section: R^2, the relative-weights chart and table, rendered from
-    ``templates/sections/key_drivers.html.j2``. Empty when None."""
+def drivers_section(
+    drivers: pd.DataFrame | None, confidence: float = 0.95, part: str = "story"
+) -> HTML:
+    """The "Key drivers" section, rendered from ``templates/sections/key_drivers.html.j2``:
+    ``part="story"`` R^2, the key drivers and the relative-weights chart; ``part="detail"`` (for
+    the technical appendix) the table of every share with its interval. Empty when None."""
     if drivers is None:
         return HTML("")
-    return section("key_drivers.html.j2", **drivers_view(drivers, confidence))
+    return section("key_drivers.html.j2", part=_part(part), **drivers_view(drivers, confidence))
+
+
+def _part(part: str) -> str:
+    """``story`` or ``detail``: which part of a section to render (else a ValueError)."""
+    if part not in ("story", "detail"):
+        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
+    return part
 
 
 def _replicates_text(drivers: pd.DataFrame) -> str:

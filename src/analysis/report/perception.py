@@ -23,17 +23,27 @@ from analysis.report.templating import section
 
 
 def perception_section(
-    table: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+    table: pd.DataFrame | None,
+    confidence: float = 0.95,
+    min_cell: int | None = None,
+    part: str = "story",
 ) -> HTML:
     """The "What staff believe customers expect" section (the perception gap), rendered from
-    ``templates/sections/perception.html.j2``. Empty when None.
+    ``templates/sections/perception.html.j2``: ``part="story"`` what staff under- and
+    overestimate, ``part="detail"`` (the technical appendix) the table of every attribute.
+    Empty when None.
 
     Reads ``pipeline.perception_gap``'s table: ``difference = staff_belief -
     customer_expectation`` per item, with BH-adjusted ``p_adjusted``.
     """
+    if part not in ("story", "detail"):
+        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
     if table is None or table.empty:
         return HTML("")
-    return section("perception.html.j2", **perception_view(table, confidence, min_cell))
+    view = perception_view(table, confidence, min_cell)
+    if part == "detail" and view["rows"] is None:
+        return HTML("")
+    return section("perception.html.j2", part=part, **view)
 
 
 def perception_view(table: pd.DataFrame, confidence: float, min_cell: int | None) -> dict[str, Any]:

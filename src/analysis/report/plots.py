@@ -288,6 +288,9 @@ class QuadrantChart:
     ylabel: str
     legend: tuple[str, str]
     x_also: tuple[float, ...] = ()
+    #: Each point's priority class (cx.vocabulary.PRIORITY_CLASSES): points coloured by class
+    #: (PRIORITY_COLOURS), a legend of the classes, no quadrant names. None: filled/hollow.
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,9 +321,19 @@ def _quadrant_labels(ax: Axes, labels: dict[tuple[bool, bool], str], lay: Layout
         )
 
 
+def class_colour(priority: str) -> tuple[Any, str]:
+    """The fill of a priority class's points and the colour of a number written on it."""
+    i = vocabulary.PRIORITY_CLASSES.index(priority)
+    return PRIORITY_COLOURS[i], ("white" if i in (0, 3) else "black")
+
+
 def _numbered_points(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
-    colour = chart.colour
-    for xi, yi, num, full in zip(chart.x, chart.y, chart.labels, chart.filled, strict=True):
+    for i, (xi, yi, num, full) in enumerate(
+        zip(chart.x, chart.y, chart.labels, chart.filled, strict=True)
+    ):
+        colour, ink = chart.colour, ("white" if full else "0.15")
+        if chart.classes is not None:
+            (colour, ink), full = class_colour(chart.classes[i]), True
         ax.plot(
             [xi],
             [yi],
@@ -338,7 +351,7 @@ def _numbered_points(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
             ha="center",
             va="center",
             fontsize=lay.text if lay.above else 7.5,
-            color="white" if full else "0.15",
+            color=ink,
             zorder=4,
         )
 
@@ -396,11 +409,11 @@ def ipa_chart(
             filled=(rows["verdict"] == vocabulary.SHORTFALL).to_numpy(),
             colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "performance_cross", "importance_cross"),
-            # x: performance, y: importance
-            quadrants={(x, y): vocabulary.QUADRANTS[(y, x)] for (y, x) in vocabulary.QUADRANTS},
+            quadrants={},  # the priority classes say what to do, not quadrant names
             xlabel="Performance (mean rating)",
             ylabel="Importance: expectation (mean rating)",
             legend=("clear shortfall", "no clear shortfall"),
+            classes=tuple(rows["priority"].astype(str)) if "priority" in rows.columns else None,
         )
         _quadrant_chart(ax, chart, lay)
     return ax
@@ -415,9 +428,11 @@ def importance_grid(
     ax: Axes | None = None,
     numbers: dict[str, str] | None = None,
     layout: str = "wide",
+    classes: dict[str, str] | None = None,
 ) -> Axes:
     """The dual-importance grid: derived importance (share of R^2) against stated importance,
-    split at ``derived_split`` and ``stated_split``, with the four tiers named.
+    split at ``derived_split`` and ``stated_split``; each point coloured by its priority class
+    (``classes``: item -> class, as the priorities table gives it), else the four tiers named.
 
     Parameters
     ----------
@@ -430,6 +445,8 @@ def importance_grid(
         Axes to draw on; a new figure when omitted.
     layout
         ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
+    classes
+        Item id -> priority class; items without one are left out.
 
     Returns
     -------
@@ -438,6 +455,8 @@ def importance_grid(
     lay = layout_of(layout)
     rows = shown_rows(drivers, "share")
     rows = rows[rows["stated"].notna()]
+    if classes is not None:
+        rows = rows[rows["item"].astype(str).isin(classes)]
     with plain_text(lay):
         if ax is None:
             ax = new_axes(*QUADRANT_SIZE[lay.name])
@@ -452,7 +471,9 @@ def importance_grid(
             colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "derived_split", "stated_split"),
             # x: derived importance, y: stated importance
-            quadrants={
+            quadrants={}
+            if classes is not None
+            else {
                 (x, y): vocabulary.TIER_PLURAL[vocabulary.TIERS[(y, x)][0]]
                 for (y, x) in vocabulary.TIERS
             },
@@ -460,6 +481,9 @@ def importance_grid(
             ylabel="Stated importance: expectation (mean rating)",
             legend=("clearly above average", "not clearly above average"),
             x_also=(0.0,),
+            classes=None
+            if classes is None
+            else tuple(classes[str(i)] for i in rows["item"].astype(str)),
         )
         _quadrant_chart(ax, chart, lay)
     return ax
@@ -487,12 +511,19 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
             [], [], **marker, markerfacecolor="white", markeredgewidth=1.6, label=chart.legend[1]
         ),
     ]
+    if chart.classes is not None:
+        marker = {"marker": "o", "lw": 0, "ms": 9}
+        handles = [
+            Line2D([], [], **marker, color=class_colour(c)[0], label=c)
+            for c in vocabulary.PRIORITY_CLASSES
+            if c in chart.classes
+        ]
     leg = ax.legend(
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
         borderaxespad=4.2 if lay.above else 3.2,
-        ncol=2,
+        ncol=2 if lay.above or len(handles) <= 2 else len(handles),
         frameon=False,
         fontsize=lay.text if lay.above else 9,
     )

@@ -1,11 +1,11 @@
-"""The "Priorities: what to fix first" section of the client report: the importance-performance
-chart, the ranked list of attributes and, when the drivers are known, the stated and derived
-importance grid with its tiers.
+"""The "Priorities: what to fix first" section of the client report: the one priority model
+(:mod:`analysis.cx.priorities`: every attribute's ``priority`` class and ``rank``) as the ranked
+list, the importance-performance chart and, when the drivers are known, the stated and derived
+importance grid, both charts coloured by the same class, so no chart can disagree with the list.
 
 :func:`priorities_section` prepares a view model from the priorities and driver tables and
 renders ``templates/sections/priorities.html.j2`` into an :class:`IPython.display.HTML` object.
-A shortfall is clear only after the Benjamini-Hochberg adjustment (the priorities table's
-``verdict``); the class names (verdicts, quadrants, tiers) are those of
+A shortfall is clear only after the Benjamini-Hochberg adjustment; the class names are those of
 :mod:`analysis.cx.vocabulary`.
 """
 
@@ -21,24 +21,21 @@ from analysis.cx import vocabulary
 from analysis.report import plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
-    DASH,
-    flag,
     fmt_int,
     is_hidden,
     item_label,
-    missing,
     overall_rows,
 )
 from analysis.report.templating import section
 
-#: What each tier of the dual-importance grid means, in the order they are listed.
-TIER_MEANING = {
-    vocabulary.KEY_DRIVER: "customers say they matter and they move overall satisfaction",
-    vocabulary.BASIC: "customers say they matter, but they move satisfaction little: "
-    "expected as a matter of course, and missed when they fail",
-    vocabulary.HIDDEN_DRIVER: "customers rate them less important than most, yet they "
-    "move overall satisfaction: a chance to delight",
-    vocabulary.SECONDARY: "lower on both",
+#: What each priority class means, in ranking order (cx/priorities.py gives the rule).
+PRIORITY_MEANING = {
+    vocabulary.FIX_FIRST: "falls clearly short on an attribute that matters: customers rate "
+    "it at least as important as the average attribute, or it clearly moves their overall "
+    "satisfaction",
+    vocabulary.IMPROVE: "falls clearly short on an attribute that matters less",
+    vocabulary.MONITOR: "falls short, but not clearly: it could be chance",
+    vocabulary.MAINTAIN: "meets or exceeds what customers expect",
 }
 
 
@@ -55,77 +52,71 @@ def priorities_section(
     """
     over = overall_rows(ranked)
     shown = [r for _, r in over.iterrows() if not is_hidden(r)]
-    tiers: dict[str, str] = {}
-    if drivers is not None and "tier" in drivers.columns:
-        tiers = {str(r["item"]): r["tier"] for _, r in drivers.iterrows() if not missing(r["tier"])}
     ipa = None
     if shown:
         ipa = Markup(
             section_figure(
                 lambda layout: plots.ipa_chart(ranked, layout=layout),
                 "Importance-performance chart: each attribute's expectation against its "
-                "performance, numbered by priority rank; the values are in the list below.",
+                "performance, numbered by priority rank and coloured by priority; the values "
+                "are in the list below.",
             )
         )
+    counts = {c: sum(r["priority"] == c for r in shown) for c in vocabulary.PRIORITY_CLASSES}
     return section(
         "priorities.html.j2",
         k=len(over),
-        top=[
-            {"label": item_label(r), "gap": r["gap"]} for r in shown if flag(r.get("top_priority"))
+        classes=[
+            {"name": c, "meaning": m, "count": counts[c]} for c, m in PRIORITY_MEANING.items()
         ],
-        n_short=sum(r["verdict"] == vocabulary.SHORTFALL for r in shown),
-        n_shown=len(shown),
         ipa_figure=ipa,
-        rows=[_ranked_row(r, tiers) for _, r in over.iterrows()],
-        tiers=bool(tiers),
-        dual=_dual_importance(drivers, ranked) if tiers and drivers is not None else None,
+        rows=[_ranked_row(r) for _, r in over.iterrows()],
+        dual=_dual_importance(drivers, ranked) if drivers is not None else None,
         confidence=confidence,
         any_hidden=any(is_hidden(r) for _, r in over.iterrows()),
         min_cell=min_cell,
     )
 
 
-def _ranked_row(r: pd.Series, tiers: dict[str, str]) -> dict[str, Any]:
-    """One attribute of the ranked list: rank, label, dimension, whether hidden, the row for its
-    gap cell (marked clear on the adjusted p-value), interval ends, verdict, quadrant, tier."""
+def _ranked_row(r: pd.Series) -> dict[str, Any]:
+    """One attribute of the ranked list: rank, label, dimension, whether hidden, its priority,
+    the row for its gap cell (marked clear on the adjusted p-value), interval, share met."""
     row = r.to_dict()
     return {
         "rank": row["rank"],
         "label": item_label(row),
         "dimension": row["dimension"],
         "hidden": is_hidden(row),
+        "priority": row.get("priority"),
+        "class_number": _class_number(row.get("priority")),
         "cell": {**row, "p_value": row["p_adjusted"]},
         "ci_low": row["ci_low"],
         "ci_high": row["ci_high"],
-        "short": row["verdict"] == vocabulary.SHORTFALL,
-        "verdict": vocabulary.VERDICT_TEXT.get(str(row["verdict"]), DASH),
-        "p_adjusted": row["p_adjusted"],
-        "quadrant": row["quadrant"],
-        "tier": tiers.get(str(row["item"]), DASH),
+        "share_met": row.get("share_met"),
     }
 
 
-def _dual_importance(drivers: pd.DataFrame, ranked: pd.DataFrame) -> dict[str, Any]:
-    """The stated and derived importance grid, numbered by priority rank (``figure``), and the
-    attributes of each tier (``tiers``: tier, meaning, names)."""
+def _class_number(priority: Any) -> int:
+    """1-4: the place of a priority class in :data:`analysis.cx.vocabulary.PRIORITY_CLASSES`
+    (its colour in the report); 0 for none."""
+    classes = vocabulary.PRIORITY_CLASSES
+    return classes.index(priority) + 1 if priority in classes else 0
+
+
+def _dual_importance(drivers: pd.DataFrame, ranked: pd.DataFrame) -> dict[str, Any] | None:
+    """The stated and derived importance grid, numbered by priority rank and coloured by
+    priority class (None when the drivers have no shares to show)."""
     over = overall_rows(ranked)
-    numbers = {
-        str(r["item"]): fmt_int(r["rank"]) for _, r in over.iterrows() if not missing(r["rank"])
-    }
-    groups: dict[str, list[str]] = {}
-    for _, r in drivers.iterrows():
-        if not missing(r.get("tier")):
-            groups.setdefault(str(r["tier"]), []).append(item_label(r))
+    shown = [r for _, r in over.iterrows() if not is_hidden(r)]
+    if drivers.empty or not shown or "stated" not in drivers.columns:
+        return None
+    numbers = {str(r["item"]): fmt_int(r["rank"]) for r in shown}
+    classes = {str(r["item"]): str(r["priority"]) for r in shown}
     figure = section_figure(
-        lambda layout: plots.importance_grid(drivers, numbers=numbers, layout=layout),
-        "Dual-importance grid: stated importance against derived importance of each "
-        "attribute, numbered by priority rank; the tiers are listed below.",
+        lambda layout: plots.importance_grid(
+            drivers, numbers=numbers, layout=layout, classes=classes
+        ),
+        "Stated against derived importance of each attribute, numbered by priority rank and "
+        "coloured by priority.",
     )
-    return {
-        "figure": Markup(figure),
-        "tiers": [
-            {"tier": t, "meaning": meaning, "names": groups[t]}
-            for t, meaning in TIER_MEANING.items()
-            if t in groups
-        ],
-    }
+    return {"figure": Markup(figure)}

@@ -27,9 +27,12 @@ from analysis.report.formatting import (
     is_clear_adjusted,
     is_hidden,
     item_label,
+    level_name,
+    level_names,
     ordered_items,
     overall_rows,
     rows_of,
+    segment_name,
     segment_rows,
 )
 from analysis.report.templating import render, section
@@ -60,10 +63,14 @@ def _segment_tables_model(
             dimensions[-1]["items"].append(
                 {"label": item_label(r), "row": r.to_dict(), "cells": by_level}
             )
+        names = level_names(g)
         n_by_level = [
-            {"name": lv, "n": g.loc[g["level"].astype(str) == lv, "n"].max()} for lv in levels
+            {"name": names[lv], "n": g.loc[g["level"].astype(str) == lv, "n"].max()}
+            for lv in levels
         ]
-        groups.append({"group": group, "levels": n_by_level, "dimensions": dimensions})
+        groups.append(
+            {"group": segment_name(g.iloc[0]), "levels": n_by_level, "dimensions": dimensions}
+        )
     return {
         "groups": groups,
         "confidence": confidence,
@@ -86,26 +93,32 @@ def segment_tables(
 
 
 def segment_section(
-    table: pd.DataFrame, confidence: float = 0.95, min_cell: int | None = None
+    table: pd.DataFrame,
+    confidence: float = 0.95,
+    min_cell: int | None = None,
+    part: str = "story",
 ) -> HTML:
-    """The "Gaps by segment" section: heading, heatmap and one table per segment variable.
+    """The "Gaps by segment" section: ``part="story"`` the heading and the heatmap;
+    ``part="detail"`` (the technical appendix) one table per segment variable.
 
     Empty (no heading) when the table has no segment rows, so a client without segments gets no
     empty section.
     """
+    if part not in ("story", "detail"):
+        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
     if (table["group"].astype(str) == vocabulary.ALL).all():
         return HTML("")
+    if part == "detail":
+        return section(
+            "segment_tables.html.j2", **_segment_tables_model(table, confidence, min_cell)
+        )
     heatmap = figure(
         lambda layout: plots.segment_gap_heatmap(table, confidence=confidence, layout=layout),
         alt="Heatmap of the gap of each service attribute in each customer group; "
         "the values are in the tables below.",
         dpi=120,
     ).data
-    return section(
-        "segment_section.html.j2",
-        heatmap=Markup(heatmap),
-        **_segment_tables_model(table, confidence, min_cell),
-    )
+    return section("segment_section.html.j2", heatmap=Markup(heatmap))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,10 +169,13 @@ def _group_contrasts(
         rows.append(_contrast_row(r, confidence))
         if not is_hidden(r, "difference"):
             level = str(r["level"])
-            behind += _falls_behind(rows_of(items, group, level), level, confidence, top)
+            behind += _falls_behind(rows_of(items, group, level), level_name(r), confidence, top)
+    worst = flagged.iloc[0].to_dict() if len(flagged) else None
+    if worst is not None:
+        worst["level"] = level_name(worst)
     return {
-        "group": group,
-        "worst": flagged.iloc[0].to_dict() if len(flagged) else None,
+        "group": segment_name(g.iloc[0]),
+        "worst": worst,
         "rows": rows,
         "behind": behind,
     }
@@ -176,7 +192,7 @@ def _contrast_row(r: pd.Series, confidence: float) -> dict[str, Any]:
     else:
         verdict = "No clear difference"
     return {
-        "level": r["level"],
+        "level": level_name(r),
         "n": r["n"],
         "hidden": hidden,
         "gap": r["gap"],
@@ -209,14 +225,12 @@ def _top_by_group(ranked: pd.DataFrame) -> list[dict[str, Any]]:
     ``hidden`` and the top priorities' ``names`` (label, gap)."""
     seg = segment_rows(ranked)
     rows = []
-    for (group, level), g in seg.groupby(
-        [seg["group"].astype(str), seg["level"].astype(str)], sort=False
-    ):
+    for _, g in seg.groupby([seg["group"].astype(str), seg["level"].astype(str)], sort=False):
         top = g[g["top_priority"].fillna(False).astype(bool)].sort_values("rank")
         rows.append(
             {
-                "group": group,
-                "level": level,
+                "group": segment_name(g.iloc[0]),
+                "level": level_name(g.iloc[0]),
                 "hidden": bool(g["gap"].isna().all()),
                 "names": [{"label": item_label(r), "gap": r["gap"]} for _, r in top.iterrows()],
             }
