@@ -557,33 +557,45 @@ def test_a_report_that_does_not_match_its_manifest_is_not_sent(project: Path, sm
     assert smtp.inbox.data_calls == 0
 
 
-def test_email_calls_a_gap_clear_as_the_report_does(demo_root: Path) -> None:
-    """After the multiple-testing adjustment (p_adjusted), as the report's executive summary."""
+def test_email_names_what_the_report_puts_first(demo_root: Path) -> None:
+    """The email's list is the report's "Fix first": the top of the priority ranking (clear after
+    the multiple-testing adjustment, important before unimportant), not the largest raw gaps."""
     import pandas as pd
 
     from analysis.config.params import load_client
+    from analysis.cx import priorities
     from analysis.ops.deliver import Report, _findings
 
     root = demo_root
     client = load_client(PARAMS, root=root)
     gaps = pd.DataFrame(
         {
-            "item": ["a", "b", "c"],
-            "label": ["A", "B", "C"],
-            "dimension": ["D"] * 3,
-            "group": ["all"] * 3,
-            "level": ["all"] * 3,
-            "n": [40] * 3,
-            "gap": [-0.9, -0.3, -0.2],
-            "ci_low": [-1.2, -0.58, -0.45],
-            "ci_high": [-0.6, -0.02, 0.05],
-            "p_value": [0.001, 0.04, 0.11],
-            "p_adjusted": [0.003, 0.06, 0.11],  # b is clear raw, not after the adjustment
+            "item": ["a", "b", "c", "d"],
+            "label": ["A", "B", "C", "D"],
+            "dimension": ["D"] * 4,
+            "group": ["all"] * 4,
+            "level": ["all"] * 4,
+            "n": [40] * 4,
+            "expectation": [5.0, 6.5, 6.4, 6.0],
+            "performance": [4.1, 5.9, 6.1, 5.8],
+            "gap": [-0.9, -0.6, -0.3, -0.2],
+            "se": [0.1] * 4,
+            "ci_low": [-1.1, -0.8, -0.58, -0.45],
+            "ci_high": [-0.7, -0.4, -0.02, 0.05],
+            "df": [39] * 4,
+            "p_value": [0.001, 0.002, 0.04, 0.11],
+            "p_adjusted": [0.004, 0.004, 0.053, 0.11],  # c is clear raw, not after adjustment
+            "share_met": [0.3, 0.4, 0.5, 0.6],
+            "share_met_se": [0.05] * 4,
         }
     )
-    report = Report(client=client, html_path=root / "r.html", sha256="", manifest={}, gaps=gaps)
+    ranked = priorities.priorities(gaps, top=3)
+    report = Report(
+        client=client, html_path=root / "r.html", sha256="", manifest={}, priorities=ranked
+    )
     top, n_short, n_items = _findings(report)
-    assert (n_short, n_items) == (1, 3) and [t["label"] for t in top] == ["A"]
+    # b (important: expectation above the mean) before a (larger gap, less important)
+    assert (n_short, n_items) == (2, 4) and [t["label"] for t in top] == ["B", "A"]
 
 
 # ---------------------------------------------------------------------------------------------

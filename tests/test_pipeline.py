@@ -121,9 +121,10 @@ def test_perception_gap_section(demo_root: Path) -> None:
     client = load_client("params/demo.yaml", root=demo_root)
     clean = pipeline.read_and_validate(client).clean
     table = pipeline.perception_gap(client, clean, pipeline.survey_design(client, clean))
-    html = perception.perception_section(table, 0.95, 5).data
+    story = perception.perception_section(table, 0.95, 5).data
+    html = perception.perception_section(table, 0.95, 5, part="detail").data
     under = table[(table["p_adjusted"] < 0.05) & (table["difference"] < 0)]
-    assert f"<strong>{len(under)}</strong> attributes" in html
+    assert f"<strong>{len(under)}</strong> attributes" in story
     assert html.count("Staff underestimate") == len(under)
     worst = table.loc[table["difference"].idxmin()]
     assert f"{worst['difference']:.2f}".replace("-", "−") in html

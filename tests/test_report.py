@@ -332,8 +332,9 @@ def test_glossary_defines_the_terms():
         "Weighting",
         "Design effect and effective sample size",
         "NPS (Net Promoter Score)",
-        "Key driver",
-        "Basic requirement",
+        "Priority",
+        "Expectations met",
+        "Derived importance",
         "Suppressed cell",
     ):
         assert f"<dt>{term}</dt>" in html, term
@@ -527,7 +528,7 @@ def test_run_writes_a_self_contained_report(demo_run):
     assert "<title>Harbourline Telecom customer expectations 2026</title>" in html
     assert '<header class="oi-cover">' in html and "<dd>1,723</dd>" in html
     assert '<h2 id="gaps">Gaps</h2>' in html and ">Technical appendix</h2>" in html
-    assert "Gaps by segment" in html and "<h3>Gap by region</h3>" in html
+    assert "Gaps by segment" in html and "<h3>Gap by Region</h3>" in html  # display labels
     assert "The responses we received" in html and "<strong>1,733 responses</strong>" in html
     assert "How the sample was drawn and weighted" in html
     assert '<h2 id="priorities">Priorities: what to fix first</h2>' in html
@@ -749,6 +750,7 @@ def analysis_sections(analysis_tables: dict[str, pd.DataFrame]) -> dict[str, str
         "priorities": priorities.priorities_section(t["ranked"], t["drivers"], 0.95, 5).data,
         "segments": segments.segment_comparison(t["contrasts"], t["ranked"], 0.95, 5).data,
         "drivers": key_drivers.drivers_section(t["drivers"], 0.95).data,
+        "drivers_detail": key_drivers.drivers_section(t["drivers"], 0.95, part="detail").data,
         "nps": nps.nps_section(t["nps"], 0.95, 5).data,
         "trend": trend.trend_section(t["trend"], 0.95, 5).data,
         "representativeness": about.representativeness(t["rep"]).data,
@@ -763,12 +765,12 @@ def test_analysis_sections_escape_every_data_string(analysis_sections):
         assert "<img src=x" not in html, name
         assert "<b>Reliability" not in html and "<i>Plus" not in html, name
         report.check_self_contained(html, where=name)
-    for name in ("priorities", "drivers", "trend"):
+    for name in ("priorities", "drivers_detail", "trend"):
         assert "&lt;img src=x onerror=alert(1)&gt;" in sections[name], name
     assert "&lt;b&gt;Reliability&lt;/b&gt;" in sections["dimensions"]
     assert "&lt;i&gt;Plus&lt;/i&gt;" in sections["segments"]
     assert "&lt;i&gt;Plus&lt;/i&gt;" in sections["nps"]
-    assert "Calls &amp; fees" in sections["drivers"]
+    assert "Calls &amp; fees" in sections["drivers_detail"]
 
 
 def test_analysis_sections_hide_small_cells_and_say_why(analysis_sections):

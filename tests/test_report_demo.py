@@ -175,8 +175,9 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
 def test_suppressed_levels_never_show_their_numbers(demo, unsuppressed):
     html, out = demo
     ranked = pd.read_csv(out / "priorities.csv")
-    hidden = ranked[ranked["suppressed"].astype(bool)][["group", "level"]].drop_duplicates()
-    assert ("region", "West") in set(map(tuple, hidden.values))  # 190 respondents < 200
+    keys = ["group", "level", "group_label", "level_label"]
+    hidden = ranked[ranked["suppressed"].astype(bool)][keys].drop_duplicates()
+    assert ("region", "West") in {(g, lv) for g, lv, *_ in hidden.values}  # 190 respondents < 200
     for name, full in unsuppressed.items():  # every table's hidden cells, in full
         written = pd.read_csv(out / name)
         assert len(written) == len(full), name
@@ -188,9 +189,8 @@ def test_suppressed_levels_never_show_their_numbers(demo, unsuppressed):
             assert interval not in html, (name, r["group"], r["level"], interval)
     for _, h in hidden.iterrows():
         # its NPS row and its contrast row show dashes only; the summary never names it
-        row = re.search(
-            rf'<th scope="row">{h["group"]}: {h["level"]}</th>(.*?)</tr>', html, flags=re.S
-        )
+        name = f"{escape(h['group_label'])}: {escape(h['level_label'])}"  # display names
+        row = re.search(rf'<th scope="row">{name}</th>(.*?)</tr>', html, flags=re.S)
         assert row and "oi-hidden" in row.group(1)
         assert h["level"] not in summary_of(html)
     nps = pd.read_csv(out / "nps.csv")

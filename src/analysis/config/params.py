@@ -274,12 +274,10 @@ class Codebook(_Model):
         with the values as a list or as a mapping from each value to its display name."""
         if not isinstance(data, dict) or not isinstance(data.get("segments"), dict):
             return data
-        if "segment_labels" in data or "value_labels" in data:
-            raise ValueError(
-                "give a segment's display names inside 'segments' "
-                "(segments: {column: {label: ..., values: ...}}), not as separate keys"
-            )
-        values, labels, value_labels = {}, {}, {}
+        # given beside the segments (a model_dump() round trip): kept, the inline forms win
+        labels = dict(data.get("segment_labels") or {})
+        value_labels = dict(data.get("value_labels") or {})
+        values = {}
         for name, spec in data["segments"].items():
             try:
                 values[name], label, names = _segment_spec(str(name), spec)

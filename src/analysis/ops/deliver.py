@@ -7,7 +7,8 @@ plain-text part: the templates ``email.html.j2`` and ``email.txt.j2`` rendered t
 one ``outside-in run`` printed, when the manifest records it beside this report.html; else printed
 now when a Chromium is available, :mod:`analysis.ops.pdf`), then the HTML (optional when there is a
 PDF: ``SendOptions.html``, ``--no-html``). The summary is made
-from the client's ``data/processed`` outputs (the gap table, and the row counts of the manifest),
+from the client's ``data/processed`` outputs (the priority ranking, and the row counts of the
+manifest),
 after checking that they and the report on disk are the ones its last good run wrote.
 
 SMTP settings come from the environment only, never from params files (:mod:`analysis.ops.smtp`
@@ -41,7 +42,7 @@ import pandas as pd
 
 from analysis import files
 from analysis.config.params import Client, load_client
-from analysis.cx import gaps, suppression
+from analysis.cx import vocabulary
 from analysis.errors import DeliveryError, OutsideInError, ParamsError
 from analysis.ops import pdf as pdf_printer
 from analysis.ops import smtp
@@ -67,7 +68,7 @@ class Report:
     html_path: Path
     sha256: str
     manifest: dict[str, Any]
-    gaps: pd.DataFrame  # the gap table, small cells suppressed
+    priorities: pd.DataFrame  # the priority ranking (priorities.csv, small cells suppressed)
 
     @property
     def title(self) -> str:
@@ -98,21 +99,19 @@ def load_report(client: Client) -> Report:
             f"{client.slug}: {html_path} is not the report its manifest ({manifest_path}) "
             f"records; {rerun.replace('first', 'again')}"
         )
-    table_path = client.processed_dir / "gap_table.csv"
+    table_path = client.processed_dir / "priorities.csv"
     if not table_path.is_file():
         raise DeliveryError(f"{client.slug}: {table_path} not found; {rerun}")
-    recorded = (outputs.get("gap_table") or {}).get("sha256")
-    if recorded is not None and recorded != files.file_sha256(table_path):
+    recorded = (outputs.get("priorities") or {}).get("sha256")
+    if recorded is None or recorded != files.file_sha256(table_path):
         raise DeliveryError(
-            f"{client.slug}: {table_path} has changed since the report was made (a later run "
-            f"failed part-way?), so the summary would not match the report; "
-            f"{rerun.replace('first', 'again')}"
+            f"{client.slug}: {table_path} is not the priority ranking of this report (a later "
+            f"run failed part-way, or an older Outside-In made it), so the summary would not "
+            f"match the report; {rerun.replace('first', 'again')}"
         )
-    analysis = (manifest.get("params") or {}).get("analysis") or {}
-    min_cell = int(analysis.get("min_cell", client.config.analysis.min_cell))
     table = pd.read_csv(table_path, keep_default_na=False, na_values=[""])
-    table = suppression.suppress(table, min_cell, gaps.IDENTIFIERS)
-    return Report(client=client, html_path=html_path, sha256=sha, manifest=manifest, gaps=table)
+    return Report(client=client, html_path=html_path, sha256=sha, manifest=manifest,
+                  priorities=table)  # fmt: skip
 
 
 def _confidence(report: Report) -> float:
@@ -121,16 +120,13 @@ def _confidence(report: Report) -> float:
 
 
 def _findings(report: Report) -> tuple[list[dict[str, str]], int, int]:
-    """The largest clear shortfalls (formatted), how many there are, of how many attributes."""
-    conf = _confidence(report)
-    over = formatting.overall_rows(report.gaps)
+    """What to fix first, as the report's first page says it (the ``top_priority`` rows of the
+    priority ranking, in rank order, formatted), how many attributes fall clearly short (class
+    Fix first or Improve), of how many shown."""
+    over = formatting.overall_rows(report.priorities)
     shown = [r for _, r in over.iterrows() if not formatting.is_hidden(r)]
-    short = sorted(
-        # "clear" as the report's executive summary says it: after the adjustment for testing
-        # every attribute at once (BH), not on the raw p-values
-        (r for r in shown if formatting.is_clear_adjusted(r, conf) and float(r["gap"]) < 0),
-        key=lambda r: float(r["gap"]),
-    )
+    shown.sort(key=lambda r: float(r["rank"]))
+    short = [r for r in shown if r.get("priority") in vocabulary.ACTION_CLASSES]
     top = [
         {
             "label": formatting.item_label(r),
@@ -138,7 +134,8 @@ def _findings(report: Report) -> tuple[list[dict[str, str]], int, int]:
             "gap": formatting.fmt_num(r["gap"]),
             "interval": formatting.interval(r["ci_low"], r["ci_high"]),
         }
-        for r in short[:TOP_GAPS]
+        for r in shown
+        if formatting.flag(r.get("top_priority"))
     ]
     return top, len(short), len(shown)
 
@@ -173,7 +170,7 @@ def _view(report: Report, pdf: bool, html: bool) -> dict[str, Any]:
         "n_short": n_short,
         "n_items": n_items,
         "top": top,
-        "top_heading": "The largest shortfalls (gap = performance - expectation):",
+        "top_heading": "What to fix first (gap = performance - expectation):",
         "conf": f"{round(_confidence(report) * 100)}%",
         "attachments": _attachment_names(report, pdf, html),
         "pdf": pdf,

@@ -188,6 +188,12 @@ def representativeness(table: pd.DataFrame | None) -> HTML:
     )
 
 
+def _label(row: pd.Series, label: str, column: str) -> str:
+    """A row's display name in ``label`` (the codebook's), else its ``column`` as it is."""
+    value = row.get(label)
+    return str(row[column]) if missing(value) else str(value)
+
+
 def _balance(table: pd.DataFrame) -> dict[str, Any] | None:
     """The respondents' largest imbalance against the customer base (``variable, level,
     sample_share, population_share``), whether after weighting every share ``matches`` and the
@@ -200,8 +206,8 @@ def _balance(table: pd.DataFrame) -> dict[str, Any] | None:
     r = table.loc[dev_raw.idxmax()]
     worst_w = float(dev_w.max())
     return {
-        "variable": str(r["variable"]),
-        "level": str(r["level"]),
+        "variable": _label(r, "variable_label", "variable"),
+        "level": _label(r, "level_label", "level"),
         "sample_share": r["sample_share"],
         "population_share": r["population_share"],
         "matches": worst_w < 0.005,

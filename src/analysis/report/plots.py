@@ -731,7 +731,10 @@ def representativeness_chart(
             ax = new_axes(lay.width if lay.above else 8.0, 1.4 + per_row * max(len(table), 1))
         span, start = (0.6, -0.15) if lay.above else (0.8, -0.4)  # narrow: room for the label
         height = span / max(len(series), 1)
-        labels = [f"{r['variable']}: {r['level']}" for _, r in table.iterrows()]
+        labels = [
+            f"{r.get('variable_label', r['variable'])}: {r.get('level_label', r['level'])}"
+            for _, r in table.iterrows()
+        ]
         y = np.arange(len(table), dtype=float)
         for k, (col, name) in enumerate(series):
             vals = 100 * table[col].astype(float).to_numpy()

@@ -62,7 +62,7 @@ def priorities_section(
                 "are in the list below.",
             )
         )
-    counts = {c: sum(r["priority"] == c for r in shown) for c in vocabulary.PRIORITY_CLASSES}
+    counts = {c: sum(r.get("priority") == c for r in shown) for c in vocabulary.PRIORITY_CLASSES}
     return section(
         "priorities.html.j2",
         k=len(over),

@@ -368,6 +368,7 @@ def _manifest(
         ("report_ipynb", client.report_dir / "report.ipynb", stage.report_dir),
         ("report_pdf", client.report_dir / "report.pdf", stage.report_dir),
         ("gap_table", client.processed_dir / "gap_table.csv", stage.processed_dir),
+        ("priorities", client.processed_dir / "priorities.csv", stage.processed_dir),
     )
     return {
         "client": client.slug,
