@@ -75,13 +75,15 @@ KERNELSPEC = {
 }
 
 
-# the report notebook's first steps: the client, intake (cell 2), design and gap table
+# the report notebook's first steps: the client, intake (cell 2), design, gap table and the
+# priority ranking (what an email names)
 LIGHT_NOTEBOOK = (
     "from analysis.ops import pipeline\nfrom analysis.report import runner\n"
     "client = runner.open_client(params_file, root)",
     "data = pipeline.intake(client)",
     "design = pipeline.survey_design(client, data.clean)\n"
-    "table = pipeline.gap_table(client, data.clean, design)",
+    "table = pipeline.gap_table(client, data.clean, design)\n"
+    "ranked = pipeline.priorities(client, pipeline.shown_gaps(client, table))",
 )
 
 

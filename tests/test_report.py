@@ -158,7 +158,7 @@ def test_every_data_string_is_escaped():
     pieces = [
         gaps.gap_table(table).data,
         segments.segment_tables(table).data,
-        summary.executive_summary(stand_in_ranked(table.assign(p_value=0.001))).data,
+        priorities.priorities_section(stand_in_ranked(table.assign(p_value=0.001))).data,
         about.validation_summary(
             {
                 "source": f"/x/{HOSTILE}.csv",
@@ -258,46 +258,6 @@ def stand_in_ranked(table: pd.DataFrame | None = None) -> pd.DataFrame:
     return cx_priorities.priorities(
         inference.add_p_adjusted(stand_in_table() if table is None else table)
     )
-
-
-def test_executive_summary_counts_and_names_gaps_honestly():
-    html = summary.executive_summary(stand_in_ranked()).data
-    assert html.startswith('<section class="oi-summary"><h2 id="summary">Executive summary</h2>')
-    assert "<strong>1 of 4</strong> service attributes fall clearly short" in html
-    assert "1 clearly exceeds them" in html and "for 2 the data show no clear gap" in html
-    assert "allowing for 4 attributes tested at once" in html
-    # the top gaps in priority order: one clear shortfall, then the next ranks, honestly worded
-    top = html[html.index("<ol") : html.index("</ol>")]
-    assert (
-        "<li><strong>Bills are accurate</strong> (gap −1.40, 95% interval −1.90 to −0.90): "
-        "a clear shortfall.</li>"
-    ) in top
-    assert (
-        "<strong>Faults are fixed first time</strong> (gap −0.30, 95% interval −0.80 to 0.20): "
-        "not clearly different from zero: it could be chance."
-    ) in top
-    assert top.count("<li>") == 3
-    assert top.index("Bills are accurate") < top.index("Faults are fixed")
-    # no tables given: no sentences about them
-    assert "underserved" not in html and "Net Promoter" not in html and "driver" not in html
-
-
-def test_executive_summary_sections_from_every_table(analysis_tables):
-    t = analysis_tables
-    html = summary.executive_summary(
-        t["ranked"], t["contrasts"], t["drivers"], t["nps"], t["trend"], 0.95
-    ).data
-    report.check_self_contained(html, where="executive summary")
-    assert "<img src=x" not in html and "<i>Plus" not in html
-    assert "Net Promoter Score" in html and "Since the last survey" in html
-    # the Rare level (3 respondents) is suppressed: never named with numbers
-    assert "Rare" not in html
-    overall = formatting.overall_rows(t["nps"]).iloc[0]
-    assert f"Net Promoter Score {formatting.fmt_num(overall['nps'], 0, signed=True)}" in html
-    # drivers without intervals: no attribute is called a key driver
-    no_ci = t["drivers"].assign(replicates=0, vs_average=None)
-    html = summary.executive_summary(t["ranked"], drivers=no_ci).data
-    assert "driver" not in html
 
 
 def test_cover_shows_fieldwork_dates_when_the_data_have_them(tiny: Path):

@@ -53,7 +53,6 @@ SEND_LOG = "sent.json"  # reports/<client>/sent.json
 OUTBOX = "outbox"  # reports/<client>/outbox/*.eml for --dry-run
 DRY_RUN_FROM = "Outside-In <outside-in@localhost>"
 MAX_SUMMARY_BYTES = 100_000
-TOP_GAPS = 5
 
 
 # ---------------------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ GLOSSARY = (
     (
         "Clear gap",
         "A gap whose interval excludes zero, so it is unlikely to be chance. Where many "
-        "attributes or groups are compared at once (priorities, segments, executive summary), "
+        "attributes or groups are compared at once (priorities, segments, the first page), "
         "a result is called clear only if it holds after adjusting for multiple testing "
         "(Benjamini-Hochberg), which keeps chance findings from piling up.",
     ),

@@ -1,19 +1,18 @@
 """Formatting shared by the report's sections, charts and email: numbers, percentages and
-intervals, HTML escaping, which rows of a result table are shown, and the small HTML pieces
-(tables, notes, gap cells) every section builds on.
+intervals, which rows of a result table are shown, display names, and the wording of notes. No
+HTML: the templates (:mod:`analysis.report.templating`) make it and escape every value; these
+functions are their filters and the view models' helpers.
 
 One way to do each thing: a missing value shows as :data:`DASH`, a negative number with a real
 minus sign (:data:`MINUS`), an interval as ``lo to hi`` (:func:`interval`); a row is hidden when
 it is flagged ``suppressed`` or has no value (:func:`is_hidden`, :func:`shown_rows`); a result is
-clear as :func:`analysis.cx.vocabulary.is_clear` says. All text that comes from data, codebooks or
-params goes through :func:`esc`. Nothing here computes a statistic.
+clear as :func:`analysis.cx.vocabulary.is_clear` says. Nothing here computes a statistic.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from html import escape
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -25,11 +24,6 @@ MINUS = "−"  # typographic minus sign for negative numbers
 
 # ---------------------------------------------------------------------------------------------
 # values
-
-
-def esc(value: Any) -> str:
-    """Escape any value as HTML text (quotes too: safe inside attributes)."""
-    return escape(str(value), quote=True)
 
 
 def missing(value: Any) -> bool:
@@ -210,39 +204,7 @@ def is_clear_adjusted(row: Mapping[str, Any], confidence: float) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# HTML pieces of tables and notes (cells already escaped)
-
-
-def wrap_table(inner: str, caption: str | None = None, cls: str = "") -> str:
-    """A ``<table>`` (in its scrolling wrapper) around head and body HTML."""
-    cap = f"<caption>{caption}</caption>" if caption else ""
-    return f'<div class="oi-table-wrap"><table class="oi-table {cls}">{cap}{inner}</table></div>'
-
-
-def table_html(head: list[str], rows: list[str], cls: str, numeric: Iterable[int] = ()) -> str:
-    """A table from header cells (HTML, already escaped) and body rows; ``numeric`` columns are
-    right-aligned."""
-    right = set(numeric)
-    cells = "".join(
-        f'<th scope="col" class="num">{h}</th>' if i in right else f'<th scope="col">{h}</th>'
-        for i, h in enumerate(head)
-    )
-    return wrap_table(f"<thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody>", cls=cls)
-
-
-def hidden_cells(numeric: int, text: int = 0) -> str:
-    """``numeric`` right-aligned and ``text`` plain cells showing ``–`` (a hidden row)."""
-    return f'<td class="num oi-hidden">{DASH}</td>' * numeric + f"<td>{DASH}</td>" * text
-
-
-def dimension_row(dimension: str, width: int) -> str:
-    """The row that heads a dimension's items, across ``width`` columns."""
-    return f'<tr class="oi-dim"><th colspan="{width}" scope="colgroup">{esc(dimension)}</th></tr>'
-
-
-def notes(texts: list[str]) -> str:
-    """Notes under a table or chart (HTML, already escaped)."""
-    return "".join(f'<p class="oi-note">{n}</p>' for n in texts)
+# the wording of notes
 
 
 def suppression_note(min_cell: int | None) -> str:
@@ -252,33 +214,3 @@ def suppression_note(min_cell: int | None) -> str:
         f"{DASH} not shown: the group has {few}, or showing it would let a hidden figure be "
         "worked out from the others."
     )
-
-
-def gap_cell(row: Mapping[str, Any], confidence: float) -> str:
-    """A table cell with a row's signed gap, marked ``*`` when clear (:func:`is_clear`)."""
-    if is_hidden(row):
-        return f'<td class="num oi-hidden">{DASH}</td>'
-    clear = is_clear(row, confidence)
-    gap = float(row["gap"])
-    cls = "num oi-gap" + (" oi-neg" if gap < 0 else " oi-pos") + (" oi-clear" if clear else "")
-    mark = '<span class="oi-sig">*</span>' if clear else ""
-    return f'<td class="{cls}">{fmt_num(gap, signed=True)}{mark}</td>'
-
-
-def level_cells(
-    cells: Mapping[tuple[str, str], Mapping[str, Any]],
-    key: str,
-    levels: Sequence[str],
-    confidence: float,
-) -> tuple[list[str], bool]:
-    """The gap cells of row ``key`` in each level (``cells`` maps ``(key, level)`` to a row), and
-    whether any of them is hidden (missing or :func:`is_hidden`)."""
-    out, any_hidden = [], False
-    for lv in levels:
-        c = cells.get((key, lv))
-        if c is None or is_hidden(c):
-            any_hidden = True
-            out.append(f'<td class="num oi-hidden">{DASH}</td>')
-        else:
-            out.append(gap_cell(c, confidence))
-    return out, any_hidden

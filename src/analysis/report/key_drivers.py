@@ -1,11 +1,11 @@
 """The "What drives overall satisfaction" section of the client report (derived importance:
-Johnson's relative weights with replicate intervals), and the executive summary's line on the key
-drivers.
+Johnson's relative weights with replicate intervals); its table of every share is the detail part,
+in the technical appendix.
 
 An attribute is a key driver when its share of the explained satisfaction is clearly above the
 average share (the drivers table's ``vs_average``, words from :mod:`analysis.cx.vocabulary`);
 without replicate intervals nothing is claimed. The section is rendered from
-``templates/sections/key_drivers.html.j2``, the summary's line from ``key_drivers_facts.html.j2``.
+``templates/sections/key_drivers.html.j2``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from analysis.report.formatting import (
     item_label,
     missing,
 )
-from analysis.report.templating import render, section
+from analysis.report.templating import section
 
 
 def has_intervals(drivers: pd.DataFrame | None) -> bool:
@@ -50,16 +50,6 @@ def key_driver_rows(drivers: pd.DataFrame | None) -> list[pd.Series]:
 def _shares(rows: list[pd.Series]) -> list[dict[str, Any]]:
     """The ``label`` and ``share`` of each driver row."""
     return [{"label": item_label(r), "share": r["share"]} for r in rows]
-
-
-def driver_facts(drivers: pd.DataFrame | None) -> list[Markup]:
-    """For the executive summary: the key drivers, or that none stands out, rendered from
-    ``templates/sections/key_drivers_facts.html.j2``; nothing without intervals."""
-    if not has_intervals(drivers):
-        return []
-    above = _shares(key_driver_rows(drivers))
-    r_squared = drivers.iloc[0]["r_squared"]
-    return [render("key_drivers_facts.html.j2", above=above, r_squared=r_squared)]
 
 
 def drivers_view(drivers: pd.DataFrame, confidence: float) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The "Net Promoter Score" section of the client report (headline, chart and table of every
-group), and the executive summary's line on the NPS.
+group).
 
 A score is called clearly above or below zero when its interval excludes zero (one test, no
 adjustment); suppressed groups show ``–``. The section is rendered from
-``templates/sections/nps.html.j2``, the summary's line from ``nps_facts.html.j2``.
+``templates/sections/nps.html.j2``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from analysis.report.formatting import (
     overall_rows,
     suppression_note,
 )
-from analysis.report.templating import render, section
+from analysis.report.templating import section
 
 
 def _overall(nps: pd.DataFrame | None) -> pd.Series | None:
@@ -49,16 +49,6 @@ def _score(r: pd.Series, confidence: float) -> tuple[str, str]:
     return fmt_num(r["nps"], 0, signed=True), (
         f"({level_pct(confidence)} interval {interval(r['ci_low'], r['ci_high'], 0)}; {judgement})"
     )
-
-
-def nps_facts(nps: pd.DataFrame | None, confidence: float) -> list[Markup]:
-    """For the executive summary: the overall NPS with its interval (none when hidden), rendered
-    from ``templates/sections/nps_facts.html.j2``."""
-    r = _overall(nps)
-    if r is None:
-        return []
-    score, detail = _score(r, confidence)
-    return [render("nps_facts.html.j2", score=score, detail=detail)]
 
 
 def nps_view(nps: pd.DataFrame, confidence: float, min_cell: int | None) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from analysis.cx import vocabulary
 from analysis.report import plots
 from analysis.report.figures import figure
 from analysis.report.formatting import (
-    flag,
     is_clear_adjusted,
     is_hidden,
     item_label,
@@ -35,7 +34,7 @@ from analysis.report.formatting import (
     segment_name,
     segment_rows,
 )
-from analysis.report.templating import render, section
+from analysis.report.templating import section
 
 # ---------------------------------------------------------------------------------------------
 # gaps by segment: heatmap and tables
@@ -236,35 +235,3 @@ def _top_by_group(ranked: pd.DataFrame) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# the executive summary's line
-
-
-def underserved_facts(contrasts: pd.DataFrame | None, confidence: float) -> list[Markup]:
-    """For the executive summary: per segment variable, the most underserved level when its
-    difference from the other customers is clear after the adjustment (rendered from
-    ``underserved_fact.html.j2``)."""
-    if contrasts is None or contrasts.empty:
-        return []
-    summary = contrasts[contrasts["item"].astype(str) == vocabulary.ALL]
-    out = []
-    for group in dict.fromkeys(summary["group"].astype(str)):
-        g = summary[summary["group"].astype(str) == group]
-        worst = [
-            r.to_dict()
-            for _, r in g.iterrows()
-            if flag(r.get("most_underserved"))
-            and not is_hidden(r, "difference")
-            and is_clear_adjusted(r, confidence)
-        ]
-        out.append(
-            render(
-                "underserved_fact.html.j2",
-                group=group,
-                worst=worst[0] if worst else None,
-                confidence=confidence,
-            )
-        )
-    return out
