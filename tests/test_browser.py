@@ -14,18 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from analysis.ops import pdf
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = list(pdf.BROWSER_FLAGS)  # as the PDF printer runs it
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 if CHROMIUM is None and os.environ.get("CI"):

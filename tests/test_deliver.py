@@ -455,7 +455,7 @@ def test_the_email_body_fits_a_phone(project: Path, tmp_path: Path):
     page_file.write_text(summary_html(report, pdf=True), encoding="utf-8")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"]
+            executable_path=shutil.which("chromium"), args=list(pdf.BROWSER_FLAGS)
         )
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(page_file.as_uri())

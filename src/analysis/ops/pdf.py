@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from analysis.report.runner import Printer
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_FLAGS = (
-    "--headless",
+#: How Chromium runs here (also in the browser tests): no sandbox (root in containers), no GPU, no
+#: network services of its own.
+BROWSER_FLAGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -28,8 +29,8 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-extensions",
-    "--no-pdf-header-footer",
 )
+CHROMIUM_FLAGS = ("--headless", *BROWSER_FLAGS, "--no-pdf-header-footer")
 PDF_TIMEOUT = 120
 
 
