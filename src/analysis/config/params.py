@@ -139,10 +139,17 @@ class AnalysisConfig(_Model):
     # bootstrap replicates are seeded: the same data give the same report
     seed: int = Field(2026, strict=True)
     drivers_missing: Literal["complete", "pairwise"] = "complete"
+    #: short quotes shown per theme (redacted, never attributed, only from cells of min_cell)
+    quotes: int = Field(3, ge=0, le=10, strict=True)
 
 
 class ValidationConfig(_Model):
+    #: more rejected rows than this share (exclusions and dropped duplicate copies not counted)
+    #: stops the run: more likely a wrong codebook than bad respondents
     max_rejected_share: float = Field(0.2, ge=0, le=1)
+    #: a respondent id used more than once: reject every copy, or keep the first (last) copy in
+    #: file order and set the others aside as duplicates
+    duplicates: Literal["reject", "keep-first", "keep-last"] = "reject"
 
 
 class BrandConfig(_Model):
@@ -234,12 +241,33 @@ class Scale(_Model):
         return self
 
 
+#: A code as written in the codebook: a number (``6``, ``-99``) or a text (``Don't know``).
+Code = int | float | str
+
+
 class Item(_Model):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     label: str = Field(min_length=1)
     dimension: str = Field(min_length=1)
     expectation: str = Field(min_length=1)
     performance: str = Field(min_length=1)
+    #: this item's own missing-answer codes, added to the codebook's ``missing``
+    missing: list[Code] = Field(default_factory=list)
+
+
+class Theme(_Model):
+    """A theme of the open comments: the word stems that raise it and the items it speaks to."""
+
+    words: list[str] = Field(min_length=1)
+    items: list[str] = Field(default_factory=list)
+
+    @field_validator("words")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        words = [str(w).strip().lower() for w in value]
+        if any(not w for w in words):
+            raise ValueError("a theme word is empty")
+        return words
 
 
 class StaffSection(_Model):
@@ -266,6 +294,35 @@ class Codebook(_Model):
     recommend: str | None = None
     duration: str | None = None  # interview length in seconds, for the speeder flag
     staff: StaffSection | None = None  # optional staff survey (perception gap)
+    #: Codes meaning "no answer" (``Don't know``, ``-99``): missing answers in every rating
+    #: column, and in the 0-10 columns where they lie outside 0-10 (``6`` stays a score there).
+    missing: list[Code] = Field(default_factory=list)
+    #: Rows set aside before validation, with their reason: column -> the values that exclude
+    #: a row (``Status: Survey Preview``; a value or a list).
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    #: Columns of open comments (coded to themes; quotes redacted of personal data).
+    comments: list[str] = Field(default_factory=list)
+    #: Columns of personal data (names, emails, IP addresses, ...): never stored under
+    #: data/processed or shown; names in them are redacted from the comments.
+    personal: list[str] = Field(default_factory=list)
+    #: Theme name -> its word stems (a list), or ``{words: [...], items: [item ids]}``.
+    themes: dict[str, Theme] = Field(default_factory=dict)
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclude_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in value.items()
+            }
+        return value
+
+    @field_validator("themes", mode="before")
+    @classmethod
+    def _theme_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"words": v} if isinstance(v, list) else v for k, v in value.items()}
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -314,9 +371,18 @@ class Codebook(_Model):
             raise ValueError(f"item ids used twice: {', '.join(dup)}")
         cols = [*self.rating_columns(), self.id, *self.segments]
         cols += [c for c in (self.overall, self.recommend) if c]
+        cols += [*self.comments, *self.personal]
         dup = sorted({c for c in cols if cols.count(c) > 1})
         if dup:
             raise ValueError(f"columns given more than one role: {', '.join(dup)}")
+        for name, theme in self.themes.items():
+            unknown = sorted(set(theme.items) - set(ids))
+            if unknown:
+                raise ValueError(
+                    f"theme {name!r} names items not in the codebook: {', '.join(unknown)}"
+                )
+        if self.themes and not self.comments:
+            raise ValueError("themes are given but no comment columns: name them in comments")
         if self.staff is not None:
             unknown = sorted(set(self.staff.items) - set(ids))
             if unknown:
@@ -344,6 +410,7 @@ class Codebook(_Model):
             scale=self.scale,
             items=dict(self.staff.items),
             duration=self.staff.duration,
+            missing=list(self.missing),
         )
 
     def rating_columns(self) -> list[str]:
@@ -354,9 +421,22 @@ class Codebook(_Model):
         """The 0-10 columns (overall satisfaction, recommend) that the codebook names."""
         return [c for c in (self.overall, self.recommend) if c]
 
+    def missing_codes(self, column: str) -> list[Code]:
+        """The missing-answer codes of a rating column: the codebook's and its item's own."""
+        own = [c for i in self.items if column in (i.expectation, i.performance) for c in i.missing]
+        return list(dict.fromkeys([*self.missing, *own]))
+
     def columns(self) -> list[str]:
         """Every data column the codebook names."""
-        return [self.id, *self.rating_columns(), *self.segments, *self.score_columns()]
+        return [
+            self.id,
+            *self.rating_columns(),
+            *self.segments,
+            *self.score_columns(),
+            *self.comments,
+            *self.personal,
+            *self.exclude,
+        ]
 
 
 def _segment_spec(name: str, spec: Any) -> tuple[Any, str | None, dict[str, str]]:
@@ -397,6 +477,13 @@ class StaffQuestionnaire:
     items: dict[str, str]
     duration: str | None = None
     segments: dict[str, list[str | int]] = field(default_factory=dict)
+    missing: list[Code] = field(default_factory=list)  # the codebook's missing-answer codes
+    exclude: dict[str, list[str]] = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)
+    personal: list[str] = field(default_factory=list)
+
+    def missing_codes(self, column: str) -> list[Code]:
+        return list(self.missing)
 
     def rating_columns(self) -> list[str]:
         return list(self.items.values())
