@@ -8,13 +8,26 @@ A malformed line of the file (the reader sets it aside: wrong number of fields, 
 closed) is one rejected row too, with its file line in ``reasons``; in ``rejected`` its cells are
 empty and the line as received is in the column ``raw_line`` (present only when there are such
 lines). Rejected rows are in file order.
+
+Before validation (:func:`exclusions`), rows that are not customers' answers are set aside
+("excluded", not validated further): Qualtrics previews, tests, spam and unfinished responses
+(automatically for a Qualtrics export), rows matching a codebook ``exclude`` rule, and the dropped
+copies of a duplicated respondent id under ``validation.duplicates: keep-first | keep-last``. They
+are in ``rejected`` too, with their reasons and ``ledger = excluded`` (the column is present only
+when something was excluded); accepted + rejected for bad data + excluded = received.
+
+Missing-answer codes (codebook ``missing``, and an item's own) are missing answers before any
+scale check, and counted per code and column. Personal-data columns (codebook ``personal``) never
+leave validation (dropped from ``clean``, blanked in ``rejected``); comment columns are redacted
+(:func:`analysis.intake.redact.redact`) in both.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,9 +36,10 @@ import pyarrow as arrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from analysis.config.params import Codebook, DesignConfig, StaffQuestionnaire
+from analysis.config.params import Code, Codebook, DesignConfig, StaffQuestionnaire
 from analysis.errors import DataError
 from analysis.intake.readers import TEXT, RawSurvey
+from analysis.intake.redact import name_words, redact
 
 Questionnaire = Codebook | StaffQuestionnaire  # what a survey is validated against
 
@@ -34,6 +48,23 @@ QUALTRICS_DURATION = "Duration (in seconds)"
 SPEEDER_FRACTION = 1 / 3  # a speeder took less than a third of the median interview length
 MIN_STRAIGHT_LINE_ANSWERS = 6  # straight-lining needs at least this many identical answers
 CONTROL = r"[\x00-\x1f\x7f]"  # control characters (newline, tab, ...): never in an id
+#: Qualtrics ``Status`` values of responses that are not customers' (preview, test, spam), as
+#: text and as the numeric codes of a "numeric values" export
+QUALTRICS_STATUS = {
+    "Survey Preview": "Survey Preview",
+    "Survey Test": "Survey Test",
+    "Spam": "Spam",
+    "1": "Survey Preview",
+    "2": "Survey Test",
+    "8": "Spam",
+}
+UNFINISHED = ("False", "0")  # Qualtrics ``Finished`` of an unfinished response
+#: personal columns whose names hold the respondents' names (redacted from the comments)
+NAME_COLUMN = re.compile(r"name", re.IGNORECASE)
+#: what ``raw_line`` of a malformed line says when the codebook names personal-data columns
+WITHHELD = "(withheld: the line may hold personal data; see the survey file at this line)"
+Duplicates = Literal["reject", "keep-first", "keep-last"]
+EXCLUDED, REJECTED = "excluded", "rejected"  # the ``ledger`` column of the set-aside rows
 FLAGS = {
     "straight_lining": "same answer to every rating item",
     "speeder": "interview under a third of the median length",
@@ -49,9 +80,16 @@ class ValidationSummary:
     detected: dict[str, Any]
     received: int
     accepted: int
-    rejected: int
+    rejected: int  # rejected for bad data (rules broken, malformed lines)
     reasons: dict[str, int] = field(default_factory=dict)  # rule -> rows breaking it
     flags: dict[str, int] = field(default_factory=dict)  # quality flag -> rows flagged
+    #: set aside before validation (exclusion rules, dropped duplicate copies), not validated
+    excluded: int = 0
+    exclusions: dict[str, int] = field(default_factory=dict)  # exclusion rule -> rows
+    #: missing-answer code (as written in the codebook) -> cells read as missing, in the rows
+    #: validated (accepted or rejected, not excluded); and the same per column
+    missing_codes: dict[str, int] = field(default_factory=dict)
+    missing_codes_by_column: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,9 +101,15 @@ class ValidationSummary:
             f"File: {self.source}" + (f" ({fmt})" if fmt else ""),
             f"Rows received: {self.received:,}",
             f"Rows accepted: {self.accepted:,}",
-            f"Rows rejected: {self.rejected:,}",
         ]
+        if self.excluded:
+            out.append(f"Rows excluded (not validated): {self.excluded:,}")
+            out += [f"  {n:,} × {rule}" for rule, n in self.exclusions.items()]
+        out.append(f"Rows rejected: {self.rejected:,}")
         out += [f"  {n:,} × {rule}" for rule, n in self.reasons.items()]
+        if self.missing_codes:
+            out.append("Answers given as a missing-answer code (read as no answer):")
+            out += [f"  {n:,} × {code}" for code, n in self.missing_codes.items()]
         if self.flags:
             out.append("Quality flags (kept in the analysis):")
             out += [f"  {n:,} × {flag}" for flag, n in self.flags.items()]
@@ -231,31 +275,57 @@ def _rules(codebook: Questionnaire) -> dict[str, _Rule]:
     }
 
 
-def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> Validated:
+def validate(
+    raw: RawSurvey,
+    codebook: Questionnaire,
+    design: DesignConfig,
+    *,
+    duplicates: Duplicates = "reject",
+) -> Validated:
     """Validate a survey read by :func:`analysis.intake.readers.read_survey` against its codebook
     and design.
+
+    Rows are first set aside by the exclusion rules (:func:`exclusions`) and, with
+    ``duplicates`` ``keep-first`` or ``keep-last`` (params ``validation.duplicates``), the other
+    copies of a duplicated respondent id; the rest are validated, missing-answer codes read as
+    missing answers. ``reject`` (the default) rejects every copy of a duplicated id.
 
     Returns
     -------
     Validated
         ``clean``: accepted rows in file order; ratings and scores as nullable ``Int64``,
         segments as ``category`` of strings in codebook order, the weight and fpc columns as
-        ``float64``, the id, strata and cluster columns and all other columns as strings.
-        ``rejected``: the rejected rows exactly as received (text), plus a ``reasons`` column
-        (``; ``-separated) and, when the file had malformed lines, ``raw_line`` (the line as
-        received; empty for the rows that were read). ``summary``: counts of rows received,
-        accepted, rejected, and of rows per rule broken.
+        ``float64``, the id, strata and cluster columns and all other columns as strings;
+        without the codebook's personal-data columns, its comment columns redacted.
+        ``rejected``: the excluded and rejected rows as received (text; personal-data columns
+        empty, comments redacted), in file order, plus a ``reasons`` column (``; ``-separated),
+        ``ledger`` (``excluded`` or ``rejected``; only when some row was excluded) and, when the
+        file had malformed lines, ``raw_line`` (the line as received; empty for the rows that
+        were read). ``summary``: counts of rows received, accepted, rejected, excluded, of rows
+        per rule broken and per exclusion rule, and of missing-answer codes.
     """
     check_columns(raw, codebook, design)
     text = raw.frame.astype(TEXT)
+    decimal = raw.detected.get("decimal", ".")
+    left_out = exclusions(raw, codebook)
+    _drop_duplicate_copies(raw, text, codebook.id, duplicates, left_out)
+    out_rows = np.zeros(len(text), dtype=bool)
+    out_rows[sorted(left_out.reasons)] = True
+    work = text[~out_rows]  # keeps the labels of raw.frame (its positions)
+
     numeric = _numeric_columns(codebook, design)
     found = _Findings(_rules(codebook))
-
-    typed = _labelled_segments(text, raw.value_labels, codebook)
+    coded: dict[str, dict[str, int]] = {}
+    typed = _labelled_segments(work, raw.value_labels, codebook)
     for col, kind in numeric.items():
-        parsed, bad = _parse_numbers(text[col], raw.detected.get("decimal", "."))
-        for row in np.flatnonzero(bad.to_numpy()):
-            found.add(int(row), "not_a_number", col, text[col].iloc[row])
+        parsed, bad = _parse_numbers(work[col], decimal)
+        parsed, bad, counts = _missing_answers(
+            work[col], parsed, bad, _codes_of(codebook, col, kind)
+        )
+        if counts:
+            coded[col] = counts
+        for row in work.index[bad.to_numpy()]:
+            found.add(int(row), "not_a_number", col, work.loc[row, col])
         if kind in ("weight", "fpc"):  # already reported: keep 'missing' from reporting it again
             parsed = parsed.mask(bad, 1.0)
         typed[col] = parsed
@@ -263,41 +333,250 @@ def validate(raw: RawSurvey, codebook: Questionnaire, design: DesignConfig) -> V
     try:
         build_schema(codebook, design).validate(typed, lazy=True)
     except SchemaErrors as exc:
-        _collect(exc.failure_cases, raw, codebook, found)
+        _collect(exc.failure_cases, raw, work, codebook, found)
 
-    _control_characters(text[codebook.id], found)
+    _control_characters(work[codebook.id], found)
 
     bad_rows = sorted(found.reasons)
     mask = np.zeros(len(text), dtype=bool)
     mask[bad_rows] = True
-    rejected = text[mask].copy()
-    rejected["reasons"] = ["; ".join(found.reasons[r]) for r in bad_rows]
-    rejected = _with_malformed(rejected, [raw.file_row(r) for r in bad_rows], raw, found)
-    clean = _typed_clean(typed[~mask], codebook, design).reset_index(drop=True)
+    aside = sorted([*bad_rows, *left_out.reasons])
+    rejected = text.iloc[aside].copy()
+    rejected["reasons"] = ["; ".join(found.reasons.get(r) or left_out.reasons[r]) for r in aside]
+    if left_out.reasons:
+        rejected["ledger"] = [EXCLUDED if r in left_out.reasons else REJECTED for r in aside]
+    rejected = _with_malformed(rejected, [raw.file_row(r) for r in aside], raw, found)
+    clean = _typed_clean(typed.loc[~mask[work.index]], codebook, design)
+    clean = clean.reset_index(drop=True)
+    clean, rejected = _protected(clean, rejected, raw, codebook)
     flags = quality_flags(clean, codebook)
     summary = ValidationSummary(
         source=str(raw.source),
         detected=dict(raw.detected),
         received=len(text) + len(raw.malformed),
         accepted=len(clean),
-        rejected=len(rejected),
+        rejected=len(bad_rows) + len(raw.malformed),
         reasons=found.counts(),
         flags={FLAGS[f]: int(n) for f, n in flags["flag"].value_counts(sort=False).items()},
+        excluded=len(left_out.reasons),
+        exclusions=left_out.counts(),
+        missing_codes=_code_totals(coded),
+        missing_codes_by_column=coded,
     )
-    if summary.accepted + summary.rejected != summary.received:  # the accounting invariant
-        raise DataError(
+    counted = summary.accepted + summary.rejected + summary.excluded
+    if counted != summary.received or len(rejected) != summary.rejected + summary.excluded:
+        raise DataError(  # the accounting invariant
             f"{raw.source}: internal accounting error: {summary.accepted} accepted + "
-            f"{summary.rejected} rejected != {summary.received} received"
+            f"{summary.rejected} rejected + {summary.excluded} excluded != "
+            f"{summary.received} received"
         )
     return Validated(clean=clean, rejected=rejected, summary=summary, flags=flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# exclusions: rows set aside before validation, each with its reason
+
+
+def is_qualtrics(raw: RawSurvey) -> bool:
+    """A Qualtrics export: the reader recognised one, or it has ``ResponseId`` and ``Finished``."""
+    export = str(raw.detected.get("export", ""))
+    return export.startswith("Qualtrics") or {"ResponseId", "Finished"} <= set(raw.frame.columns)
+
+
+def exclusions(raw: RawSurvey, codebook: Questionnaire) -> _Findings:
+    """The rows to set aside before validation, with their reasons (file order).
+
+    - A Qualtrics export (:func:`is_qualtrics`): ``Status`` a survey preview, test or spam
+      (``QUALTRICS_STATUS``), and unfinished responses (``Finished`` false or 0; the reason names
+      ``Progress`` when the export has it). A codebook ``exclude`` entry for ``Status`` or
+      ``Finished`` replaces the automatic rule (``exclude: {Finished: []}`` keeps unfinished
+      responses).
+    - Every codebook ``exclude`` rule ``column: [values]``: the cell equals a value (text in any
+      case; numbers by value, so ``1`` matches "1.0").
+    """
+    text = raw.frame
+    found = _Findings({})
+    rules: dict[str, list[str]] = dict(codebook.exclude)
+    personal = set(codebook.personal)
+    if is_qualtrics(raw):
+        if "Status" in text and "Status" not in rules:
+            hit = _matches(text["Status"], list(QUALTRICS_STATUS))
+            for row in np.flatnonzero(hit):
+                val = str(text["Status"].iloc[row])
+                name = QUALTRICS_STATUS.get(_number_text(val) or val, val)
+                shown = val if name.casefold() == val.casefold() else f"{val} ({name})"
+                found.note(
+                    int(row),
+                    "survey preview, test or spam response (Qualtrics Status)",
+                    f"survey preview, test or spam response (Status = {shown})",
+                )
+        if "Finished" in text and "Finished" not in rules:
+            hit = _matches(text["Finished"], list(UNFINISHED))
+            progress = text.get("Progress")
+            for row in np.flatnonzero(hit):
+                detail = f"Finished = {text['Finished'].iloc[row]}"
+                if progress is not None and not pd.isna(progress.iloc[row]):
+                    detail += f", Progress = {progress.iloc[row]}%"
+                found.note(
+                    int(row),
+                    "unfinished response (Qualtrics Finished = False)",
+                    f"unfinished response ({detail})",
+                )
+    for col, values in rules.items():
+        for value in values:
+            hit = _matches(text[col], [value])
+            for row in np.flatnonzero(hit):
+                cell = "(personal data)" if col in personal else repr(str(text[col].iloc[row]))
+                found.note(
+                    int(row),
+                    f"excluded by the codebook rule {col}: {value}",
+                    f"{col} = {cell}: excluded by the codebook rule exclude: {{{col}: {value}}}",
+                )
+    return found
+
+
+def _drop_duplicate_copies(
+    raw: RawSurvey, text: pd.DataFrame, id_col: str, policy: Duplicates, found: _Findings
+) -> None:
+    """Under ``keep-first`` (``keep-last``) set aside every copy of a respondent id but the
+    first (last) in file order among the rows not already excluded; ``reject`` leaves them to
+    the ``unique_id`` rule."""
+    if policy == "reject":
+        return
+    keep = "first" if policy == "keep-first" else "last"
+    ids = text[id_col].drop(index=list(found.reasons)).dropna()
+    dropped = ids.duplicated(keep=keep)
+    if not dropped.any():
+        return
+    kept = ids[~ids.duplicated(keep=keep) & ids.duplicated(keep=False)]
+    kept_row = pd.Series(kept.index, index=kept.to_numpy())
+    for row, rid in ids[dropped].items():
+        found.note(
+            int(row),
+            f"duplicate copy of a respondent id (validation.duplicates: {policy})",
+            f"duplicate of respondent id {rid}: file row {raw.file_row(int(kept_row[rid]))} kept",
+        )
+
+
+def _number_text(value: str) -> str | None:
+    """A number as its shortest text ("1.0" -> "1"); None when ``value`` is not a number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f"{number:g}" if np.isfinite(number) else None
+
+
+def _matches(cells: pd.Series, codes: list[Code]) -> np.ndarray:
+    """Where a text column holds one of ``codes``: numbers by value ("6", "6.0" and 6 are the
+    code 6), any other code as text, stripped and in any case."""
+    hit = np.zeros(len(cells), dtype=bool)
+    for mask in _code_masks(cells, None, codes).values():
+        hit |= mask
+    return hit
+
+
+def _code_masks(
+    cells: pd.Series, numbers: pd.Series | None, codes: list[Code]
+) -> dict[str, np.ndarray]:
+    """For each code (keyed as written), where the text column ``cells`` holds it.
+    ``numbers`` is the column parsed (:func:`_parse_numbers`), parsed here when None."""
+    out: dict[str, np.ndarray] = {}
+    lowered: pd.Series | None = None
+    for code in codes:
+        key = str(code)
+        value = None if isinstance(code, str) and _number_text(code) is None else float(code)
+        if value is not None:
+            if numbers is None:
+                numbers, _ = _parse_numbers(cells, ".")
+            out[key] = (numbers == value).to_numpy()
+        else:
+            if lowered is None:
+                lowered = cells.str.strip().str.casefold()
+            out[key] = (lowered == key.strip().casefold()).fillna(False).to_numpy(bool)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# missing-answer codes
+
+
+def _codes_of(codebook: Questionnaire, column: str, kind: str) -> list[Code]:
+    """The missing-answer codes of a column: a rating's own and the codebook's; for a 0-10
+    score the codebook's codes that are not scores (text, or numbers outside 0-10)."""
+    if kind == "rating":
+        return codebook.missing_codes(column)
+    if kind == "score":
+        lo, hi = SCORE_RANGE
+        return [
+            c
+            for c in codebook.missing
+            if (v := _number_text(str(c))) is None or not lo <= float(v) <= hi
+        ]
+    return []
+
+
+def _missing_answers(
+    cells: pd.Series, numbers: pd.Series, bad: pd.Series, codes: list[Code]
+) -> tuple[pd.Series, pd.Series, dict[str, int]]:
+    """The parsed column with its missing-answer codes made missing (no longer "not a number"),
+    and how many cells held each code (codes never found left out)."""
+    if not codes:
+        return numbers, bad, {}
+    masks = _code_masks(cells, numbers, codes)
+    hit = np.zeros(len(cells), dtype=bool)
+    for mask in masks.values():
+        hit |= mask
+    counts = {code: int(m.sum()) for code, m in masks.items() if m.any()}
+    return numbers.mask(hit), bad & ~hit, counts
+
+
+def _code_totals(by_column: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Cells per missing-answer code over all columns, most common first."""
+    totals: dict[str, int] = {}
+    for counts in by_column.values():
+        for code, n in counts.items():
+            totals[code] = totals.get(code, 0) + n
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# personal data
+
+
+def _protected(
+    clean: pd.DataFrame, rejected: pd.DataFrame, raw: RawSurvey, codebook: Questionnaire
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``clean`` without the personal-data columns, ``rejected`` with them empty; the comment
+    columns of both redacted (names from the personal columns whose names say ``name``), and
+    the malformed lines' ``raw_line`` withheld (personal columns) or redacted (comments)."""
+    personal = [c for c in codebook.personal if c in raw.frame]
+    comments = [c for c in codebook.comments if c in raw.frame]
+    if not personal and not comments:
+        return clean, rejected
+    name_cols = [c for c in personal if NAME_COLUMN.search(c)]
+    names = name_words(raw.frame[name_cols].to_numpy().ravel()) if name_cols else []
+    clean = clean.drop(columns=personal)
+    rejected = rejected.copy()
+    for col in personal:
+        rejected[col] = pd.Series(np.nan, index=rejected.index, dtype=TEXT)
+    for col in comments:
+        clean[col] = redact(clean[col], names).to_numpy()
+        rejected[col] = redact(rejected[col], names).to_numpy()
+    if "raw_line" in rejected:
+        line = rejected["raw_line"]
+        rejected["raw_line"] = (
+            line.where(line.isna(), WITHHELD) if personal else redact(line, names).to_numpy()
+        )
+    return clean, rejected
 
 
 def _control_characters(ids: pd.Series, found: _Findings) -> None:
     """Reject ids holding a control character (a newline, a tab, ...): they break every file an
     id is written to and are never a real respondent id."""
     ctrl = ids.str.contains(CONTROL, regex=True, na=False).to_numpy()
-    for row in np.flatnonzero(ctrl):
-        found.add(int(row), "control_character", str(ids.name), ids.iloc[row])
+    for row in ids.index[ctrl]:
+        found.add(int(row), "control_character", str(ids.name), ids.loc[row])
 
 
 def _with_malformed(
@@ -416,8 +695,12 @@ class _Findings:
     def add(self, row: int, key: str, col: str, val: Any, **extra: str) -> None:
         rule = self.rules[key]
         shown = "(empty)" if pd.isna(val) else repr(str(val))
-        self.reasons.setdefault(row, []).append(rule.detail.format(col=col, val=shown, **extra))
-        self.rule_rows.setdefault(rule.summary, set()).add(row)
+        self.note(row, rule.summary, rule.detail.format(col=col, val=shown, **extra))
+
+    def note(self, row: int, summary: str, detail: str) -> None:
+        """Record that ``row`` breaks the rule ``summary``, as ``detail`` says."""
+        self.reasons.setdefault(row, []).append(detail)
+        self.rule_rows.setdefault(summary, set()).add(row)
 
     def counts(self) -> dict[str, int]:
         """Rows per rule, most common first."""
@@ -426,18 +709,22 @@ class _Findings:
 
 
 def _collect(
-    cases: pd.DataFrame, raw: RawSurvey, codebook: Questionnaire, found: _Findings
+    cases: pd.DataFrame,
+    raw: RawSurvey,
+    text: pd.DataFrame,
+    codebook: Questionnaire,
+    found: _Findings,
 ) -> None:
-    """Turn pandera's failure cases into per-row reasons."""
-    text = raw.frame
+    """Turn pandera's failure cases into per-row reasons (``text``: the rows validated, as
+    received, labelled by their position in ``raw.frame``)."""
     for case in cases.itertuples(index=False):
         col, check, idx = case.column, str(case.check), case.index
         if idx is None or pd.isna(idx):
             raise DataError(f"column {col!r} failed the check {check!r} as a whole")
         row = int(idx)
-        val = text[col].iloc[row]
+        val = text.loc[row, col]
         if check == "unique_id":
-            same = np.flatnonzero((text[col] == val).to_numpy())
+            same = text.index[(text[col] == val).to_numpy(dtype=bool, na_value=False)]
             others = [str(raw.file_row(int(i))) for i in same if i != row]
             found.add(row, check, col, val, dup="used again on file row(s) " + ", ".join(others))
         elif check == "listed_value":
@@ -463,13 +750,17 @@ def _typed_clean(
 
 
 def check_rejected_share(summary: ValidationSummary, max_share: float) -> None:
-    """Stop when more than ``max_share`` of the rows were rejected (likely a wrong codebook)."""
-    if summary.received == 0 or summary.rejected / summary.received <= max_share:
+    """Stop when more than ``max_share`` of the rows validated were rejected for bad data
+    (likely a wrong codebook). Excluded rows (previews, unfinished responses, dropped duplicate
+    copies) are not counted: they were never validated."""
+    validated = summary.received - summary.excluded
+    if validated == 0 or summary.rejected / validated <= max_share:
         return
     top = "; ".join(f"{n} × {rule}" for rule, n in list(summary.reasons.items())[:3])
+    of = "rows" if not summary.excluded else f"rows validated ({summary.excluded} excluded)"
     raise DataError(
-        f"{summary.source}: {summary.rejected} of {summary.received} rows "
-        f"({summary.rejected / summary.received:.0%}) were rejected, more than the "
+        f"{summary.source}: {summary.rejected} of {validated} {of} "
+        f"({summary.rejected / validated:.0%}) were rejected, more than the "
         f"{max_share:.0%} allowed by validation.max_rejected_share. This is more likely a wrong "
         f"codebook than bad respondents. Top reasons: {top}. See rejected.csv for every row."
     )
