@@ -146,9 +146,20 @@ def _rows_line(manifest: Mapping[str, Any]) -> str:
     except (KeyError, TypeError, ValueError):
         return ""
     line = f"Based on {accepted:,} of {received:,} survey responses"
-    rejected = received - accepted
+    excluded = int(rows.get("excluded") or 0)
+    rejected = received - accepted - excluded
+    notes = []
+    if excluded:
+        notes.append(
+            f"{excluded:,} were left out by the exclusion rules (previews, unfinished or "
+            "duplicate responses)"
+        )
     if rejected:
-        line += f" ({rejected:,} did not pass the data checks and are listed in the report)"
+        notes.append(f"{rejected:,} did not pass the data checks")
+    if len(notes) == 1:
+        line += f" ({notes[0]} and are listed in the report)"
+    elif notes:
+        line += f" ({'; '.join(notes)}; all are listed in the report)"
     return line + "."
 
 

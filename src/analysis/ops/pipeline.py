@@ -45,14 +45,25 @@ def read_and_validate(client: Client) -> schema.Validated:
     """Read the client's survey and validate it against its codebook and design (no writes)."""
     sheet = client.config.survey_sheet
     raw = readers.read_survey(client.survey_path, sheet=0 if sheet is None else sheet)
-    return schema.validate(raw, client.codebook, client.config.design)
+    return schema.validate(
+        raw,
+        client.codebook,
+        client.config.design,
+        duplicates=client.config.validation.duplicates,
+    )
 
 
 def intake(client: Client) -> Intake:
     """Read and validate the survey; write clean, rejected, quality-flag and summary files.
 
+    ``rejected.csv`` holds the excluded rows (exclusion rules, dropped duplicate copies) and the
+    rows rejected for bad data, each with its reasons; the codebook's personal-data columns are
+    in neither file (empty in rejected.csv) and its comment columns are redacted in both
+    (:func:`analysis.intake.schema.validate` does both before anything is written).
+
     Raises :class:`~analysis.errors.DataError` when the file cannot be read, does not fit the
-    codebook, or more than ``validation.max_rejected_share`` of its rows are rejected.
+    codebook, or more than ``validation.max_rejected_share`` of the rows validated are rejected
+    for bad data (excluded rows not counted).
     """
     result = read_and_validate(client)
     out = client.processed_dir

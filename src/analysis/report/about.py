@@ -59,22 +59,27 @@ def validation_summary(summary: Any) -> HTML:
     """What was received and what was set aside, and why (a ``ValidationSummary`` or dict),
     rendered from ``templates/sections/validation.html.j2``.
 
-    Reads ``source, detected, received, accepted, rejected, reasons`` (rule -> rows) and ``flags``
-    (quality flag -> rows, kept in the analysis).
+    Reads ``source, detected, received, accepted, rejected, reasons`` (rule -> rows), ``flags``
+    (quality flag -> rows, kept in the analysis) and, when present, ``excluded, exclusions``
+    (exclusion rule -> rows) and ``missing_codes`` (code -> answers).
     """
     return section("validation.html.j2", **validation_view(summary))
 
 
 def validation_view(summary: Any) -> dict[str, Any]:
     """The data of the validation part: ``source`` (the file name only), ``received, accepted,
-    rejected``, ``share`` (set aside of received), ``reasons`` (``rule, n``), ``overlap`` (the
-    reasons add up to more than were set aside), ``flags`` (``flag, n``) and ``notes`` (how the
-    file was read, plain text)."""
+    rejected``, ``share`` (set aside for bad data of the rows checked), ``reasons`` (``rule,
+    n``), ``overlap`` (the reasons add up to more than were set aside), ``excluded`` (left out
+    before the checks), ``exclusions`` (``rule, n``), ``exclusion_overlap``, ``checked``
+    (received less excluded), ``missing_codes`` (``code, n``: answers read as no answer),
+    ``flags`` (``flag, n``) and ``notes`` (how the file was read, plain text)."""
     s = as_dict(summary)
-    received, accepted, rejected = (
-        int(s.get(k) or 0) for k in ("received", "accepted", "rejected")
+    received, accepted, rejected, excluded = (
+        int(s.get(k) or 0) for k in ("received", "accepted", "rejected", "excluded")
     )
+    checked = received - excluded
     reasons = s.get("reasons") or {}
+    exclusions = s.get("exclusions") or {}
     detected = s.get("detected") or {}
     notes = []
     if detected:
@@ -85,9 +90,16 @@ def validation_view(summary: Any) -> dict[str, Any]:
         "received": received,
         "accepted": accepted,
         "rejected": rejected,
-        "share": rejected / received if received else math.nan,
+        "share": rejected / checked if checked else math.nan,
         "reasons": [{"rule": str(rule), "n": n} for rule, n in reasons.items()],
         "overlap": sum(int(n) for n in reasons.values()) > rejected,
+        "excluded": excluded,
+        "checked": checked,
+        "exclusions": [{"rule": str(rule), "n": n} for rule, n in exclusions.items()],
+        "exclusion_overlap": sum(int(n) for n in exclusions.values()) > excluded,
+        "missing_codes": [
+            {"code": str(code), "n": n} for code, n in (s.get("missing_codes") or {}).items()
+        ],
         "flags": [{"flag": str(f), "n": n} for f, n in (s.get("flags") or {}).items()],
         "notes": notes,
     }

@@ -538,15 +538,18 @@ def _stderr_text(nb: Any) -> list[str]:
 
 
 def _row_counts(validation: Path, nb_path: Path) -> dict[str, int]:
-    """Rows received/accepted/rejected from this run's ``validation.json`` (in its stage, so
-    never a previous run's)."""
+    """Rows received/accepted/rejected (and excluded, when any were) from this run's
+    ``validation.json`` (in its stage, so never a previous run's)."""
     if not validation.is_file():
         raise ReportError(
             f"{nb_path.name}: the notebook ran but did not write validation.json "
             "(it must call pipeline.intake); the previous report was left unchanged"
         )
     data = json.loads(validation.read_text(encoding="utf-8"))
-    return {k: int(data[k]) for k in ("received", "accepted", "rejected")}
+    rows = {k: int(data[k]) for k in ("received", "accepted", "rejected")}
+    if data.get("excluded"):
+        rows["excluded"] = int(data["excluded"])
+    return rows
 
 
 def _rel(path: Path, root: Path) -> str:

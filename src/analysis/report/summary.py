@@ -61,7 +61,8 @@ def cover(client: Client, summary: Any | None = None, clean: pd.DataFrame | None
     dimensions.
 
     ``summary`` is the :class:`~analysis.intake.schema.ValidationSummary` (or its ``to_dict()``);
-    its ``accepted`` count is the sample size shown. ``clean`` (the accepted rows) gives the
+    its ``accepted`` count is the sample size shown, and its ``excluded`` count (responses left
+    out before the checks), when there are any. ``clean`` (the accepted rows) gives the
     fieldwork dates where it has them (:func:`fieldwork_dates`).
     """
     cb = client.codebook
@@ -72,6 +73,10 @@ def cover(client: Client, summary: Any | None = None, clean: pd.DataFrame | None
     if summary is not None:
         accepted = fmt_int(as_dict(summary).get("accepted"))
         facts.append({"label": "Respondents analysed", "value": accepted})
+        excluded = int(as_dict(summary).get("excluded") or 0)
+        if excluded:
+            why = "previews, unfinished or duplicate responses: see About the survey"
+            facts.append({"label": "Responses left out", "value": f"{fmt_int(excluded)} ({why})"})
     facts.append({"label": "Service attributes rated", "value": fmt_int(len(cb.items))})
     dims = list(dict.fromkeys(i.dimension for i in cb.items))
     facts.append({"label": "Dimensions", "value": fmt_int(len(dims))})
