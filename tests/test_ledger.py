@@ -332,3 +332,36 @@ def test_malformed_line_is_withheld_when_the_codebook_names_personal_columns(
     ledger_adds_up(v)
     assert v.rejected["raw_line"].iloc[0] == schema.WITHHELD
     assert "name" not in v.clean
+
+
+# ---------------------------------------------------------------------------------------------
+# the ledger in the report and the email
+
+
+def test_report_says_what_was_left_out_and_the_codes(tmp_path: Path) -> None:
+    from analysis.ops.deliver import _rows_line
+    from analysis.report import about
+
+    raw = read(tmp_path, QUALTRICS)
+    v = schema.validate(raw, codebook(missing=["Don't know", 6]), DesignConfig())
+    summary = {**v.summary.to_dict(), "missing_codes": {"6": 310, "Don't know": 12}}
+    html = about.validation_summary(summary).data
+    assert "<strong>7 responses</strong>. <strong>3</strong> of them were left out" in html
+    assert "of the other 4, <strong>3</strong> passed every check" in html
+    assert "<strong>1</strong> (25%) broke at least one rule" in html  # of the 4 checked
+    assert (
+        '<th scope="row">unfinished response (Qualtrics Finished = False)</th>'
+        '<td class="num">1</td>' in html
+    )
+    assert '<th scope="row">Don&#39;t know</th><td class="num">12</td>' in html
+    rows = {"received": 7, "accepted": 3, "rejected": 1, "excluded": 3}
+    assert _rows_line({"rows": rows}) == (
+        "Based on 3 of 7 survey responses (3 were left out by the exclusion rules (previews, "
+        "unfinished or duplicate responses); 1 did not pass the data checks; all are listed in "
+        "the report)."
+    )
+    rows = {"received": 7, "accepted": 6, "rejected": 1}
+    assert _rows_line({"rows": rows}) == (
+        "Based on 6 of 7 survey responses (1 did not pass the data checks and are listed in the "
+        "report)."
+    )
