@@ -45,11 +45,15 @@ _SUFFIXES = ("ing", "ed", "es", "s")
 
 def fold(texts: pd.Series) -> pa.Array:
     """The texts lower-cased with accents removed (NFKD, combining marks dropped), as a pyarrow
-    string array; missing stays null."""
+    string array; missing stays null. Only the non-ASCII texts need the normalisation."""
     arr = pa.array(texts.astype(object).where(texts.notna(), None), type=pa.large_string())
-    arr = pc.utf8_normalize(arr, form="NFKD")
-    arr = pc.replace_substring_regex(arr, pattern=r"\p{Mn}+", replacement="")
-    return pc.utf8_lower(arr)
+    lower = pc.utf8_lower(arr)
+    wide = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True))
+    if not pc.any(wide).as_py():
+        return lower
+    some = pc.utf8_normalize(pc.filter(lower, wide), form="NFKD")
+    some = pc.replace_substring_regex(some, pattern=r"\p{Mn}+", replacement="")
+    return pc.replace_with_mask(lower, wide, pc.utf8_lower(some))
 
 
 def fold_word(word: str) -> str:
