@@ -1,16 +1,16 @@
 """Small-cell suppression of every published table: which cells to hide, and blanking them.
 
 One mechanism for every table (gaps, dimensions, drivers, NPS, reliability, segment contrasts,
-trend, perception):
+trend, perception, themes):
 
 - :func:`cells`: the cells to hide. Primary suppression: rows with ``0 < n < min_cell``.
-  Complementary suppression: within one item (or one dimension) and one group (not the overall
-  row), while the hidden levels could be recovered from the overall estimate and the other levels
-  (exactly one is hidden, or together they have fewer than ``min_cell`` respondents, so their
-  combined estimate would reveal a small cell), the shown level with the next smallest ``n``
-  (``n > 0``; the first in table order on ties) is hidden too. Rows with ``n = 0`` are flagged
-  (they have no estimate to show) but hide nothing, so they do not trigger complementary
-  suppression.
+  Complementary suppression: within one item (or dimension, or theme) and one group (not the
+  overall row), while the hidden levels could be recovered from the overall estimate and the
+  other levels (exactly one is hidden, or together they have fewer than ``min_cell``
+  respondents, so their combined estimate would reveal a small cell), the shown level with the
+  next smallest ``n`` (``n > 0``; the first in table order on ties) is hidden too. Rows with
+  ``n = 0`` are flagged (they have no estimate to show) but hide nothing, so they do not
+  trigger complementary suppression.
 - :func:`blank`: blanks every column of the hidden rows except the table's identifying columns,
   which the module that builds the table declares (its ``IDENTIFIERS``, e.g.
   :data:`analysis.cx.gaps.IDENTIFIERS`), and adds the bool column ``suppressed``. No estimate of
@@ -81,7 +81,7 @@ def cells(table: pd.DataFrame, min_cell: int) -> np.ndarray:
             work[c] = ALL
     n = work["n"].to_numpy(dtype=float)
     primary = (n > 0) & (n < min_cell)
-    keys = [c for c in ("item", "dimension", "group") if c in work.columns]
+    keys = [c for c in ("item", "dimension", "theme", "group") if c in work.columns]
     grp = work.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     in_groups = work["group"].to_numpy() != ALL
     complementary = np.zeros(len(work), dtype=bool)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import files
-from analysis.config.params import Client, DesignConfig, load_client
+from analysis.config.params import Client, DesignConfig, Theme, load_client
 from analysis.cx import dimensions, drivers, inputs, perception, suppression
 from analysis.cx import gaps as gaps_mod
 from analysis.cx import nps as nps_mod
@@ -21,8 +21,10 @@ from analysis.cx import priorities as priorities_mod
 from analysis.cx import reliability as reliability_mod
 from analysis.cx import representativeness as representativeness_mod
 from analysis.cx import segments as segments_mod
+from analysis.cx import themes as themes_mod
 from analysis.cx import trend as trend_mod
 from analysis.errors import DesignError
+from analysis.intake import comments as comments_mod
 from analysis.intake import readers, schema
 from analysis.survey import calibrate as weighting
 from analysis.survey import design as design_mod
@@ -372,3 +374,44 @@ def perception_gap(
     table = _labelled(client, table)
     files.write_csv(table, out / "perception_gap.csv")
     return table
+
+
+@dataclass(frozen=True)
+class ThemeResult:
+    """What customers said: the theme shares as written to ``themes.csv`` (suppressed, labelled)
+    and the short quotes of ``quotes.csv`` (columns ``theme, quote``; never attributed)."""
+
+    table: pd.DataFrame
+    quotes: pd.DataFrame
+
+
+def themes(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> ThemeResult | None:
+    """The share of customers raising each theme of the open comments, overall and by segment,
+    and a few short quotes per theme; write ``themes.csv`` and ``quotes.csv``.
+
+    The themes are the codebook's (``themes``, source ``codebook``), else suggested from the
+    comments (:func:`analysis.intake.comments.suggest_themes`, source ``suggested``; none from
+    fewer than 30 comments: both files are written without rows). A respondent with several
+    comment columns raises a theme if any of their comments does. None when the codebook names
+    no comment columns.
+    """
+    codebook = client.codebook
+    if not codebook.comments:
+        return None
+    cfg = client.config.analysis
+    chosen = dict(codebook.themes)
+    if not chosen:
+        said = comments_mod.comment_texts(clean, codebook.comments)
+        suggested = comments_mod.suggest_themes(said, seed=cfg.seed)
+        chosen = {name: Theme(words=words) for name, words in suggested.items()}
+    coded = comments_mod.code_respondents(clean, codebook.comments, chosen)
+    table = themes_mod.theme_shares(
+        design, clean, codebook, coded, by=cfg.by, confidence=cfg.confidence
+    )
+    quotes = themes_mod.quotes(
+        clean, codebook, coded, table, cfg.quotes, cfg.min_cell, themes=chosen
+    )
+    shown = _labelled(client, themes_mod.suppress_shares(table, cfg.min_cell))
+    files.write_csv(shown, client.processed_dir / "themes.csv")
+    files.write_csv(quotes, client.processed_dir / "quotes.csv")
+    return ThemeResult(table=shown, quotes=quotes)
