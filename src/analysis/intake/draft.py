@@ -97,11 +97,11 @@ DIMENSIONS = {  # SERVQUAL-style stems
     "ass": "Assurance",
     "emp": "Empathy",
 }
-ID_NAMES = ("responseid", "respondentid", "respondent_id", "respid", "id", "caseid", "uuid")
+ID_NAMES = ("responseid", "respondentid", "respid", "id", "caseid", "recordid", "uuid")
 OVERALL_NAMES = ("overall_sat", "overall", "osat", "overall_satisfaction", "satisfaction")
 RECOMMEND_NAMES = ("recommend", "nps", "ltr", "likelihood_to_recommend")
 OVERALL_TEXT = re.compile(r"\boverall\b.*\bsatisf|\bsatisf.*\boverall\b", re.IGNORECASE)
-RECOMMEND_TEXT = re.compile(r"\brecommend|\bNPS\b", re.IGNORECASE)
+RECOMMEND_TEXT = re.compile(r"\brecommend|\bNPS\b", re.IGNORECASE)  # "How likely ... recommend"
 WEIGHT_HINTS = ("weight", "wgt", "wt", "pw")
 DURATION_NAMES = ("duration_sec", "duration", "Duration (in seconds)", "seconds")
 #: Export metadata (names compared lower-case, letters and digits only): never segments.
@@ -417,6 +417,21 @@ def _roles(export: _Export, kinds: dict[str, str], used: set[str]) -> dict[str, 
         id_col = next(
             (c for c in candidates if "id" in c.lower() and _mostly_unique(frame[c])), None
         )
+    if id_col is None:  # the first column of unique short values (a code, not a comment)
+        id_col = next(
+            (
+                c
+                for c in candidates
+                if kinds.get(c) is None
+                and _mostly_unique(frame[c])
+                and frame[c].notna().all()
+                and float(frame[c].str.len().max()) <= 40
+            ),
+            None,
+        )
+        if id_col is not None:
+            export.notes[f"id={id_col}"] = "the first column of unique values: is it the id?"
+            review.append(f"respondent id guessed: '{id_col}' (its values are unique)")
     if id_col is None:
         review.append("no respondent id column recognised: name it in the codebook")
         export.notes[f"id={REVIEW}"] = "name the respondent id column"
@@ -425,10 +440,12 @@ def _roles(export: _Export, kinds: dict[str, str], used: set[str]) -> dict[str, 
     free = [c for c in numbers if c not in used and kinds.get(c) != "metadata"]
     scores = [c for c in free if _is_score(numbers[c])]
     overall = _pick(scores, OVERALL_NAMES) or next(
-        (c for c in scores if OVERALL_TEXT.search(export.question(c))), None
+        (c for c in scores if OVERALL_TEXT.search(_spoken(c, export)) or "overall" in _key(c)),
+        None,
     )
-    recommend = _pick([c for c in scores if c != overall], RECOMMEND_NAMES) or next(
-        (c for c in scores if c != overall and RECOMMEND_TEXT.search(export.question(c))), None
+    rest = [c for c in scores if c != overall]
+    recommend = _pick(rest, RECOMMEND_NAMES) or next(
+        (c for c in rest if RECOMMEND_TEXT.search(_spoken(c, export))), None
     )
     duration = _pick([c for c in numbers if c not in used], DURATION_NAMES)
     roles: dict[str, str | None] = {
@@ -441,7 +458,7 @@ def _roles(export: _Export, kinds: dict[str, str], used: set[str]) -> dict[str, 
     for role in ("overall", "recommend"):
         if roles[role]:
             text = export.question(str(roles[role]))
-            export.notes[role] = "0-10" + (f": {text[:60]}" if text else "")
+            export.notes[role] = "0-10" + (f": {_clip(text)}" if text else "")
     roles["weight"] = next(
         (
             c
@@ -459,6 +476,11 @@ def _roles(export: _Export, kinds: dict[str, str], used: set[str]) -> dict[str, 
             f"'{roles['weight']}' proposed as the sampling weight; add strata/clusters if any"
         )
     return roles
+
+
+def _spoken(col: str, export: _Export) -> str:
+    """The column's question text and its name with separators as spaces, to search in."""
+    return f"{export.question(col)} {re.sub(r'[_.-]+', ' ', col)}"
 
 
 def _rating_like(export: _Export, kinds: dict[str, str], used: set[str]) -> list[str]:
@@ -810,3 +832,10 @@ def _yaml(data: dict, notes: dict[str, str]) -> str:
             note = notes.get(f"{key}={value}", notes.get(key))
         out.append(f"{line}  # {REVIEW}: {note}" if note else line)
     return "\n".join(out) + "\n"
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """``text`` cut to ``width`` characters at a word, with "..." when cut."""
+    if len(text) <= width:
+        return text
+    return text[:width].rsplit(" ", 1)[0] + " ..."
