@@ -38,6 +38,7 @@ from analysis import files
 from analysis.config.params import SLUG
 from analysis.errors import ParamsError
 from analysis.intake import readers
+from analysis.intake.schema import _parse_numbers
 
 #: Words naming the expectation (importance) and the performance (satisfaction) rating of an
 #: item in column names; every expectation word pairs with every performance word.
@@ -213,7 +214,7 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
     raw = readers.read_survey(survey)
     export = _Export(
         frame=raw.frame,
-        numbers=_numbers(raw.frame),
+        numbers=_numbers(raw.frame, str(raw.detected.get("decimal", "."))),
         questions=dict(raw.questions),
         value_labels=dict(raw.value_labels),
         qualtrics=str(raw.detected.get("export", "")).startswith("Qualtrics"),
@@ -258,14 +259,19 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
     return Draft(params=params_path, codebook=codebook_path, survey=target, review=export.review)
 
 
-def _numbers(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """Columns that are numeric but for a few stray cells (<= 5% of the answered ones)."""
+def _numbers(frame: pd.DataFrame, decimal: str = ".") -> dict[str, pd.Series]:
+    """Columns that are numeric but for a few stray cells (<= 5% of the answered ones), parsed
+    as validation parses them (``decimal`` "." or ","); a column whose first answered cells are
+    mostly text is not parsed whole."""
     out = {}
     for col in frame.columns:
         present = int(frame[col].notna().sum())
         if not present:
             continue
-        values = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        head = frame[col].dropna().head(SAMPLE)
+        if _parse_numbers(head, decimal)[1].mean() > 1 - NUMERIC_SHARE:
+            continue
+        values, _ = _parse_numbers(frame[col], decimal)
         if values.notna().sum() >= NUMERIC_SHARE * present:
             out[col] = values
     return out
