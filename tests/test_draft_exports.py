@@ -285,3 +285,15 @@ def test_plain_frame_without_design_validates(tmp_path: Path) -> None:
     cb = load_client(draft.params, root=tmp_path).codebook
     v = schema.validate(readers.read_survey(tmp_path / "s.csv"), cb, DesignConfig())
     assert v.summary.accepted == 2
+
+
+@pytest.mark.slow
+def test_qualtrics_draft_runs_as_drafted(tmp_path: Path) -> None:
+    """The drafted client runs end to end (validate, analyses, the report notebook)."""
+    planted = write_qualtrics(tmp_path / "export.csv", n=120)
+    draft_client("acme", planted.path, root=tmp_path)
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "gap_report.ipynb"
+    args = ["run", "params/acme.yaml", "--root", str(tmp_path), "--no-pdf"]
+    assert main([*args, "--notebook", str(notebook)]) == 0
+    html = (tmp_path / "reports/acme/report.html").read_text()
+    assert all(label in html for label in planted.labels)
