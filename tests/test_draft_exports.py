@@ -297,3 +297,25 @@ def test_qualtrics_draft_runs_as_drafted(tmp_path: Path) -> None:
     assert main([*args, "--notebook", str(notebook)]) == 0
     html = (tmp_path / "reports/acme/report.html").read_text()
     assert all(label in html for label in planted.labels)
+
+
+def test_blank_segments_metadata_and_date_like_names(tmp_path: Path) -> None:
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "ResponseId": [f"R_{k}" for k in range(n)],
+            "Q_RecaptchaScore": ["0.9", "1.0"] * (n // 2),
+            "update_imp": [str(1 + k % 5) for k in range(n)],
+            "update_sat": [str(1 + (k * 3) % 5) for k in range(n)],
+            "gender": ["F", "M", "", ""] * (n // 4),  # half blank: not a segment
+            "plan": ["Basic", "Plus"] * (n // 2),
+        }
+    )
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    draft = draft_client("s", tmp_path / "s.csv", root=tmp_path)
+    cb = load_client(draft.params, root=tmp_path).codebook
+    assert [(i.id, i.expectation) for i in cb.items] == [("update", "update_imp")]
+    assert cb.segments == {"plan": ["Basic", "Plus"]}
+    assert any("'gender'" in r and "20 of 40 answers blank" in r for r in draft.review)
+    assert "Q_RecaptchaScore" in draft.codebook.read_text()  # listed as export metadata
+    assert "Q_RecaptchaScore" not in {cb.overall, cb.recommend, *cb.segments}

@@ -125,7 +125,7 @@ METADATA = {
     "date",
     "timestamp",
 }
-METADATA_PREFIXES = ("recipient", "customdata", "location", "q_")
+METADATA_PREFIXES = ("recipient", "customdata", "location")
 #: Personal data by name (same normalisation): never segments, listed under ``personal:``.
 PERSONAL = {"name", "fullname", "firstname", "lastname", "surname", "ipaddress", "ip"}
 PERSONAL_PARTS = ("email", "phone", "mobile", "telephone", "latitude", "longitude", "ipaddress")
@@ -142,6 +142,7 @@ SCALES = ((1, 5), (1, 7), (1, 10), (0, 10), (1, 4), (1, 6), (1, 9), (1, 11))
 #: Codes beyond a scale that mean "no answer" (besides the value just above its top).
 CODES_ABOVE = (8, 9, 88, 96, 97, 98, 99, 888, 997, 998, 999)
 MAX_SEGMENT_LEVELS = 12
+MAX_BLANK_SEGMENT = 0.05  # a column with more blank answers is not proposed as a segment
 MAX_BY_LEVELS = 8  # analysis.by proposes segments with at most this many levels
 MAX_RATING_VALUES = 16  # distinct values (codes included) of a rating-like column
 NUMERIC_SHARE = 0.95  # a column is numeric when this share of its answered cells are numbers
@@ -353,7 +354,13 @@ def _kinds(export: _Export) -> dict[str, str]:
         ):
             kinds[col] = "personal"
             continue
-        if key in METADATA or key.startswith(METADATA_PREFIXES) or "date" in key:
+        dated = col not in numbers and ("date" in key or "timestamp" in key)
+        if (
+            key in METADATA
+            or key.startswith(METADATA_PREFIXES)
+            or col.lower().startswith("q_")  # Qualtrics' own fields: Q_RecaptchaScore ...
+            or dated
+        ):
             kinds[col] = "metadata"
             continue
         if col in numbers:
@@ -794,6 +801,13 @@ def _segments(export: _Export, kinds: dict[str, str], used: set[str]) -> dict[st
         counts = counts.drop(rare.index)
         if not 2 <= len(counts) <= MAX_SEGMENT_LEVELS:
             continue
+        blank = int(values.isna().sum())
+        if blank > MAX_BLANK_SEGMENT * len(values):
+            review.append(
+                f"'{c}' ({len(counts)} values) not proposed as a segment: {blank} of "
+                f"{len(values)} answers blank, and validation rejects a row with a blank segment"
+            )
+            continue
         segments[c] = [str(v) for v in counts.index]
         if len(rare):
             review.append(
@@ -801,7 +815,6 @@ def _segments(export: _Export, kinds: dict[str, str], used: set[str]) -> dict[st
                 f"rejected): {shorten(list(rare.index))}"
             )
             export.notes[c] = f"rare values left out: {shorten(list(rare.index), 3)}"
-        blank = int(values.isna().sum())
         if blank:
             review.append(f"'{c}': {blank} blank cell(s): those rows will be rejected")
     if segments:
