@@ -319,3 +319,17 @@ def test_blank_segments_metadata_and_date_like_names(tmp_path: Path) -> None:
     assert any("'gender'" in r and "20 of 40 answers blank" in r for r in draft.review)
     assert "Q_RecaptchaScore" in draft.codebook.read_text()  # listed as export metadata
     assert "Q_RecaptchaScore" not in {cb.overall, cb.recommend, *cb.segments}
+
+
+def test_surveymonkey_xlsx_reads_like_its_csv(tmp_path: Path) -> None:
+    planted = write_surveymonkey(tmp_path / "sm.csv", n=30)
+    cells = pd.read_csv(planted.path, header=None, dtype=str, keep_default_na=False)
+    cells.to_excel(tmp_path / "sm.xlsx", header=False, index=False)
+    from_csv = readers.read_survey(planted.path)
+    from_xlsx = readers.read_survey(tmp_path / "sm.xlsx")
+    assert from_xlsx.header_rows == 2 and from_xlsx.questions == from_csv.questions
+    pd.testing.assert_frame_equal(from_xlsx.frame, from_csv.frame)
+    assert from_xlsx.file_row(0) == 3
+    draft = draft_client("smx", tmp_path / "sm.xlsx", root=tmp_path)
+    cb = load_client(draft.params, root=tmp_path).codebook
+    assert [(i.expectation, i.performance) for i in cb.items] == planted.pairs

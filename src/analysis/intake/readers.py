@@ -78,7 +78,7 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     if suffix in (".csv", ".tsv", ".txt"):
         frame, detected, malformed, lines, questions = _read_text_table(path)
     elif suffix == ".xlsx":
-        frame, detected = _read_excel(path, sheet)
+        frame, detected, questions = _read_excel(path, sheet)
     elif suffix == ".sav":
         frame, detected, value_labels = _read_sav(path)
     elif suffix == ".parquet":
@@ -158,7 +158,14 @@ def _surveymonkey_header(text: str, delimiter: str) -> tuple[list[str], dict[str
     (the question alone for a "Response" column).
     """
     rows = csv.reader(StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
-    first, second = next(rows, []), next(rows, [])
+    return _surveymonkey_names(next(rows, []), next(rows, []))
+
+
+def _surveymonkey_names(
+    first: list[str], second: list[str]
+) -> tuple[list[str], dict[str, str]] | None:
+    """Column names and question texts from SurveyMonkey's two header rows (see
+    :func:`_surveymonkey_header`), or None if they are not SurveyMonkey's."""
     first = [c.strip() for c in first]
     second = [c.strip() for c in second] + [""] * max(0, len(first) - len(second))
     if len(second) != len(first) or not any(c in SURVEYMONKEY_RESPONSE for c in second):
@@ -418,7 +425,11 @@ def _header_names(text: str, delimiter: str) -> list[str]:
     return list(first)
 
 
-def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_excel(
+    path: Path, sheet: str | int
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
+    """The sheet as text, what was detected, and the question texts of a SurveyMonkey export
+    (its second header row is then the frame's first row)."""
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # openpyxl raises many types for a corrupt file
@@ -433,12 +444,24 @@ def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, A
                 "(set survey_sheet in the params file)"
             )
         name = names[sheet] if isinstance(sheet, int) else sheet
-        frame = pd.read_excel(book, sheet_name=name, dtype=object)
+        head = pd.read_excel(book, sheet_name=name, dtype=object, header=None, nrows=2)
+        head = head.map(lambda v: _cell_text(v) or "")
+        monkey = None
+        if len(head) == 2:
+            monkey = _surveymonkey_names(list(head.iloc[0]), list(head.iloc[1]))
+        questions: dict[str, str] = {}
+        if monkey is None:
+            frame = pd.read_excel(book, sheet_name=name, dtype=object)
+        else:  # the second header row is read as the first data row, as from a CSV
+            header, questions = monkey
+            frame = pd.read_excel(
+                book, sheet_name=name, dtype=object, header=None, skiprows=1, names=header
+            )
     frame = frame.map(_cell_text)
     detected: dict[str, Any] = {"format": "xlsx", "sheet": name}
     if len(names) > 1:
         detected["sheets"] = names  # for a hint when the data are on another sheet
-    return _as_text(frame), detected
+    return _as_text(frame), detected, questions
 
 
 def _cell_text(value: Any) -> Any:
