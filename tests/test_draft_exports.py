@@ -145,6 +145,7 @@ def test_plain_csv_prefixes_weight_dates_and_content_personal(tmp_path: Path) ->
         }
     )
     frame.loc[5, "sat_speed"] = 99
+    frame.loc[7:9, "ltr"] = 999  # 3 cells: a code beyond 0-10
     frame.to_csv(tmp_path / "plain.csv", index=False)
     draft = draft_client("plain", tmp_path / "plain.csv", root=tmp_path)
     summary = draft.summary()
@@ -166,7 +167,8 @@ def test_plain_csv_prefixes_weight_dates_and_content_personal(tmp_path: Path) ->
     ]
     assert "submitted" not in cb.segments and cb.personal == ["contact"]
     assert cb.recommend == "ltr" and cb.overall is None
-    assert (cb.scale.min, cb.scale.max) == (1, 10) and cb.missing == [-99, 99]
+    assert (cb.scale.min, cb.scale.max) == (1, 10) and cb.missing == [-99, 99, 999]
+    assert "in the 0-10 columns: 999 (3 cell(s))" in draft.codebook.read_text()
     v, _ = _validated(draft.params, tmp_path)
     assert v.summary.accepted + v.summary.rejected == n
 

@@ -310,6 +310,7 @@ def _draft_codebook(export: _Export) -> tuple[dict[str, Any], str | None]:
         used |= {c for i in items for c in (i["expectation"], i["performance"])}
     rating_cols = [c for i in items for c in (i["expectation"], i["performance"])]
     lo, hi, missing = _scale(export, rating_cols)
+    missing = _score_codes(export, [roles["overall"], roles["recommend"]], missing)
     segments = _segments(export, kinds, used)
     used |= set(segments)
     left = [c for c in frame.columns if c not in used and kinds.get(c) != "metadata"]
@@ -600,8 +601,10 @@ def _text_pairs(export: _Export, columns: list[str]) -> list[tuple[str, str, str
         key = " ".join(re.findall(r"[a-z0-9]+", said.lower()))
         if not key or role is None:
             continue
-        (e_cols.setdefault(key, []).append((said, c)) if role == "e" else None)
-        (p_cols.setdefault(key, []).append(c) if role == "p" else None)
+        if role == "e":
+            e_cols.setdefault(key, []).append((said, c))
+        else:
+            p_cols.setdefault(key, []).append(c)
     pairs = []
     for key, es in e_cols.items():
         for (said, e_col), p_col in zip(es, p_cols.get(key, []), strict=False):
@@ -770,6 +773,26 @@ def _scale(export: _Export, rating_cols: list[str]) -> tuple[int, int, list[int]
     else:
         export.review.append(f"rating scale {lo}-{hi} fitted to the values seen")
     return lo, hi, codes
+
+
+def _score_codes(export: _Export, scores: list[str | None], missing: list[int]) -> list[int]:
+    """``missing`` with the "no answer" codes seen beyond 0-10 in the 0-10 columns (99, -1):
+    validation reads the codebook's codes as missing there only outside 0-10."""
+    found: dict[int, int] = {}
+    for col in filter(None, scores):
+        values = export.numbers[str(col)].dropna()
+        values = values[values == values.round()].astype("int64")
+        for code, count in values[(values < 0) | (values > 10)].value_counts().items():
+            if _is_code(int(code), 0, 10):
+                found[int(code)] = found.get(int(code), 0) + int(count)
+    new = {c: n for c, n in found.items() if c not in missing}
+    if not new:
+        return missing
+    told = ", ".join(f"{c} ({n} cell(s))" for c, n in sorted(new.items()))
+    export.review.append(f"codes beyond 0-10 in the 0-10 columns proposed as missing: {told}")
+    note = export.notes.get("missing")
+    export.notes["missing"] = (f"{note}; " if note else "") + f"in the 0-10 columns: {told}"
+    return sorted({*missing, *new})
 
 
 def _is_code(value: int, lo: int, hi: int) -> bool:
