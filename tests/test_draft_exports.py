@@ -335,3 +335,27 @@ def test_surveymonkey_xlsx_reads_like_its_csv(tmp_path: Path) -> None:
     draft = draft_client("smx", tmp_path / "sm.xlsx", root=tmp_path)
     cb = load_client(draft.params, root=tmp_path).codebook
     assert [(i.expectation, i.performance) for i in cb.items] == planted.pairs
+
+
+def test_sav_variable_labels_are_question_text(tmp_path: Path) -> None:
+    pyreadstat = pytest.importorskip("pyreadstat")
+    rng = np.random.default_rng(6)
+    n = 30
+    frame = pd.DataFrame({"ID": np.arange(1, n + 1, dtype=float)})
+    for k in range(1, 5):
+        frame[f"Q{k}"] = rng.integers(1, 6, n).astype(float)
+    labels = {
+        "Q1": "How important is it to you that bills are accurate?",
+        "Q2": "How important is it to you that staff are friendly?",
+        "Q3": "How satisfied are you that staff are friendly?",
+        "Q4": "How satisfied are you that bills are accurate?",
+    }
+    path = tmp_path / "survey.sav"
+    pyreadstat.write_sav(frame, str(path), column_labels=labels)
+    assert readers.read_survey(path).questions == labels
+    draft = draft_client("spss", path, root=tmp_path)
+    cb = load_client(draft.params, root=tmp_path).codebook
+    assert [(i.label, i.expectation, i.performance) for i in cb.items] == [
+        ("Bills are accurate", "Q1", "Q4"),
+        ("Staff are friendly", "Q2", "Q3"),
+    ]

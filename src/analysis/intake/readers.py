@@ -80,7 +80,7 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     elif suffix == ".xlsx":
         frame, detected, questions = _read_excel(path, sheet)
     elif suffix == ".sav":
-        frame, detected, value_labels = _read_sav(path)
+        frame, detected, value_labels, questions = _read_sav(path)
     elif suffix == ".parquet":
         frame, detected = _read_parquet(path)
     else:
@@ -472,10 +472,12 @@ def _cell_text(value: Any) -> Any:
     return str(value)
 
 
-def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, str]]]:
-    """SPSS: codes as text (user-missing codes -> missing) and each column's value labels; the
-    labels are applied by validation to segment columns only (a rating scale's labelled end
-    points, "1 = Very poor", must stay numbers)."""
+def _read_sav(
+    path: Path,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, str]], dict[str, str]]:
+    """SPSS: codes as text (user-missing codes -> missing), each column's value labels and its
+    variable label (the question text); the value labels are applied by validation to segment
+    columns only (a rating scale's labelled end points, "1 = Very poor", must stay numbers)."""
     import pyreadstat
 
     try:
@@ -489,7 +491,12 @@ def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[
         str(col): {_cell_text(code): str(label) for code, label in mapping.items()}
         for col, mapping in (meta.variable_value_labels or {}).items()
     }
-    return _as_text(frame), {"format": "sav"}, labels
+    questions = {
+        str(col): str(text).strip()
+        for col, text in (meta.column_names_to_labels or {}).items()
+        if text is not None and str(text).strip()
+    }
+    return _as_text(frame), {"format": "sav"}, labels, questions
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
