@@ -247,7 +247,7 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
         f"{REVIEW}.\n"
     )
     notes = dict(export.notes)
-    codebook_text = header + "".join(f"# {line}\n" for line in export.comments)
+    codebook_text = header + "".join(f"# {' '.join(line.split())}\n" for line in export.comments)
     files.write_text(codebook_text + _yaml(codebook, notes), codebook_path)
     params_path.parent.mkdir(parents=True, exist_ok=True)
     params_notes = {
