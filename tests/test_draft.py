@@ -10,7 +10,7 @@ import pytest
 
 from analysis import files
 from analysis.cli import main
-from analysis.config.params import load_client
+from analysis.config.params import DesignConfig, load_client
 from analysis.errors import ParamsError
 from analysis.intake import readers, schema
 from analysis.intake.draft import draft_client
@@ -80,10 +80,24 @@ def test_never_overwrites_and_rejects_unsafe_slugs(tmp_path: Path) -> None:
         draft_client("../evil", export, root=tmp_path)
 
 
-def test_no_pairs_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "s.csv").write_text("id,q1,q2\n1,3,4\n2,5,1\n")
+def test_no_pairs_still_drafts_guessed_items_marked_review(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text("id,q1,q2,q3,q4\n1,3,4,2,5\n2,5,1,1,2\n3,2,2,4,4\n")
+    draft = draft_client("x", tmp_path / "s.csv", root=tmp_path)
+    cb = load_client(draft.params, root=tmp_path).codebook
+    assert [(i.expectation, i.performance) for i in cb.items] == [("q1", "q3"), ("q2", "q4")]
+    text = draft.codebook.read_text()
+    assert "no expectation/performance pairs were recognised" in text
+    assert "expectation: q1  # REVIEW: guessed pair" in text
+    assert any("GUESSED" in r and "re-pair" in r for r in draft.review)
+    v = schema.validate(readers.read_survey(tmp_path / "s.csv"), cb, DesignConfig())
+    assert v.summary.accepted == 3
+
+
+def test_fewer_than_two_rating_columns_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text("id,q1,city\n1,3,Leeds\n2,5,York\n")
     with pytest.raises(ParamsError, match="no expectation/performance column pairs"):
         draft_client("x", tmp_path / "s.csv", root=tmp_path)
+    assert not (tmp_path / "params/x.yaml").exists()
 
 
 def test_cli_new_client(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,7 +40,9 @@ class RawSurvey:
     ``frame`` holds one row per data row of the file, in file order, every column of pandas' string
     dtype (stripped text; empty cells missing);
     ``detected`` says what was detected about the file (format, encoding, delimiter, decimal mark,
-    export kind); ``header_rows`` is the number of lines above the first data row.
+    export kind); ``header_rows`` is the number of lines above the first data row;
+    ``questions`` maps a column to its question text when the export carries one (Qualtrics'
+    second header row; SurveyMonkey's two header rows as "question - item"), else is empty.
     """
 
     frame: pd.DataFrame
@@ -54,6 +56,8 @@ class RawSurvey:
     #: the file line of each row of ``frame`` when it is not ``index + 1 + header_rows``
     #: (malformed lines were set aside); None otherwise
     lines: np.ndarray | None = None
+    #: column -> question text, as the export gives it (empty when it gives none)
+    questions: dict[str, str] = field(default_factory=dict)
 
     def file_row(self, index: int) -> int:
         """The 1-based line of the file (spreadsheet row) holding data row ``index``."""
@@ -70,12 +74,13 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
     value_labels: dict[str, dict[str, str]] = {}
     malformed = pd.DataFrame(columns=MALFORMED_COLUMNS)
     lines: np.ndarray | None = None
+    questions: dict[str, str] = {}
     if suffix in (".csv", ".tsv", ".txt"):
-        frame, detected, malformed, lines = _read_text_table(path)
+        frame, detected, malformed, lines, questions = _read_text_table(path)
     elif suffix == ".xlsx":
-        frame, detected = _read_excel(path, sheet)
+        frame, detected, questions = _read_excel(path, sheet)
     elif suffix == ".sav":
-        frame, detected, value_labels = _read_sav(path)
+        frame, detected, value_labels, questions = _read_sav(path)
     elif suffix == ".parquet":
         frame, detected = _read_parquet(path)
     else:
@@ -86,7 +91,15 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
         dup = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise DataError(f"{path}: column names used twice: {', '.join(map(str, dup))}")
     header_rows = 1
-    if _is_qualtrics(frame):
+    if questions:  # SurveyMonkey: its second header row was read as the first data row
+        frame = frame.iloc[1:]
+        detected["export"] = "SurveyMonkey (second header row read as question items)"
+        header_rows = 2
+        lines = None if lines is None else lines[1:]
+    elif _is_qualtrics(frame):
+        questions = {
+            str(col): str(text) for col, text in frame.iloc[0].items() if not pd.isna(text)
+        }
         frame = frame.iloc[2:]
         detected["export"] = "Qualtrics (question-text and ImportId rows skipped)"
         header_rows = 3
@@ -102,6 +115,7 @@ def read_survey(path: Path, *, sheet: str | int = 0) -> RawSurvey:
         value_labels=value_labels,
         malformed=malformed,
         lines=lines,
+        questions=questions,
     )
 
 
@@ -125,6 +139,60 @@ def _is_qualtrics(frame: pd.DataFrame) -> bool:
         return False
     second = frame.iloc[1].dropna().astype(str)
     return bool(len(second)) and bool(second.str.startswith('{"ImportId"').mean() > 0.5)
+
+
+#: the second header row of a SurveyMonkey export over single-answer and open questions
+SURVEYMONKEY_RESPONSE = ("Response", "Open-Ended Response")
+#: the first metadata column of a SurveyMonkey export
+SURVEYMONKEY_METADATA = ("Respondent ID", "Collector ID")
+
+
+def _surveymonkey_header(text: str, delimiter: str) -> tuple[list[str], dict[str, str]] | None:
+    """Column names and question texts of a SurveyMonkey export, or None if it is not one.
+
+    SurveyMonkey writes two header rows: the question text (blank over the later columns of a
+    matrix question), then the item text, "Response" or "Open-Ended Response" (blank over the
+    metadata columns such as "Respondent ID"). Metadata columns keep their names; question ``k``
+    (counting questions in column order) is named ``Q{k}`` when it has one column and its
+    columns ``Q{k}_{j}`` when it has several. The question text of a column is "question - item"
+    (the question alone for a "Response" column).
+    """
+    rows = csv.reader(StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    return _surveymonkey_names(next(rows, []), next(rows, []))
+
+
+def _surveymonkey_names(
+    first: list[str], second: list[str]
+) -> tuple[list[str], dict[str, str]] | None:
+    """Column names and question texts from SurveyMonkey's two header rows (see
+    :func:`_surveymonkey_header`), or None if they are not SurveyMonkey's."""
+    first = [c.strip() for c in first]
+    second = [c.strip() for c in second] + [""] * max(0, len(first) - len(second))
+    if len(second) != len(first) or not any(c in SURVEYMONKEY_RESPONSE for c in second):
+        return None
+    if not (set(first) & set(SURVEYMONKEY_METADATA) or "" in first):
+        return None
+    groups: list[list[int]] = []  # the column positions of each question
+    for pos, (question, item) in enumerate(zip(first, second, strict=True)):
+        if item and (question or not groups):
+            groups.append([pos])
+        elif item:
+            groups[-1].append(pos)
+    names = list(first)
+    questions: dict[str, str] = {}
+    for k, group in enumerate(groups, start=1):
+        stem = first[group[0]]
+        for j, pos in enumerate(group, start=1):
+            name = f"Q{k}" if len(group) == 1 else f"Q{k}_{j}"
+            names[pos] = name
+            item = second[pos]
+            questions[name] = stem if item in SURVEYMONKEY_RESPONSE else f"{stem} - {item}"
+    for pos, name in enumerate(names):
+        if not name:  # a blank header over no question: named by its position
+            names[pos] = f"column_{pos + 1}"
+    if len(set(names)) != len(names):
+        return None  # a metadata name like Q1 clashes: read as a plain table
+    return names, questions
 
 
 def _text_column(values: pa.Array | pa.ChunkedArray) -> pd.Series:
@@ -194,14 +262,21 @@ def _sniff_delimiter(text: str) -> str:
 
 def _read_text_table(
     path: Path,
-) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, np.ndarray | None]:
-    """The table, what was detected, the malformed lines and (when some were set aside) the
-    file line of each row."""
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, np.ndarray | None, dict[str, str]]:
+    """The table, what was detected, the malformed lines, (when some were set aside) the
+    file line of each row, and the question texts of a SurveyMonkey export (its second header
+    row is then the table's first row)."""
     text, encoding = _decode(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty; export the survey again")
     delimiter = _sniff_delimiter(text)
     header = _header_names(text, delimiter)
+    questions: dict[str, str] = {}
+    read_options = None
+    monkey = _surveymonkey_header(text, delimiter)
+    if monkey is not None:
+        header, questions = monkey
+        read_options = pacsv.ReadOptions(column_names=header, skip_rows=1)
     invalid: list[int] = []
 
     def count_invalid(row: pacsv.InvalidRow) -> str:
@@ -211,6 +286,7 @@ def _read_text_table(
     try:
         table = pacsv.read_csv(
             pa.BufferReader(text.encode("utf-8")),
+            read_options=read_options,
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=count_invalid
             ),
@@ -246,7 +322,7 @@ def _read_text_table(
         detected["decimal"] = ","
     if len(malformed):
         detected["malformed_lines"] = len(malformed)
-    return frame, detected, malformed, lines
+    return frame, detected, malformed, lines, questions
 
 
 def _open_quote_at_end(table: pa.Table) -> bool:
@@ -349,7 +425,11 @@ def _header_names(text: str, delimiter: str) -> list[str]:
     return list(first)
 
 
-def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_excel(
+    path: Path, sheet: str | int
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
+    """The sheet as text, what was detected, and the question texts of a SurveyMonkey export
+    (its second header row is then the frame's first row)."""
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # openpyxl raises many types for a corrupt file
@@ -364,12 +444,24 @@ def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, dict[str, A
                 "(set survey_sheet in the params file)"
             )
         name = names[sheet] if isinstance(sheet, int) else sheet
-        frame = pd.read_excel(book, sheet_name=name, dtype=object)
+        head = pd.read_excel(book, sheet_name=name, dtype=object, header=None, nrows=2)
+        head = head.map(lambda v: _cell_text(v) or "")
+        monkey = None
+        if len(head) == 2:
+            monkey = _surveymonkey_names(list(head.iloc[0]), list(head.iloc[1]))
+        questions: dict[str, str] = {}
+        if monkey is None:
+            frame = pd.read_excel(book, sheet_name=name, dtype=object)
+        else:  # the second header row is read as the first data row, as from a CSV
+            header, questions = monkey
+            frame = pd.read_excel(
+                book, sheet_name=name, dtype=object, header=None, skiprows=1, names=header
+            )
     frame = frame.map(_cell_text)
     detected: dict[str, Any] = {"format": "xlsx", "sheet": name}
     if len(names) > 1:
         detected["sheets"] = names  # for a hint when the data are on another sheet
-    return _as_text(frame), detected
+    return _as_text(frame), detected, questions
 
 
 def _cell_text(value: Any) -> Any:
@@ -380,10 +472,12 @@ def _cell_text(value: Any) -> Any:
     return str(value)
 
 
-def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, str]]]:
-    """SPSS: codes as text (user-missing codes -> missing) and each column's value labels; the
-    labels are applied by validation to segment columns only (a rating scale's labelled end
-    points, "1 = Very poor", must stay numbers)."""
+def _read_sav(
+    path: Path,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, str]], dict[str, str]]:
+    """SPSS: codes as text (user-missing codes -> missing), each column's value labels and its
+    variable label (the question text); the value labels are applied by validation to segment
+    columns only (a rating scale's labelled end points, "1 = Very poor", must stay numbers)."""
     import pyreadstat
 
     try:
@@ -397,7 +491,12 @@ def _read_sav(path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[
         str(col): {_cell_text(code): str(label) for code, label in mapping.items()}
         for col, mapping in (meta.variable_value_labels or {}).items()
     }
-    return _as_text(frame), {"format": "sav"}, labels
+    questions = {
+        str(col): str(text).strip()
+        for col, text in (meta.column_names_to_labels or {}).items()
+        if text is not None and str(text).strip()
+    }
+    return _as_text(frame), {"format": "sav"}, labels, questions
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
