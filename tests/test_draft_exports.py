@@ -69,15 +69,17 @@ def test_qualtrics_draft(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert never not in cb.segments
     assert main(["validate", "params/acme.yaml", "--root", str(tmp_path)]) == 0
     v, raw = _validated(tmp_path / "params/acme.yaml", tmp_path)
-    assert v.summary.accepted + v.summary.rejected == v.summary.received == planted.rows
-    # rejected only: rows with the "Don't know" code (until validation honours `missing`) and
-    # the unfinished row (blank segments; set aside as unfinished once validation excludes it)
-    ratings = raw.frame[cb.rating_columns()]
-    coded = set(raw.frame.loc[(ratings == "6").any(axis=1), "ResponseId"]) | {
-        raw.frame["ResponseId"].iloc[1]
-    }
-    assert set(v.rejected["ResponseId"]) <= coded
-    assert v.summary.accepted >= planted.rows - len(coded)
+    summary = v.summary
+    assert summary.accepted + summary.rejected + summary.excluded == summary.received
+    assert summary.received == planted.rows
+    # the draft runs as drafted: no row rejected for bad data; the "Don't know" codes are
+    # missing answers and the preview and unfinished responses are set aside with their reasons
+    assert summary.rejected == 0
+    assert summary.missing_codes == {"6": planted.code_cells}
+    preview = raw.frame.loc[raw.frame["Status"] == "Survey Preview", "ResponseId"]
+    unfinished = raw.frame["ResponseId"].iloc[1]
+    assert set(v.rejected["ResponseId"]) == {*preview, unfinished}
+    assert set(v.rejected["ledger"]) == {"excluded"}
 
 
 def test_surveymonkey_reader_names_questions_and_items(tmp_path: Path) -> None:
@@ -230,8 +232,8 @@ def test_sav_labelled_segment_and_undeclared_code(tmp_path: Path) -> None:
     assert cb.id == "respid" and cb.missing == [9]
     assert set(cb.segments) == {"region"} and sorted(cb.segments["region"]) == ["North", "South"]
     v, _ = _validated(draft.params, tmp_path)
-    assert v.summary.accepted + v.summary.rejected == n
-    assert v.summary.rejected == 4  # the 9s, until validation honours `missing`
+    assert v.summary.accepted == n and v.summary.rejected == 0
+    assert v.summary.missing_codes == {"9": 4}  # the undeclared 9s: missing answers as drafted
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from analysis.cx.inputs import segment_domains
 from analysis.cx.vocabulary import ALL
 from analysis.errors import DesignError
 from analysis.intake import comments as text
+from analysis.intake.redact import PLACEHOLDER
 from analysis.survey import estimate
 from analysis.survey.design import SurveyDesign
 from analysis.survey.inference import bh_adjust
@@ -289,7 +290,8 @@ def quotes(
         sent = text.sentences(said)["sentence"]
         sent = sent[text.code_themes(sent, {name: themes[name]})[name].to_numpy()]
         words = sent.str.split().str.len()
-        sent = sent[(sent.str.len() <= max_chars) & (words >= MIN_QUOTE_WORDS)]
+        redacted = sent.str.contains(PLACEHOLDER, regex=True)  # a quote never shows one
+        sent = sent[(sent.str.len() <= max_chars) & (words >= MIN_QUOTE_WORDS) & ~redacted]
         sent = sent[~sent.str.lower().duplicated()].reset_index(drop=True)
         if sent.empty:
             continue

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.config.params import Theme
+from analysis.intake.redact import PLACEHOLDER
 
 #: A word character for the stem boundary (RE2 classes: letters, digits, underscore).
 _WORD = r"\p{L}\p{N}_"
@@ -245,7 +246,10 @@ def suggest_themes(
         return {}
     if k is not None and k < 1:
         raise ValueError(f"k must be a positive number of themes, got {k}")
-    folded = pd.Series(fold(docs).to_pylist(), dtype=object)
+    # redaction placeholders ([email], [name], ...) are not words of the customers
+    folded = pd.Series(fold(docs).to_pylist(), dtype=object).str.replace(
+        PLACEHOLDER, " ", regex=True
+    )
     vectorizer = TfidfVectorizer(
         stop_words="english",
         token_pattern=r"(?u)\b[^\W\d_]{3,}\b",

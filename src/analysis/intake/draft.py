@@ -37,7 +37,7 @@ import yaml
 from analysis import files
 from analysis.config.params import SLUG
 from analysis.errors import ParamsError
-from analysis.intake import readers
+from analysis.intake import comments, readers, redact
 from analysis.intake.schema import _parse_numbers
 
 #: Words naming the expectation (importance) and the performance (satisfaction) rating of an
@@ -222,9 +222,7 @@ def draft_client(slug: str, survey: Path, root: Path | None = None) -> Draft:
         review=[],
     )
     codebook, weight = _draft_codebook(export)
-    # Theme suggestions (issue 14, part 4) go here: when codebook["comments"] is not empty,
-    # call analysis.intake.comments.suggest_themes on those comment texts and write the result
-    # as codebook["themes"] (name -> words), marked REVIEW for the researcher to name and keep.
+    _suggested_themes(export, codebook)
 
     raw_dir.mkdir(parents=True, exist_ok=True)
     target = raw_dir / survey.name
@@ -881,3 +879,25 @@ def _clip(text: str, width: int = 60) -> str:
     if len(text) <= width:
         return text
     return text[:width].rsplit(" ", 1)[0] + " ..."
+
+
+def _suggested_themes(export: _Export, codebook: dict[str, Any]) -> None:
+    """Themes suggested from the comment columns (TF-IDF + NMF on the comments redacted of
+    personal data, as validation redacts them), written as ``codebook["themes"]`` for the
+    researcher to name and keep; nothing when there are too few comments."""
+    if not codebook.get("comments"):
+        return
+    names = redact.personal_names(export.frame, codebook.get("personal") or [])
+    texts = redact.redact(comments.comment_texts(export.frame, codebook["comments"]), names)
+    suggested = comments.suggest_themes(texts)
+    if not suggested:
+        export.review.append(
+            "too few comments to suggest themes: add themes by hand (codebook themes)"
+        )
+        return
+    codebook["themes"] = suggested
+    export.notes["themes"] = "suggested from the comments: name them, keep or drop them"
+    export.review.append(
+        f"{len(suggested)} themes suggested from the comments: rename them, merge or drop "
+        "them, and add the items each speaks to (themes: {Name: {words: [...], items: [...]}})"
+    )

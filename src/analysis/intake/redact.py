@@ -35,6 +35,10 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\d(?:[ \-]?\d){5,}", "[number]"),
 )
 NAME = "[name]"
+#: any placeholder left by :func:`redact` (theme suggestions and quotes leave them out)
+PLACEHOLDER = r"\[(?:email|url|phone|number|name)\]"
+#: personal columns whose names say they hold the respondents' names (redacted from comments)
+NAME_COLUMN = re.compile(r"name", re.IGNORECASE)
 #: a word of a name: letters, with apostrophes or hyphens inside (O'Brien, Anne-Marie)
 NAME_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 MIN_NAME_LETTERS = 2  # a one-letter initial is not redacted (it would hit "a" and "I")
@@ -50,6 +54,13 @@ def name_words(values: Iterable[object]) -> list[str]:
     for value in pd.unique(pd.Series(list(values), dtype=TEXT).dropna()):
         words.update(w.casefold() for w in NAME_WORD.findall(str(value)))
     return sorted((w for w in words if len(w) >= MIN_NAME_LETTERS), key=lambda w: (-len(w), w))
+
+
+def personal_names(frame: pd.DataFrame, personal: Iterable[str]) -> list[str]:
+    """The name words (:func:`name_words`) of the ``personal`` columns of ``frame`` whose
+    column names say ``name`` (``RecipientFirstName``, ``Last Name``, ``name``)."""
+    cols = [c for c in personal if c in frame and NAME_COLUMN.search(str(c))]
+    return name_words(frame[cols].to_numpy().ravel()) if cols else []
 
 
 def redact(texts: pd.Series, names: Iterable[str] = ()) -> pd.Series:

@@ -25,7 +25,6 @@ leave validation (dropped from ``clean``, blanked in ``rejected``); comment colu
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -39,7 +38,7 @@ from pandera.errors import SchemaErrors
 from analysis.config.params import Code, Codebook, DesignConfig, StaffQuestionnaire
 from analysis.errors import DataError
 from analysis.intake.readers import TEXT, RawSurvey
-from analysis.intake.redact import name_words, redact
+from analysis.intake.redact import personal_names, redact
 
 Questionnaire = Codebook | StaffQuestionnaire  # what a survey is validated against
 
@@ -59,8 +58,6 @@ QUALTRICS_STATUS = {
     "8": "Spam",
 }
 UNFINISHED = ("False", "0")  # Qualtrics ``Finished`` of an unfinished response
-#: personal columns whose names hold the respondents' names (redacted from the comments)
-NAME_COLUMN = re.compile(r"name", re.IGNORECASE)
 #: what ``raw_line`` of a malformed line says when the codebook names personal-data columns
 WITHHELD = "(withheld: the line may hold personal data; see the survey file at this line)"
 Duplicates = Literal["reject", "keep-first", "keep-last"]
@@ -554,8 +551,7 @@ def _protected(
     comments = [c for c in codebook.comments if c in raw.frame]
     if not personal and not comments:
         return clean, rejected
-    name_cols = [c for c in personal if NAME_COLUMN.search(c)]
-    names = name_words(raw.frame[name_cols].to_numpy().ravel()) if name_cols else []
+    names = personal_names(raw.frame, personal)
     clean = clean.drop(columns=personal)
     rejected = rejected.copy()
     for col in personal:
