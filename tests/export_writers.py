@@ -55,12 +55,26 @@ class Planted:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def _comment(rng: np.random.Generator, k: int) -> str:
+FIRST_NAMES = ["Jane", "Bob", "Linh", "Chidi"]
+LAST_NAMES = ["Doe", "Smith", "Nguyen", "Okafor"]
+SM_FIRST, SM_LAST = ["Ann", "Ben", "Cai"], ["Lee", "Ray", "Fox"]  # the SurveyMonkey export's
+ACCOUNT = "4929 1234 5678 9012"  # a card number planted in one comment in seven
+
+
+def _comment(
+    rng: np.random.Generator, k: int, first: list[str] = FIRST_NAMES, last: list[str] = LAST_NAMES
+) -> str:
+    """Comment ``k``: a stock sentence, with planted emails, phones, a card number and the name
+    of one of the export's respondents (``first``/``last``: its name columns' values)."""
     text = f"{COMMENTS[k % len(COMMENTS)]} (visit {k})"
     if k % 9 == 1:
         text += f" Write to me at {EMAILS[k % 2]}"
     if k % 11 == 2:
         text += f" or call {PHONES[k % 2]}"
+    if k % 7 == 4:
+        text += f" My card {ACCOUNT} was charged twice."
+    if k % 13 == 5:
+        text += f" Regards, {first[k % len(first)]} {last[k % len(last)]}"
     return text
 
 
@@ -126,8 +140,8 @@ def write_qualtrics(path: Path, n: int = 80, seed: int = 1) -> Planted:
             "Finished": "True",
             "RecordedDate": start.replace("09:", "11:"),
             "ResponseId": f"R_{k:04d}xYz{(k * 7919) % 10_000:04d}",
-            "RecipientLastName": ["Doe", "Smith", "Nguyen", "Okafor"][k % 4],
-            "RecipientFirstName": ["Jane", "Bob", "Linh", "Chidi"][k % 4],
+            "RecipientLastName": LAST_NAMES[k % 4],
+            "RecipientFirstName": FIRST_NAMES[k % 4],
             "RecipientEmail": f"customer{k}@example.net",
             "ExternalReference": "",
             "LocationLatitude": f"{51 + (k % 10) / 10:.4f}",
@@ -223,14 +237,14 @@ def write_surveymonkey(path: Path, n: int = 60, seed: int = 2) -> Planted:
                     f"03/{1 + k % 28:02d}/2026 09:19:00 AM",
                     f"10.0.{k % 200}.{k % 7}",
                     f"person{k}@example.org",
-                    ["Ann", "Ben", "Cai"][k % 3],
-                    ["Lee", "Ray", "Fox"][k % 3],
+                    SM_FIRST[k % 3],
+                    SM_LAST[k % 3],
                     "",
                     *map(str, ratings[k]),
                     REGIONS[k % 4],
                     str(rng.integers(0, 11)),
                     str(rng.integers(0, 11)),
-                    _comment(rng, k) if k % 2 else "",
+                    _comment(rng, k, SM_FIRST, SM_LAST) if k % 2 else "",
                 ]
             )
     return Planted(

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from export_writers import write_qualtrics, write_surveymonkey
+from export_writers import (
+    ACCOUNT,
+    EMAILS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    PHONES,
+    write_qualtrics,
+    write_surveymonkey,
+)
 
 from analysis.cli import main
 from analysis.config.params import DesignConfig, load_client
@@ -301,6 +309,24 @@ def test_qualtrics_draft_runs_as_drafted(tmp_path: Path) -> None:
     assert main([*args, "--notebook", str(notebook)]) == 0
     html = (tmp_path / "reports/acme/report.html").read_text()
     assert all(label in html for label in planted.labels)
+    # no planted personal data anywhere the run wrote: not in the research team's copy
+    # (data/processed, parquet included) nor in anything the client receives (reports/)
+    planted_data = [*EMAILS, *PHONES, ACCOUNT, "@example.net", "81.2."]
+    planted_data += [f" {n}" for n in (*FIRST_NAMES, *LAST_NAMES)]
+    written = [
+        p
+        for folder in ("data/processed/acme", "reports/acme")
+        for p in (tmp_path / folder).rglob("*")
+        if p.is_file()
+    ]
+    assert any(p.name == "themes.csv" for p in written)
+    for path in written:
+        if path.suffix == ".parquet":
+            body = pd.read_parquet(path).to_csv()
+        else:
+            body = path.read_bytes().decode("utf-8", errors="replace")
+        found = [d for d in planted_data if d in body]
+        assert not found, f"{path.relative_to(tmp_path)} holds planted personal data: {found}"
 
 
 def test_blank_segments_metadata_and_date_like_names(tmp_path: Path) -> None:
