@@ -148,7 +148,8 @@ def test_story_names_the_biggest_themes_with_shares_and_short_quotes():
     assert "fewer than 5 respondents" in html
     # quotes: in blockquote/q, escaped, shortened, never of a suppressed theme, not attributed
     quotes = _between(html, "<h3>In their own words</h3>", "</section>")
-    assert "<figcaption>Billing</figcaption><blockquote><p><q>My bill was wrong &lt;script&gt;x&lt;/script&gt;</q> <q>" in quotes
+    first = "<q>My bill was wrong &lt;script&gt;x&lt;/script&gt;</q> <q>"
+    assert f"<figcaption>Billing</figcaption><blockquote><p>{first}" in quotes
     cut = themes.short_quote(LONG)
     assert cut.endswith("…") and len(cut) <= themes.QUOTE_CHARS and LONG.startswith(cut[:-1])
     assert f"<q>{cut}</q>" in quotes and LONG not in html
@@ -218,6 +219,15 @@ def test_said_about_picks_the_biggest_shown_theme_naming_the_item():
     # of two themes naming the item, the one raised by more customers
     both = t.table.assign(items=t.table["items"].replace("res_1", "res_1;rel_1"))
     assert themes.said_about(Tables(both, t.quotes), "rel_1")["theme"] == "waiting times"
+
+
+def test_repeated_quotes_are_shown_once():
+    quotes = pd.DataFrame(
+        {"theme": ["Billing"] * 4, "quote": ["Charged twice", "charged  twice", None, "Wrong bill"]}
+    )
+    assert themes.quotes_of(quotes, "Billing", 3) == ["Charged twice", "Wrong bill"]
+    assert themes.quotes_of(quotes, "Billing", 1) == ["Charged twice"]
+    assert themes.quotes_of(quotes, "Staff", 3) == []
 
 
 def test_in_sentence_keeps_acronyms():

@@ -45,7 +45,8 @@ Open comments (see :data:`THEMES`)
 About a third of respondents write a short comment (``comment``), drawn from its own random
 stream after everything else (so every other column is as it would be without comments). A
 customer raises a theme with a probability that rises as their performance ratings of the
-theme's items fall (billing, waiting times, staff, the network, the app); a few write
+theme's items fall (billing, waiting times, staff, the network, the app, faults and
+repairs); a few write
 something that raises no theme. A few comments carry a planted email address, phone number or
 account number (:data:`PLANTED`), which the pipeline must redact before anything is stored or
 shown. The codebook names the column (``comments: [comment]``) and the themes, with their word
@@ -190,7 +191,7 @@ STAFF_MISSING = 0.02
 # to, the comments a customer unhappy with those items writes). A comment's phrases use the
 # stems as written, so coding on the codebook's words finds them.
 THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "Billing": (
+    "Billing errors": (
         ("bill", "invoice", "charge"),
         ("rel_2", "tan_4"),
         (
@@ -211,7 +212,7 @@ THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
             "Waited days for a reply to my chat message",
         ),
     ),
-    "Staff": (
+    "Helpfulness of staff": (
         ("staff", "advisor", "rude"),
         ("res_4", "asr_1", "asr_3", "emp_2"),
         (
@@ -221,7 +222,7 @@ THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
             "One advisor really listened, the others did not",
         ),
     ),
-    "Network": (
+    "Network coverage": (
         ("signal", "coverage", "network", "outage"),
         ("rel_1", "rel_3", "tan_1"),
         (
@@ -231,7 +232,7 @@ THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
             "Calls drop because the network is weak here",
         ),
     ),
-    "App": (
+    "The app and website": (
         ("app", "website", "login"),
         ("tan_3",),
         (
@@ -240,10 +241,20 @@ THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
             "The login never works on the first try",
         ),
     ),
+    "Faults and repairs": (
+        ("fault", "repair", "engineer"),
+        ("res_1", "rel_4"),
+        (
+            "Three calls before anyone fixed the fault",
+            "The engineer never turned up on the day we agreed",
+            "Still no sign of the repair I was promised",
+            "Every fault means explaining it all again",
+        ),
+    ),
 }
 #: Comments that raise no theme.
 OTHER_COMMENTS = (
-    "Happy overall, thanks",
+    "Pleased overall, thanks",
     "Nothing to add",
     "Good value for money",
     "Keep it up",
@@ -260,8 +271,8 @@ PLANTED_EACH = 4
 #: Chance of raising a theme: THEME_BASE + THEME_SLOPE * how far below THEME_FROM the customer
 #: rates the theme's items on average (per point; a blank or invalid rating counts as THEME_FROM).
 THEME_FROM = 5.5
-THEME_BASE = 0.02
-THEME_SLOPE = 0.12
+THEME_BASE = 0.015
+THEME_SLOPE = 0.1
 #: Chance that a customer who raises no theme still writes something.
 OTHER_SHARE = 0.12
 DRIVERS = {"rel_1": 0.55, "rel_3": 0.45, "res_1": 0.50, "res_2": 0.25, "emp_3": 0.15}

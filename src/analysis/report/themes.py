@@ -94,12 +94,20 @@ def short_quote(quote: str, limit: int = QUOTE_CHARS) -> str:
 
 
 def quotes_of(quotes: pd.DataFrame, theme: str, k: int) -> list[str]:
-    """The first ``k`` quotes of a theme (shortened by :func:`short_quote`), in table order."""
+    """The first ``k`` distinct quotes of a theme (shortened by :func:`short_quote`; a quote
+    repeating an earlier one, ignoring case, is left out), in table order."""
     if k <= 0:
         return []
     rows = quotes[quotes["theme"].astype(str) == theme]
-    texts = [short_quote(q) for q in rows["quote"] if not missing(q) and str(q).strip()]
-    return texts[:k]
+    texts: dict[str, str] = {}
+    for q in rows["quote"]:
+        if missing(q) or not str(q).strip():
+            continue
+        text = short_quote(q)
+        texts.setdefault(text.casefold(), text)
+        if len(texts) == k:
+            break
+    return list(texts.values())
 
 
 def _shown_overall(table: pd.DataFrame) -> pd.DataFrame:
