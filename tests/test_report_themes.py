@@ -139,13 +139,9 @@ def test_story_names_the_biggest_themes_with_shares_and_short_quotes():
         "The themes customers raise most are <strong>waiting times</strong> (30% of customers)"
         " and <strong>billing</strong> (20%)." in html
     )
-    table = _between(html, '<table class="oi-table oi-themes-table">', "</table>")
-    # largest share first; the suppressed theme last, its cells dashed, its name escaped
-    assert table.index("Waiting times") < table.index("Billing") < table.index("Rude &lt;b&gt;")
-    assert '<td class="num">30%</td><td class="num oi-ci">15% to 45%</td>' in table
-    assert '<td class="num">56%</td>' in table  # 9 of 16 comments raise waiting times
-    assert table.count("oi-hidden") == 3
-    assert "fewer than 5 respondents" in html
+    assert "Not in the chart: 1 theme raised by too few customers to show." in html
+    assert "Rude" not in html  # the suppressed theme is never named in the story
+    assert "<table" not in html  # the table of every theme is in the appendix
     # quotes: in blockquote/q, escaped, shortened, never of a suppressed theme, not attributed
     quotes = _between(html, "<h3>In their own words</h3>", "</section>")
     first = "<q>My bill was wrong &lt;script&gt;x&lt;/script&gt;</q> <q>"
@@ -175,6 +171,13 @@ def test_suggested_themes_ask_to_be_named_in_the_codebook():
 def test_detail_is_one_table_per_segment_with_hidden_cells_and_clear_differences():
     html = themes.themes_section(theme_tables(), 0.95, 5, part="detail").data
     assert html.startswith('<section class="oi-themes-detail"><h3 id="themes-detail">')
+    # every theme: largest share first; the suppressed one last, dashed, its name escaped
+    table = _between(html, '<table class="oi-table oi-themes-table">', "</table>")
+    # largest share first; the suppressed theme last, its cells dashed, its name escaped
+    assert table.index("Waiting times") < table.index("Billing") < table.index("Rude &lt;b&gt;")
+    assert '<td class="num">30%</td><td class="num oi-ci">15% to 45%</td>' in table
+    assert '<td class="num">56%</td>' in table  # 9 of 16 comments raise waiting times
+    assert table.count("oi-hidden") == 3
     assert "<caption>Share of customers raising each theme, by Plan</caption>" in html
     assert 'Basic<span class="oi-n">n = 30</span>' in html
     rows = {r.split("</th>")[0]: r for r in html.split('<tr><th scope="row">')[1:]}
@@ -271,11 +274,13 @@ def test_theme_chart_draws_the_shown_overall_themes_largest_first():
     for layout in ("wide", "narrow"):
         ax = plots.theme_chart(table, layout=layout)
         assert ax.get_xlim()[0] == 0
+        texts = [t.get_text() for t in ax.texts]
         if layout == "wide":
             labels = [t.get_text() for t in ax.get_yticklabels()]
             assert labels == ["Waiting times", "Billing"]
+            assert texts == ["  30%", "  20%"]  # each share beside its interval
         else:
-            assert [t.get_text() for t in ax.texts] == ["Waiting times", "Billing"]
+            assert texts == ["Waiting times", "Billing", "  30%", "  20%"]
         points = [line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 1]
         assert np.allclose(sorted(points), [20.0, 30.0])
         plt.close(ax.figure)

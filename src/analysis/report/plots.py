@@ -789,7 +789,7 @@ def theme_chart(
     themes: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
 ) -> Axes:
     """The share of customers raising each theme of their open comments, with its interval,
-    largest first.
+    largest first, each share written beside its interval.
 
     Parameters
     ----------
@@ -825,7 +825,21 @@ def theme_chart(
             ),
             lay,
         )
-        ax.set_xlim(left=0)
+        # each share written beside its interval, so the chart needs no table beside it
+        highs = 100 * rows["ci_high"].astype(float).fillna(rows["share"].astype(float))
+        for y, (share, high) in enumerate(zip(rows["share"].astype(float), highs, strict=True)):
+            ax.text(
+                high,
+                y,
+                f"  {fmt_num(100 * share, 0)}%",
+                fontsize=lay.text if lay.above else 8.5,
+                color="0.2",
+                va="center",
+                ha="left",
+            )
+        right = float(highs.max()) if len(rows) else 1.0
+        ax.set_xlim(0, right * 1.15 + 1)
+        plain(ax.texts)
         ax.set_xlabel(
             wrap(
                 "Share of customers raising the theme in their comment (%), "

@@ -134,8 +134,8 @@ def themes_view(
         ``shown`` (False when no theme can be shown; then only ``any_hidden``, ``min_cell``);
         ``n`` (customers), ``comments`` (customers who commented), ``coded_share`` (share of
         the comments raising any theme, 0-1, or None); ``biggest`` (``name, share`` as text);
-        ``figure`` (Markup); ``rows`` (each overall row with its ``name``, ``hidden``,
-        ``quotes`` (short, never attributed) and ``words`` (the theme's sentence form));
+        ``figure`` (Markup); ``n_hidden`` (overall themes not shown); ``rows`` (each overall
+        row with its ``name``, ``hidden`` and ``quotes``: short, never attributed);
         ``suggested`` (whether themes were suggested from the comments, not the codebook);
         ``groups`` (per segment variable: ``group``, ``levels`` (name, n), ``themes`` (name,
         overall row, each level's row or None)); ``any_hidden``, ``confidence``,
@@ -167,7 +167,8 @@ def themes_view(
     figure = section_figure(
         lambda layout: plots.theme_chart(table, confidence=confidence, layout=layout),
         "Chart of the share of customers raising each theme in their comments, with its "
-        "interval; the values are in the table below.",
+        "interval; each share is written beside it, and the technical appendix has them in "
+        "a table.",
     )
     coded = _first_value(over, "coded_share")
     return {
@@ -181,6 +182,7 @@ def themes_view(
         ],
         "figure": Markup(figure),
         "rows": rows,
+        "n_hidden": len(over) - len(shown),
         "suggested": bool((over["source"].astype(str) == "suggested").any()),
         "groups": groups,
         "any_hidden": any_hidden,
@@ -235,9 +237,10 @@ def themes_section(
     part: str = "story",
 ) -> HTML:
     """The "What customers said" section, rendered from ``templates/sections/themes.html.j2``:
-    ``part="story"`` the chart, the table of themes with their quotes and the share of comments
-    coded; ``part="detail"`` (for the technical appendix) the share raising each theme in each
-    segment. Empty when None (no comment columns, or no comments)."""
+    ``part="story"`` the share of comments coded, the biggest themes in words, the chart and
+    the quotes; ``part="detail"`` (for the technical appendix) the table of every theme (share,
+    interval, share of comments) and the share raising each theme in each segment. Empty when
+    None (no comment columns, or no comments)."""
     if part not in ("story", "detail"):
         raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
     if themes is None or themes.table.empty:
