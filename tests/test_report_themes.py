@@ -267,6 +267,13 @@ def test_first_page_adds_one_quote_and_the_contents_entry(tiny: Path):
     assert fix.count("<q>") == 1
     assert '<a href="#themes">What customers said</a>' in html
     assert "<q>" not in plain and "#themes" not in plain
+    # analysis.quotes: 0 in the params: the share, without a quote
+    params = tiny / "params" / "tiny.yaml"
+    params.write_text(params.read_text().replace("  min_cell: 5\n", "  min_cell: 5\n  quotes: 0\n"))
+    client = load_client("params/tiny.yaml", root=tiny)
+    assert client.config.analysis.quotes == 0
+    html = glance.at_a_glance(client, ranked, {"accepted": 38}, themes=theme_tables()).data
+    assert "20% of customers raise billing.</li>" in html and "<q>" not in html
 
 
 def test_theme_chart_draws_the_shown_overall_themes_largest_first():

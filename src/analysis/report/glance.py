@@ -86,7 +86,7 @@ def glance_view(
     return {
         "conf": level_pct(confidence),
         "facts": _facts(summary, nps, shown, short, confidence),
-        "top": [_priority_line(r, themes) for r in top],
+        "top": [_priority_line(r, themes, min(1, client.config.analysis.quotes)) for r in top],
         "n_items": len(shown),
         "worst": _worst(contrasts, nps, confidence),
         "has_segments": contrasts is not None and not contrasts.empty,
@@ -140,16 +140,19 @@ def _facts(
     return facts
 
 
-def _priority_line(r: pd.Series, themes: ThemeTables | None = None) -> dict[str, Any]:
+def _priority_line(
+    r: pd.Series, themes: ThemeTables | None = None, quotes: int = 1
+) -> dict[str, Any]:
     """One fix-first line: ``label, priority, gap, met`` and ``said`` (what customers said
-    about it, one quote: :func:`analysis.report.themes.said_about`; None without a theme)."""
+    about it, with up to ``quotes`` quotes (the params' ``analysis.quotes`` caps it):
+    :func:`analysis.report.themes.said_about`; None without a theme)."""
     met = "" if missing(r.get("share_met")) else fmt_pct(r["share_met"])
     return {
         "label": item_label(r),
         "priority": str(r["priority"]),
         "gap": fmt_num(r["gap"], signed=True),
         "met": met,
-        "said": said_about(themes, str(r["item"]), k=1),
+        "said": said_about(themes, str(r["item"]), k=quotes),
     }
 
 
