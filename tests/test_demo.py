@@ -118,6 +118,39 @@ def test_responses_file_is_plain_utf8_csv(generated: demo.DemoFiles) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# open comments
+
+
+def test_comments_follow_low_ratings_and_plant_personal_data(responses: pd.DataFrame) -> None:
+    comment = responses["comment"].fillna("").astype(str)
+    assert 0.30 <= (comment != "").mean() <= 0.40
+    book = demo.codebook_dict()
+    assert book["comments"] == ["comment"]
+    ids = {it.id for it in demo.ITEMS}
+    for name, (words, items, _texts) in demo.THEMES.items():
+        assert book["themes"][name] == {"words": list(words), "items": list(items)}
+        assert set(items) <= ids
+        raised = comment.str.lower().str.contains("|".join(words))
+        assert raised.sum() >= 40, name
+        perf = responses[[f"p_{i}" for i in items]].apply(pd.to_numeric, errors="coerce")
+        low, rest = perf[raised].mean(axis=1).mean(), perf[~raised].mean(axis=1).mean()
+        assert low < rest - 0.5, (name, low, rest)  # raised by those who rate the items low
+    assert comment.str.contains(r"customer\d+@example\.com").sum() == demo.PLANTED_EACH
+    assert comment.str.contains(r"07700 900\d{3}").sum() == demo.PLANTED_EACH
+    assert comment.str.contains(r"4417\d{8}").sum() == demo.PLANTED_EACH
+
+
+def test_comments_leave_every_other_column_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_comments = demo.simulate().responses
+    monkeypatch.setattr(demo, "_comments", lambda table, rng: [""] * len(table))
+    without = demo.simulate().responses
+    assert (without["comment"] == "").all() and (with_comments["comment"] != "").any()
+    pd.testing.assert_frame_equal(
+        with_comments.drop(columns="comment"), without.drop(columns="comment")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # population frame, margins and truth
 
 

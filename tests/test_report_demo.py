@@ -137,7 +137,8 @@ def unsuppressed(demo_run):
 
 
 #: data/processed/ files that are rows of the survey, not tables of estimates
-ROW_FILES = {"rejected.csv", "quality_flags.csv", "staff_rejected.csv"}
+# files of rows, not estimates: no cells to suppress (quotes come only from cells of min_cell)
+ROW_FILES = {"rejected.csv", "quality_flags.csv", "staff_rejected.csv", "quotes.csv"}
 
 
 def test_every_table_marks_the_same_cells_and_blanks_them(demo):
@@ -152,6 +153,7 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
         kept = {"item", "label", "dimension", "group", "level", "variable", "n", "n_items", "df"}
         kept |= {"n_rest", "n_staff", "n_customers", "rating", "suppressed", "population"}
         kept |= {"population_share", "sample_share", *suppression.LABELS}
+        kept |= {"theme", "items", "source"}  # themes.csv (cx.themes.IDENTIFIERS)
         for col in [c for c in shown if c not in kept]:
             assert hidden[col].isna().all(), (name, col)
         if "level" in table.columns:  # region West (190 < 200 respondents) is hidden everywhere
@@ -166,6 +168,7 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
         "nps.csv",
         "segments.csv",
         "representativeness.csv",
+        "themes.csv",
     }
     gap, pri = tables["gap_table.csv"], tables["priorities.csv"]
     marked = gap.set_index(["item", "group", "level"])["suppressed"]

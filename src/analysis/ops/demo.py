@@ -8,7 +8,8 @@ from it, lets invited customers respond or not, and writes what a research team 
 ``responses.csv``
     One row per returned questionnaire: ``respondent_id, segment, region, stratum, base_weight``,
     the expectation columns ``e_<item>``, the performance columns ``p_<item>``, ``overall_sat``,
-    ``recommend``, ``duration_sec``. Blank cells are item nonresponse.
+    ``recommend``, ``duration_sec``, ``comment``. Blank cells are item nonresponse (a blank
+    ``comment``: the respondent wrote nothing).
 ``codebook.yaml``
     The codebook (DESIGN.md contract), loadable with :func:`analysis.config.params.load_codebook`.
 ``population.csv``
@@ -38,6 +39,18 @@ The design, and what it is for
 - ``duration_sec`` is the time taken; about 2% of respondents are speeders (under 150 s) and a few
   left the survey open for an hour. Their answers are genuine (drawn from the frame like everyone
   else's), so quality rules about them are for demonstration, not for bias.
+
+Open comments (see :data:`THEMES`)
+----------------------------------
+About a third of respondents write a short comment (``comment``), drawn from its own random
+stream after everything else (so every other column is as it would be without comments). A
+customer raises a theme with a probability that rises as their performance ratings of the
+theme's items fall (billing, waiting times, staff, the network, the app, faults and
+repairs); a few write
+something that raises no theme. A few comments carry a planted email address, phone number or
+account number (:data:`PLANTED`), which the pipeline must redact before anything is stored or
+shown. The codebook names the column (``comments: [comment]``) and the themes, with their word
+stems and the items they speak to.
 
 Invalid rows (deliberate; see :data:`INVALID_ROWS`)
 ---------------------------------------------------
@@ -174,6 +187,94 @@ STAFF_SIZE = 140
 STAFF_BIAS = {"Responsiveness": -0.7, "Empathy": -0.35, "Tangibles": 0.3}
 STAFF_NOISE = 0.8
 STAFF_MISSING = 0.02
+# The themes of the open comments: name -> (word stems for the codebook, the items it speaks
+# to, the comments a customer unhappy with those items writes). A comment's phrases use the
+# stems as written, so coding on the codebook's words finds them.
+THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "Billing errors": (
+        ("bill", "invoice", "charge"),
+        ("rel_2", "tan_4"),
+        (
+            "My bill was wrong again",
+            "I was charged twice for the same month",
+            "The invoice is impossible to understand",
+            "Unexpected charges on my bill every month",
+            "Fix the billing errors please",
+        ),
+    ),
+    "Waiting times": (
+        ("wait", "queue", "hold"),
+        ("res_2", "res_3"),
+        (
+            "I had to wait 40 minutes to speak to someone",
+            "Far too long on hold every time I call",
+            "The queue on the phone line is ridiculous",
+            "Waited days for a reply to my chat message",
+        ),
+    ),
+    "Helpfulness of staff": (
+        ("staff", "advisor", "rude"),
+        ("res_4", "asr_1", "asr_3", "emp_2"),
+        (
+            "The staff in the shop did not know the products",
+            "The advisor was rude and unhelpful",
+            "Staff kept passing me from one person to another",
+            "One advisor really listened, the others did not",
+        ),
+    ),
+    "Network coverage": (
+        ("signal", "coverage", "network", "outage"),
+        ("rel_1", "rel_3", "tan_1"),
+        (
+            "No signal at home most evenings",
+            "Coverage is poor outside town",
+            "Another network outage this week",
+            "Calls drop because the network is weak here",
+        ),
+    ),
+    "The app and website": (
+        ("app", "website", "login"),
+        ("tan_3",),
+        (
+            "The app keeps crashing when I pay",
+            "Cannot find anything on the website",
+            "The login never works on the first try",
+        ),
+    ),
+    "Faults and repairs": (
+        ("fault", "repair", "engineer"),
+        ("res_1", "rel_4"),
+        (
+            "Three calls before anyone fixed the fault",
+            "The engineer never turned up on the day we agreed",
+            "Still no sign of the repair I was promised",
+            "Every fault means explaining it all again",
+        ),
+    ),
+}
+#: Comments that raise no theme.
+OTHER_COMMENTS = (
+    "Pleased overall, thanks",
+    "Nothing to add",
+    "Good value for money",
+    "Keep it up",
+    "Been a customer for years, no complaints",
+)
+#: Personal data planted in a few comments (the pipeline must redact it): ``{}`` is a number.
+PLANTED = (
+    "please email me at customer{}@example.com",
+    "call me back on 07700 900{:03d}",
+    "my account number is 4417{:08d}",
+)
+#: How many comments carry each kind of planted personal data.
+PLANTED_EACH = 4
+#: Chance of raising a theme: THEME_BASE + THEME_SLOPE * how far below THEME_FROM the customer
+#: rates the theme's items on average (per point; a blank or invalid rating counts as THEME_FROM).
+THEME_FROM = 5.5
+THEME_BASE = 0.015
+THEME_SLOPE = 0.1
+#: Chance that a customer who raises no theme still writes something.
+OTHER_SHARE = 0.12
 DRIVERS = {"rel_1": 0.55, "rel_3": 0.45, "res_1": 0.50, "res_2": 0.25, "emp_3": 0.15}
 SCORE_MISSING = 0.01
 
@@ -271,7 +372,7 @@ def rating_columns() -> list[str]:
 def response_columns() -> list[str]:
     """The columns of ``responses.csv`` in order."""
     head = ["respondent_id", "segment", "region", "stratum", "base_weight"]
-    return [*head, *rating_columns(), "overall_sat", "recommend", "duration_sec"]
+    return [*head, *rating_columns(), "overall_sat", "recommend", "duration_sec", "comment"]
 
 
 def _rate(latent: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -501,6 +602,41 @@ def _text_rows(frame: pd.DataFrame, sample: pd.DataFrame, rng: np.random.Generat
     return pd.DataFrame(out)
 
 
+def _comments(table: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+    """The open comment of each row of ``table`` (file order; ``""`` for none), from ``rng``
+    alone: themes raised more often the lower the row's performance ratings of their items
+    (:data:`THEMES`), a few comments raising none, and :data:`PLANTED_EACH` of each kind of
+    :data:`PLANTED` personal data appended to comments that raise a theme."""
+    n = len(table)
+    phrases: list[list[str]] = [[] for _ in range(n)]
+    for words, items, texts in THEMES.values():
+        del words
+        ratings = table[[f"p_{i}" for i in items]].apply(pd.to_numeric, errors="coerce")
+        mean = ratings.mean(axis=1).fillna(THEME_FROM).to_numpy()
+        low = np.clip(THEME_FROM - mean, 0.0, THEME_FROM - SCALE[0])
+        raised = rng.random(n) < THEME_BASE + THEME_SLOPE * low
+        pick = rng.integers(0, len(texts), n)
+        for i in np.flatnonzero(raised):
+            phrases[i].append(texts[pick[i]])
+    other = rng.random(n) < OTHER_SHARE
+    other_pick = rng.integers(0, len(OTHER_COMMENTS), n)
+    order = rng.permutation(n)  # the order of a comment's phrases
+    out = []
+    for i in range(n):
+        said = phrases[i]
+        if len(said) > 1 and order[i] % 2:
+            said = said[::-1]
+        if not said and other[i]:
+            said = [OTHER_COMMENTS[other_pick[i]]]
+        out.append(". ".join(said) + ("." if said else ""))
+    themed = [i for i in range(n) if phrases[i]]
+    chosen = rng.choice(len(themed), size=PLANTED_EACH * len(PLANTED), replace=False)
+    for k, c in enumerate(chosen):
+        i = themed[c]
+        out[i] = f"{out[i][:-1]}, {PLANTED[k % len(PLANTED)].format(int(rng.integers(0, 1000)))}."
+    return out
+
+
 def simulate(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> Simulation:
     """Simulate the frame, the sample, the responses and the invalid rows for ``seed``."""
     frame = build_population(seed, size)
@@ -548,6 +684,7 @@ def simulate(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> Simulatio
                 rule=rule,
             )
         )
+    table["comment"] = _comments(table, np.random.default_rng([seed, 11]))
     responses = table[response_columns()].reset_index(drop=True)
     return Simulation(frame=frame, sample=sample, responses=responses, invalid=tuple(invalid))
 
@@ -599,6 +736,11 @@ def codebook_dict() -> dict[str, object]:
         "duration": "duration_sec",
         "recommend": "recommend",
         "staff": {"id": "staff_id", "items": {it.id: f"s_{it.id}" for it in ITEMS}},
+        "comments": ["comment"],
+        "themes": {
+            name: {"words": list(words), "items": list(items)}
+            for name, (words, items, _texts) in THEMES.items()
+        },
     }
 
 

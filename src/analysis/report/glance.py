@@ -37,6 +37,7 @@ from analysis.report.formatting import (
     segment_rows,
 )
 from analysis.report.templating import section
+from analysis.report.themes import ThemeTables, said_about
 from analysis.report.trend import trend_facts
 
 #: How many groups "Who fares worst" names at most (the clearest first).
@@ -51,16 +52,18 @@ def at_a_glance(
     nps: pd.DataFrame | None = None,
     trend: pd.DataFrame | None = None,
     confidence: float = 0.95,
+    themes: ThemeTables | None = None,
 ) -> HTML:
     """The "At a glance" page and the contents, from the result tables.
 
     ``ranked`` is :func:`analysis.cx.priorities.priorities` output (``priority``, ``rank``,
     ``top_priority``, ``share_met``); ``summary`` the validation summary (its ``accepted``
-    count); ``contrasts`` the segment contrasts; ``nps`` and ``trend`` their tables (each
+    count); ``contrasts`` the segment contrasts; ``nps`` and ``trend`` their tables; ``themes``
+    the pipeline's theme tables (what customers said beside each fix-first line) (each
     optional).
     """
     return section("glance.html.j2", **glance_view(client, ranked, summary, contrasts, nps, trend,
-                                                   confidence))  # fmt: skip
+                                                   confidence, themes))  # fmt: skip
 
 
 def glance_view(
@@ -71,8 +74,10 @@ def glance_view(
     nps: pd.DataFrame | None,
     trend: pd.DataFrame | None,
     confidence: float,
+    themes: ThemeTables | None = None,
 ) -> dict[str, Any]:
-    """The page's data: facts, the fix-first lines, the worst-faring groups, the contents."""
+    """The page's data: facts, the fix-first lines (each with what customers said about it,
+    when a theme speaks to it), the worst-faring groups, the contents."""
     over = overall_rows(ranked)
     shown = [r for _, r in over.iterrows() if not is_hidden(r)]
     shown.sort(key=lambda r: float(r["rank"]))
@@ -81,12 +86,12 @@ def glance_view(
     return {
         "conf": level_pct(confidence),
         "facts": _facts(summary, nps, shown, short, confidence),
-        "top": [_priority_line(r) for r in top],
+        "top": [_priority_line(r, themes, min(1, client.config.analysis.quotes)) for r in top],
         "n_items": len(shown),
         "worst": _worst(contrasts, nps, confidence),
         "has_segments": contrasts is not None and not contrasts.empty,
         "changes": trend_facts(trend, confidence),
-        "contents": _contents(client, trend),
+        "contents": _contents(client, trend, themes),
     }
 
 
@@ -135,13 +140,19 @@ def _facts(
     return facts
 
 
-def _priority_line(r: pd.Series) -> dict[str, str]:
+def _priority_line(
+    r: pd.Series, themes: ThemeTables | None = None, quotes: int = 1
+) -> dict[str, Any]:
+    """One fix-first line: ``label, priority, gap, met`` and ``said`` (what customers said
+    about it, with up to ``quotes`` quotes (the params' ``analysis.quotes`` caps it):
+    :func:`analysis.report.themes.said_about`; None without a theme)."""
     met = "" if missing(r.get("share_met")) else fmt_pct(r["share_met"])
     return {
         "label": item_label(r),
         "priority": str(r["priority"]),
         "gap": fmt_num(r["gap"], signed=True),
         "met": met,
+        "said": said_about(themes, str(r["item"]), k=quotes),
     }
 
 
@@ -187,7 +198,9 @@ def _spread(rows: pd.DataFrame) -> float:
     return float(d.max()) if d.notna().any() and d.max() > 0 else 1.0
 
 
-def _contents(client: Client, trend: pd.DataFrame | None) -> list[dict[str, str]]:
+def _contents(
+    client: Client, trend: pd.DataFrame | None, themes: ThemeTables | None = None
+) -> list[dict[str, str]]:
     """The report's sections, as the notebook lays them out (the ids of their headings)."""
     entries = [
         ("priorities", "Priorities: what to fix first"),
@@ -199,6 +212,8 @@ def _contents(client: Client, trend: pd.DataFrame | None) -> list[dict[str, str]
         entries.append(("key-drivers", "What drives overall satisfaction"))
     if client.codebook.recommend:
         entries.append(("nps", "Net Promoter Score"))
+    if themes is not None and not themes.table.empty:
+        entries.append(("themes", "What customers said"))
     if trend is not None:
         entries.append(("trend", "Change since the last survey"))
     if client.config.staff_survey is not None:

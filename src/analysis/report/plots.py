@@ -783,3 +783,68 @@ __all__ = [
     "segment_gap_heatmap",
     "trend_chart",
 ]
+
+
+def theme_chart(
+    themes: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
+) -> Axes:
+    """The share of customers raising each theme of their open comments, with its interval,
+    largest first, each share written beside its interval.
+
+    Parameters
+    ----------
+    themes
+        The themes table (``theme, group, level, share, ci_low, ci_high, suppressed``; shares
+        0-1); its overall rows are drawn, suppressed ones left out.
+    ax
+        Axes to draw on; a new figure sized to the number of themes when omitted.
+    confidence
+        The level of the intervals (axis label).
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    lay = layout_of(layout)
+    rows = shown_rows(overall_rows(themes), "share")
+    rows = rows.sort_values("share", ascending=False, kind="stable")
+    with plain_text(lay):
+        if ax is None:
+            ax = new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
+        _interval_rows(
+            ax,
+            IntervalRows(
+                labels=[wrap(str(t), lay.chars) for t in rows["theme"]],
+                estimate=100 * rows["share"].astype(float).to_numpy(),
+                low=100 * rows["ci_low"].astype(float).to_numpy(),
+                high=100 * rows["ci_high"].astype(float).to_numpy(),
+                filled=np.ones(len(rows), dtype=bool),
+                colour=SINGLE_COLOUR,
+            ),
+            lay,
+        )
+        # each share written beside its interval, so the chart needs no table beside it
+        highs = 100 * rows["ci_high"].astype(float).fillna(rows["share"].astype(float))
+        for y, (share, high) in enumerate(zip(rows["share"].astype(float), highs, strict=True)):
+            ax.text(
+                high,
+                y,
+                f"  {fmt_num(100 * share, 0)}%",
+                fontsize=lay.text if lay.above else 8.5,
+                color="0.2",
+                va="center",
+                ha="left",
+            )
+        right = float(highs.max()) if len(rows) else 1.0
+        ax.set_xlim(0, right * 1.15 + 1)
+        plain(ax.texts)
+        ax.set_xlabel(
+            wrap(
+                "Share of customers raising the theme in their comment (%), "
+                f"{level_pct(confidence)} interval",
+                lay.xlabel_chars,
+            )
+        )
+    return ax

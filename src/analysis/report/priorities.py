@@ -21,12 +21,14 @@ from analysis.cx import vocabulary
 from analysis.report import plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
+    flag,
     fmt_int,
     is_hidden,
     item_label,
     overall_rows,
 )
 from analysis.report.templating import section
+from analysis.report.themes import ThemeTables, said_about
 
 #: What each priority class means, in ranking order (cx/priorities.py gives the rule).
 PRIORITY_MEANING = {
@@ -44,11 +46,14 @@ def priorities_section(
     drivers: pd.DataFrame | None = None,
     confidence: float = 0.95,
     min_cell: int | None = None,
+    themes: ThemeTables | None = None,
 ) -> HTML:
     """The "Priorities" section: importance-performance chart, ranked list, dual-importance grid.
 
     ``ranked`` is :func:`analysis.cx.priorities.priorities` output; ``drivers`` (optional) is the
-    driver table with tiers (:func:`analysis.cx.drivers.importance_tiers`).
+    driver table with tiers (:func:`analysis.cx.drivers.importance_tiers`); ``themes``
+    (optional) the pipeline's theme tables: beside each top priority, what customers said about
+    it (:func:`analysis.report.themes.said_about`).
     """
     over = overall_rows(ranked)
     shown = [r for _, r in over.iterrows() if not is_hidden(r)]
@@ -75,7 +80,23 @@ def priorities_section(
         confidence=confidence,
         any_hidden=any(is_hidden(r) for _, r in over.iterrows()),
         min_cell=min_cell,
+        said=_said(over, themes),
     )
+
+
+def _said(over: pd.DataFrame, themes: ThemeTables | None) -> list[dict[str, Any]]:
+    """What customers said about each shown top priority, in rank order: ``label`` and the
+    :func:`analysis.report.themes.said_about` fields (``theme, share, quotes``)."""
+    if themes is None:
+        return []
+    top = [r for _, r in over.iterrows() if not is_hidden(r) and flag(r.get("top_priority"))]
+    top.sort(key=lambda r: float(r["rank"]))
+    out = []
+    for r in top:
+        said = said_about(themes, str(r["item"]))
+        if said is not None:
+            out.append({"label": item_label(r), **said})
+    return out
 
 
 def _ranked_row(r: pd.Series) -> dict[str, Any]:
