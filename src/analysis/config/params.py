@@ -141,6 +141,12 @@ class AnalysisConfig(_Model):
     drivers_missing: Literal["complete", "pairwise"] = "complete"
     #: short quotes shown per theme (redacted, never attributed, only from cells of min_cell)
     quotes: int = Field(3, ge=0, le=10, strict=True)
+    #: the outcome whose key drivers give the priority model its derived importance: overall
+    #: satisfaction or likelihood to recommend (the codebook must name that question)
+    drivers_outcome: Literal["overall", "recommend"] = "overall"
+    #: how waves are compared: independent samples, or a panel (the same respondents, matched
+    #: by id, their covariance in the change's variance)
+    trend: Literal["independent", "panel"] = "independent"
 
 
 class ValidationConfig(_Model):
@@ -170,6 +176,19 @@ class BrandConfig(_Model):
 class ReportConfig(_Model):
     recipients: list[str] = Field(default_factory=list)
     brand: BrandConfig = Field(default_factory=BrandConfig)
+    #: owner (as the codebook's items name them) -> who receives that owner's part of the plan
+    owners: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("owners")
+    @classmethod
+    def _owner_emails(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for owner, emails in value.items():
+            bad = [e for e in emails if not EMAIL.match(e)]
+            if bad:
+                raise ValueError(f"owner {owner!r}: not an email address: {', '.join(bad)}")
+            if not emails:
+                raise ValueError(f"owner {owner!r} lists no email address")
+        return value
 
     @field_validator("recipients")
     @classmethod
@@ -193,7 +212,8 @@ class RunConfig(_Model):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
-    previous: Path | None = None  # params file of the previous wave (same codebook), for trends
+    #: params file(s) of earlier waves of the same survey, oldest first (one file or a list)
+    previous: Path | list[Path] | None = None
     staff_survey: Path | None = None  # staff survey export (codebook section `staff`)
 
     @field_validator("client")
@@ -225,6 +245,13 @@ class RunConfig(_Model):
             )
         return self
 
+    @property
+    def previous_waves(self) -> list[Path]:
+        """The earlier waves' params files, oldest first (empty: no trend)."""
+        if self.previous is None:
+            return []
+        return [self.previous] if isinstance(self.previous, Path) else list(self.previous)
+
 
 # ---------------------------------------------------------------------------------------------
 # codebook
@@ -253,6 +280,10 @@ class Item(_Model):
     performance: str = Field(min_length=1)
     #: this item's own missing-answer codes, added to the codebook's ``missing``
     missing: list[Code] = Field(default_factory=list)
+    #: the department that can fix this attribute (the action plan groups items by owner)
+    owner: str | None = Field(None, min_length=1)
+    #: how much it takes to fix (quick wins: high priority, low effort)
+    effort: Literal["low", "medium", "high"] | None = None
 
 
 class Theme(_Model):
@@ -307,6 +338,9 @@ class Codebook(_Model):
     personal: list[str] = Field(default_factory=list)
     #: Theme name -> its word stems (a list), or ``{words: [...], items: [item ids]}``.
     themes: dict[str, Theme] = Field(default_factory=dict)
+    #: Column of each customer's value to the organisation (annual spend, margin, contract
+    #: value; non-negative numbers): value-weighted gaps and NPS, key customers.
+    value: str | None = None
 
     @field_validator("exclude", mode="before")
     @classmethod
@@ -372,6 +406,7 @@ class Codebook(_Model):
         cols = [*self.rating_columns(), self.id, *self.segments]
         cols += [c for c in (self.overall, self.recommend) if c]
         cols += [*self.comments, *self.personal]
+        cols += [self.value] if self.value else []
         dup = sorted({c for c in cols if cols.count(c) > 1})
         if dup:
             raise ValueError(f"columns given more than one role: {', '.join(dup)}")
@@ -436,7 +471,12 @@ class Codebook(_Model):
             *self.comments,
             *self.personal,
             *self.exclude,
+            *([self.value] if self.value else []),
         ]
+
+    def owners(self) -> list[str]:
+        """The owners the items name, in codebook order without repeats."""
+        return list(dict.fromkeys(i.owner for i in self.items if i.owner))
 
 
 def _segment_spec(name: str, spec: Any) -> tuple[Any, str | None, dict[str, str]]:
@@ -481,6 +521,7 @@ class StaffQuestionnaire:
     exclude: dict[str, list[str]] = field(default_factory=dict)
     comments: list[str] = field(default_factory=list)
     personal: list[str] = field(default_factory=list)
+    value: str | None = None
 
     def missing_codes(self, column: str) -> list[Code]:
         return list(self.missing)
@@ -624,8 +665,9 @@ def _check_inputs(params_file: Path, root: Path, config: RunConfig) -> None:
         inputs["weighting.margins"] = config.weighting.margins
     if config.report.brand.logo is not None:
         inputs["report.brand.logo"] = config.report.brand.logo
-    if config.previous is not None:
-        inputs["previous"] = config.previous
+    waves = config.previous_waves
+    for k, wave in enumerate(waves):
+        inputs["previous" if len(waves) == 1 else f"previous[{k}]"] = wave
     if config.staff_survey is not None:
         inputs["staff_survey"] = config.staff_survey
     for key, rel in inputs.items():
@@ -637,11 +679,12 @@ def _check_inputs(params_file: Path, root: Path, config: RunConfig) -> None:
                 if problem == "not found"
                 else f"{params_file}: key '{key}': {rel} {problem}; name the file itself"
             )
-    if config.previous is not None and _same_file(root / config.previous, params_file):
-        raise ParamsError(
-            f"{params_file}: key 'previous': {config.previous} is this params file itself (a wave "
-            "compared with itself); name the params file of the previous wave"
-        )
+    for wave in waves:
+        if _same_file(root / wave, params_file):
+            raise ParamsError(
+                f"{params_file}: key 'previous': {wave} is this params file itself (a wave "
+                "compared with itself); name the params file of an earlier wave"
+            )
     logo = config.report.brand.logo
     if logo is not None:
         try:
@@ -700,6 +743,19 @@ def load_client(params_file: str | Path, root: str | Path | None = None) -> Clie
         raise ParamsError(
             f"{params_file}: key 'analysis.by': {', '.join(map(repr, unknown))} not a segment of "
             f"the codebook {config.codebook} (segments: {', '.join(codebook.segments) or 'none'})"
+        )
+    outcome = config.analysis.drivers_outcome
+    if outcome != "overall" and getattr(codebook, outcome) is None:
+        raise ParamsError(
+            f"{params_file}: key 'analysis.drivers_outcome': {outcome} needs the codebook "
+            f"{config.codebook} to name that question ({outcome}: <column>)"
+        )
+    unknown = sorted(set(config.report.owners) - set(codebook.owners()))
+    if unknown:
+        raise ParamsError(
+            f"{params_file}: key 'report.owners': {', '.join(map(repr, unknown))} own no item of "
+            f"the codebook {config.codebook} (owners: {', '.join(codebook.owners()) or 'none'}); "
+            "give items an owner, or use the owners' names as the codebook writes them"
         )
     clash = [c for c in config.design.columns() if c in codebook.rating_columns()]
     if clash:

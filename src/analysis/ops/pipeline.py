@@ -316,10 +316,10 @@ def previous_wave(client: Client) -> tuple[Client, pd.DataFrame, SurveyDesign] |
     """The previous wave named by the params key ``previous`` (a params file of the same survey),
     read, validated and weighted as its own run would; None when there is none. Nothing is
     written under the previous wave's folders."""
-    previous = client.config.previous
-    if previous is None:
+    waves = client.config.previous_waves
+    if not waves:
         return None
-    prev = load_client(previous, root=client.root)
+    prev = load_client(waves[-1], root=client.root)
     clean = read_and_validate(prev).clean
     return prev, clean, survey_design(prev, clean)
 
