@@ -459,3 +459,15 @@ def test_the_pipeline_suggests_themes_without_codebook_themes_and_skips_without_
     assert result.table["theme"].nunique() >= 1
     tiny = load_client("params/tiny.yaml", root=FIXTURES / "clients" / "tiny")
     assert pipeline.themes(tiny, clean, design) is None
+
+
+def test_many_comments_suggest_from_a_seeded_sample(monkeypatch):
+    """Over MAX_SUGGEST_COMMENTS comments, a seeded sample gives the themes: the same every time,
+    and still the planted topics."""
+    texts = _planted(600)
+    monkeypatch.setattr(comments, "MAX_SUGGEST_COMMENTS", 200)
+    got = comments.suggest_themes(texts, k=3)
+    assert got == comments.suggest_themes(texts, k=3)
+    found = [set(words) for words in got.values()]
+    assert any({"bill", "invoice", "refund"} <= f for f in found), got
+    assert any({"app", "login", "password"} <= f for f in found), got
