@@ -469,5 +469,6 @@ def test_many_comments_suggest_from_a_seeded_sample(monkeypatch):
     got = comments.suggest_themes(texts, k=3)
     assert got == comments.suggest_themes(texts, k=3)
     found = [set(words) for words in got.values()]
-    assert any({"bill", "invoice", "refund"} <= f for f in found), got
-    assert any({"app", "login", "password"} <= f for f in found), got
+    for topic in ({"bill", "invoice", "charg", "payment", "refund"},
+                  {"app", "crash", "login", "password", "update"}):  # fmt: skip
+        assert max(len(f & topic) for f in found) >= 4, got
