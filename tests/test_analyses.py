@@ -515,10 +515,12 @@ def test_representativeness_by_hand():
 
 
 def test_trend_by_hand():
-    cols = ["item", "label", "dimension", "group", "level", "n", "gap", "se", "df"]
-    prev = pd.DataFrame([["a", "A", "D", "all", "all", 100, -1.0, 0.3, 90]], columns=cols)
-    cur = pd.DataFrame([["a", "A", "D", "all", "all", 120, -0.2, 0.4, 110]], columns=cols)
-    out = trend.trend(prev, cur).iloc[0]
+    cols = ["item", "label", "dimension", "group", "level", "n", "gap", "se", "df", "share_met"]
+    cols += ["share_met_se"]
+    prev = pd.DataFrame([["a", "A", "D", "all", "all", 100, -1.0, 0.3, 90, 0.4, 0.1]], columns=cols)
+    cur = pd.DataFrame([["a", "A", "D", "all", "all", 120, -0.2, 0.4, 110, 0.5, 0.1]], columns=cols)
+    waves = [trend.Wave(name="p", label="p", gaps=prev), trend.Wave(name="c", label="c", gaps=cur)]
+    out = trend.current_rows(trend.trend(waves)).iloc[0]
     assert out["change"] == pytest.approx(0.8)
     assert out["se"] == pytest.approx(0.5)
     assert out["df"] == 200
@@ -546,8 +548,10 @@ def test_two_simulated_waves_with_known_change():
     before, after = simulate_wave(1, 0.0), simulate_wave(2, 0.5)
     t_before = gaps.gap_table(srs(before, "w"), before, cb, by=["seg"])
     t_after = gaps.gap_table(srs(after, "w"), after, cb, by=["seg"])
-    out = trend.trend(t_before, t_after, min_cell=5)
+    waves = [trend.Wave(name=k, label=k, gaps=t) for k, t in (("b", t_before), ("a", t_after))]
+    out = trend.trend(waves, min_cell=5)
     assert list(out.columns) == [*trend.TREND_COLUMNS, "suppressed"]
+    out = trend.current_rows(out)
     over = out[out["group"] == "all"].set_index("item")
     assert over.loc["a", "ci_low"] < 0.5 < over.loc["a", "ci_high"]
     assert over.loc["a", "p_adjusted"] < 0.001
@@ -771,7 +775,9 @@ def test_pipeline_trend_from_a_previous_params_file(tiny_client):
     design = pipeline.survey_design(client, data.clean)
     out = pipeline.trend(client, data.clean, design)
     assert out is not None and (client.processed_dir / "trend.csv").is_file()
-    over = out[out["group"] == "all"]
+    assert out.notes.empty and out.waves["wave"].tolist() == ["tiny-previous", "tiny"]
+    over = trend.current_rows(out.table)
+    over = over[over["group"] == "all"]
     assert over["change"].to_numpy() == pytest.approx(0.0)  # the same survey twice
     assert not (client.root / "data" / "processed" / "tiny-previous").exists()
 

@@ -76,7 +76,7 @@ def test_previous_wave_is_read_without_writing(demo_root: Path) -> None:
     data["previous"] = "params/demo-2025.yaml"
     path.write_text(yaml.safe_dump(data))
     client = load_client("params/demo.yaml", root=demo_root)
-    prev, clean, _ = pipeline.previous_wave(client)
+    [(prev, clean, _)] = pipeline.previous_waves(client)
     assert prev.params_file.name == "demo-2025.yaml" and len(clean) == 1723
     assert not (demo_root / "data" / "processed").exists()
 

@@ -498,7 +498,9 @@ def test_run_writes_a_self_contained_report(demo_run):
     assert '<h2 id="nps">Net Promoter Score</h2>' in html
     assert "<h3>Gaps by dimension</h3>" in html
     assert "<h3>Who answered</h3>" in html and "How consistently each dimension" in html
-    assert "Change since the last survey" not in html  # no previous wave named
+    # the demo names its 2024 and 2025 waves: the trend with every wave's gaps
+    assert '<h2 id="trend">Change since the last survey</h2>' in html
+    assert "Surveys compared: 2024, 2025, 2026" in html
     assert 'id="summary"' in html and "<h2>At a glance</h2>" in html
     assert '<h3 id="glossary">Glossary</h3>' in html
     assert "Key findings" not in html  # folded into the executive summary
@@ -683,7 +685,17 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
             "count": [60.0, 30, 10],
         }
     )
-    trend = trend_mod.trend(table.assign(gap=table["gap"] - 0.4), table, min_cell=5)
+    waves = [
+        trend_mod.Wave(name="before", label="2025", gaps=table.assign(gap=table["gap"] - 0.4)),
+        trend_mod.Wave(name="now", label="2026", gaps=table),
+    ]
+    trend = trend_mod.TrendResult(
+        table=trend_mod.trend(waves, min_cell=5),
+        notes=pd.DataFrame(columns=trend_mod.NOTE_COLUMNS),
+        waves=pd.DataFrame(
+            {"wave": ["before", "now"], "wave_order": [1, 2], "wave_label": ["2025", "2026"]}
+        ),
+    )
     return {
         "shown": shown,
         "dims": suppression.suppress(
@@ -817,7 +829,7 @@ def test_analysis_plots_take_tables_and_axes_and_draw_plain_text(analysis_tables
         (lambda ax: plots.importance_grid(t["drivers"], ax=ax), False),
         (lambda ax: plots.driver_chart(t["drivers"], ax=ax), True),
         (lambda ax: plots.nps_chart(t["nps"], ax=ax), True),
-        (lambda ax: plots.trend_chart(t["trend"], ax=ax), True),
+        (lambda ax: plots.trend_chart(t["trend"].table.query("wave_order == 2"), ax=ax), True),
         (lambda ax: plots.representativeness_chart(t["rep"], ax=ax), True),
     ]
     for k, (draw, labelled) in enumerate(calls):

@@ -275,6 +275,19 @@ THEME_BASE = 0.015
 THEME_SLOPE = 0.1
 #: Chance that a customer who raises no theme still writes something.
 OTHER_SHARE = 0.12
+# Earlier waves (tracking): the same customer base surveyed in these years with the same design,
+# each customer's performance ratings shifted by these amounts (by dimension, or by item where
+# named; years not listed: as 2026). Responsiveness and Reliability gaps close over the waves
+# (performance was lower before), the app's (tan_3) widens (it was better before).
+WAVE_YEARS = (2024, 2025)
+#: The year of the current (2026) survey the earlier waves lead up to.
+CURRENT_YEAR = 2026
+WAVE_SHIFTS: dict[int, dict[str, float]] = {
+    2024: {"Responsiveness": -0.8, "Reliability": -0.5, "tan_3": 0.7},
+    2025: {"Responsiveness": -0.4, "Reliability": -0.25, "tan_3": 0.35},
+}
+#: Earlier waves' invitation numbers start here per year before 2026 (ids never clash).
+WAVE_ID_OFFSET = 10_000
 DRIVERS = {"rel_1": 0.55, "rel_3": 0.45, "res_1": 0.50, "res_2": 0.25, "emp_3": 0.15}
 SCORE_MISSING = 0.01
 
@@ -326,11 +339,13 @@ class DemoFiles:
     n_valid: int
     population_size: int
     invalid: tuple[InvalidRow, ...]
+    #: the earlier waves' responses (and params files) under ``<out_dir>/waves/``
+    waves: tuple[Path, ...] = ()
 
     def paths(self) -> list[Path]:
-        """Every file written, data first."""
+        """Every file written, data first (the earlier waves' files last)."""
         out = [self.responses, self.codebook, self.population, self.truth, self.staff]
-        return out + ([self.params] if self.params is not None else [])
+        return out + ([self.params] if self.params is not None else []) + list(self.waves)
 
     def summary(self) -> str:
         """A few lines for the command line."""
@@ -689,6 +704,87 @@ def simulate(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> Simulatio
     return Simulation(frame=frame, sample=sample, responses=responses, invalid=tuple(invalid))
 
 
+def _wave_shift(item: ItemSpec, year: int) -> float:
+    """How much higher the customers rated ``item``'s performance in ``year`` than in 2026."""
+    shifts = WAVE_SHIFTS.get(year, {})
+    return shifts.get(item.id, shifts.get(item.dimension, 0.0))
+
+
+def wave_frame(frame: pd.DataFrame, year: int, rng: np.random.Generator) -> pd.DataFrame:
+    """The customer base as it rated performance in an earlier ``year``: each ``p_*`` rating
+    shifted by :data:`WAVE_SHIFTS` (stochastic rounding to whole points, kept on the scale);
+    expectations, segments and scores as in 2026."""
+    out = frame.copy()
+    for it in ITEMS:
+        d = _wave_shift(it, year)
+        if d == 0.0:
+            continue
+        step = np.floor(d) + (rng.random(len(out)) < d - np.floor(d))
+        out[f"p_{it.id}"] = np.clip(out[f"p_{it.id}"] + step, *SCALE).astype(np.int64)
+    return out
+
+
+def simulate_wave(frame: pd.DataFrame, year: int, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+    """The ``responses.csv`` rows of the survey of an earlier ``year``: the 2026 design (strata,
+    invitations, response propensities) drawn afresh from the same customer base
+    (:func:`wave_frame`), from a random stream of its own (every 2026 file is as it would be
+    without waves). Respondent ids start at ``(CURRENT_YEAR - year) * WAVE_ID_OFFSET`` so they never
+    clash with another wave's; no invalid rows."""
+    rng_shift, rng_sample, rng_answers, rng_comments = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, 20, year]).spawn(4)
+    )
+    rated = wave_frame(frame, year, rng_shift)
+    sample = _draw_sample(rated, rng_sample)
+    sample["invite"] = sample["invite"] + (CURRENT_YEAR - year) * WAVE_ID_OFFSET
+    respondents = sample[sample["responded"]].sort_values("invite").reset_index(drop=True)
+    table = _text_rows(rated, respondents, rng_answers)
+    table["comment"] = _comments(table, rng_comments)
+    return table[response_columns()].reset_index(drop=True)
+
+
+def wave_params_text(year: int, out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
+    """The params file of the earlier wave of ``year`` (``<out_dir>/waves/<year>.yaml``): its
+    own responses, the demo's codebook, design and margins; no staff survey, no recipients."""
+    base = _rel(Path(out_dir), Path(root))
+    if base.startswith(".."):
+        base = Path(out_dir).resolve().as_posix()
+    return (
+        f"# Outside-In demo client, the {year} wave (an earlier survey for the trend), simulated\n"
+        f"# by analysis.ops.demo.generate_demo (seed {seed}); regenerate rather than edit.\n"
+        f"client: {CLIENT}-{year}\n"
+        f"title: {TITLE.replace(str(CURRENT_YEAR), str(year))}\n"
+        f"survey: {base}/waves/{year}/responses.csv\n"
+        f"codebook: {base}/codebook.yaml\n"
+        "design:\n"
+        "  weight: base_weight\n"
+        "  strata: stratum\n"
+        "weighting:\n"
+        "  method: rake\n"
+        f"  margins: {base}/population.csv\n"
+        "analysis:\n"
+        "  by: [segment, region]\n"
+        "  confidence: 0.95\n"
+        "  min_cell: 5\n"
+    )
+
+
+def _write_waves(
+    frame: pd.DataFrame, out_dir: Path, seed: int, root: Path | None
+) -> tuple[Path, ...]:
+    """Write each earlier wave's ``waves/<year>/responses.csv`` (and, with ``root``, its params
+    file ``waves/<year>.yaml``); return the paths written."""
+    written = []
+    for year in WAVE_YEARS:
+        target = out_dir / "waves" / str(year) / "responses.csv"
+        _write_bytes(_csv_text(simulate_wave(frame, year, seed)), target)
+        written.append(target)
+        if root is not None:
+            params = out_dir / "waves" / f"{year}.yaml"
+            _write_bytes(wave_params_text(year, out_dir, root, seed), params)
+            written.append(params)
+    return tuple(written)
+
+
 # ---------------------------------------------------------------------------------------------
 # writing
 
@@ -787,6 +883,7 @@ def params_text(out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
         "  min_cell: 5\n"
         "report:\n"
         f"  recipients: [{recipients}]\n"
+        f"previous: [{', '.join(f'{base}/waves/{y}.yaml' for y in WAVE_YEARS)}]\n"
     )
 
 
@@ -849,9 +946,11 @@ def generate_demo(
         root = Path(root) if root is not None else params_path.resolve().parent.parent
         _write_bytes(params_text(out_dir, root, seed), params_path)
         written_params = params_path
+    waves = _write_waves(sim.frame, out_dir, seed, root if params_path is not None else None)
     return DemoFiles(
         **files,
         params=written_params,
+        waves=waves,
         seed=seed,
         n_rows=len(sim.responses),
         n_valid=len(sim.responses) - len(sim.invalid),

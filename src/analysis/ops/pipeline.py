@@ -312,35 +312,69 @@ def representativeness(client: Client, clean: pd.DataFrame, design: SurveyDesign
     return table
 
 
-def previous_wave(client: Client) -> tuple[Client, pd.DataFrame, SurveyDesign] | None:
-    """The previous wave named by the params key ``previous`` (a params file of the same survey),
-    read, validated and weighted as its own run would; None when there is none. Nothing is
-    written under the previous wave's folders."""
-    waves = client.config.previous_waves
-    if not waves:
-        return None
-    prev = load_client(waves[-1], root=client.root)
-    clean = read_and_validate(prev).clean
-    return prev, clean, survey_design(prev, clean)
+def previous_waves(client: Client) -> list[tuple[Client, pd.DataFrame, SurveyDesign]]:
+    """The earlier waves named by the params key ``previous`` (params files of the same survey,
+    oldest first), each read, validated and weighted as its own run would; empty when there are
+    none. Nothing is written under the earlier waves' folders."""
+    out = []
+    for path in client.config.previous_waves:
+        prev = load_client(path, root=client.root)
+        clean = read_and_validate(prev).clean
+        out.append((prev, clean, survey_design(prev, clean)))
+    return out
 
 
-def trend(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> pd.DataFrame | None:
-    """Change of each item's gap since the previous wave; write ``trend.csv``. None when the
-    params name no previous wave."""
-    wave = previous_wave(client)
-    if wave is None:
+def trend(
+    client: Client, clean: pd.DataFrame, design: SurveyDesign
+) -> trend_mod.TrendResult | None:
+    """Each item's gap and share met in every wave and its change from the wave before and from
+    the first (params ``analysis.trend``: independent samples or a panel); write ``trend.csv``,
+    ``trend_notes.csv`` (items left out as not comparable, and why) and ``trend_waves.csv``.
+    None when the params name no earlier wave."""
+    earlier = previous_waves(client)
+    if not earlier:
         return None
-    prev, prev_clean, prev_design = wave
     cfg = client.config.analysis
-    by = [b for b in cfg.by if b in prev.codebook.segments and b in prev_clean.columns]
-    before = gaps_mod.gap_table(
-        prev_design, prev_clean, prev.codebook, by=by, confidence=cfg.confidence
+    runs = [*earlier, (client, clean, design)]
+    notes = trend_mod.comparability(
+        client.codebook, [(c.config.client, c.codebook) for c, _, _ in earlier]
     )
-    now = gaps_mod.gap_table(design, clean, client.codebook, by=by, confidence=cfg.confidence)
-    table = trend_mod.trend(before, now, confidence=cfg.confidence, min_cell=cfg.min_cell)
+    by = [b for b in cfg.by if all(b in c.codebook.segments and b in d.columns for c, d, _ in runs)]
+    labels = trend_mod.wave_labels([c.config.title for c, _, _ in runs])
+    waves = [
+        trend_mod.Wave(
+            name=c.config.client,
+            title=c.config.title,
+            label=label,
+            codebook=c.codebook,
+            clean=d,
+            design=s,
+            gaps=gaps_mod.gap_table(s, d, c.codebook, by=by, confidence=cfg.confidence),
+        )
+        for (c, d, s), label in zip(runs, labels, strict=True)
+    ]
+    table = trend_mod.trend(
+        waves,
+        by=by,
+        kind=cfg.trend,
+        confidence=cfg.confidence,
+        min_cell=cfg.min_cell,
+        left_out=notes,
+    )
     table = _labelled(client, table)
+    summary = pd.DataFrame(
+        {
+            "wave": [w.name for w in waves],
+            "wave_order": range(1, len(waves) + 1),
+            "wave_label": labels,
+            "title": [w.title for w in waves],
+            "n": [len(w.clean) for w in waves],
+        }
+    )
     files.write_csv(table, client.processed_dir / "trend.csv")
-    return table
+    files.write_csv(notes, client.processed_dir / "trend_notes.csv")
+    files.write_csv(summary, client.processed_dir / "trend_waves.csv")
+    return trend_mod.TrendResult(table=table, notes=notes, waves=summary)
 
 
 def perception_gap(

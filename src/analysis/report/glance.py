@@ -21,6 +21,7 @@ from IPython.display import HTML
 from analysis.config.params import Client
 from analysis.cx import vocabulary
 from analysis.cx.segments import ALL_ITEMS
+from analysis.cx.trend import TrendResult
 from analysis.report.formatting import (
     as_dict,
     flag,
@@ -50,7 +51,7 @@ def at_a_glance(
     summary: Any | None = None,
     contrasts: pd.DataFrame | None = None,
     nps: pd.DataFrame | None = None,
-    trend: pd.DataFrame | None = None,
+    trend: TrendResult | None = None,
     confidence: float = 0.95,
     themes: ThemeTables | None = None,
 ) -> HTML:
@@ -72,7 +73,7 @@ def glance_view(
     summary: Any | None,
     contrasts: pd.DataFrame | None,
     nps: pd.DataFrame | None,
-    trend: pd.DataFrame | None,
+    trend: TrendResult | None,
     confidence: float,
     themes: ThemeTables | None = None,
 ) -> dict[str, Any]:
@@ -199,7 +200,7 @@ def _spread(rows: pd.DataFrame) -> float:
 
 
 def _contents(
-    client: Client, trend: pd.DataFrame | None, themes: ThemeTables | None = None
+    client: Client, trend: TrendResult | None, themes: ThemeTables | None = None
 ) -> list[dict[str, str]]:
     """The report's sections, as the notebook lays them out (the ids of their headings)."""
     entries = [

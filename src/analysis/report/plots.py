@@ -20,9 +20,11 @@ The palettes and layouts are :mod:`analysis.report.chart_style`'s; the segment h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -701,6 +703,74 @@ def trend_chart(
     return ax
 
 
+def trend_waves_chart(
+    trend: pd.DataFrame, axes: Sequence[Axes] | None = None, layout: str = "wide"
+) -> Axes:
+    """Small multiples: each item's overall gap in every wave, one panel per dimension (items
+    as lines in Okabe-Ito colours, waves oldest first on the x axis, one shared gap axis).
+
+    Parameters
+    ----------
+    trend
+        :func:`analysis.cx.trend.trend` output (every wave's rows); hidden gaps are not drawn.
+    axes
+        One Axes per dimension (in table order); None: a new figure (two panels a row wide,
+        one narrow).
+    layout
+        ``"wide"`` or ``"narrow"`` (:data:`LAYOUTS`).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The first panel (its figure holds them all).
+    """
+    lay = layout_of(layout)
+    over = overall_rows(trend)
+    dims = list(dict.fromkeys(over["dimension"]))
+    waves = over[["wave_order", "wave_label"]].drop_duplicates().sort_values("wave_order")
+    with plain_text(lay):
+        if axes is None:
+            cols = 1 if lay.above else 2
+            nrows = -(-len(dims) // cols)
+            _fig, grid = plt.subplots(
+                nrows,
+                cols,
+                figsize=(lay.width, 1.9 * nrows + 0.4),
+                layout="constrained",
+                sharex=True,
+                sharey=True,
+                squeeze=False,
+            )
+            panels = list(grid.ravel())
+            for extra in panels[len(dims) :]:
+                extra.set_visible(False)
+            axes = panels[: len(dims)]
+        for ax, dim in zip(axes, dims, strict=True):
+            rows = over[over["dimension"] == dim]
+            items = list(dict.fromkeys(rows["item"]))
+            palette = colours(SERIES_COLOURS + DIMENSION_COLOURS[3:], len(items))
+            for colour, item in zip(palette, items, strict=True):
+                line = rows[rows["item"] == item].sort_values("wave_order")
+                line = line[line["gap"].notna()]
+                name = item_label(line.iloc[0]) if len(line) else item
+                ax.plot(
+                    line["wave_order"],
+                    line["gap"].astype(float),
+                    marker="o",
+                    ms=3.5,
+                    lw=1.4,
+                    color=colour,
+                    label=wrap(name, lay.chars),
+                )
+            ax.axhline(0, color="0.25", lw=0.8, zorder=1)
+            ax.set_title(wrap(str(dim), lay.chars), loc="left")
+            ax.set_xticks(waves["wave_order"].to_numpy(), waves["wave_label"].astype(str).tolist())
+            strip_spines(ax, ("top", "right"))
+            ax.legend(fontsize=lay.text, frameon=False, loc="best")
+        axes[0].set_ylabel(wrap("Gap (performance − expectation)", lay.xlabel_chars))
+    return axes[0]
+
+
 def representativeness_chart(
     table: pd.DataFrame, ax: Axes | None = None, layout: str = "wide"
 ) -> Axes:
@@ -782,6 +852,7 @@ __all__ = [
     "representativeness_chart",
     "segment_gap_heatmap",
     "trend_chart",
+    "trend_waves_chart",
 ]
 
 

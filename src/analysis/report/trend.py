@@ -15,6 +15,7 @@ import pandas as pd
 from IPython.display import HTML
 from markupsafe import Markup
 
+from analysis.cx.trend import TrendResult, current_rows
 from analysis.report import plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
@@ -37,11 +38,13 @@ def _changes(
     return shown, better, worse
 
 
-def trend_facts(trend: pd.DataFrame | None, confidence: float) -> list[Markup]:
-    """For the executive summary: how many gaps clearly narrowed or widened, and the largest
-    change each way, rendered from ``templates/sections/trend_facts.html.j2``."""
-    if trend is None or trend.empty:
+def trend_facts(result: TrendResult | None, confidence: float) -> list[Markup]:
+    """For the executive summary: how many gaps clearly narrowed or widened since the wave
+    before, and the largest change each way, rendered from
+    ``templates/sections/trend_facts.html.j2``."""
+    if result is None or result.table.empty:
         return []
+    trend = current_rows(result.table)
     shown, better, worse = _changes(trend, confidence)
     most = []
     for word, rows, key in (("improved most", better, -1), ("worsened most", worse, 1)):
@@ -67,10 +70,14 @@ def _verdict(r: pd.Series, confidence: float) -> str:
     return "No clear change"
 
 
-def trend_view(trend: pd.DataFrame, confidence: float, min_cell: int | None) -> dict[str, Any]:
-    """The data of the trend section: counts ``better, worse, unclear``, ``figure``, ``rows``
-    (each overall row of the trend table with its ``label``, ``verdict`` and whether it is
-    ``hidden``), ``confidence`` and ``notes`` (plain text)."""
+def trend_view(result: TrendResult, confidence: float, min_cell: int | None) -> dict[str, Any]:
+    """The data of the trend section: counts ``better, worse, unclear``, ``figure`` (the change
+    since the wave before), ``waves_figure`` (small multiples of every wave's gaps, with three
+    or more waves; else empty), ``waves`` (the waves' labels, oldest first), ``rows`` (each
+    overall row of the current wave with its ``label``, ``verdict`` and whether it is
+    ``hidden``), ``confidence``, ``left_out`` (items not compared: ``label, wave, reason``) and
+    ``notes`` (plain text)."""
+    trend = current_rows(result.table)
     over = overall_rows(trend)
     shown, better, worse = _changes(trend, confidence)
     rows = [
@@ -87,7 +94,17 @@ def trend_view(trend: pd.DataFrame, confidence: float, min_cell: int | None) -> 
         "Chart of the change in each attribute's gap since the previous survey, with its "
         "interval; the values are in the table below.",
     )
+    waves_figure = ""
+    if len(result.waves) > 2:
+        waves_figure = section_figure(
+            lambda layout: plots.trend_waves_chart(result.table, layout=layout),
+            "Charts of each attribute's gap in every survey, one chart per dimension; the "
+            "changes are in the table below.",
+        )
     return {
+        "waves_figure": Markup(waves_figure),
+        "waves": result.waves["wave_label"].astype(str).tolist(),
+        "left_out": result.notes.to_dict("records"),
         "better": len(better),
         "worse": len(worse),
         "unclear": len(shown) - len(better) - len(worse),
@@ -99,10 +116,10 @@ def trend_view(trend: pd.DataFrame, confidence: float, min_cell: int | None) -> 
 
 
 def trend_section(
-    trend: pd.DataFrame | None, confidence: float = 0.95, min_cell: int | None = None
+    result: TrendResult | None, confidence: float = 0.95, min_cell: int | None = None
 ) -> HTML:
     """The "Change since the last survey" section (overall rows), rendered from
     ``templates/sections/trend.html.j2``. Empty when None."""
-    if trend is None or trend.empty:
+    if result is None or result.table.empty:
         return HTML("")
-    return section("trend.html.j2", **trend_view(trend, confidence, min_cell))
+    return section("trend.html.j2", **trend_view(result, confidence, min_cell))
