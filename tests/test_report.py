@@ -505,9 +505,10 @@ def test_run_writes_a_self_contained_report(demo_run):
     assert '<h3 id="glossary">Glossary</h3>' in html
     assert "Key findings" not in html  # folded into the executive summary
     # charts inline (nbconvert's HTML parser puts alt before src): gaps, IPA, dual importance,
-    # heatmap, drivers, NPS, themes (what customers said), representativeness
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 8
-    assert len(re.findall(r"<img ", html)) == 8
+    # heatmap, drivers, NPS, themes (what customers said), the change since the last wave, the
+    # gap of every wave per dimension (small multiples), representativeness
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 10
+    assert len(re.findall(r"<img ", html)) == 10
     assert '<table class="oi-table oi-gaps">' in html and '<th scope="col">Gap' not in html
     assert '<th class="num" scope="col">Gap</th>' in html
     assert "oi-provenance" in html

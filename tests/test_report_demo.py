@@ -139,6 +139,7 @@ def unsuppressed(demo_run):
 #: data/processed/ files that are rows of the survey, not tables of estimates
 # files of rows, not estimates: no cells to suppress (quotes come only from cells of min_cell)
 ROW_FILES = {"rejected.csv", "quality_flags.csv", "staff_rejected.csv", "quotes.csv"}
+ROW_FILES |= {"trend_notes.csv", "trend_waves.csv"}  # the waves compared and items left out
 
 
 def test_every_table_marks_the_same_cells_and_blanks_them(demo):
@@ -154,6 +155,7 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
         kept |= {"n_rest", "n_staff", "n_customers", "rating", "suppressed", "population"}
         kept |= {"population_share", "sample_share", *suppression.LABELS}
         kept |= {"theme", "items", "source"}  # themes.csv (cx.themes.IDENTIFIERS)
+        kept |= {"wave", "wave_order", "wave_label", "n_previous", "df_first"}  # trend.csv
         for col in [c for c in shown if c not in kept]:
             assert hidden[col].isna().all(), (name, col)
         if "level" in table.columns:  # region West (190 < 200 respondents) is hidden everywhere
