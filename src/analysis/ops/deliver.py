@@ -617,8 +617,14 @@ def load_plan(report: Report) -> pd.DataFrame:
 
 def owner_attachment_name(report: Report, owner: str) -> str:
     """The file name of an owner's rows of the plan: ``<client>-action-plan-<owner>.csv``."""
+    return owner_attachment_name_for(report.client.slug, owner)
+
+
+def owner_attachment_name_for(slug: str, owner: str) -> str:
+    """:func:`owner_attachment_name` of a client slug: the owner's name in lower case, runs of
+    other characters than letters and digits as ``-``."""
     tag = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-") or "owner"
-    return f"{report.client.slug}-action-plan-{tag}.csv"
+    return f"{slug}-action-plan-{tag}.csv"
 
 
 def _owner_rows(plan: pd.DataFrame, owner: str) -> pd.DataFrame:
