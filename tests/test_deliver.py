@@ -13,6 +13,7 @@ import base64
 import contextlib
 import email
 import email.policy
+import io
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import trustme
 import yaml
@@ -235,8 +237,10 @@ def parts(msg: EmailMessage) -> dict[str, EmailMessage]:
     return out
 
 
-def send(root: Path, *args: str) -> int:
-    return main(["send", *args, "--root", str(root)])
+def send(root: Path, *args: str, owners: bool = False) -> int:
+    """``outside-in send``; the owners of report.owners only when ``owners`` (the tests of the
+    client's own message count its messages alone)."""
+    return main(["send", *args, *([] if owners else ["--no-owners"]), "--root", str(root)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -874,3 +878,73 @@ def test_a_login_without_tls_is_refused_unless_the_host_is_loopback(
     assert "is this machine" in out
     [got] = inbox.messages
     assert got.authenticated and not got.tls
+
+
+# ---------------------------------------------------------------------------------------------
+# each owner's part of the action plan (report.owners)
+
+
+def test_each_owner_gets_only_their_lines_and_send_is_idempotent_per_owner(
+    project: Path, smtp: SmtpServer, demo_run, capsys
+):
+    from analysis.ops import demo
+
+    plan = pd.read_csv(project / "data" / "processed" / SLUG / "action_plan.csv")
+    assert send(project, PARAMS, "--no-pdf", owners=True) == 0
+    out = capsys.readouterr().out
+    owners = dict(demo.OWNER_EMAILS)
+    assert len(smtp.inbox.messages) == 1 + len(owners)  # the client's, then one per owner
+    by_owner = {}
+    for got in smtp.inbox.messages[1:]:
+        msg = got.message()
+        [owner] = [o for o, emails in owners.items() if got.rcpt_tos == list(emails)]
+        by_owner[owner] = msg
+        assert " ".join(msg["Subject"].split()) == f"Your action plan ({owner}): {TITLE}"
+        assert f"demo ({owner}): sent to {owners[owner][0]}" in out
+    assert set(by_owner) == set(owners)
+    for owner, msg in by_owner.items():
+        by = parts(msg)
+        text, body = by["text/plain"].get_content(), by["text/html"].get_content()
+        assert "<script" not in body.lower() and "<img" not in body
+        mine = plan[plan["owner"] == owner]
+        others = plan[plan["owner"] != owner]
+        for label in mine["label"]:
+            assert label in text
+        for label in others["label"]:  # no other owner's line, in either part
+            assert label not in text and label not in body
+        names = [p.get_filename() for p in msg.iter_attachments()]
+        assert names == [deliver.owner_attachment_name_for(SLUG, owner)]
+        attached = pd.read_csv(io.BytesIO(by[names[0]].get_payload(decode=True)))
+        assert list(attached["item"]) == list(mine["item"])  # their rows only, plan order
+        assert "report.html" not in " ".join(names)
+    customer_service = parts(by_owner["Customer service"])["text/html"].get_content()
+    assert demo_run.HOSTILE_ESCAPED in customer_service  # the hostile label is theirs, escaped
+
+    log = json.loads((project / "reports" / SLUG / "sent.json").read_text())
+    assert sorted(e.get("owner") or "" for e in log["sends"]) == sorted(["", *owners])
+
+    # again: nobody is sent the same report twice; a new address of one owner gets it alone
+    assert send(project, PARAMS, "--no-pdf", owners=True) == 0
+    assert len(smtp.inbox.messages) == 1 + len(owners)
+    assert "demo (Billing): already sent" in capsys.readouterr().out
+    path = project / PARAMS
+    params = yaml.safe_load(path.read_text())
+    params["report"]["owners"]["Billing"].append("billing-lead@harbourline.example")
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    assert send(project, PARAMS, "--no-pdf", owners=True) == 0
+    assert len(smtp.inbox.messages) == 2 + len(owners)
+    assert smtp.inbox.messages[-1].rcpt_tos == ["billing-lead@harbourline.example"]
+    # --no-owners: the client's message only
+    assert send(project, PARAMS, "--no-pdf", "--resend") == 0
+    assert len(smtp.inbox.messages) == 3 + len(owners)
+    assert smtp.inbox.messages[-1].rcpt_tos == [LEAD]
+
+
+def test_an_action_plan_that_is_not_the_reports_is_not_sent(project: Path, smtp: SmtpServer):
+    path = project / "data" / "processed" / SLUG / "action_plan.csv"
+    path.write_text(path.read_text().replace("Billing", "Marketing"))
+    options = deliver.SendOptions(pdf=False)
+    results = deliver.send_clients([PARAMS], root=project, options=options)
+    assert [r.status for r in results] == ["sent", "failed"]
+    assert "not the action plan of this report" in results[1].detail
+    assert len(smtp.inbox.messages) == 1  # the client's message only

@@ -122,6 +122,7 @@ def _send_options(args: argparse.Namespace) -> SendOptions:
         resend=args.resend,
         pdf=not args.no_pdf,
         html=not args.no_html,
+        owners=not args.no_owners,
         retries=args.retries,
         retry_delay=args.retry_delay,
     )
@@ -258,6 +259,11 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
         "--no-html",
         action="store_true",
         help="attach the PDF only (the HTML report is attached anyway when there is no PDF)",
+    )
+    p.add_argument(
+        "--no-owners",
+        action="store_true",
+        help="do not mail the owners of params report.owners their part of the action plan",
     )
     p.add_argument(
         "--retries", type=int, default=4, help="retries of a temporary SMTP failure (default 4)"

@@ -61,6 +61,10 @@ MAINTAIN = "Maintain"  # no shortfall (gap >= 0)
 PRIORITY_CLASSES = (FIX_FIRST, IMPROVE, MONITOR, MAINTAIN)
 #: The classes a ``top_priority`` can come from (the clear shortfalls).
 ACTION_CLASSES = (FIX_FIRST, IMPROVE)
+#: The action plan's owner of the attributes the codebook gives no ``owner``.
+UNASSIGNED = "Unassigned"
+#: An attribute with an action class (Fix first, Improve) and ``effort: low``.
+QUICK_WIN = "Quick win"
 
 # ---------------------------------------------------------------------------------------------
 # importance-performance quadrants (Martilla & James), keyed by

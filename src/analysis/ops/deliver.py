@@ -17,9 +17,17 @@ subject made from the title) are checked too, so a bad one stops that client bef
 sent. Temporary failures are retried, permanent ones stop that client's send with a clear message;
 a recipient refused for now (4xx) while the others were accepted is retried alone.
 
+Each owner of params ``report.owners`` (``{Billing: [billing@...]}``; the owners the codebook's
+items name) gets a message of their own (:func:`send_owners`, unless ``SendOptions.owners`` is
+false, ``--no-owners``): the templates ``owner_email.html.j2``/``owner_email.txt.j2`` list only
+that owner's attributes of the action plan (``action_plan.csv``, checked against the manifest
+like the priorities), and only their rows are attached, as CSV; the report itself is not, so an
+owner sees only what is theirs (the report goes to ``report.recipients``).
+
 ``reports/<client>/sent.json`` logs every message sent (report SHA-256, recipients, message id,
 time), written as soon as the server accepts it for some recipients (before any retry for the
-others), so the same report is never sent twice to the same recipient unless ``resend``.
+others), so the same report is never sent twice to the same recipient unless ``resend`` (an owner's
+message is logged with its ``owner``, idempotent per owner).
 """
 
 from __future__ import annotations
@@ -42,11 +50,13 @@ import pandas as pd
 
 from analysis import files
 from analysis.config.params import Client, load_client
+from analysis.cx import action_plan as action_plan_mod
 from analysis.cx import vocabulary
 from analysis.errors import DeliveryError, OutsideInError, ParamsError
 from analysis.ops import pdf as pdf_printer
 from analysis.ops import smtp
 from analysis.ops.smtp import SettingsError, SmtpSettings
+from analysis.report import action_plan as plan_report
 from analysis.report import formatting, templating
 
 SEND_LOG = "sent.json"  # reports/<client>/sent.json
@@ -256,12 +266,13 @@ def read_send_log(client: Client) -> dict[str, Any]:
     return data
 
 
-def already_sent(log: Mapping[str, Any], sha256: str) -> set[str]:
-    """The recipients (lower case) who were sent the report with this SHA-256."""
+def already_sent(log: Mapping[str, Any], sha256: str, owner: str | None = None) -> set[str]:
+    """The recipients (lower case) who were sent the report with this SHA-256 (``owner``:
+    who were sent that owner's part of its action plan; None: the client's message)."""
     return {
         r.lower()
         for entry in log.get("sends", [])
-        if entry.get("report_sha256") == sha256
+        if entry.get("report_sha256") == sha256 and entry.get("owner") == owner
         for r in entry.get("recipients", [])
     }
 
@@ -343,6 +354,7 @@ class SendOptions:
     resend: bool = False  # send even to recipients who got this report already
     pdf: bool = True  # attach the PDF (the run's, else printed now when a Chromium can)
     html: bool = True  # attach the HTML report too (always when there is no PDF)
+    owners: bool = True  # also mail each owner of params report.owners their part of the plan
     retries: int = 4  # retries of a temporary SMTP failure
     retry_delay: float = 2.0  # seconds before the first retry, doubling each time
 
@@ -505,10 +517,10 @@ def run_pdf(report: Report) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == recorded else None
 
 
-def _write_outbox(report: Report, msg: EmailMessage) -> Path:
-    """A dry run's message: ``reports/<client>/outbox/<time>-<report sha>.eml``."""
+def _write_outbox(report: Report, msg: EmailMessage, tag: str = "") -> Path:
+    """A dry run's message: ``reports/<client>/outbox/<time>-<report sha>[-<tag>].eml``."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    stem = f"{stamp}-{report.sha256[:12]}"
+    stem = f"{stamp}-{report.sha256[:12]}" + (f"-{tag}" if tag else "")
     target = report.client.report_dir / OUTBOX / f"{stem}.eml"
     n = 1
     while target.exists():  # two dry runs in one second keep both messages
@@ -527,22 +539,29 @@ def _log_send(
     attempts: int,
     pdf: bool,
     html: bool = True,
+    owner: str | None = None,
 ) -> None:
-    """Record a message the server accepted in ``reports/<client>/sent.json``."""
+    """Record a message the server accepted in ``reports/<client>/sent.json`` (an owner's
+    message: with ``owner`` and its attachment)."""
     client = report.client
     log["client"] = client.slug
-    log["sends"].append(
-        {
-            "report_sha256": report.sha256,
-            "report": _rel(report.html_path, client.root),
-            "recipients": accepted,
-            "message_id": msg["Message-ID"],
-            "subject": msg["Subject"],
-            "attachments": _attachment_names(report, pdf, html),
-            "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "attempts": attempts,
-        }
-    )
+    entry: dict[str, Any] = {
+        "report_sha256": report.sha256,
+        "report": _rel(report.html_path, client.root),
+        "recipients": accepted,
+        "message_id": msg["Message-ID"],
+        "subject": msg["Subject"],
+        "attachments": (
+            _attachment_names(report, pdf, html)
+            if owner is None
+            else [owner_attachment_name(report, owner)]
+        ),
+        "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "attempts": attempts,
+    }
+    if owner is not None:
+        entry["owner"] = owner
+    log["sends"].append(entry)
     files.write_json(log, client.report_dir / SEND_LOG)
 
 
@@ -565,6 +584,212 @@ def send_clients(
             code = 2 if isinstance(exc, SettingsError | ParamsError) else 1
             slug = Path(params_file).stem
             results.append(SendResult(slug, "failed", detail=str(exc), exit_code=code))
+        if not opts.owners:
+            continue
+        try:
+            results.extend(send_owners(params_file, root, opts, settings=settings))
+        except OutsideInError as exc:
+            code = 2 if isinstance(exc, SettingsError | ParamsError) else 1
+            slug = f"{Path(params_file).stem} (owners)"
+            results.append(SendResult(slug, "failed", detail=str(exc), exit_code=code))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# each owner's part of the action plan (params report.owners)
+
+
+def load_plan(report: Report) -> pd.DataFrame:
+    """The run's action plan (``action_plan.csv``), checked to be the one its manifest records
+    with this report; raise :class:`DeliveryError` otherwise."""
+    client = report.client
+    path = client.processed_dir / "action_plan.csv"
+    again = f"run `outside-in run {_rel(client.params_file, client.root)}` again"
+    recorded = ((report.manifest.get("outputs") or {}).get("action_plan") or {}).get("sha256")
+    if not path.is_file() or recorded is None or recorded != files.file_sha256(path):
+        raise DeliveryError(
+            f"{client.slug}: {path} is missing or not the action plan of this report (the "
+            f"codebook gave no item an owner when it ran, or a later run failed part-way), so "
+            f"the owners' emails would not match the report; {again}"
+        )
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def owner_attachment_name(report: Report, owner: str) -> str:
+    """The file name of an owner's rows of the plan: ``<client>-action-plan-<owner>.csv``."""
+    return owner_attachment_name_for(report.client.slug, owner)
+
+
+def owner_attachment_name_for(slug: str, owner: str) -> str:
+    """:func:`owner_attachment_name` of a client slug: the owner's name in lower case, runs of
+    other characters than letters and digits as ``-``."""
+    tag = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-") or "owner"
+    return f"{slug}-action-plan-{tag}.csv"
+
+
+def _owner_rows(plan: pd.DataFrame, owner: str) -> pd.DataFrame:
+    """One owner's rows of the plan (the only ones their email carries)."""
+    return action_plan_mod.owner_rows(plan, owner)
+
+
+def _owner_view(report: Report, plan: pd.DataFrame, owner: str) -> dict[str, Any]:
+    """What an owner's email says: only their attributes (plain data for the templates)."""
+    view = plan_report.owner_view(plan, owner)
+    rows = [
+        {
+            **r,
+            "gap": formatting.fmt_num(r["cell"]["gap"], signed=True),
+            "interval": formatting.interval(r["ci_low"], r["ci_high"]),
+        }
+        for r in view["rows"]
+    ]
+    return {
+        "title": report.title,
+        "owner": owner,
+        "conf": f"{round(_confidence(report) * 100)}%",
+        "n_items": view["n_items"],
+        "rows": rows,
+        "quick_wins": view["quick_wins"],
+        "attachment": owner_attachment_name(report, owner),
+    }
+
+
+def owner_summary_text(report: Report, plan: pd.DataFrame, owner: str) -> str:
+    """The plain-text part of an owner's message (``templates/sections/owner_email.txt.j2``)."""
+    text = templating.render("owner_email.txt.j2", e=_owner_view(report, plan, owner))
+    return re.sub(r"\n{3,}", "\n\n", str(text)).strip() + "\n"
+
+
+def owner_summary_html(report: Report, plan: pd.DataFrame, owner: str) -> str:
+    """The HTML part of an owner's message (``templates/sections/owner_email.html.j2``)."""
+    return str(templating.render("owner_email.html.j2", e=_owner_view(report, plan, owner))) + "\n"
+
+
+def _owner_subject(report: Report, owner: str) -> str:
+    """The Subject of an owner's message; an owner's name with a control character is refused."""
+    if re.search(r"[\x00-\x1f\x7f]", owner):
+        raise SettingsError(
+            f"{report.client.params_file}: key 'report.owners': the owner {owner!r} contains a "
+            "line break or another control character; it is part of the email's subject"
+        )
+    return _one_line(
+        f"Your action plan ({owner}): {_subject(report).removeprefix('Your report: ')}"
+    )
+
+
+def build_owner_message(
+    report: Report, plan: pd.DataFrame, owner: str, recipients: Sequence[str], sender: str
+) -> EmailMessage:
+    """One owner's message: their attributes only (plain text and HTML), and their rows of the
+    plan attached as CSV. The report itself is not attached (owners see only what is theirs;
+    the report goes to ``report.recipients``)."""
+    rows = _owner_rows(plan, owner)
+    if rows.empty:
+        raise DeliveryError(f"{report.client.slug}: the action plan has no row of {owner!r}")
+    body_html = owner_summary_html(report, plan, owner)
+    msg = EmailMessage()
+    msg["Subject"] = _owner_subject(report, owner)
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    msg["Message-ID"] = make_msgid(idstring=report.client.slug, domain=domain)
+    msg["X-Outside-In-Client"] = report.client.slug
+    msg["X-Outside-In-Report-SHA256"] = report.sha256
+    msg.set_content(owner_summary_text(report, plan, owner))
+    msg.add_alternative(body_html, subtype="html")
+    data = rows.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    name = owner_attachment_name(report, owner)
+    msg.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    return msg
+
+
+def _owner_recipients(client: Client) -> dict[str, list[str]]:
+    """``report.owners``, every address checked (a bad one stops before anything is sent)."""
+    return {
+        owner: [
+            smtp.check_recipient(r, f"{client.params_file}: key 'report.owners.{owner}'")
+            for r in emails
+        ]
+        for owner, emails in client.config.report.owners.items()
+    }
+
+
+def send_owners(
+    params_file: str | Path,
+    root: str | Path | None = None,
+    options: SendOptions | None = None,
+    *,
+    settings: SmtpSettings | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[SendResult]:
+    """Email each owner of params ``report.owners`` their part of the last good run's action
+    plan (:func:`build_owner_message`); one :class:`SendResult` per owner (``client`` reads
+    ``<slug> (<owner>)``), none when params name no owners. Idempotent per owner like
+    :func:`send_client`: ``sent.json`` records each owner's message (key ``owner``), so an owner
+    is not sent the same report's part twice unless ``resend``. One owner's failure to send
+    does not stop the others (a ``failed`` result).
+
+    Raises
+    ------
+    ParamsError, SettingsError
+        As :func:`send_client` (an owner's address or name that cannot be a header).
+    DeliveryError
+        No consistent report or action plan.
+    """
+    opts = options or SendOptions()
+    root_path = Path(root).absolute() if root is not None else Path.cwd()
+    client = load_client(params_file, root=root_path)
+    owners = _owner_recipients(client)
+    if not owners:
+        return []
+    if not opts.dry_run and settings is None:
+        settings = SmtpSettings.from_env()
+    report = load_report(client)
+    plan = load_plan(report)
+    for owner in owners:
+        _owner_subject(report, owner)
+    results: list[SendResult] = []
+    with _send_lock(client):
+        log = read_send_log(client)
+        for owner, recipients in owners.items():
+            name = f"{client.slug} ({owner})"
+            done = already_sent(log, report.sha256, owner)
+            pending = (
+                recipients if opts.resend else [r for r in recipients if r.lower() not in done]
+            )
+            if not pending:
+                results.append(SendResult(name, "already-sent", tuple(recipients)))
+                continue
+            sender = settings.sender if settings is not None else _dry_run_sender()
+            msg = build_owner_message(report, plan, owner, pending, sender)
+            if opts.dry_run or settings is None:
+                tag = owner_attachment_name(report, owner).removesuffix(".csv").split("-plan-")[-1]
+                target = _write_outbox(report, msg, tag=tag)
+                results.append(SendResult(name, "dry-run", tuple(pending), path=target))
+                continue
+
+            def log_accepted(
+                accepted: list[str], attempt: int, _msg: EmailMessage = msg, _owner: str = owner
+            ) -> None:
+                _log_send(log, report, _msg, accepted, attempt, False, owner=_owner)
+
+            retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
+            try:
+                delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
+            except DeliveryError as exc:
+                results.append(SendResult(name, "failed", tuple(pending), detail=str(exc),
+                                          exit_code=1))  # fmt: skip
+                continue
+            results.append(
+                SendResult(
+                    name,
+                    "sent",
+                    delivery.accepted,
+                    attempts=delivery.attempts,
+                    warnings=settings.warnings,
+                )
+            )
     return results
 
 

@@ -173,6 +173,37 @@ ITEMS: tuple[ItemSpec, ...] = (
     ItemSpec("emp_4", "A dedicated contact who knows my account", 4.7, -0.3, 1.7, -1.2, 0.08),
 )
 
+# The action plan: the department that can fix each attribute, and how much it takes (low,
+# medium, high). Two items have no owner (the plan lists them as Unassigned).
+OWNERS: dict[str, tuple[str, str]] = {
+    "tan_1": ("Network", "high"),
+    "tan_2": ("Customer service", "low"),
+    "tan_3": ("Digital", "medium"),
+    "tan_4": ("Billing", "low"),
+    "rel_1": ("Network", "high"),
+    "rel_2": ("Billing", "medium"),
+    "rel_3": ("Network", "high"),
+    "rel_4": ("Field engineering", "medium"),
+    "res_1": ("Customer service", "medium"),
+    "res_2": ("Customer service", "low"),
+    "res_3": ("Digital", "low"),
+    "res_4": ("Customer service", "low"),
+    "asr_1": ("Customer service", "medium"),
+    "asr_2": ("Digital", "high"),
+    "asr_3": ("Customer service", "low"),
+    "emp_2": ("Customer service", "medium"),
+    "emp_3": ("Customer service", "medium"),
+    "emp_4": ("Customer service", "high"),
+}
+#: Who receives each owner's part of the action plan (params ``report.owners``).
+OWNER_EMAILS: dict[str, tuple[str, ...]] = {
+    "Billing": ("billing@harbourline.example",),
+    "Customer service": ("customer-service@harbourline.example",),
+    "Network": ("network@harbourline.example",),
+    "Digital": ("digital@harbourline.example",),
+    "Field engineering": ("field-engineering@harbourline.example",),
+}
+
 # Regional shifts of latent performance (the West is rural: worse coverage and more outages).
 REGION_PERFORMANCE = {
     "rel_1": {"North": 0.2, "West": -0.7},
@@ -821,6 +852,7 @@ def codebook_dict() -> dict[str, object]:
                 "dimension": it.dimension,
                 "expectation": f"e_{it.id}",
                 "performance": f"p_{it.id}",
+                **_owner_fields(it.id),
             }
             for it in ITEMS
         ],
@@ -838,6 +870,22 @@ def codebook_dict() -> dict[str, object]:
             for name, (words, items, _texts) in THEMES.items()
         },
     }
+
+
+def _owner_fields(item: str) -> dict[str, str]:
+    """The codebook's ``owner`` and ``effort`` of a demo item (none for an unowned one)."""
+    if item not in OWNERS:
+        return {}
+    owner, effort = OWNERS[item]
+    return {"owner": owner, "effort": effort}
+
+
+def _owners_text() -> str:
+    """The params lines of ``report.owners`` (under ``report:``)."""
+    lines = ["  owners:\n"]
+    for owner, emails in OWNER_EMAILS.items():
+        lines.append(f"    {owner}: [{', '.join(emails)}]\n")
+    return "".join(lines)
 
 
 def _codebook_text(seed: int) -> str:
@@ -883,7 +931,8 @@ def params_text(out_dir: Path, root: Path, seed: int = DEFAULT_SEED) -> str:
         "  min_cell: 5\n"
         "report:\n"
         f"  recipients: [{recipients}]\n"
-        f"previous: [{', '.join(f'{base}/waves/{y}.yaml' for y in WAVE_YEARS)}]\n"
+        + _owners_text()
+        + f"previous: [{', '.join(f'{base}/waves/{y}.yaml' for y in WAVE_YEARS)}]\n"
     )
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis import files
 from analysis.config.params import Client, DesignConfig, Theme, load_client
+from analysis.cx import action_plan as action_plan_mod
 from analysis.cx import dimensions, drivers, inputs, perception, suppression
 from analysis.cx import gaps as gaps_mod
 from analysis.cx import nps as nps_mod
@@ -449,3 +450,27 @@ def themes(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> ThemeRe
     files.write_csv(shown, client.processed_dir / "themes.csv")
     files.write_csv(quotes, client.processed_dir / "quotes.csv")
     return ThemeResult(table=shown, quotes=quotes)
+
+
+def action_plan(
+    client: Client,
+    ranked: pd.DataFrame,
+    contrasts: pd.DataFrame | None = None,
+    themes: ThemeResult | None = None,
+) -> pd.DataFrame | None:
+    """Each owner's attributes in priority order, with the segments hurt most, what customers
+    said and quick wins (:func:`analysis.cx.action_plan.action_plan`); write
+    ``action_plan.csv``. ``ranked`` is :func:`priorities`, ``contrasts`` :func:`segments`,
+    ``themes`` :func:`themes`. None (and no file) when no item of the codebook has an owner."""
+    if not client.codebook.owners():
+        return None
+    table = action_plan_mod.action_plan(
+        ranked,
+        client.codebook,
+        segments=contrasts,
+        themes=themes.table if themes is not None else None,
+        quotes=themes.quotes if themes is not None else None,
+        confidence=client.config.analysis.confidence,
+    )
+    files.write_csv(table, client.processed_dir / "action_plan.csv")
+    return table

@@ -205,8 +205,10 @@ def _contents(
     """The report's sections, as the notebook lays them out (the ids of their headings)."""
     entries = [
         ("priorities", "Priorities: what to fix first"),
-        ("gaps", "Gaps"),
     ]
+    if client.codebook.owners():
+        entries.append(("action-plan", "Action plan: who can fix what"))
+    entries.append(("gaps", "Gaps"))
     if client.config.analysis.by:
         entries.append(("gaps-by-segment", "Gaps by segment"))
     if client.codebook.overall:

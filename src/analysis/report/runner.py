@@ -369,6 +369,7 @@ def _manifest(
         ("report_pdf", client.report_dir / "report.pdf", stage.report_dir),
         ("gap_table", client.processed_dir / "gap_table.csv", stage.processed_dir),
         ("priorities", client.processed_dir / "priorities.csv", stage.processed_dir),
+        ("action_plan", client.processed_dir / "action_plan.csv", stage.processed_dir),
     )
     return {
         "client": client.slug,
