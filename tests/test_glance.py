@@ -10,6 +10,8 @@ import pytest
 from test_report import analysis_tables, copy_tiny, stand_in_ranked  # noqa: F401
 
 from analysis.config.params import load_client
+from analysis.cx import trend
+from analysis.cx.trend import TrendResult
 from analysis.report import glance, runner
 
 
@@ -64,7 +66,10 @@ def test_contents_lists_only_the_sections_the_report_has(tiny: Path):
     ids = [c["id"] for c in view["contents"]]
     assert ids[0] == "priorities" and ids[-1] == "appendix"
     assert "trend" not in ids  # no previous wave
+    no_change = TrendResult(
+        table=pd.DataFrame(columns=trend.TREND_COLUMNS), notes=pd.DataFrame(), waves=pd.DataFrame()
+    )
     with_trend = glance.glance_view(
-        _client(tiny), stand_in_ranked(), None, None, None, pd.DataFrame(), 0.95
+        _client(tiny), stand_in_ranked(), None, None, None, no_change, 0.95
     )
     assert "trend" in [c["id"] for c in with_trend["contents"]]

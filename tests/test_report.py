@@ -726,6 +726,7 @@ def analysis_sections(analysis_tables: dict[str, pd.DataFrame]) -> dict[str, str
         "drivers_detail": key_drivers.drivers_section(t["drivers"], 0.95, part="detail").data,
         "nps": nps.nps_section(t["nps"], 0.95, 5).data,
         "trend": trend.trend_section(t["trend"], 0.95, 5).data,
+        "trend_detail": trend.trend_section(t["trend"], 0.95, 5, part="detail").data,
         "representativeness": about.representativeness(t["rep"]).data,
         "reliability": about.reliability_table(t["rel"]).data,
     }
@@ -738,7 +739,7 @@ def test_analysis_sections_escape_every_data_string(analysis_sections):
         assert "<img src=x" not in html, name
         assert "<b>Reliability" not in html and "<i>Plus" not in html, name
         report.check_self_contained(html, where=name)
-    for name in ("priorities", "drivers_detail", "trend"):
+    for name in ("priorities", "drivers_detail", "trend_detail"):
         assert "&lt;img src=x onerror=alert(1)&gt;" in sections[name], name
     assert "&lt;b&gt;Reliability&lt;/b&gt;" in sections["dimensions"]
     assert "&lt;i&gt;Plus&lt;/i&gt;" in sections["segments"]

@@ -98,11 +98,14 @@ def test_templated_sections_build_no_html_in_python(module):
 
 
 def test_the_trend_summary_line_is_markup_with_data_escaped():
+    from analysis.cx.trend import TrendResult
     from analysis.report import trend
 
     label = "<b>Bills</b> & fees"
     changes = pd.DataFrame(
         {
+            "wave": "now",
+            "wave_order": 1,
             "item": ["a", "b"],
             "label": [label, "Calls"],
             "group": "all",
@@ -113,7 +116,8 @@ def test_the_trend_summary_line_is_markup_with_data_escaped():
             "p_adjusted": [0.001, 0.5],
         }
     )
-    (line,) = trend.trend_facts(changes, 0.95)
+    result = TrendResult(table=changes, notes=pd.DataFrame(), waves=pd.DataFrame())
+    (line,) = trend.trend_facts(result, 0.95)
     assert isinstance(line, Markup)
     assert line == (
         "<strong>Since the last survey</strong>, 1 of 2 gaps clearly narrowed and 0 clearly "

@@ -20,7 +20,7 @@ from IPython.display import HTML
 from analysis.cx import vocabulary
 from analysis.cx.action_plan import SEP, owner_rows, owners_of
 from analysis.report.formatting import fmt_pct, is_hidden, item_label, missing
-from analysis.report.templating import section
+from analysis.report.templating import check_part, section
 from analysis.report.themes import in_sentence, short_quote
 
 #: The columns of the action plan the report reads (``action_plan.csv``).
@@ -129,8 +129,7 @@ def action_plan_section(
     """The "Action plan" section (``part="story"``: each owner's clear shortfalls, after the
     priorities) or its full table (``part="detail"``, the technical appendix). Empty when there
     is no plan (no item of the codebook has an owner)."""
-    if part not in ("story", "detail"):
-        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
+    check_part(part)
     if plan is None or plan.empty or not plan["assigned"].astype(str).eq("True").any():
         return HTML("")
     return section(

@@ -27,7 +27,7 @@ from analysis.report.formatting import (
     segment_name,
     segment_rows,
 )
-from analysis.report.templating import section
+from analysis.report.templating import check_part, section
 
 GAP_COLUMNS = ("Respondents", "Expectation", "Performance", "Gap")
 
@@ -91,8 +91,7 @@ def dimension_table(
 
     ``dims`` is :func:`analysis.cx.dimensions.dimension_gaps` output (suppressed); empty when None.
     """
-    if part not in ("story", "detail"):
-        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
+    check_part(part)
     if dims is None or dims.empty:
         return HTML("")
     over = overall_rows(dims)

@@ -26,7 +26,7 @@ from analysis.report.formatting import (
     item_label,
     missing,
 )
-from analysis.report.templating import section
+from analysis.report.templating import check_part, section
 
 
 def has_intervals(drivers: pd.DataFrame | None) -> bool:
@@ -108,14 +108,8 @@ def drivers_section(
     the technical appendix) the table of every share with its interval. Empty when None."""
     if drivers is None:
         return HTML("")
-    return section("key_drivers.html.j2", part=_part(part), **drivers_view(drivers, confidence))
-
-
-def _part(part: str) -> str:
-    """``story`` or ``detail``: which part of a section to render (else a ValueError)."""
-    if part not in ("story", "detail"):
-        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
-    return part
+    view = drivers_view(drivers, confidence)
+    return section("key_drivers.html.j2", part=check_part(part), **view)
 
 
 def _replicates_text(drivers: pd.DataFrame) -> str:

@@ -19,7 +19,7 @@ from analysis.report.formatting import (
     item_label,
     suppression_note,
 )
-from analysis.report.templating import section
+from analysis.report.templating import check_part, section
 
 
 def perception_section(
@@ -36,8 +36,7 @@ def perception_section(
     Reads ``pipeline.perception_gap``'s table: ``difference = staff_belief -
     customer_expectation`` per item, with BH-adjusted ``p_adjusted``.
     """
-    if part not in ("story", "detail"):
-        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
+    check_part(part)
     if table is None or table.empty:
         return HTML("")
     view = perception_view(table, confidence, min_cell)

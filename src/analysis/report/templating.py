@@ -67,6 +67,18 @@ def render(name: str, **context: Any) -> Markup:
     return Markup(environment().get_template(name).render(**context))
 
 
+#: the two parts of a section: the story (read by the client) and the detail (the appendix)
+PARTS = ("story", "detail")
+
+
+def check_part(part: str) -> str:
+    """``part`` when it is ``story`` or ``detail`` (which part of a section to render); else a
+    ValueError naming both."""
+    if part not in PARTS:
+        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
+    return part
+
+
 def section(name: str, **context: Any) -> HTML:
     """Template ``name`` rendered for a notebook cell to display (the report takes cell outputs)."""
     return HTML(str(render(name, **context)))

@@ -32,7 +32,7 @@ from analysis.report.formatting import (
     segment_name,
     segment_rows,
 )
-from analysis.report.templating import section
+from analysis.report.templating import check_part, section
 
 #: The columns of the themes table the report reads (``themes.csv``).
 THEME_COLUMNS = (
@@ -241,8 +241,7 @@ def themes_section(
     the quotes; ``part="detail"`` (for the technical appendix) the table of every theme (share,
     interval, share of comments) and the share raising each theme in each segment. Empty when
     None (no comment columns, or no comments)."""
-    if part not in ("story", "detail"):
-        raise ValueError(f"part must be 'story' or 'detail', got {part!r}")
+    check_part(part)
     if themes is None or themes.table.empty:
         return HTML("")
     view = themes_view(themes, confidence, min_cell, quotes_per_theme)

@@ -25,7 +25,7 @@ from analysis.report.formatting import (
     overall_rows,
     suppression_note,
 )
-from analysis.report.templating import render, section
+from analysis.report.templating import check_part, render, section
 
 
 def _changes(
@@ -116,10 +116,16 @@ def trend_view(result: TrendResult, confidence: float, min_cell: int | None) -> 
 
 
 def trend_section(
-    result: TrendResult | None, confidence: float = 0.95, min_cell: int | None = None
+    result: TrendResult | None,
+    confidence: float = 0.95,
+    min_cell: int | None = None,
+    part: str = "story",
 ) -> HTML:
     """The "Change since the last survey" section (overall rows), rendered from
-    ``templates/sections/trend.html.j2``. Empty when None."""
+    ``templates/sections/trend.html.j2``: ``part="story"`` the waves' small multiples, the
+    counts, the change chart and what was left out; ``part="detail"`` (the appendix) the table of
+    every attribute's change. Empty when None."""
+    check_part(part)
     if result is None or result.table.empty:
         return HTML("")
-    return section("trend.html.j2", **trend_view(result, confidence, min_cell))
+    return section("trend.html.j2", part=part, **trend_view(result, confidence, min_cell))
