@@ -171,3 +171,34 @@ def test_ranks_and_shifts_when_weighted_by_value():
     assert small["rank"].isna().tolist() == [False, False, False, True]
     assert small["value_rank"].tolist()[:3] == [3, 2, 1]
     assert small["value_gap"].isna().iloc[3] and small["suppressed"].iloc[3]
+
+
+def test_the_value_column_is_validated(tmp_path):
+    """Numbers >= 0 (blank: no value, accepted); text, negatives and infinities are rejected with
+    the row, column and rule; a missing-answer code that cannot be a value (-99) is a blank."""
+    from analysis.intake import readers, schema
+
+    cb = Codebook.model_validate(
+        {
+            "id": "rid",
+            "scale": {"min": 1, "max": 7},
+            "items": [{"id": "a", "label": "A", "dimension": "D", "expectation": "e_a",
+                       "performance": "p_a"}],
+            "value": "spend",
+            "missing": [-99],
+        }
+    )  # fmt: skip
+    rows = ["1,5,4,120.5", "2,5,4,", "3,5,4,0", "4,5,4,-3", "5,5,4,lots", "6,5,4,inf", "7,5,4,-99"]
+    path = tmp_path / "responses.csv"
+    path.write_text("\n".join(["rid,e_a,p_a,spend", *rows]) + "\n", encoding="utf-8")
+    got = schema.validate(readers.read_survey(path), cb, DesignConfig())
+    assert got.clean["rid"].tolist() == ["1", "2", "3", "7"]
+    assert got.clean["spend"].dtype == np.float64
+    assert got.clean["spend"].tolist()[::2] == [120.5, 0.0]
+    assert got.clean["spend"].isna().tolist() == [False, True, False, True]
+    reasons = dict(zip(got.rejected["rid"], got.rejected["reasons"], strict=True))
+    assert set(reasons) == {"4", "5", "6"}
+    assert "spend = '-3'" in reasons["4"] and ">= 0" in reasons["4"]
+    assert "spend = 'lots': not a number" in reasons["5"]
+    assert "spend = 'inf'" in reasons["6"]
+    assert got.summary.accepted + got.summary.rejected == got.summary.received == 7
