@@ -29,6 +29,7 @@ answered the recommend question and has a value):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -100,6 +101,18 @@ KEY_CUSTOMER_COLUMNS = [
     "detractor_value_se",
     "df",
 ]
+
+
+@dataclass(frozen=True)
+class ValueResult:
+    """Who matters most, as a run writes it under data/processed (suppressed, labelled): the
+    value-weighted gaps (``value_gaps.csv``), the value-weighted NPS (``value_nps.csv``; None
+    without a recommend question) and the key customers (``key_customers.csv``)."""
+
+    gaps: pd.DataFrame
+    nps: pd.DataFrame | None
+    key_customers: pd.DataFrame
+
 
 #: Share of a customer's items (both ratings) answered for their mean gap over all items (as the
 #: segment contrasts' all-items row).

@@ -418,18 +418,9 @@ def themes(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> ThemeRe
     return ThemeResult(table=shown, quotes=quotes)
 
 
-@dataclass(frozen=True)
-class ValueResult:
-    """Who matters most, as written under data/processed (suppressed, labelled): the
-    value-weighted gaps (``value_gaps.csv``), the value-weighted NPS (``value_nps.csv``; None
-    without a recommend question) and the key customers (``key_customers.csv``)."""
-
-    gaps: pd.DataFrame
-    nps: pd.DataFrame | None
-    key_customers: pd.DataFrame
-
-
-def value(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> ValueResult | None:
+def value(
+    client: Client, clean: pd.DataFrame, design: SurveyDesign
+) -> value_mod.ValueResult | None:
     """Gaps and NPS weighted by each customer's value (codebook ``value``), and each segment
     level's share of customers and of value, mean gap, NPS and value at risk; write
     ``value_gaps.csv``, ``value_nps.csv`` (with a recommend question) and
@@ -450,4 +441,4 @@ def value(client: Client, clean: pd.DataFrame, design: SurveyDesign) -> ValueRes
     key = value_mod.key_customers(design, clean, codebook, by=cfg.by, confidence=cfg.confidence)
     key = _labelled(client, value_mod.suppress_key_customers(key, cfg.min_cell))
     files.write_csv(key, out / "key_customers.csv")
-    return ValueResult(gaps=gaps, nps=nps, key_customers=key)
+    return value_mod.ValueResult(gaps=gaps, nps=nps, key_customers=key)
