@@ -202,3 +202,33 @@ def test_the_value_column_is_validated(tmp_path):
     assert "spend = 'lots': not a number" in reasons["5"]
     assert "spend = 'inf'" in reasons["6"]
     assert got.summary.accepted + got.summary.rejected == got.summary.received == 7
+
+
+def test_the_demo_ships_a_value_column():
+    """annual_spend: named by the codebook, a few blanks, far higher for businesses."""
+    from analysis.config.params import load_codebook
+
+    root = Path(__file__).resolve().parents[1] / "data" / "raw" / "demo"
+    assert load_codebook(root / "codebook.yaml").value == "annual_spend"
+    rows = pd.read_csv(root / "responses.csv", dtype=str, keep_default_na=False)
+    spend = pd.to_numeric(rows["annual_spend"].replace("", np.nan))
+    assert 0 < spend.isna().mean() < 0.05 and (spend.dropna() > 0).all()
+    median = spend.groupby(rows["segment"]).median()
+    assert median["Enterprise"] > 5 * median["Small business"] > 25 * median["Consumer"]
+
+
+def test_the_section_says_what_rises_and_falls(sample, codebook):
+    from analysis.report.value import value_section
+
+    design = raked(sample, "greg")
+    gaps = value.suppress_value_gaps(value.value_gaps(design, sample, codebook, by=BY), 5)
+    key = value.suppress_key_customers(value.key_customers(design, sample, codebook, by=BY), 5)
+    vn = value.suppress_key_customers(value.value_nps(design, sample, codebook, by=BY), 5)
+    result = value.ValueResult(gaps=gaps, nps=vn, key_customers=key)
+    story = value_section(result, 0.95, 5).data
+    assert '<h2 id="value">Who matters most</h2>' in story
+    assert "no attribute moves 3 or more places" in story  # two items cannot move 3 places
+    assert story.count("<tr>") == 1 + 3 + 4  # the head and every segment level
+    detail = value_section(result, 0.95, 5, part="detail").data
+    assert 'id="value-detail"' in detail and detail.count("<tr>") == 1 + 2
+    assert value_section(None).data == ""
