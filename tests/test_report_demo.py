@@ -152,7 +152,8 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
         hidden = table[table["suppressed"].astype(bool)]
         shown = table.columns[table.notna().any() | (table.columns == "suppressed")]
         kept = {"item", "label", "dimension", "group", "level", "variable", "n", "n_items", "df"}
-        kept |= {"n_rest", "n_staff", "n_customers", "rating", "suppressed", "population"}
+        kept |= {"n_rest", "n_staff", "n_customers", "n_no_value", "rating", "suppressed"}
+        kept |= {"population"}
         kept |= {"population_share", "sample_share", *suppression.LABELS}
         kept |= {"theme", "items", "source"}  # themes.csv (cx.themes.IDENTIFIERS)
         kept |= {"wave", "wave_order", "wave_label", "n_previous", "df_first"}  # trend.csv
@@ -171,6 +172,9 @@ def test_every_table_marks_the_same_cells_and_blanks_them(demo):
         "segments.csv",
         "representativeness.csv",
         "themes.csv",
+        "value_gaps.csv",
+        "value_nps.csv",
+        "key_customers.csv",
     }
     gap, pri = tables["gap_table.csv"], tables["priorities.csv"]
     marked = gap.set_index(["item", "group", "level"])["suppressed"]

@@ -117,3 +117,34 @@ TIER_PLURAL = {
     HIDDEN_DRIVER: "Hidden drivers (delighters)",
     SECONDARY: "Secondary",
 }
+
+# ---------------------------------------------------------------------------------------------
+# value weighting: how an attribute's rank moves when customers are weighted by their value
+# (value_gaps ``shift`` column)
+
+#: "Several ranks": an attribute whose gap rank moves by at least this many places when weighted
+#: by value is said to rise or fall in the priorities.
+SEVERAL_RANKS = 3
+RISES = "rises"  # more of a shortfall for the customers who bring the value
+FALLS = "falls"
+
+SHIFT_TEXT = {
+    RISES: "Rises when weighted by value",
+    FALLS: "Falls when weighted by value",
+}
+
+
+def rank_shift(change: Any) -> str:
+    """``rises``/``falls`` for a rank change (unweighted rank - value-weighted rank) of at least
+    :data:`SEVERAL_RANKS` places either way; ``""`` otherwise (or missing)."""
+    try:
+        places = float(change)
+    except (TypeError, ValueError):  # pandas' NA (a suppressed row), None
+        return ""
+    if math.isnan(places):
+        return ""
+    if places >= SEVERAL_RANKS:
+        return RISES
+    if places <= -SEVERAL_RANKS:
+        return FALLS
+    return ""

@@ -139,6 +139,8 @@ def _numeric_columns(codebook: Questionnaire, design: DesignConfig) -> dict[str,
     """Columns that must hold numbers, by kind."""
     kinds = {c: "rating" for c in codebook.rating_columns()}
     kinds.update({c: "score" for c in codebook.score_columns()})
+    if codebook.value:
+        kinds[codebook.value] = "value"
     if design.weight:
         kinds[design.weight] = "weight"
     kinds.update({c: "fpc" for c in design.fpcs})
@@ -210,6 +212,12 @@ def build_schema(codebook: Questionnaire, design: DesignConfig) -> pa.DataFrameS
             nullable=False,
             checks=_listed([str(v) for v in levels]),
         )
+    if codebook.value:  # blank: no value recorded (outside every value-weighted estimate)
+        columns[codebook.value] = pa.Column(
+            float,
+            nullable=True,
+            checks=[pa.Check(lambda s: np.isfinite(s) & (s >= 0), name="nonnegative_value")],
+        )
     if design.weight:
         columns[design.weight] = pa.Column(
             float,
@@ -253,6 +261,11 @@ def _rules(codebook: Questionnaire) -> dict[str, _Rule]:
         "positive_weight": _Rule(
             "weight missing, not finite or not positive",
             "{col} = {val}: weight must be finite and positive",
+        ),
+        "nonnegative_value": _Rule(
+            "customer value not finite or negative",
+            "{col} = {val}: a customer's value must be a finite number >= 0 (leave it blank "
+            "when it is not known)",
         ),
         "positive_fpc": _Rule(
             "fpc not finite or not positive", "{col} = {val}: fpc must be finite and positive"
@@ -503,6 +516,8 @@ def _codes_of(codebook: Questionnaire, column: str, kind: str) -> list[Code]:
     score the codebook's codes that are not scores (text, or numbers outside 0-10)."""
     if kind == "rating":
         return codebook.missing_codes(column)
+    if kind == "value":  # codes that cannot be a value: text, or negative numbers (-99)
+        return [c for c in codebook.missing if (v := _number_text(str(c))) is None or float(v) < 0]
     if kind == "score":
         lo, hi = SCORE_RANGE
         return [
@@ -739,7 +754,7 @@ def _typed_clean(
         out[col] = out[col].astype("Int64")
     for col, levels in codebook.segments.items():
         out[col] = pd.Categorical(out[col], categories=[str(v) for v in levels])
-    for col in [design.weight, *design.fpcs]:
+    for col in [design.weight, *design.fpcs, codebook.value]:
         if col:
             out[col] = out[col].astype("float64")
     return out

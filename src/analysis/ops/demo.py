@@ -418,7 +418,8 @@ def rating_columns() -> list[str]:
 def response_columns() -> list[str]:
     """The columns of ``responses.csv`` in order."""
     head = ["respondent_id", "segment", "region", "stratum", "base_weight"]
-    return [*head, *rating_columns(), "overall_sat", "recommend", "duration_sec", "comment"]
+    tail = ["overall_sat", "recommend", "duration_sec", "comment", VALUE_COLUMN]
+    return [*head, *rating_columns(), *tail]
 
 
 def _rate(latent: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -648,6 +649,32 @@ def _text_rows(frame: pd.DataFrame, sample: pd.DataFrame, rng: np.random.Generat
     return pd.DataFrame(out)
 
 
+#: The customer's value to Harbourline (codebook ``value``): annual spend in pounds.
+VALUE_COLUMN = "annual_spend"
+#: Median annual spend per segment (log-normal around it, SPEND_SPREAD on the log scale).
+SPEND_MEDIAN = {"Consumer": 480.0, "Small business": 6_500.0, "Enterprise": 85_000.0}
+SPEND_SPREAD = 0.7
+#: Spend rises a little with the customer's mean performance rating (per point, log scale).
+SPEND_PER_POINT = 0.08
+#: Share of customers whose spend the CRM extract lacks (left blank).
+SPEND_MISSING = 0.02
+
+
+def _annual_spend(table: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+    """Each row's annual spend (text, two decimals; ``""`` for the few unknown), from ``rng``
+    alone: far higher for Enterprise and Small business, a little higher the better the
+    customer rates Harbourline's performance. Rows whose segment is not a demo segment (the
+    deliberately invalid rows) get a Consumer's."""
+    n = len(table)
+    median = table["segment"].map(SPEND_MEDIAN).fillna(SPEND_MEDIAN["Consumer"]).to_numpy()
+    perf = table[[f"p_{it.id}" for it in ITEMS]].apply(pd.to_numeric, errors="coerce")
+    mean = perf.mean(axis=1).fillna(float(np.mean(SCALE))).to_numpy()
+    centre = float(np.mean(SCALE))
+    spend = median * np.exp(rng.normal(0.0, SPEND_SPREAD, n) + SPEND_PER_POINT * (mean - centre))
+    unknown = rng.random(n) < SPEND_MISSING
+    return ["" if u else f"{x:.2f}" for x, u in zip(spend, unknown, strict=True)]
+
+
 def _comments(table: pd.DataFrame, rng: np.random.Generator) -> list[str]:
     """The open comment of each row of ``table`` (file order; ``""`` for none), from ``rng``
     alone: themes raised more often the lower the row's performance ratings of their items
@@ -731,6 +758,7 @@ def simulate(seed: int = DEFAULT_SEED, size: int = POPULATION_SIZE) -> Simulatio
             )
         )
     table["comment"] = _comments(table, np.random.default_rng([seed, 11]))
+    table[VALUE_COLUMN] = _annual_spend(table, np.random.default_rng([seed, 1501]))
     responses = table[response_columns()].reset_index(drop=True)
     return Simulation(frame=frame, sample=sample, responses=responses, invalid=tuple(invalid))
 
@@ -770,6 +798,7 @@ def simulate_wave(frame: pd.DataFrame, year: int, seed: int = DEFAULT_SEED) -> p
     respondents = sample[sample["responded"]].sort_values("invite").reset_index(drop=True)
     table = _text_rows(rated, respondents, rng_answers)
     table["comment"] = _comments(table, rng_comments)
+    table[VALUE_COLUMN] = _annual_spend(table, np.random.default_rng([seed, 1501, year]))
     return table[response_columns()].reset_index(drop=True)
 
 
@@ -865,6 +894,7 @@ def codebook_dict() -> dict[str, object]:
         "recommend": "recommend",
         "staff": {"id": "staff_id", "items": {it.id: f"s_{it.id}" for it in ITEMS}},
         "comments": ["comment"],
+        "value": VALUE_COLUMN,
         "themes": {
             name: {"words": list(words), "items": list(items)}
             for name, (words, items, _texts) in THEMES.items()

@@ -24,6 +24,7 @@ from analysis.cx import representativeness as representativeness_mod
 from analysis.cx import segments as segments_mod
 from analysis.cx import themes as themes_mod
 from analysis.cx import trend as trend_mod
+from analysis.cx import value as value_mod
 from analysis.errors import DesignError
 from analysis.intake import comments as comments_mod
 from analysis.intake import readers, schema
@@ -474,3 +475,29 @@ def action_plan(
     )
     files.write_csv(table, client.processed_dir / "action_plan.csv")
     return table
+
+
+def value(
+    client: Client, clean: pd.DataFrame, design: SurveyDesign
+) -> value_mod.ValueResult | None:
+    """Gaps and NPS weighted by each customer's value (codebook ``value``), and each segment
+    level's share of customers and of value, mean gap, NPS and value at risk; write
+    ``value_gaps.csv``, ``value_nps.csv`` (with a recommend question) and
+    ``key_customers.csv``. None when the codebook names no value column."""
+    codebook = client.codebook
+    if not codebook.value:
+        return None
+    cfg = client.config.analysis
+    out = client.processed_dir
+    gaps = value_mod.value_gaps(design, clean, codebook, by=cfg.by, confidence=cfg.confidence)
+    gaps = _labelled(client, value_mod.suppress_value_gaps(gaps, cfg.min_cell))
+    files.write_csv(gaps, out / "value_gaps.csv")
+    nps = None
+    if codebook.recommend:
+        nps = value_mod.value_nps(design, clean, codebook, by=cfg.by, confidence=cfg.confidence)
+        nps = _labelled(client, value_mod.suppress_key_customers(nps, cfg.min_cell))
+        files.write_csv(nps, out / "value_nps.csv")
+    key = value_mod.key_customers(design, clean, codebook, by=cfg.by, confidence=cfg.confidence)
+    key = _labelled(client, value_mod.suppress_key_customers(key, cfg.min_cell))
+    files.write_csv(key, out / "key_customers.csv")
+    return value_mod.ValueResult(gaps=gaps, nps=nps, key_customers=key)

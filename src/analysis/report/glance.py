@@ -211,6 +211,8 @@ def _contents(
     entries.append(("gaps", "Gaps"))
     if client.config.analysis.by:
         entries.append(("gaps-by-segment", "Gaps by segment"))
+    if client.codebook.value:
+        entries.append(("value", "Who matters most"))
     if client.codebook.overall:
         entries.append(("key-drivers", "What drives overall satisfaction"))
     if client.codebook.recommend:

@@ -23,7 +23,9 @@ replicate weights ``as.svrepdesign(design, type = ...)``, possibly recalibrated,
   c(a = 1, b = -1))``;
 - :func:`versus_rest` the same contrast for every level of every domain variable against the rest
   of the rows with a level;
-- :func:`ttest` ``svyttest(y ~ d, design)``.
+- :func:`ttest` ``svyttest(y ~ d, design)``;
+- :func:`ratios` / :func:`ratios_by` ``svyratio(~y, ~x, design, na.rm = TRUE)`` and
+  ``svyby(~y, ~d, design, svyratio, denominator = ~x)``.
 
 Domains (segment levels, and "answered this question") are estimated inside the full design: a
 missing value makes the row fall outside that variable's domain, it is not dropped from the design.
@@ -45,7 +47,7 @@ import pandas as pd
 
 from analysis.survey import inference
 from analysis.survey.design import SurveyDesign, degrees_of_freedom, one_blas_thread
-from analysis.survey.domains import Cells, Request, compute, grouping, values_frame
+from analysis.survey.domains import ALL, Cells, Request, compute, grouping, values_frame
 
 ESTIMATE_COLUMNS = [
     "variable",
@@ -81,6 +83,20 @@ VERSUS_REST_COLUMNS = [
     "n_rest",
     "mean",
     "mean_rest",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "df",
+    "p_value",
+]
+RATIO_COLUMNS = [
+    "group",
+    "variable",
+    "domain",
+    "n",
+    "numerator",
+    "denominator",
     "estimate",
     "se",
     "ci_low",
@@ -337,6 +353,124 @@ def means_by(
 ) -> pd.DataFrame:
     """:func:`means` for several domain variables at once: ``by(..., estimator="mean")``."""
     return by(design, values, groups, "mean", confidence, deff)
+
+
+def ratios(
+    design: SurveyDesign,
+    numerators: pd.DataFrame,
+    denominators: pd.DataFrame,
+    domains: pd.Series | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Ratios of weighted totals ``sum w y / sum w x`` in every domain (R's ``svyratio``).
+
+    :func:`ratios_by` with one group (its rows, without the ``group`` column).
+    """
+    out = ratios_by(design, numerators, denominators, {ALL: domains}, confidence)
+    return out.drop(columns="group")
+
+
+def ratios_by(
+    design: SurveyDesign,
+    numerators: pd.DataFrame,
+    denominators: pd.DataFrame,
+    groups: Mapping[str, pd.Series | None],
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Ratios ``R = sum w y / sum w x`` of column ``j`` of ``numerators`` to column ``j`` of
+    ``denominators``, in every domain of every group, with design-based standard errors.
+
+    The ratio's variance is that of the total of its linearised values ``z = (y - R x) / X``
+    (``X = sum w x`` in the domain; ``z = 0`` outside it), as R's ``svyratio`` computes it: the
+    totals of ``y`` and ``x`` come from one call of :func:`by` (``total``), then the variance of
+    every domain's ratio from one :func:`totals` call per group on ``z``, so the design's
+    strata, clusters, fpc and calibration residuals (or replicate weights) enter exactly as for
+    every other estimate (one variance kernel). With replicate weights the variance is that of
+    the linearised total under the replicates (R's ``svyratio`` of a replicate design instead
+    recomputes the ratio in each replicate; the two agree to first order).
+
+    Parameters
+    ----------
+    design
+        The sampling design (possibly calibrated).
+    numerators, denominators
+        (n x k) numeric columns, pairwise: the ratio of column ``j`` uses the rows where both
+        ``numerators.iloc[:, j]`` and ``denominators.iloc[:, j]`` are finite (NaN: outside the
+        ratio's domain; the row stays in the design). The variables are named by the
+        numerators' columns.
+    groups
+        Group name -> domain labels per row (``None``: all respondents), as :func:`by`.
+    confidence
+        Confidence level of the interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group x variable x domain (group, then variable-major) with columns ``group,
+        variable, domain, n, numerator, denominator, estimate, se, ci_low, ci_high, df,
+        p_value``: ``n`` rows with both values and a non-zero weight in the domain;
+        ``numerator`` and ``denominator`` the weighted totals; ``estimate`` their ratio (NaN
+        when the denominator is 0); ``se`` NaN below two respondents; ``p_value`` two-sided for
+        H0: ratio = 0, t with the design degrees of freedom.
+    """
+    _check_confidence(confidence)
+    num = values_frame(design, numerators)
+    den = values_frame(design, denominators)
+    if num.shape[1] != den.shape[1]:
+        raise ValueError(
+            f"{num.shape[1]} numerators but {den.shape[1]} denominators: give one denominator "
+            "column per numerator column"
+        )
+    variables = list(num.columns)
+    y = num.to_numpy(dtype=float, na_value=np.nan)
+    x = den.to_numpy(dtype=float, na_value=np.nan)
+    both = np.isfinite(y) & np.isfinite(x)
+    y, x = np.where(both, y, np.nan), np.where(both, x, np.nan)
+    k = len(variables)
+    stacked = pd.DataFrame(np.column_stack([y, x]), columns=range(2 * k))
+    names = list(groups)
+    sums = _estimates(design, stacked, [groups[g] for g in names], "total", confidence, False)
+    tables = []
+    for name, table in zip(names, sums, strict=True):
+        levels = len(table) // (2 * k)
+        ty = table["estimate"].to_numpy()[: k * levels].reshape(k, levels)
+        tx = table["estimate"].to_numpy()[k * levels :].reshape(k, levels)
+        n = table["n"].to_numpy()[: k * levels]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(tx != 0, ty / tx, np.nan)
+        codes = grouping(design, groups[name]).codes
+        inside = codes >= 0
+        at = np.maximum(codes, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (y - ratio.T[at] * x) / tx.T[at]
+        z = np.where(inside[:, None] & np.isfinite(z), z, np.nan)
+        lin = _estimates(
+            design, pd.DataFrame(z, columns=range(k)), [groups[name]], "total", confidence, False
+        )[0]
+        se = lin["se"].to_numpy()
+        est = ratio.ravel()
+        cols = inference.t_interval(est, se, design.df, confidence)
+        tables.append(
+            pd.DataFrame(
+                {
+                    "group": name,
+                    "variable": np.repeat(np.asarray(variables, dtype=object), levels),
+                    "domain": table["domain"].to_numpy()[: k * levels],
+                    "n": n,
+                    "numerator": ty.ravel(),
+                    "denominator": tx.ravel(),
+                    "estimate": est,
+                    "se": np.where(np.isfinite(est), se, np.nan),
+                    "ci_low": cols["ci_low"],
+                    "ci_high": cols["ci_high"],
+                    "df": inference.df_column(design.df, k * levels),
+                    "p_value": cols["p_value"],
+                }
+            )
+        )
+    if not tables:
+        return pd.DataFrame(columns=RATIO_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[RATIO_COLUMNS]
 
 
 # ---------------------------------------------------------------------------------------------
