@@ -745,9 +745,16 @@ def test_pipeline_steps_write_their_tables(tiny_client):
     drivers = outputs["drivers.csv"]
     assert {"tier", "stated", "share_ci_low"} <= set(drivers.columns)
     assert drivers["replicates"].iloc[0] == 500
+    # one block per outcome the codebook names, each a whole model (shares add up to 100)
+    assert list(dict.fromkeys(drivers["outcome"])) == ["overall", "recommend"]
+    assert drivers.groupby("outcome")["share"].sum().to_numpy() == pytest.approx([100.0, 100.0])
+    assert (
+        drivers.groupby("outcome")["item"].apply(list)
+        == [[i.id for i in client.codebook.items]] * 2
+    ).all()
     # the priorities carry the overall drivers model's shares in every group level
     ranked = outputs["priorities.csv"]
-    share = drivers.set_index("item")["share"]
+    share = drivers[drivers["outcome"] == "overall"].set_index("item")["share"]
     shown = ranked[~ranked["suppressed"].astype(bool)]
     np.testing.assert_allclose(shown["derived_importance"], shown["item"].map(share))
     # Premium (4 respondents) is hidden in every per-level table
@@ -781,9 +788,14 @@ def test_pipeline_drivers_degrade_instead_of_failing(tiny_client, monkeypatch):
     data = pipeline.intake(client)
     design = pipeline.survey_design(client, data.clean)
     table = pipeline.gap_table(client, data.clean, design)
-    # too few complete answers for a model of 4 items: an empty table, no file
+    # too few complete answers for a model of 4 items: that outcome has no rows; neither
+    # outcome: an empty table, no file
     few = data.clean.copy()
     few.loc[few.index[4:], "overall_sat"] = np.nan
+    out = pipeline.key_drivers(client, few, design, table)
+    assert set(out["outcome"]) == {"recommend"} and out["share"].sum() == pytest.approx(100.0)
+    (client.processed_dir / "drivers.csv").unlink()
+    few.loc[few.index[4:], "recommend"] = np.nan
     out = pipeline.key_drivers(client, few, design, table)
     assert out is not None and out.empty
     assert not (client.processed_dir / "drivers.csv").exists()
@@ -795,4 +807,4 @@ def test_pipeline_drivers_degrade_instead_of_failing(tiny_client, monkeypatch):
     monkeypatch.setattr(pipeline.replicates, "replicate_weights", fail)
     out = pipeline.key_drivers(client, data.clean, design, table)
     assert (out["replicates"] == 0).all() and out["share_ci_low"].isna().all()
-    assert out["share"].sum() == pytest.approx(100.0)
+    assert out.groupby("outcome")["share"].sum().to_numpy() == pytest.approx([100.0, 100.0])
