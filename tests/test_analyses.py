@@ -808,3 +808,42 @@ def test_pipeline_drivers_degrade_instead_of_failing(tiny_client, monkeypatch):
     out = pipeline.key_drivers(client, data.clean, design, table)
     assert (out["replicates"] == 0).all() and out["share_ci_low"].isna().all()
     assert out.groupby("outcome")["share"].sum().to_numpy() == pytest.approx([100.0, 100.0])
+
+
+def test_pipeline_drivers_of_recommend_only_and_priorities_from_recommend(tiny_client):
+    """A codebook naming only recommend gets drivers (of recommend); the priority model takes
+    its derived importance from the outcome analysis.drivers_outcome names."""
+    client = tiny_client
+    data = pipeline.intake(client)
+    design = pipeline.survey_design(client, data.clean)
+    table = pipeline.gap_table(client, data.clean, design)
+    shown = pipeline.shown_gaps(client, table)
+    both = pipeline.key_drivers(client, data.clean, design, table)
+    only = type(client)(
+        config=client.config,
+        codebook=client.codebook.model_copy(update={"overall": None}),
+        params_file=client.params_file,
+        root=client.root,
+    )
+    drivers = pipeline.key_drivers(only, data.clean, design, table)
+    assert set(drivers["outcome"]) == {"recommend"}
+    written = pd.read_csv(client.processed_dir / "drivers.csv")
+    assert set(written["outcome"]) == {"recommend"} and len(written) == len(client.codebook.items)
+    recommend = both[both["outcome"] == "recommend"].reset_index(drop=True)
+    np.testing.assert_allclose(drivers["share"], recommend["share"])
+    # the default (overall) with no overall model: stated importance alone
+    ranked = pipeline.priorities(only, shown, drivers)
+    assert ranked["derived_importance"].isna().all()
+    analysis = client.config.analysis.model_copy(update={"drivers_outcome": "recommend"})
+    by_loyalty = type(client)(
+        config=client.config.model_copy(update={"analysis": analysis}),
+        codebook=client.codebook,
+        params_file=client.params_file,
+        root=client.root,
+    )
+    ranked = pipeline.priorities(by_loyalty, shown, both)
+    hidden = ranked["suppressed"].astype(bool)
+    share = recommend.set_index("item")["share"]
+    np.testing.assert_allclose(
+        ranked.loc[~hidden, "derived_importance"], ranked.loc[~hidden, "item"].map(share)
+    )
