@@ -118,6 +118,7 @@ def test_derived_importance_makes_an_item_important_only_when_clearly_above():
     assert out["rank"].to_dict() == {"a": 1, "e": 2, "c": 3, "b": 4, "f": 5, "d": 6}
     assert out["derived_importance"].to_dict()["b"] == 30.0
 
+
 def test_derived_importance_comes_from_the_outcome_asked_for():
     # c is a clear shortfall with low stated importance: Improve, unless the chosen outcome's
     # model finds it clearly above the average share (then Fix first)
@@ -136,7 +137,6 @@ def test_derived_importance_comes_from_the_outcome_asked_for():
     assert only_overall["derived_high"].isna().all()
     with pytest.raises(ValueError, match="outcome must be one of"):
         priorities.priorities(table(ROWS), both, outcome="loyalty")
-
 
 
 def test_ties_by_expectation_then_table_order():
