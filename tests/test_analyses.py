@@ -749,9 +749,16 @@ def test_pipeline_steps_write_their_tables(tiny_client):
     drivers = outputs["drivers.csv"]
     assert {"tier", "stated", "share_ci_low"} <= set(drivers.columns)
     assert drivers["replicates"].iloc[0] == 500
+    # one block per outcome the codebook names, each a whole model (shares add up to 100)
+    assert list(dict.fromkeys(drivers["outcome"])) == ["overall", "recommend"]
+    assert drivers.groupby("outcome")["share"].sum().to_numpy() == pytest.approx([100.0, 100.0])
+    assert (
+        drivers.groupby("outcome")["item"].apply(list)
+        == [[i.id for i in client.codebook.items]] * 2
+    ).all()
     # the priorities carry the overall drivers model's shares in every group level
     ranked = outputs["priorities.csv"]
-    share = drivers.set_index("item")["share"]
+    share = drivers[drivers["outcome"] == "overall"].set_index("item")["share"]
     shown = ranked[~ranked["suppressed"].astype(bool)]
     np.testing.assert_allclose(shown["derived_importance"], shown["item"].map(share))
     # Premium (4 respondents) is hidden in every per-level table
@@ -787,9 +794,14 @@ def test_pipeline_drivers_degrade_instead_of_failing(tiny_client, monkeypatch):
     data = pipeline.intake(client)
     design = pipeline.survey_design(client, data.clean)
     table = pipeline.gap_table(client, data.clean, design)
-    # too few complete answers for a model of 4 items: an empty table, no file
+    # too few complete answers for a model of 4 items: that outcome has no rows; neither
+    # outcome: an empty table, no file
     few = data.clean.copy()
     few.loc[few.index[4:], "overall_sat"] = np.nan
+    out = pipeline.key_drivers(client, few, design, table)
+    assert set(out["outcome"]) == {"recommend"} and out["share"].sum() == pytest.approx(100.0)
+    (client.processed_dir / "drivers.csv").unlink()
+    few.loc[few.index[4:], "recommend"] = np.nan
     out = pipeline.key_drivers(client, few, design, table)
     assert out is not None and out.empty
     assert not (client.processed_dir / "drivers.csv").exists()
@@ -801,4 +813,43 @@ def test_pipeline_drivers_degrade_instead_of_failing(tiny_client, monkeypatch):
     monkeypatch.setattr(pipeline.replicates, "replicate_weights", fail)
     out = pipeline.key_drivers(client, data.clean, design, table)
     assert (out["replicates"] == 0).all() and out["share_ci_low"].isna().all()
-    assert out["share"].sum() == pytest.approx(100.0)
+    assert out.groupby("outcome")["share"].sum().to_numpy() == pytest.approx([100.0, 100.0])
+
+
+def test_pipeline_drivers_of_recommend_only_and_priorities_from_recommend(tiny_client):
+    """A codebook naming only recommend gets drivers (of recommend); the priority model takes
+    its derived importance from the outcome analysis.drivers_outcome names."""
+    client = tiny_client
+    data = pipeline.intake(client)
+    design = pipeline.survey_design(client, data.clean)
+    table = pipeline.gap_table(client, data.clean, design)
+    shown = pipeline.shown_gaps(client, table)
+    both = pipeline.key_drivers(client, data.clean, design, table)
+    only = type(client)(
+        config=client.config,
+        codebook=client.codebook.model_copy(update={"overall": None}),
+        params_file=client.params_file,
+        root=client.root,
+    )
+    drivers = pipeline.key_drivers(only, data.clean, design, table)
+    assert set(drivers["outcome"]) == {"recommend"}
+    written = pd.read_csv(client.processed_dir / "drivers.csv")
+    assert set(written["outcome"]) == {"recommend"} and len(written) == len(client.codebook.items)
+    recommend = both[both["outcome"] == "recommend"].reset_index(drop=True)
+    np.testing.assert_allclose(drivers["share"], recommend["share"])
+    # the default (overall) with no overall model: stated importance alone
+    ranked = pipeline.priorities(only, shown, drivers)
+    assert ranked["derived_importance"].isna().all()
+    analysis = client.config.analysis.model_copy(update={"drivers_outcome": "recommend"})
+    by_loyalty = type(client)(
+        config=client.config.model_copy(update={"analysis": analysis}),
+        codebook=client.codebook,
+        params_file=client.params_file,
+        root=client.root,
+    )
+    ranked = pipeline.priorities(by_loyalty, shown, both)
+    hidden = ranked["suppressed"].astype(bool)
+    share = recommend.set_index("item")["share"]
+    np.testing.assert_allclose(
+        ranked.loc[~hidden, "derived_importance"], ranked.loc[~hidden, "item"].map(share)
+    )

@@ -455,6 +455,92 @@ def test_key_drivers_use_complete_cases_as_a_domain_or_pairwise():
         )
 
 
+def loyalty_frame(seed: int = 11, n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three items whose performance drives overall satisfaction (mostly p0) and likelihood to
+    recommend (mostly p2) differently; recommend unanswered by 40 respondents; integer weights
+    1..3 (so a weighted estimate equals the unweighted one of the frequency-expanded rows)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    frame = pd.DataFrame(x, columns=["p0", "p1", "p2"])
+    for j in range(3):
+        frame[f"e{j}"] = 5.0
+    frame["overall"] = x @ np.array([0.7, 0.3, 0.05]) + rng.normal(0, 1, n)
+    frame["loyal"] = x @ np.array([0.05, 0.3, 0.7]) + rng.normal(0, 1, n)
+    frame.loc[frame.index[:40], "loyal"] = np.nan
+    frame["rid"] = np.arange(n)
+    frame["w"] = rng.integers(1, 4, n).astype(float)
+    frame["h"] = np.repeat(["a", "b"], n // 2)
+    return frame, frame["w"].to_numpy()
+
+
+def loyalty_codebook(overall: str | None = "overall", recommend: str | None = "loyal") -> Codebook:
+    return Codebook(
+        **{**driver_codebook(3).model_dump(), "overall": overall, "recommend": recommend}
+    )
+
+
+def test_drivers_of_recommend_match_johnsons_construction_on_the_expanded_data():
+    """The recommend model: its complete cases (the 360 who answered recommend), weighted; the
+    raw weights equal Johnson's construction (SVD of the standardised predictors) on the rows
+    repeated by their integer weights, and differ from the overall model's."""
+    frame, w = loyalty_frame()
+    design = srs(frame, weight="w")
+    cb = loyalty_codebook()
+    table = drivers.key_drivers(design, frame, cb, outcome="recommend")
+    assert list(table.columns) == drivers.DRIVER_COLUMNS
+    assert (table["outcome"] == "recommend").all() and (table["n"] == 360).all()
+    answered = frame["loyal"].notna().to_numpy()
+    rows = np.repeat(np.flatnonzero(answered), w[answered].astype(int))
+    x = frame[["p0", "p1", "p2"]].to_numpy()[rows]
+    y = frame["loyal"].to_numpy()[rows]
+    assert table["raw_weight"].to_numpy() == pytest.approx(johnson_from_data(x, y), abs=1e-10)
+    assert table["r_squared"].iloc[0] == pytest.approx(r_squared(x, y), abs=1e-10)
+    assert table["correlation"].to_numpy() == pytest.approx(
+        [np.corrcoef(x[:, j], y)[0, 1] for j in range(3)], abs=1e-12
+    )
+    assert list(table.sort_values("rank")["item"]) == ["i2", "i1", "i0"]
+    overall = drivers.key_drivers(design, frame, cb)
+    assert (overall["outcome"] == "overall").all() and (overall["n"] == 400).all()
+    assert list(overall.sort_values("rank")["item"]) == ["i0", "i1", "i2"]
+
+
+def test_both_outcomes_share_the_replicates_and_the_method():
+    """With the same replicate weights, the recommend model is exactly the overall model of a
+    codebook whose overall question is the recommend column: the same correlations, weights,
+    SEs and intervals, only the ``outcome`` differs."""
+    frame, _w = loyalty_frame(seed=12)
+    design = srs(frame, weight="w", strata="h")
+    reps = boot(design, replicates=120, seed=3)
+    loyal = drivers.key_drivers(design, frame, loyalty_codebook(), reps, outcome="recommend")
+    as_overall = drivers.key_drivers(
+        design, frame, loyalty_codebook(overall="loyal", recommend=None), reps
+    )
+    assert (as_overall["outcome"] == "overall").all()
+    pd.testing.assert_frame_equal(loyal.drop(columns="outcome"), as_overall.drop(columns="outcome"))
+    assert loyal["share_se"].notna().all() and (loyal["replicates"] == 120).all()
+    assert loyal.loc[loyal["item"] == "i2", "vs_average"].item() == "above"
+
+
+def test_a_codebook_with_only_recommend_has_drivers_of_recommend_only():
+    frame, _w = loyalty_frame(seed=13)
+    design = srs(frame, weight="w")
+    only = loyalty_codebook(overall=None)
+    assert drivers.driver_outcomes(only) == ["recommend"]
+    assert drivers.driver_outcomes(loyalty_codebook()) == ["overall", "recommend"]
+    assert drivers.driver_outcomes(driver_codebook(3)) == ["overall"]
+    table = drivers.key_drivers(design, frame, only, outcome="recommend")
+    assert table["share"].sum() == pytest.approx(100.0)
+    with pytest.raises(DesignError, match="no overall satisfaction question"):
+        drivers.key_drivers(design, frame, only)
+    with pytest.raises(DesignError, match="no likelihood to recommend question"):
+        drivers.key_drivers(design, frame, driver_codebook(3), outcome="recommend")
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        drivers.key_drivers(design, frame, only, outcome="loyalty")
+    few = frame.assign(loyal=np.where(np.arange(len(frame)) < 4, frame["loyal"], np.nan))
+    with pytest.raises(DesignError, match="only 0 respondents answered likelihood to recommend"):
+        drivers.key_drivers(design, few, only, outcome="recommend")
+
+
 def test_the_demo_true_drivers_come_out_on_top():
     """analysis.ops.demo: overall satisfaction is driven by rel_1, rel_3, res_1 (strong) and res_2
     (moderate); the raked design with recalibrated bootstrap replicates finds exactly these four
@@ -504,3 +590,22 @@ def test_importance_tiers_from_the_dual_importance_grid():
         {"item": ["a", "a"], "group": ["all", "seg"], "level": ["all", "x"], "expectation": [6, 1]}
     )
     assert drivers.stated_importance(gap_table).to_dict() == {"a": 6.0}
+
+
+def test_importance_tiers_place_each_outcome_on_its_own_grid():
+    """Two outcomes' blocks: the same stated importance, each its own derived split (100 / p of
+    its own model) and tiers; rows keep their order."""
+    over = pd.DataFrame({"outcome": "overall", "item": ["a", "b"], "share": [70.0, 30.0]})
+    loyal = pd.DataFrame({"outcome": "recommend", "item": ["a", "b"], "share": [20.0, 80.0]})
+    table = pd.concat([over, loyal], ignore_index=True)
+    out = drivers.importance_tiers(table, pd.Series({"a": 6.0, "b": 4.0}))
+    assert list(out["outcome"]) == ["overall", "overall", "recommend", "recommend"]
+    assert list(out["derived_split"]) == [50.0] * 4
+    assert list(out["tier"]) == [
+        "Key driver",
+        "Secondary",
+        "Basic requirement",
+        "Hidden driver (delighter)",
+    ]
+    assert drivers.for_outcome(out, "recommend")["share"].tolist() == [20.0, 80.0]
+    assert drivers.for_outcome(out.iloc[:2], "recommend").empty

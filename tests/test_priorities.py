@@ -43,9 +43,17 @@ def table(rows: list[tuple], level: tuple[str, str] = ("all", "all")) -> pd.Data
     return pd.DataFrame(out)
 
 
-def drivers_table(vs: dict[str, str | None], share: dict[str, float]) -> pd.DataFrame:
+def drivers_table(
+    vs: dict[str, str | None], share: dict[str, float], outcome: str = vocabulary.OVERALL
+) -> pd.DataFrame:
+    """A drivers table of one outcome's model (columns ``outcome, item, share, vs_average``)."""
     return pd.DataFrame(
-        {"item": list(vs), "share": [share[i] for i in vs], "vs_average": list(vs.values())}
+        {
+            "outcome": outcome,
+            "item": list(vs),
+            "share": [share[i] for i in vs],
+            "vs_average": list(vs.values()),
+        }
     )
 
 
@@ -109,6 +117,26 @@ def test_derived_importance_makes_an_item_important_only_when_clearly_above():
     # Fix first a (-2.0), e (-1.2), c (-1.0): nothing left in Improve
     assert out["rank"].to_dict() == {"a": 1, "e": 2, "c": 3, "b": 4, "f": 5, "d": 6}
     assert out["derived_importance"].to_dict()["b"] == 30.0
+
+
+def test_derived_importance_comes_from_the_outcome_asked_for():
+    # c is a clear shortfall with low stated importance: Improve, unless the chosen outcome's
+    # model finds it clearly above the average share (then Fix first)
+    overall = drivers_table({"c": "below"}, {"c": 5.0}, vocabulary.OVERALL)
+    loyalty = drivers_table({"c": "above"}, {"c": 40.0}, vocabulary.RECOMMEND)
+    both = pd.concat([overall, loyalty], ignore_index=True)
+    by_overall = priorities.priorities(table(ROWS), both).set_index("item")
+    by_loyalty = priorities.priorities(table(ROWS), both, outcome="recommend").set_index("item")
+    assert by_overall.loc["c", "priority"] == IMPROVE
+    assert by_overall.loc["c", "derived_importance"] == 5.0
+    assert by_loyalty.loc["c", "priority"] == FIX and by_loyalty.loc["c", "derived_high"]
+    assert by_loyalty.loc["c", "derived_importance"] == 40.0
+    # the outcome has no model (e.g. the codebook names no such question): stated alone
+    only_overall = priorities.priorities(table(ROWS), overall, outcome="recommend")
+    assert only_overall["derived_importance"].isna().all()
+    assert only_overall["derived_high"].isna().all()
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        priorities.priorities(table(ROWS), both, outcome="loyalty")
 
 
 def test_ties_by_expectation_then_table_order():

@@ -23,6 +23,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from analysis.config.params import load_client
+from analysis.cx import drivers as cx_drivers
 from analysis.cx import priorities as cx_priorities
 from analysis.errors import ReportError
 from analysis.report import (
@@ -494,7 +495,11 @@ def test_run_writes_a_self_contained_report(demo_run):
     assert '<h2 id="priorities">Priorities: what to fix first</h2>' in html
     assert "<h3>Ranked list</h3>" in html and "Stated and derived importance" in html
     assert "Which customers are underserved" in html and "Top priorities in each group" in html
-    assert '<h2 id="key-drivers">What drives overall satisfaction</h2>' in html
+    assert (
+        '<h2 id="key-drivers">What drives overall satisfaction and likelihood to recommend</h2>'
+        in html
+    )
+    assert 'id="drivers-detail-recommend"' in html
     assert '<h2 id="nps">Net Promoter Score</h2>' in html
     assert "<h3>Gaps by dimension</h3>" in html
     assert "<h3>Who answered</h3>" in html and "How consistently each dimension" in html
@@ -676,9 +681,11 @@ def analysis_tables() -> dict[str, pd.DataFrame]:
     table = inference.add_p_adjusted(gaps.gap_table(design, frame, cb, by=["plan"]))
     shown = suppression.suppress(table, 5, gaps.IDENTIFIERS)
     reps = replicates.replicate_weights(design, "subbootstrap", 60, seed=1, rescale_fpc=True)
-    drv = drivers.importance_tiers(
-        drivers.key_drivers(design, frame, cb, reps), drivers.stated_importance(table)
+    both = pd.concat(
+        [drivers.key_drivers(design, frame, cb, reps, outcome=o) for o in ("overall", "recommend")],
+        ignore_index=True,
     )
+    drv = drivers.importance_tiers(both, drivers.stated_importance(table))
     margins = pd.DataFrame(
         {
             "variable": ["plan"] * 3,
@@ -815,6 +822,67 @@ def test_analysis_sections_are_honest_about_unclear_results():
         assert empty.data == ""
 
 
+def test_drivers_section_shows_both_outcomes_and_what_drives_one_only(analysis_tables):
+    """Both outcomes: one heading naming both, each model's R^2 and key drivers, one chart
+    (two series), a sentence on the attributes that drive one outcome but not the other, and
+    one appendix table per outcome; an outcome too few answered is said to be missing."""
+    t = analysis_tables["drivers"]
+    over, loyal = (cx_drivers.for_outcome(t, o) for o in ("overall", "recommend"))
+    # make the models disagree: a clearly drives satisfaction only, d loyalty only, b both
+    over = over.assign(vs_average=over["item"].map({"a": "above", "b": "above"}).fillna("unclear"))
+    loyal = loyal.assign(vs_average=loyal["item"].map({"d": "above", "b": "above"}).fillna("below"))
+    table = pd.concat([over, loyal], ignore_index=True)
+    html = key_drivers.drivers_section(table, 0.95).data
+    title = "What drives overall satisfaction and likelihood to recommend"
+    assert f'<h2 id="key-drivers">{title}</h2>' in html
+    assert "<strong>Overall satisfaction</strong>" in html
+    assert "<strong>Likelihood to recommend</strong>" in html
+    assert (
+        "Opening hours clearly drives likelihood to recommend but not overall satisfaction" in html
+    )
+    assert "clearly drives overall satisfaction but not likelihood to recommend" in html
+    assert "Calls &amp; fees clearly drives both." in html
+    assert len(re.findall(r"<img ", html)) == 1
+    r2 = [f"{100 * m['r_squared'].iloc[0]:.0f}%" for m in (over, loyal)]
+    assert all(f"account for {v}" in html for v in r2)
+    detail = key_drivers.drivers_section(table, 0.95, part="detail").data
+    assert 'id="drivers-detail"' in detail and 'id="drivers-detail-recommend"' in detail
+    assert "What drives likelihood to recommend: every attribute" in detail
+    # the same key drivers for both: said in one sentence
+    same = pd.concat([over, loyal.assign(vs_average=over["vs_average"].to_numpy())])
+    assert "The same attributes clearly drive both" in key_drivers.drivers_section(same).data
+    # recommend named by the codebook but without a model (too few answered)
+    one = key_drivers.drivers_section(over, 0.95, outcomes=["overall", "recommend"]).data
+    assert f">{title}</h2>" in one
+    assert "<strong>Likelihood to recommend</strong>: not shown; too few customers" in one
+    # a codebook with recommend only: its own heading and words
+    only = key_drivers.drivers_section(loyal, 0.95).data
+    assert '<h2 id="key-drivers">What drives likelihood to recommend</h2>' in only
+    assert "of the differences in likelihood to recommend among" in only
+    assert "overall satisfaction" not in only
+    assert key_drivers.drivers_title(["recommend", "overall"]) == title
+    # the chart of both: two series, a legend naming the outcomes
+    ax = plots.driver_chart(table)
+    assert [tx.get_text() for tx in ax.get_legend().get_texts()] == [
+        "Satisfaction",
+        "Loyalty (recommend)",
+    ]
+    assert "overall satisfaction and likelihood to recommend" in ax.get_xlabel().replace("\n", " ")
+    plt.close("all")
+
+
+def test_priorities_dual_grid_takes_the_drivers_outcome(analysis_tables):
+    t = analysis_tables
+    html = priorities.priorities_section(t["ranked"], t["drivers"], 0.95, 5, outcome="recommend")
+    assert "what moves their likelihood to recommend (see Key drivers)" in html.data
+    assert "Stated and derived importance" in html.data
+    ax = plots.importance_grid(cx_drivers.for_outcome(t["drivers"], "recommend"))
+    assert "share of explained likelihood to recommend" in ax.get_xlabel().replace("\n", " ")
+    with pytest.raises(ValueError, match="one outcome"):
+        plots.importance_grid(t["drivers"])
+    plt.close("all")
+
+
 def test_drivers_without_intervals_claim_nothing(analysis_tables):
     table = analysis_tables["drivers"].assign(
         replicates=0, share_ci_low=np.nan, share_ci_high=np.nan, vs_average=None
@@ -828,7 +896,12 @@ def test_analysis_plots_take_tables_and_axes_and_draw_plain_text(analysis_tables
     # (chart, whether its y tick labels carry data rather than numbers)
     calls = [
         (lambda ax: plots.ipa_chart(t["ranked"], ax=ax), False),
-        (lambda ax: plots.importance_grid(t["drivers"], ax=ax), False),
+        (
+            lambda ax: plots.importance_grid(
+                cx_drivers.for_outcome(t["drivers"], "overall"), ax=ax
+            ),
+            False,
+        ),
         (lambda ax: plots.driver_chart(t["drivers"], ax=ax), True),
         (lambda ax: plots.nps_chart(t["nps"], ax=ax), True),
         (lambda ax: plots.trend_chart(t["trend"].table.query("wave_order == 2"), ax=ax), True),

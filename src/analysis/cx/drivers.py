@@ -1,4 +1,12 @@
-"""Derived importance: what drives overall satisfaction (METHODS.md, "Customer-centred analyses").
+"""Derived importance: what drives overall satisfaction and loyalty (METHODS.md, "Customer-centred
+analyses").
+
+The outcome of a driver model is one of the codebook's 0-10 questions
+(:data:`analysis.cx.vocabulary.DRIVER_OUTCOMES`): overall satisfaction (``overall``) or likelihood
+to recommend (``recommend``, loyalty); :func:`key_drivers` fits one outcome, and
+:func:`driver_outcomes` names those the codebook has. Every outcome uses the same predictors, the
+same method and the same replicate weights (built once by the caller), so the two models differ
+only in their outcome and the respondents who answered it.
 
 The building blocks are a design-weighted covariance / correlation matrix
 (:func:`covariance_matrix`, :func:`correlation_matrix`) and Johnson's (2000) relative weights on a
@@ -9,14 +17,14 @@ rescaling, or R's delete-one-PSU jackknife). On top of them, :func:`key_drivers`
 table of a survey and :func:`importance_tiers` places each item on the dual-importance grid
 (stated against derived importance).
 
-Missing answers. The driver model uses the respondents who answered the overall question and every
+Missing answers. The driver model uses the respondents who answered the outcome question and every
 item's performance question (``missing="complete"``, the default): a domain of the full design
 (weights of the other rows are 0; nothing is dropped from the design), as R's ``svyglm`` uses the
 complete cases of the model variables. ``missing="pairwise"`` instead estimates each correlation
 from the respondents who answered both of its questions (R's ``cor(use = "pairwise")`` with
 weights); it keeps more respondents when many skip one question or another, at the price of a
 matrix that is not the correlation matrix of any one group of respondents (its smallest
-eigenvalues are clipped at zero if needed). Its ``n`` is the number answering the overall
+eigenvalues are clipped at zero if needed). Its ``n`` is the number answering the outcome
 question and at least one item.
 
 Uncertainty. The relative weights are smooth functions of the weighted covariance matrix; their
@@ -45,6 +53,7 @@ REPLICATE_TYPES = {"bootstrap": "subbootstrap", "jackknife": "auto"}
 EIGEN_TOLERANCE = 1e-10
 
 DRIVER_COLUMNS = [
+    "outcome",
     "item",
     "label",
     "dimension",
@@ -69,7 +78,7 @@ DRIVER_COLUMNS = [
     "replicates",
 ]
 #: Identifying columns (and ``n``): visible when a row is suppressed.
-IDENTIFIERS = ("item", "label", "dimension", "group", "level", "n")
+IDENTIFIERS = ("outcome", "item", "label", "dimension", "group", "level", "n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +258,28 @@ def relative_weights(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # the key-driver table
 
 
+def driver_outcomes(codebook: Codebook) -> list[str]:
+    """The outcomes the codebook names a question for (``overall``, ``recommend``), in
+    :data:`~analysis.cx.vocabulary.DRIVER_OUTCOMES` order."""
+    return [o for o in vocabulary.DRIVER_OUTCOMES if getattr(codebook, o)]
+
+
+def for_outcome(drivers: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The rows of one outcome's model of a drivers table (:func:`key_drivers`, one or more
+    outcomes), in table order; empty when the table has none of that outcome."""
+    _check_outcome(outcome)
+    if "outcome" not in drivers.columns:
+        raise ValueError("the drivers table has no 'outcome' column (key_drivers output)")
+    return drivers[drivers["outcome"] == outcome]
+
+
+def _check_outcome(outcome: str) -> None:
+    if outcome not in vocabulary.DRIVER_OUTCOMES:
+        raise ValueError(
+            f"outcome must be one of {', '.join(vocabulary.DRIVER_OUTCOMES)}, got {outcome!r}"
+        )
+
+
 def key_drivers(
     design: SurveyDesign,
     clean: pd.DataFrame,
@@ -256,20 +287,23 @@ def key_drivers(
     replicates: ReplicateWeights | None = None,
     missing: str = "complete",
     confidence: float = 0.95,
+    outcome: str = vocabulary.OVERALL,
 ) -> pd.DataFrame:
-    """Derived importance of each item: its performance rating as a driver of overall satisfaction.
+    """Derived importance of each item: its performance rating as a driver of an outcome.
 
-    The outcome is the codebook's ``overall`` question; the predictors are every item's performance
-    rating. From the design-weighted correlation matrix: each item's correlation with overall
-    satisfaction, and Johnson's relative weights (raw: parts of R^2 that sum to it; ``share``: as a
-    percentage of R^2, summing to 100).
+    The outcome is the codebook's ``overall`` (overall satisfaction) or ``recommend``
+    (likelihood to recommend) question; the predictors are every item's performance rating.
+    From the design-weighted correlation matrix: each item's correlation with the outcome, and
+    Johnson's relative weights (raw: parts of R^2 that sum to it; ``share``: as a percentage of
+    R^2, summing to 100). For both outcomes, call once per outcome with the same
+    ``replicates`` (built once; each call costs one matrix product over them).
 
     Parameters
     ----------
     design, clean
         The design and the rows it was built from.
     codebook
-        Names the items and the ``overall`` column.
+        Names the items and the outcome's column.
     replicates
         Replicate weights for intervals (recalibrated when the design is calibrated); ``None``:
         the design's own (``design.replicates``, params ``design.variance``), if it has any.
@@ -277,27 +311,32 @@ def key_drivers(
         ``complete`` (default) or ``pairwise``; see the module docstring.
     confidence
         Level of the intervals.
+    outcome
+        ``overall`` (default) or ``recommend`` (:data:`~analysis.cx.vocabulary.DRIVER_OUTCOMES`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per item (codebook order) with columns ``item, label, dimension, group, level, n,
-        correlation, raw_weight, raw_weight_se, raw_weight_ci_low, raw_weight_ci_high, share,
-        share_se, share_ci_low, share_ci_high, rank, vs_average, r_squared, r_squared_ci_low,
-        r_squared_ci_high, method, replicates``. ``group = level = "all"``; ``n`` the respondents
-        in the model; ``rank`` 1 = largest share; ``vs_average`` whether the share's interval lies
-        above (``above``) or below (``below``) the average share ``100 / p``, else ``unclear``
+        One row per item (codebook order) with columns ``outcome, item, label, dimension, group,
+        level, n, correlation, raw_weight, raw_weight_se, raw_weight_ci_low, raw_weight_ci_high,
+        share, share_se, share_ci_low, share_ci_high, rank, vs_average, r_squared,
+        r_squared_ci_low, r_squared_ci_high, method, replicates``. ``outcome`` as given;
+        ``group = level = "all"``; ``n`` the respondents in the model; ``rank`` 1 = largest
+        share; ``vs_average`` whether the share's interval lies above (``above``) or below
+        (``below``) the average share ``100 / p``, else ``unclear``
         (``NaN`` without replicates); ``r_squared`` and its interval repeat on every row;
         ``method`` the replicate method, ``replicates`` their number.
 
     Raises
     ------
     DesignError
-        The codebook names no overall question, or too few respondents answered everything.
+        The codebook names no question for the outcome, or too few respondents answered
+        everything.
     """
     pairwise = _pairwise(missing)
+    _check_outcome(outcome)
     replicates = design.replicates if replicates is None else replicates
-    x, n = _model_data(design, clean, codebook, pairwise)
+    x, n = _model_data(design, clean, codebook, pairwise, outcome)
     items = codebook.items
     corr = _correlation(x, design.weights, pairwise)
     if pairwise:
@@ -306,6 +345,7 @@ def key_drivers(
     share = 100 * raw / r2
     out = pd.DataFrame(
         {
+            "outcome": outcome,
             "item": [i.id for i in items],
             "label": [i.label for i in items],
             "dimension": [i.dimension for i in items],
@@ -330,14 +370,16 @@ def key_drivers(
 
 
 def _model_data(
-    design: SurveyDesign, clean: pd.DataFrame, codebook: Codebook, pairwise: bool
+    design: SurveyDesign, clean: pd.DataFrame, codebook: Codebook, pairwise: bool, outcome: str
 ) -> tuple[np.ndarray, int]:
-    """The items' performance ratings and the overall rating (last), and the respondents in the
-    model; refused when too few."""
-    if not codebook.overall:
-        raise DesignError("the codebook names no overall satisfaction question ('overall')")
+    """The items' performance ratings and the outcome's rating (last), and the respondents in
+    the model; refused when too few."""
+    column = getattr(codebook, outcome)
+    words = vocabulary.OUTCOME_TEXT[outcome]
+    if not column:
+        raise DesignError(f"the codebook names no {words} question ({outcome!r})")
     items = codebook.items
-    columns = [i.performance for i in items] + [codebook.overall]
+    columns = [i.performance for i in items] + [column]
     missing_cols = [c for c in columns if c not in clean.columns]
     if missing_cols:
         raise DesignError(f"columns not in the data: {', '.join(missing_cols)}")
@@ -350,7 +392,7 @@ def _model_data(
     n = int((in_model & (design.weights != 0)).sum())
     if n < p + 2:
         raise DesignError(
-            f"only {n} respondents answered overall satisfaction and every item's performance; "
+            f"only {n} respondents answered {words} and every item's performance; "
             f"a driver model of {p} items needs more than {p + 1}"
         )
     return x, n
@@ -442,12 +484,13 @@ def importance_tiers(
     ``satisfaction``); high stated, low derived: ``Basic requirement`` (expected; must not fail);
     low stated, high derived: ``Hidden driver (delighter)`` (``delight``); low and low:
     ``Secondary``. "High" means at or above the split, by default the mean over the items of
-    stated importance and the average share of R^2 (``100 / p``).
+    stated importance and the average share of R^2 (``100 / p``). Each outcome's model (the
+    ``outcome`` column) gets its own grid: the same stated importance, its own derived one.
 
     Parameters
     ----------
     drivers
-        :func:`key_drivers` output (columns ``item, share``).
+        :func:`key_drivers` output (columns ``outcome, item, share``), one or more outcomes.
     stated
         Stated importance (the expectation mean) of each item, indexed by item id.
     stated_split, derived_split
@@ -456,9 +499,25 @@ def importance_tiers(
     Returns
     -------
     pandas.DataFrame
-        ``drivers`` with columns ``stated, stated_split, derived_split, tier, value_tier`` added.
-        Items without a stated or derived value get no tier (``NaN``).
+        ``drivers`` (same rows and order) with columns ``stated, stated_split, derived_split,
+        tier, value_tier`` added. Items without a stated or derived value get no tier (``NaN``).
     """
+    if "outcome" not in drivers.columns or drivers.empty:
+        return _tiers(drivers, stated, stated_split, derived_split)
+    blocks = [
+        _tiers(block, stated, stated_split, derived_split)
+        for _, block in drivers.groupby("outcome", sort=False)
+    ]
+    return pd.concat(blocks).loc[drivers.index]
+
+
+def _tiers(
+    drivers: pd.DataFrame,
+    stated: pd.Series,
+    stated_split: float | None,
+    derived_split: float | None,
+) -> pd.DataFrame:
+    """:func:`importance_tiers` of one outcome's rows."""
     out = drivers.copy()
     out["stated"] = out["item"].map(stated).astype(float)
     derived = out["share"].astype(float)

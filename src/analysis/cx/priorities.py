@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.cx import drivers as drivers_mod
 from analysis.cx import gaps, vocabulary
 from analysis.cx.suppression import FLAG
 from analysis.survey.inference import add_p_adjusted
@@ -51,6 +52,7 @@ def priorities(
     crosshairs: str = "mean",
     confidence: float = 0.95,
     top: int = 3,
+    outcome: str = vocabulary.OVERALL,
 ) -> pd.DataFrame:
     """Every item's priority class and rank in every group level, with verdict and quadrant.
 
@@ -61,9 +63,10 @@ def priorities(
         quadrant or flag, and the means behind stated importance and the crosshairs are over the
         shown items only, so nothing hidden can be worked out from them.
     drivers
-        The key-drivers table (:func:`analysis.cx.drivers.key_drivers`: columns ``item, share,
-        vs_average``), the overall model, which serves every group level; None (no ``overall``
-        question) or empty: stated importance alone.
+        The key-drivers table (:func:`analysis.cx.drivers.key_drivers`: columns ``outcome,
+        item, share, vs_average``, one block per outcome); the model of ``outcome`` serves
+        every group level. None, or no rows of ``outcome`` (the codebook names no such
+        question, or too few answered it): stated importance alone.
     scale
         ``(min, max)`` of the rating scale, for ``crosshairs="midpoint"``.
     crosshairs
@@ -73,6 +76,9 @@ def priorities(
         A shortfall is clear when ``p_adjusted < 1 - confidence``.
     top
         How many ``Fix first`` / ``Improve`` rows atop each ranking are ``top_priority``.
+    outcome
+        Whose drivers give derived importance: ``overall`` (overall satisfaction, default) or
+        ``recommend`` (likelihood to recommend); params ``analysis.drivers_outcome``.
 
     Returns
     -------
@@ -98,7 +104,7 @@ def priorities(
     t = _work_frame(gap_table)
     _verdict(t, confidence)
     _quadrants(t, crosshairs, scale)
-    _importance(t, drivers)
+    _importance(t, None if drivers is None else drivers_mod.for_outcome(drivers, outcome))
     _classes(t)
     _rank(t)
     t["top_priority"] = _top(t, top)

@@ -148,3 +148,17 @@ def rank_shift(change: Any) -> str:
     if places <= -SEVERAL_RANKS:
         return FALLS
     return ""
+
+
+# the outcomes of the key-driver models (drivers ``outcome`` column; params
+# ``analysis.drivers_outcome``): the codebook's 0-10 question each one is, and its words
+
+OVERALL = "overall"  # overall satisfaction (codebook ``overall``)
+RECOMMEND = "recommend"  # likelihood to recommend, i.e. loyalty (codebook ``recommend``)
+
+#: The outcomes, in the order the drivers table and the report give them.
+DRIVER_OUTCOMES = (OVERALL, RECOMMEND)
+#: What the report calls each outcome inside a sentence.
+OUTCOME_TEXT = {OVERALL: "overall satisfaction", RECOMMEND: "likelihood to recommend"}
+#: Each outcome's short name (chart legends, table headings).
+OUTCOME_LABEL = {OVERALL: "Satisfaction", RECOMMEND: "Loyalty (recommend)"}

@@ -183,12 +183,14 @@ def priorities(
 ) -> pd.DataFrame:
     """Every item's priority class and rank (the priority model), significance, IPA quadrant
     and top priorities per group; write ``priorities.csv``. ``shown`` is :func:`shown_gaps`;
-    ``drivers`` is :func:`key_drivers` (derived importance; None: stated importance alone)."""
+    ``drivers`` is :func:`key_drivers` (derived importance from the model of
+    ``analysis.drivers_outcome``; None, or no rows of that outcome: stated importance alone)."""
     cfg = client.config.analysis
     scale = client.codebook.scale
     table = priorities_mod.priorities(
         shown,
         drivers,
+        outcome=cfg.drivers_outcome,
         scale=(scale.min, scale.max),
         crosshairs=client.config.analysis.crosshairs,
         confidence=cfg.confidence,
@@ -219,18 +221,21 @@ def _recalibrator(
 def key_drivers(
     client: Client, clean: pd.DataFrame, design: SurveyDesign, table: pd.DataFrame
 ) -> pd.DataFrame | None:
-    """Derived importance (Johnson's relative weights, replicate intervals) and each item's tier
-    on the dual-importance grid; write ``drivers.csv``. ``table`` is the gap table (stated
-    importance = its expectation means).
+    """Derived importance (Johnson's relative weights, replicate intervals) of every outcome the
+    codebook names (overall satisfaction, likelihood to recommend) and each item's tier on the
+    dual-importance grid of each; write ``drivers.csv`` (one block of rows per outcome, the
+    ``outcome`` column). ``table`` is the gap table (stated importance = its expectation means).
 
     The intervals come from the design's replicates when it has them (``design.variance``),
-    else from the drivers' own (``analysis.replicate_method``, ``analysis.replicates``).
-    None when the codebook has no ``overall`` question; an empty table (and no file) when too
-    few respondents answered everything the model needs. When the drivers' own replicates
-    cannot be recalibrated, the table has no intervals (``replicates = 0``) rather than failing
-    the run.
+    else from the drivers' own (``analysis.replicate_method``, ``analysis.replicates``), built
+    once and shared by the outcomes. None when the codebook names neither outcome; an outcome
+    that too few respondents answered (with every item's performance) has no rows, and when
+    no outcome has any, the table is empty (and no file is written). When the drivers' own
+    replicates cannot be recalibrated, the table has no intervals (``replicates = 0``) rather
+    than failing the run.
     """
-    if not client.codebook.overall:
+    outcomes = drivers.driver_outcomes(client.codebook)
+    if not outcomes:
         return None
     cfg = client.config.analysis
     reps = design.replicates
@@ -246,17 +251,25 @@ def key_drivers(
             )
         except DesignError:
             reps = None
-    try:
-        result = drivers.key_drivers(
-            design,
-            clean,
-            client.codebook,
-            replicates=reps,
-            missing=client.config.analysis.drivers_missing,
-            confidence=cfg.confidence,
-        )
-    except DesignError:
+    blocks = []
+    for outcome in outcomes:
+        try:
+            blocks.append(
+                drivers.key_drivers(
+                    design,
+                    clean,
+                    client.codebook,
+                    replicates=reps,
+                    missing=cfg.drivers_missing,
+                    confidence=cfg.confidence,
+                    outcome=outcome,
+                )
+            )
+        except DesignError:
+            continue
+    if not blocks:
         return pd.DataFrame(columns=drivers.DRIVER_COLUMNS)
+    result = pd.concat(blocks, ignore_index=True)
     result = drivers.importance_tiers(result, drivers.stated_importance(table))
     result = suppression.suppress(result, cfg.min_cell, drivers.IDENTIFIERS)
     result = _labelled(client, result)

@@ -318,8 +318,9 @@ GLOSSARY = (
     ),
     (
         "Derived importance",
-        "How much an attribute's performance moves overall satisfaction: its share of the "
-        "satisfaction the attributes explain together (relative weights, Key drivers).",
+        "How much an attribute's performance moves overall satisfaction (or likelihood to "
+        "recommend): its share of what the attributes explain together (relative weights, "
+        "Key drivers).",
     ),
     (
         "Suppressed cell",

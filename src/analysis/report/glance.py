@@ -19,6 +19,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from analysis.config.params import Client
+from analysis.cx import drivers as cx_drivers
 from analysis.cx import vocabulary
 from analysis.cx.segments import ALL_ITEMS
 from analysis.cx.trend import TrendResult
@@ -37,6 +38,7 @@ from analysis.report.formatting import (
     overall_rows,
     segment_rows,
 )
+from analysis.report.key_drivers import drivers_title
 from analysis.report.templating import section
 from analysis.report.themes import ThemeTables, said_about
 from analysis.report.trend import trend_facts
@@ -213,8 +215,9 @@ def _contents(
         entries.append(("gaps-by-segment", "Gaps by segment"))
     if client.codebook.value:
         entries.append(("value", "Who matters most"))
-    if client.codebook.overall:
-        entries.append(("key-drivers", "What drives overall satisfaction"))
+    outcomes = cx_drivers.driver_outcomes(client.codebook)
+    if outcomes:
+        entries.append(("key-drivers", drivers_title(outcomes)))
     if client.codebook.recommend:
         entries.append(("nps", "Net Promoter Score"))
     if themes is not None and not themes.table.empty:

@@ -479,7 +479,8 @@ def importance_grid(
                 (x, y): vocabulary.TIER_PLURAL[vocabulary.TIERS[(y, x)][0]]
                 for (y, x) in vocabulary.TIERS
             },
-            xlabel="Derived importance: share of explained overall satisfaction (%)",
+            xlabel="Derived importance: share of explained "
+            f"{vocabulary.OUTCOME_TEXT[_outcome_of(rows)]} (%)",
             ylabel="Stated importance: expectation (mean rating)",
             legend=("clearly above average", "not clearly above average"),
             x_also=(0.0,),
@@ -489,6 +490,17 @@ def importance_grid(
         )
         _quadrant_chart(ax, chart, lay)
     return ax
+
+
+def _outcome_of(rows: pd.DataFrame) -> str:
+    """The one outcome of a drivers table's rows (``overall`` when it has none)."""
+    outcomes = rows["outcome"].dropna().unique() if "outcome" in rows.columns else []
+    if len(outcomes) > 1:
+        raise ValueError(
+            "the dual-importance grid takes one outcome's drivers "
+            "(analysis.cx.drivers.for_outcome), got " + ", ".join(map(str, outcomes))
+        )
+    return str(outcomes[0]) if len(outcomes) else vocabulary.OVERALL
 
 
 def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
@@ -533,11 +545,12 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
     plain(ax.texts)
 
 
-def _interval_rows(ax: Axes, rows: IntervalRows, lay: Layout) -> None:
-    """Draw :class:`IntervalRows` on ``ax``, the first at the top."""
+def _interval_rows(ax: Axes, rows: IntervalRows, lay: Layout, offset: float = 0.0) -> None:
+    """Draw :class:`IntervalRows` on ``ax``, the first at the top; ``offset`` moves the points
+    off the rows' centre lines (several series on one set of rows)."""
     y = np.arange(len(rows.labels), dtype=float)
     for yi, e, a, b, full in zip(y, rows.estimate, rows.low, rows.high, rows.filled, strict=True):
-        _point_interval(ax, yi, e, (a, b), (rows.colour, full))
+        _point_interval(ax, yi + offset, e, (a, b), (rows.colour, full))
     row_labels(ax, y, rows.labels, lay)
     ax.set_ylim(len(rows.labels) - 0.4, -0.6)
     ax.tick_params(axis="y", length=0)
@@ -554,13 +567,16 @@ def _rows_height(n: int, lay: Layout, wide_row: float) -> float:
 def driver_chart(
     drivers: pd.DataFrame, ax: Axes | None = None, confidence: float = 0.95, layout: str = "wide"
 ) -> Axes:
-    """Each item's share of the explained overall satisfaction, with its interval, largest first.
+    """Each item's share of the explained outcome, with its interval, largest first; with two
+    outcomes (overall satisfaction and likelihood to recommend), each item's two shares side by
+    side in two colours, ordered by the first outcome's.
 
     Parameters
     ----------
     drivers
-        :func:`analysis.cx.drivers.key_drivers` output; suppressed rows are left out. Items whose
-        share is clearly above the average share (``vs_average == "above"``) are filled.
+        :func:`analysis.cx.drivers.key_drivers` output (one or more outcomes, the ``outcome``
+        column); suppressed rows are left out. Items whose share is clearly above the average
+        share (``vs_average == "above"``) are filled.
     ax
         Axes to draw on; a new figure sized to the number of items when omitted.
     confidence
@@ -573,24 +589,38 @@ def driver_chart(
     matplotlib.axes.Axes
     """
     lay = layout_of(layout)
-    rows = shown_rows(drivers, "share").sort_values("share", ascending=False, kind="stable")
+    shown = shown_rows(drivers, "share")
+    outcomes = [o for o in vocabulary.DRIVER_OUTCOMES if (shown["outcome"] == o).any()]
+    blocks = [shown[shown["outcome"] == o] for o in outcomes]
+    first = blocks[0].sort_values("share", ascending=False, kind="stable") if blocks else shown
+    order = list(first["item"])
+    labels = [wrap(item_label(r), lay.chars) for _, r in first.iterrows()]
+    p = int((drivers["outcome"] == outcomes[0]).sum()) if outcomes else 0
     with plain_text(lay):
         if ax is None:
-            ax = new_axes(lay.width, _rows_height(len(rows), lay, 0.36))
-        _interval_rows(
-            ax,
-            IntervalRows(
-                labels=[wrap(item_label(r), lay.chars) for _, r in rows.iterrows()],
-                estimate=rows["share"].astype(float).to_numpy(),
-                low=rows["share_ci_low"].astype(float).to_numpy(),
-                high=rows["share_ci_high"].astype(float).to_numpy(),
-                filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
-                colour=SINGLE_COLOUR,
-            ),
-            lay,
-        )
-        if len(drivers):
-            avg = 100.0 / len(drivers)
+            ax = new_axes(
+                lay.width, _rows_height(len(order), lay, 0.36 if len(blocks) < 2 else 0.4)
+            )
+        if len(blocks) < 2:
+            _interval_rows(ax, _rows_of(first, order, labels, SINGLE_COLOUR), lay)
+        else:
+            colours_ = SERIES_COLOURS[: len(blocks)]
+            offsets = np.linspace(-0.17, 0.17, len(blocks))
+            for block, colour, dy in zip(blocks, colours_, offsets, strict=True):
+                _interval_rows(ax, _rows_of(block, order, labels, colour), lay, offset=dy)
+            marker = {"marker": "o", "lw": 2.2, "ms": 8}
+            leg = ax.legend(
+                handles=[
+                    Line2D([], [], color=c, **marker, label=vocabulary.OUTCOME_LABEL[o])
+                    for o, c in zip(outcomes, colours_, strict=True)
+                ],
+                loc="lower right",
+                frameon=False,
+                fontsize=lay.text if lay.above else 9,
+            )
+            plain(leg.get_texts())
+        if p:
+            avg = 100.0 / p
             ax.axvline(avg, color="0.4", lw=1, ls="--", zorder=1)
             ax.text(
                 avg,
@@ -601,15 +631,29 @@ def driver_chart(
                 va="bottom",
             )
         ax.set_xlim(left=0)
+        what = "explained " + " and ".join(vocabulary.OUTCOME_TEXT[o] for o in outcomes)
         ax.set_xlabel(
             wrap(
-                "Share of explained overall satisfaction (%, relative weights), "
-                f"{level_pct(confidence)} interval",
+                f"Share of {what} (%, relative weights), {level_pct(confidence)} interval",
                 lay.xlabel_chars,
             )
         )
         plain(ax.texts)
     return ax
+
+
+def _rows_of(block: pd.DataFrame, order: list[str], labels: list[str], colour: str) -> IntervalRows:
+    """One outcome's shares as :class:`IntervalRows` in the item order given (NaN where the
+    outcome has no shown row for an item)."""
+    rows = block.set_index("item").reindex(order)
+    return IntervalRows(
+        labels=labels,
+        estimate=rows["share"].astype(float).to_numpy(),
+        low=rows["share_ci_low"].astype(float).to_numpy(),
+        high=rows["share_ci_high"].astype(float).to_numpy(),
+        filled=(rows["vs_average"] == vocabulary.ABOVE).to_numpy(),
+        colour=colour,
+    )
 
 
 def nps_chart(

@@ -17,6 +17,7 @@ import pandas as pd
 from IPython.display import HTML
 from markupsafe import Markup
 
+from analysis.cx import drivers as cx_drivers
 from analysis.cx import vocabulary
 from analysis.report import plots
 from analysis.report.figures import section_figure
@@ -47,13 +48,16 @@ def priorities_section(
     confidence: float = 0.95,
     min_cell: int | None = None,
     themes: ThemeTables | None = None,
+    outcome: str = vocabulary.OVERALL,
 ) -> HTML:
     """The "Priorities" section: importance-performance chart, ranked list, dual-importance grid.
 
     ``ranked`` is :func:`analysis.cx.priorities.priorities` output; ``drivers`` (optional) is the
     driver table with tiers (:func:`analysis.cx.drivers.importance_tiers`); ``themes``
     (optional) the pipeline's theme tables: beside each top priority, what customers said about
-    it (:func:`analysis.report.themes.said_about`).
+    it (:func:`analysis.report.themes.said_about`); ``outcome`` the drivers model the ranking
+    took its derived importance from (params ``analysis.drivers_outcome``): its rows of
+    ``drivers`` draw the dual-importance grid.
     """
     over = overall_rows(ranked)
     shown = [r for _, r in over.iterrows() if not is_hidden(r)]
@@ -76,8 +80,11 @@ def priorities_section(
         ],
         ipa_figure=ipa,
         rows=[_ranked_row(r) for _, r in over.iterrows()],
-        dual=_dual_importance(drivers, ranked) if drivers is not None else None,
+        dual=_dual_importance(cx_drivers.for_outcome(drivers, outcome), ranked)
+        if drivers is not None
+        else None,
         confidence=confidence,
+        outcome_text=vocabulary.OUTCOME_TEXT[outcome],
         any_hidden=any(is_hidden(r) for _, r in over.iterrows()),
         min_cell=min_cell,
         said=_said(over, themes),
