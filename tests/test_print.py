@@ -21,8 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "print"
-STORY_PAGES = 10
-ALL_PAGES = 20
+STORY_PAGES = 12
+ALL_PAGES = 24
 APPENDIX = "Technical appendix"
 
 pytestmark = pytest.mark.skipif(
