@@ -922,3 +922,39 @@ def test_analysis_plots_take_tables_and_axes_and_draw_plain_text(analysis_tables
     ax = plots.driver_chart(t["drivers"])
     labels = [tx.get_text() for tx in ax.get_yticklabels()]
     assert HOSTILE in "".join(labels).replace("\n", " ") or any("<img" in lab for lab in labels)
+
+
+def test_ranked_list_marks_gaps_that_clearly_changed_since_the_last_wave():
+    """An arrow (with its words for screen readers) beside each gap whose change since the wave
+    before is clear on the adjusted p-value; none for an unclear or a hidden change."""
+    from analysis.cx.trend import TrendResult
+
+    ranked = stand_in_ranked()
+    items = formatting.overall_rows(ranked)["item"].tolist()
+    rows = pd.DataFrame(
+        {
+            "wave": "now",
+            "wave_order": 2,
+            "item": items[:3],
+            "group": "all",
+            "level": "all",
+            "change": [0.4, -0.3, 0.5],
+            "p_adjusted": [0.001, 0.002, 0.4],
+            "suppressed": False,
+        }
+    )
+    earlier = rows.assign(wave="before", wave_order=1, change=np.nan, p_adjusted=np.nan)
+    waves = pd.DataFrame(
+        {"wave": ["before", "now"], "wave_order": [1, 2], "wave_label": ["2025", "2026"]}
+    )
+    changes = TrendResult(table=pd.concat([earlier, rows]), notes=pd.DataFrame(), waves=waves)
+    moved = priorities.changes_since_last(changes, 0.95)
+    assert moved == {
+        items[0]: {"word": "narrowed", "arrow": "\u25b2", "change": 0.4},
+        items[1]: {"word": "widened", "arrow": "\u25bc", "change": -0.3},
+    }
+    html = priorities.priorities_section(ranked, trend=changes).data
+    assert html.count('class="oi-moved oi-narrowed"') == 1
+    assert html.count('class="oi-moved oi-widened"') == 1
+    assert "(gap widened since the last survey)" in html and "(2025)" in html
+    assert "oi-moved" not in priorities.priorities_section(ranked).data

@@ -162,3 +162,11 @@ DRIVER_OUTCOMES = (OVERALL, RECOMMEND)
 OUTCOME_TEXT = {OVERALL: "overall satisfaction", RECOMMEND: "likelihood to recommend"}
 #: Each outcome's short name (chart legends, table headings).
 OUTCOME_LABEL = {OVERALL: "Satisfaction", RECOMMEND: "Loyalty (recommend)"}
+
+
+# the change of a gap since the last wave, beside each gap of the ranked list (report)
+
+NARROWED = "narrowed"  # the gap clearly moved up: performance closer to (or past) expectation
+WIDENED = "widened"
+#: The arrow shown for each clear change (the words are there for screen readers and print).
+CHANGE_ARROWS = {NARROWED: "\u25b2", WIDENED: "\u25bc"}

@@ -19,11 +19,13 @@ from markupsafe import Markup
 
 from analysis.cx import drivers as cx_drivers
 from analysis.cx import vocabulary
+from analysis.cx.trend import TrendResult, current_rows
 from analysis.report import plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     flag,
     fmt_int,
+    is_clear_adjusted,
     is_hidden,
     item_label,
     overall_rows,
@@ -49,6 +51,7 @@ def priorities_section(
     min_cell: int | None = None,
     themes: ThemeTables | None = None,
     outcome: str = vocabulary.OVERALL,
+    trend: TrendResult | None = None,
 ) -> HTML:
     """The "Priorities" section: importance-performance chart, ranked list, dual-importance grid.
 
@@ -57,9 +60,11 @@ def priorities_section(
     (optional) the pipeline's theme tables: beside each top priority, what customers said about
     it (:func:`analysis.report.themes.said_about`); ``outcome`` the drivers model the ranking
     took its derived importance from (params ``analysis.drivers_outcome``): its rows of
-    ``drivers`` draw the dual-importance grid.
+    ``drivers`` draw the dual-importance grid; ``trend`` (optional, :func:`pipeline.trend`) puts
+    an arrow beside each gap that clearly narrowed or widened since the last wave.
     """
     over = overall_rows(ranked)
+    moved = changes_since_last(trend, confidence)
     shown = [r for _, r in over.iterrows() if not is_hidden(r)]
     ipa = None
     if shown:
@@ -79,7 +84,9 @@ def priorities_section(
             {"name": c, "meaning": m, "count": counts[c]} for c, m in PRIORITY_MEANING.items()
         ],
         ipa_figure=ipa,
-        rows=[_ranked_row(r) for _, r in over.iterrows()],
+        rows=[_ranked_row(r, moved.get(str(r["item"]))) for _, r in over.iterrows()],
+        moved=bool(moved),
+        last_wave=_last_wave(trend),
         dual=_dual_importance(cx_drivers.for_outcome(drivers, outcome), ranked)
         if drivers is not None
         else None,
@@ -106,11 +113,37 @@ def _said(over: pd.DataFrame, themes: ThemeTables | None) -> list[dict[str, Any]
     return out
 
 
-def _ranked_row(r: pd.Series) -> dict[str, Any]:
+def changes_since_last(trend: TrendResult | None, confidence: float) -> dict[str, dict[str, Any]]:
+    """Item -> ``{word, arrow, change}`` for each overall gap that clearly narrowed or widened
+    since the wave before (the adjusted p-value of the current wave's change); the others are
+    left out. Empty without a trend."""
+    if trend is None or trend.table.empty:
+        return {}
+    out = {}
+    for _, r in overall_rows(current_rows(trend.table)).iterrows():
+        if is_hidden(r, "change") or not is_clear_adjusted(r, confidence):
+            continue
+        word = vocabulary.NARROWED if float(r["change"]) > 0 else vocabulary.WIDENED
+        arrow = vocabulary.CHANGE_ARROWS[word]
+        out[str(r["item"])] = {"word": word, "arrow": arrow, "change": float(r["change"])}
+    return out
+
+
+def _last_wave(trend: TrendResult | None) -> str | None:
+    """The label of the wave before the current one (None without a trend)."""
+    if trend is None or trend.waves.empty or len(trend.waves) < 2:
+        return None
+    waves = trend.waves.sort_values("wave_order")
+    return str(waves["wave_label"].iloc[-2])
+
+
+def _ranked_row(r: pd.Series, moved: dict[str, Any] | None = None) -> dict[str, Any]:
     """One attribute of the ranked list: rank, label, dimension, whether hidden, its priority,
-    the row for its gap cell (marked clear on the adjusted p-value), interval, share met."""
+    the row for its gap cell (marked clear on the adjusted p-value), interval, share met, and
+    ``moved`` (:func:`changes_since_last`) when its gap clearly changed since the last wave."""
     row = r.to_dict()
     return {
+        "moved": moved,
         "rank": row["rank"],
         "label": item_label(row),
         "dimension": row["dimension"],

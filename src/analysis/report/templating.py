@@ -22,6 +22,7 @@ import jinja2
 from IPython.display import HTML
 from markupsafe import Markup
 
+from analysis.cx import vocabulary
 from analysis.report import formatting
 
 SECTIONS_DIR = Path(__file__).resolve().parent / "templates" / "sections"
@@ -58,6 +59,7 @@ def environment() -> jinja2.Environment:
         is_hidden=formatting.is_hidden,
         is_clear=formatting.is_clear,
         suppression_text=formatting.suppression_note,
+        CHANGE_ARROWS=vocabulary.CHANGE_ARROWS,
     )
     return env
 
