@@ -948,3 +948,20 @@ def test_an_action_plan_that_is_not_the_reports_is_not_sent(project: Path, smtp:
     assert [r.status for r in results] == ["sent", "failed"]
     assert "not the action plan of this report" in results[1].detail
     assert len(smtp.inbox.messages) == 1  # the client's message only
+
+
+def test_batch_send_mails_the_owners_too(project: Path, smtp: SmtpServer, demo_run):
+    """``batch --send`` sends what ``send`` does: the client's message, then each owner's part;
+    the summary says how many owners were sent theirs."""
+    from analysis.ops import batch, demo
+
+    done = batch.Outcome(client=SLUG, params_file=project / PARAMS, status="ok", seconds=1.0)
+    [out] = batch.send_reports([done], project, deliver.SendOptions(pdf=False))
+    owners = len(demo.OWNER_EMAILS)
+    assert out.good and out.send == f"sent (1); owners {owners} of {owners}"
+    assert len(smtp.inbox.messages) == 1 + owners
+    [again] = batch.send_reports([done], project, deliver.SendOptions(pdf=False))
+    assert again.send == f"already sent; owners {owners} of {owners}"
+    assert len(smtp.inbox.messages) == 1 + owners  # nothing twice
+    [plain] = batch.send_reports([done], project, deliver.SendOptions(pdf=False, owners=False))
+    assert plain.send == "already sent"

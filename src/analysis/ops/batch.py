@@ -415,9 +415,11 @@ def send_reports(
     settings: SmtpSettings | None = None,
 ) -> list[Outcome]:
     """Email the report of every client whose run is ``ok`` or ``skipped`` (its last good report
-    is current) with :func:`analysis.ops.deliver.send_client`. ``settings`` default to the
-    environment's (missing settings stop before any is sent). One client's failure to send
-    never stops the others; it is recorded in its outcome."""
+    is current) with :func:`analysis.ops.deliver.send_client`, and (unless ``options.owners`` is
+    off) each owner of params ``report.owners`` their part of the action plan
+    (:func:`analysis.ops.deliver.send_owners`). ``settings`` default to the environment's
+    (missing settings stop before any is sent). One client's failure to send never stops the
+    others; it is recorded in its outcome."""
     opts = options or deliver.SendOptions()
     if not opts.dry_run and settings is None:
         settings = SmtpSettings.from_env()
@@ -428,10 +430,23 @@ def send_reports(
             continue
         try:
             sent = deliver.send_client(o.params_file, root, opts, settings=settings)
+            owners = (
+                deliver.send_owners(o.params_file, root, opts, settings=settings)
+                if opts.owners
+                else []
+            )
         except OutsideInError as exc:
             out.append(replace(o, send="failed", send_failed=True, send_error=str(exc)))
             continue
-        out.append(replace(o, send=sent.short()))
+        text = sent.short()
+        if owners:
+            text += f"; owners {sum(r.ok for r in owners)} of {len(owners)}"
+        failed = [r for r in owners if not r.ok]
+        if failed:
+            error = "; ".join(f"{r.client}: {r.detail}" for r in failed)
+            out.append(replace(o, send=text, send_failed=True, send_error=error))
+            continue
+        out.append(replace(o, send=text))
     return out
 
 
