@@ -58,6 +58,15 @@ IDENTIFIERS = ("group", "level", "n", "n_rest", "df")
 _SCORES = ("nps", "promoters", "passives", "detractors")
 
 
+def scores(clean: pd.DataFrame, codebook: Codebook) -> np.ndarray:
+    """Each respondent's NPS score: +1 promoter (9-10), 0 passive (7-8), -1 detractor (0-6);
+    NaN where the ``recommend`` question is not answered (the one definition of the NPS)."""
+    if not codebook.recommend:
+        raise DesignError("the codebook names no recommend question ('recommend')")
+    r = ratings(clean, [codebook.recommend])[:, 0]
+    return np.where(np.isfinite(r), np.where(r >= 9, 1.0, np.where(r <= 6, -1.0, 0.0)), np.nan)
+
+
 def nps(
     design: SurveyDesign,
     clean: pd.DataFrame,
@@ -84,11 +93,8 @@ def nps(
         difference), ``p_adjusted`` Benjamini-Hochberg across the segment's levels; the overall
         row has none of these.
     """
-    if not codebook.recommend:
-        raise DesignError("the codebook names no recommend question ('recommend')")
-    r = ratings(clean, [codebook.recommend])[:, 0]
-    known = np.isfinite(r)
-    s = np.where(r >= 9, 1.0, np.where(r <= 6, -1.0, 0.0))
+    s = scores(clean, codebook)
+    known = np.isfinite(s)
     values = pd.DataFrame(
         {
             "nps": np.where(known, 100 * s, np.nan),

@@ -258,15 +258,6 @@ def suppress_value_gaps(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     return out[cols]
 
 
-def _nps_scores(clean: pd.DataFrame, codebook: Codebook) -> np.ndarray:
-    """+1 promoter (9-10), 0 passive, -1 detractor (0-6) per respondent; NaN: not answered
-    (the definition of :mod:`analysis.cx.nps`)."""
-    if not codebook.recommend:
-        raise DesignError("the codebook names no recommend question ('recommend')")
-    r = ratings(clean, [codebook.recommend])[:, 0]
-    return np.where(np.isfinite(r), np.where(r >= 9, 1.0, np.where(r <= 6, -1.0, 0.0)), np.nan)
-
-
 def value_nps(
     design: SurveyDesign,
     clean: pd.DataFrame,
@@ -286,7 +277,7 @@ def value_nps(
         ``nps`` the NPS of the same respondents (weighted by ``w`` alone) and its SE.
     """
     v = values(clean, codebook)
-    s = _nps_scores(clean, codebook)
+    s = nps_mod.scores(clean, codebook)
     s = np.where(np.isfinite(v), s, np.nan)
     groups = _groups(clean, codebook, by)
     ratio = estimate.ratios_by(
@@ -354,7 +345,7 @@ def key_customers(
     rows = []
     gap_at = {(r.group, str(r.domain)): r for r in gap.itertuples()}
     has_nps = codebook.recommend is not None
-    s = _nps_scores(clean, codebook) if has_nps else np.full(len(clean), np.nan)
+    s = nps_mod.scores(clean, codebook) if has_nps else np.full(len(clean), np.nan)
     answered = np.isfinite(s) & known
     detractor = np.where(answered, (s == -1).astype(float), np.nan)
     vn = value_nps(design, clean, codebook, by, confidence) if has_nps else None
