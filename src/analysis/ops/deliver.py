@@ -210,6 +210,25 @@ def summary_html(report: Report, pdf: bool = False, html: bool = True) -> str:
     return str(templating.render("email.html.j2", e=_view(report, pdf, html))) + "\n"
 
 
+def _message(
+    report: Report, subject: str, sender: str, recipients: Sequence[str], text: str, html: str
+) -> EmailMessage:
+    """An email of a report: the headers (subject, from, to, date, message id, the client and
+    the report's hash) and its plain-text and HTML bodies; attachments are the caller's."""
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    msg["Message-ID"] = make_msgid(idstring=report.client.slug, domain=domain)
+    msg["X-Outside-In-Client"] = report.client.slug
+    msg["X-Outside-In-Report-SHA256"] = report.sha256
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
 def build_message(
     report: Report,
     recipients: Sequence[str],
@@ -223,17 +242,8 @@ def build_message(
     body_html = summary_html(report, pdf=pdf, html=html)
     if len(body_html.encode("utf-8")) > MAX_SUMMARY_BYTES:  # pragma: no cover (5 rows at most)
         raise DeliveryError(f"{report.client.slug}: the email summary is over 100 KB")
-    msg = EmailMessage()
-    msg["Subject"] = _subject(report)
-    msg["From"] = sender
-    msg["To"] = ", ".join(recipients)
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = make_msgid(idstring=report.client.slug, domain=domain)
-    msg["X-Outside-In-Client"] = report.client.slug
-    msg["X-Outside-In-Report-SHA256"] = report.sha256
-    msg.set_content(summary_text(report, pdf=pdf, html=html))
-    msg.add_alternative(body_html, subtype="html")
+    text = summary_text(report, pdf=pdf, html=html)
+    msg = _message(report, _subject(report), sender, recipients, text, body_html)
     for name in _attachment_names(report, pdf, html):
         if name.endswith(".pdf"):
             msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename=name)
@@ -687,17 +697,8 @@ def build_owner_message(
     if rows.empty:
         raise DeliveryError(f"{report.client.slug}: the action plan has no row of {owner!r}")
     body_html = owner_summary_html(report, plan, owner)
-    msg = EmailMessage()
-    msg["Subject"] = _owner_subject(report, owner)
-    msg["From"] = sender
-    msg["To"] = ", ".join(recipients)
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = make_msgid(idstring=report.client.slug, domain=domain)
-    msg["X-Outside-In-Client"] = report.client.slug
-    msg["X-Outside-In-Report-SHA256"] = report.sha256
-    msg.set_content(owner_summary_text(report, plan, owner))
-    msg.add_alternative(body_html, subtype="html")
+    text = owner_summary_text(report, plan, owner)
+    msg = _message(report, _owner_subject(report, owner), sender, recipients, text, body_html)
     data = rows.to_csv(index=False, lineterminator="\n").encode("utf-8")
     name = owner_attachment_name(report, owner)
     msg.add_attachment(data, maintype="text", subtype="csv", filename=name)
