@@ -284,6 +284,9 @@ class _Context:
     # each row in its key's (PSU, cell) columns (basis_cells is then None)
     basis_keys: sparse.csr_array | None = None
     correction: small_sample.Correction | None = None
+    # calibrated, no small-sample correction: per request and stage, the units without rows in
+    # each level (their residuals enter the level variances through their moments)
+    absent: tuple[tuple[variance.Absent, ...], ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -576,6 +579,7 @@ def _replicate_estimates(
 def _level_variance(ctx: _Context, gl: _GroupLayout, sums: _Sums, levels: _Domain) -> np.ndarray:
     """(c, L) linearisation variances of the levels' estimates."""
     design, kind = ctx.design, ctx.kind
+    group = ctx.layout.groups.index(gl)
     k1, k0 = _take(gl, sums.a1), _take(gl, sums.a0)
     mean0 = np.nan_to_num(levels.mean)
     wsafe = np.where(levels.wsum != 0, levels.wsum, 1.0)
@@ -583,6 +587,13 @@ def _level_variance(ctx: _Context, gl: _GroupLayout, sums: _Sums, levels: _Domai
     var = np.zeros_like(levels.s1)
     for s, (stage, pr) in enumerate(zip(ctx.stages, gl.pairs, strict=True)):
         p1, p0 = _to_pairs(gl, s, k1), _to_pairs(gl, s, k0)
+        if ctx.absent is not None and ctx.basis is not None and b is not None:
+            # every unit carries a residual: residualise at the pairs, the rest from moments
+            t = variance.influence(kind, p1, p0, mean0[:, pr.column], wsafe[:, pr.column])
+            var += variance.calibrated_stage_variance(
+                stage, pr, t, ctx.basis.units[s], b, ctx.absent[group][s], design.lonely_psu
+            )
+            continue
         if ctx.basis is not None and b is not None:  # every unit carries a residual
             t = levels.influence(kind, _dense(pr, stage.n_units, p1), _dense(pr, stage.n_units, p0))
             t = ctx.basis.residual(s, t, b)
@@ -690,9 +701,11 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
     """(variables per block, threads) so that a block's arrays stay within BLOCK_CELLS."""
     n, k = ctx.design.n, ctx.layout.n_keys
     per_var = 2 * n + 5 * k
-    dense = ctx.basis is not None
-    for req in ctx.requests:
-        if dense or req.contrast is not None:
+    dense = ctx.basis is not None and ctx.absent is None
+    for req, gl in zip(ctx.requests, ctx.layout.groups, strict=True):
+        if ctx.basis is not None and ctx.absent is not None and req.contrast is None:
+            per_var += (8 + ctx.basis.rank) * sum(pr.size for pr in gl.pairs)
+        elif dense or req.contrast is not None:
             per_var += 6 * sum(st.n_units for st in ctx.stages) * len(req.grouping.levels)
     if ctx.basis is not None:
         per_var += 3 * ctx.layout.n_cells * ctx.basis.rank
@@ -763,9 +776,20 @@ def compute(
     basis = None if replicate is not None else variance.calibration_basis(design, stages)
     correction = small_sample.correction(design, basis)
     matrices = _basis_matrices(design, layout, basis, correction is not None)
+    absent = None
+    if basis is not None and correction is None:
+        absent = tuple(
+            tuple(
+                variance.absent_units(stage, pr, g_units)
+                for stage, pr, g_units in zip(stages, gl.pairs, basis.units, strict=True)
+            )
+            if req.contrast is None
+            else ()
+            for gl, req in zip(layout.groups, requests, strict=True)
+        )
     ctx = _Context(
         design, tuple(stages), layout, tuple(requests), kind, deff, replicate, basis, *matrices,
-        correction,
+        correction, absent,
     )  # fmt: skip
     out = [Cells.empty(r, v) for r in requests]
     chunk, threads = _block_size(ctx, v)

@@ -172,25 +172,46 @@ def stage_variance(
     if special:
         pres = np.ones((c, n_strata, n_col), dtype=bool) if present is None else present
         pres = np.broadcast_to(pres, (c, n_strata, n_col))
-        scopes = indicator(stage.stratum_scope, stage.n_scopes)
-
-        def by_scope(a: np.ndarray) -> np.ndarray:  # (c, S, K) -> (c, scopes, K)
-            flat = np.asarray(a, dtype=float).transpose(1, 0, 2).reshape(n_strata, c * n_col)
-            return (scopes @ flat).reshape(-1, c, n_col).transpose(1, 0, 2)
-
         if policy == "adjust":
-            # A lonely PSU is centred at the grand mean of the PSU totals in its scope
-            # (survey >= 4.0: colSums(x) / number of PSUs of the strata present).
-            scope_n = by_scope(pres * n_h[None, :, None])
-            scope_sum = by_scope(s1)
-            grand = np.divide(scope_sum, scope_n, out=np.zeros_like(scope_sum), where=scope_n > 0)
-            centre[:, lonely, :] = grand[:, stage.stratum_scope[lonely], :]
+            centre[:, lonely, :] = _lonely_centre(stage, s1, pres)
     dev = t - centre.reshape(c, n_strata * n_col)[:, g]
     ss = group_sum(g, n_strata * n_col, dev * dev).reshape(c, n_strata, n_col)
     npairs = pr.count.reshape(n_strata, n_col)
     ss += (n_h[:, None] - npairs)[None] * centre * centre  # units with no rows in the domain
+    return _policy_total(stage, ss, policy, special, pres if special else None)
+
+
+def _by_scope(stage: Stage, a: np.ndarray) -> np.ndarray:
+    """(c, S, K) per stratum -> (c, scopes, K) summed over the strata of each scope."""
+    c, n_strata, n_col = a.shape
+    scopes = indicator(stage.stratum_scope, stage.n_scopes)
+    flat = np.asarray(a, dtype=float).transpose(1, 0, 2).reshape(n_strata, c * n_col)
+    return (scopes @ flat).reshape(-1, c, n_col).transpose(1, 0, 2)
+
+
+def _lonely_centre(stage: Stage, s1: np.ndarray, pres: np.ndarray) -> np.ndarray:
+    """(c, lonely strata, K) the centre of a lonely PSU under ``adjust``: the grand mean of the
+    PSU totals in its scope (survey >= 4.0: colSums(x) / number of PSUs of the strata present);
+    ``s1`` (c, S, K) the strata's sums of unit totals."""
+    n_h = stage.stratum_size.astype(float)
+    scope_n = _by_scope(stage, pres * n_h[None, :, None])
+    scope_sum = _by_scope(stage, s1)
+    grand = np.divide(scope_sum, scope_n, out=np.zeros_like(scope_sum), where=scope_n > 0)
+    return grand[:, stage.stratum_scope[stage.lonely], :]
+
+
+def _policy_total(
+    stage: Stage, ss: np.ndarray, policy: str, special: bool, pres: np.ndarray | None
+) -> np.ndarray:
+    """(c, K) stage variance from the per-stratum sums of squares ``ss`` (c, S, K) about the
+    strata's centres (the scope's grand mean for lonely strata under ``adjust``)."""
     contrib = ss * stage_scale(stage)[None, :, None]
-    if special and policy == "average":
+    lonely = stage.lonely
+    if special and policy == "average" and pres is not None:
+
+        def by_scope(a: np.ndarray) -> np.ndarray:
+            return _by_scope(stage, a)
+
         # R: lonely strata are NA; the others are summed and scaled by strata / non-lonely strata.
         contrib[:, lonely, :] = 0.0
         n_strat = by_scope(pres)
@@ -200,6 +221,109 @@ def stage_variance(
             per_scope = np.where(n_strat > 0, by_scope(contrib) * (n_strat / n_ok), 0.0)
         return per_scope.sum(axis=1)
     return contrib.sum(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class Absent:
+    """Per (stratum, column) of one stage of a calibrated design, the units with no rows in the
+    column's domain: their calibrated unit totals are ``-G_u b``, so their count, mean ``G_u``
+    and centred scatter of ``G_u`` are all the variance needs of them."""
+
+    count: np.ndarray  # (S, K)
+    mean: np.ndarray  # (S, K, r)
+    scatter: np.ndarray  # (S, K, r, r)
+
+
+def absent_units(stage: Stage, pr: Pairs, g_units: np.ndarray) -> Absent:
+    """The :class:`Absent` units of ``stage`` for the pairs ``pr``; ``g_units`` (U, r) ``G``."""
+    n_strata, n_col, r = stage.n_strata, pr.n_columns, g_units.shape[1]
+    present = np.zeros((stage.n_units, n_col), dtype=bool)
+    present[pr.unit, pr.column] = True
+    order = np.argsort(stage.unit_stratum, kind="stable")
+    bounds = np.searchsorted(stage.unit_stratum[order], np.arange(n_strata + 1))
+    count = np.zeros((n_strata, n_col))
+    mean = np.zeros((n_strata, n_col, r))
+    scatter = np.zeros((n_strata, n_col, r, r))
+    for h in range(n_strata):
+        units = order[bounds[h] : bounds[h + 1]]
+        g_h, pres_h = g_units[units], present[units]
+        for k in range(n_col):
+            a = g_h[~pres_h[:, k]]
+            if a.shape[0] == 0:
+                continue
+            m = a.mean(axis=0)
+            d = a - m
+            count[h, k], mean[h, k], scatter[h, k] = a.shape[0], m, d.T @ d
+    return Absent(count, mean, scatter)
+
+
+def calibrated_stage_variance(
+    stage: Stage,
+    pr: Pairs,
+    t: np.ndarray,
+    g_units: np.ndarray,
+    b: np.ndarray,
+    absent: Absent,
+    policy: str,
+) -> np.ndarray:
+    """:func:`stage_variance` of the calibration residuals ``t_u - G_u b``, without a unit x
+    column grid.
+
+    ``t`` (c, P) the raw unit totals at the pairs ``pr`` (every other unit's is 0), ``g_units``
+    (U, r) ``G``, ``b`` (c, K, r) the residuals' coefficients. The residuals are formed at the
+    pairs only; the units without rows in a column's domain (residual ``-G_u b``) enter through
+    their count, mean and centred scatter (:class:`Absent`): per stratum and column the sum of
+    squares about the stratum's mean is ``SS_p + b' C_a b + n_p (m_p - m)^2 + n_a (m_a - m)^2``
+    (present and absent units, each about its own mean ``m_p``, ``m_a``; all terms
+    non-negative, so no cancellation). Every unit of the stratum counts (R keeps every row of a
+    calibrated design), lonely strata as ``policy``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (c, K) variances.
+    """
+    c, n_strata, n_col = t.shape[0], stage.n_strata, pr.n_columns
+    # pairs in (column, stratum) order: each column's pairs contiguous (one matrix product for
+    # G_u b_k), each (column, stratum) cell a run (its moments by one reduceat)
+    key = pr.column.astype(np.int64) * n_strata + stage.unit_stratum[pr.unit]
+    order = np.argsort(key, kind="stable")
+    key_sorted = key[order]
+    res = t[:, order]
+    col_bounds = np.searchsorted(key_sorted, np.arange(n_col + 1) * n_strata)
+    for k in range(n_col):
+        lo, hi = col_bounds[k], col_bounds[k + 1]
+        if hi > lo:
+            res[:, lo:hi] -= b[:, k, :] @ g_units[pr.unit[order[lo:hi]]].T
+    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) if key.size else key
+    cell_of_run = key_sorted[starts]  # column * S + stratum
+    runs = np.diff(np.r_[starts, key.size]).astype(float)
+
+    def by_cell(a: np.ndarray) -> np.ndarray:  # (c, runs) -> (c, S, K)
+        out = np.zeros((c, n_col * n_strata))
+        out[:, cell_of_run] = a
+        return out.reshape(c, n_col, n_strata).transpose(0, 2, 1)
+
+    s1_run = np.add.reduceat(res, starts, axis=1) if key.size else np.zeros((c, 0))
+    mean_run = s1_run / runs
+    dev = res - np.repeat(mean_run, runs.astype(np.intp), axis=1)
+    ss_run = np.add.reduceat(dev * dev, starts, axis=1) if key.size else np.zeros((c, 0))
+    n_p = by_cell(np.broadcast_to(runs, (c, runs.size)))
+    s1_p, mean_p, ss_p = by_cell(s1_run), by_cell(mean_run), by_cell(ss_run)
+    n_a = absent.count[None]
+    mean_a = -np.einsum("hkr,ckr->chk", absent.mean, b, optimize=True)
+    ss_a = np.einsum("ckr,hkrq,ckq->chk", b, absent.scatter, b, optimize=True)
+    n_h = stage.stratum_size.astype(float)[None, :, None]
+    s1 = s1_p + n_a * mean_a
+    centre = s1 / n_h
+    ss = ss_p + ss_a + n_p * (mean_p - centre) ** 2 + n_a * (mean_a - centre) ** 2
+    lonely = stage.lonely
+    special = bool(lonely.any()) and policy in ("adjust", "average")
+    pres = np.ones((c, n_strata, n_col), dtype=bool)
+    if special and policy == "adjust":  # about the scope's grand mean instead
+        grand = _lonely_centre(stage, s1, pres)
+        ss[:, lonely, :] += n_h[:, lonely, :] * (centre[:, lonely, :] - grand) ** 2
+    return _policy_total(stage, ss, policy, special, pres if special else None)
 
 
 # ---------------------------------------------------------------------------------------------
