@@ -430,3 +430,68 @@ def test_recalibrated_replicates_meet_the_margins_and_drop_failures() -> None:
     boot = replicates.replicate_weights(post, "subbootstrap", 40, recalibrate=fail_some)
     assert boot.n_replicates == 39 and boot.failed == 1
     assert boot.scale == pytest.approx(1 / 38) and boot.bootstrap.shape == (d.n_psu, 39)
+
+
+# ---------------------------------------------------------------------------------------------
+# recalibration on calibration-cell totals, replicate weights per block of rows
+
+
+RAKE_MARGINS = pd.DataFrame(
+    {"variable": ["h"] * 3 + ["dom"] * 2, "level": ["h0", "h1", "h2", "q", "r"]}
+).assign(count=[20.0, 30, 50, 70, 30])
+
+
+def raked_design() -> SurveyDesign:
+    d = build_design(FRAME, DesignConfig(weight="w", strata="h", cluster="c"))
+    return weighting.calibrate(d, FRAME, RAKE_MARGINS, method="rake", tolerance=1e-12)
+
+
+@pytest.mark.parametrize("type", ["JKn", "subbootstrap"])
+def test_replicates_raked_on_cell_totals_are_the_replicates_raked_row_by_row(type: str) -> None:
+    """Raking the (R, cells) totals gives each row the weight that raking every replicate's
+    rows (the (R, n) matrix, rake_weights) gives; the replicates keep (R, cells) factors only."""
+    d = raked_design()
+    recal = replicates.raking_recalibrator(d, FRAME, tolerance=1e-12)
+    rep = replicates.replicate_weights(d, type, replicates=40, seed=1, recalibrate=recal)
+    assert rep.calibrated is None and rep.cell_factors is not None
+    cells = FRAME.groupby(["h", "dom"]).ngroups
+    assert rep.cell_factors.shape == (rep.n_replicates, cells) and rep.cell.shape == (d.n,)
+    base = d.base_weights[None, :] * rep.factors().T[:, d.psu]
+    margins = [
+        weighting.Margin(
+            pd.Categorical(FRAME[v], categories=lv).codes.astype(np.intp),
+            np.bincount(pd.Categorical(FRAME[v], categories=lv).codes, d.weights),
+        )
+        for v, lv in (("h", ["h0", "h1", "h2"]), ("dom", ["q", "r"]))
+    ]
+    by_row = weighting.rake_weights(base, margins, max_iter=100, tolerance=1e-12)
+    assert not by_row.failed.any()
+    np.testing.assert_allclose(rep.weights(d), by_row.weights, rtol=1e-12)
+    # the recalibrator called on (R, n) weights is the same raking
+    np.testing.assert_allclose(recal(base), by_row.weights, rtol=1e-12)
+
+
+def test_replicate_weights_by_blocks_of_rows_are_the_whole_matrix(monkeypatch) -> None:
+    """row_blocks of any size put together are weights(); jackknife factors of some PSUs are
+    those rows of factors(); the drivers' replicate moments do not depend on the block size."""
+    from analysis.cx import drivers
+
+    d = raked_design()
+    recal = replicates.raking_recalibrator(d, FRAME)
+    for type in ("JKn", "subbootstrap"):
+        rep = replicates.replicate_weights(d, type, replicates=30, seed=1, recalibrate=recal)
+        whole = rep.weights(d)
+        for size in (1, 7, d.n):
+            blocks = [w for _rows, w in rep.row_blocks(d, rows=size)]
+            assert all(len(b) <= size for b in blocks)
+            np.testing.assert_array_equal(np.vstack(blocks).T, whole)
+        psus = np.array([4, 0, 4, 8])
+        np.testing.assert_array_equal(rep.factors(psus), rep.factors()[psus])
+    x = FRAME[["y1", "y2"]].to_numpy()
+    big = drivers._moments(x, (rep, d), pairwise=True)
+    monkeypatch.setattr(drivers, "REPLICATE_BLOCK_CELLS", 3 * rep.n_replicates)
+    small = drivers._moments(x, (rep, d), pairwise=True)
+    dense = drivers._moments(x, rep.weights(d), pairwise=True)
+    for a, b, c in zip(big, small, dense, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)

@@ -44,7 +44,7 @@ from analysis.config.params import Codebook
 from analysis.cx import vocabulary
 from analysis.errors import DesignError
 from analysis.survey import inference
-from analysis.survey.design import ReplicateWeights, SurveyDesign
+from analysis.survey.design import REPLICATE_BLOCK_CELLS, ReplicateWeights, SurveyDesign
 
 #: The replicate weights of each ``analysis.replicate_method`` of the params file: the engine's
 #: type, used with ``rescale_fpc=True`` (:func:`analysis.survey.replicates.replicate_weights`).
@@ -85,42 +85,63 @@ IDENTIFIERS = ("outcome", "item", "label", "dimension", "group", "level", "n")
 # weighted covariance and correlation
 
 
+#: Weights of the moments: (n,) or (R, n) weights, or replicate weights and their design (made
+#: for blocks of rows, :meth:`~analysis.survey.design.ReplicateWeights.row_weights`).
+Weights = np.ndarray | tuple[ReplicateWeights, SurveyDesign]
+
+
 def _moments(
-    x: np.ndarray, weights: np.ndarray, pairwise: bool
+    x: np.ndarray, weights: Weights, pairwise: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted covariances, and each variable's variance on each pair's rows.
 
-    ``x`` (n, p) with NaN for missing; ``weights`` (n,) or (R, n). Every weighted sum over rows
-    is one matrix product of the weights with row-wise products of the variables (``n x p^2``,
-    in chunks of rows), so R replicates cost one GEMM. Returns arrays (..., p, p): ``cov[j, k]``,
-    ``var[j, k]`` (the variance of j among the rows answering j and k) and ``count[j, k]`` (those
-    rows with a non-zero weight; from the first weight vector).
+    ``x`` (n, p) with NaN for missing; ``weights`` (n,) or (R, n), or replicate weights with
+    their design. Every weighted sum over rows is one matrix product of the weights with
+    row-wise products of the variables (``n x p^2``), in blocks of rows, so R replicates cost
+    one GEMM per block and replicate weights are only ever made for one block of rows. Returns
+    arrays (..., p, p): ``cov[j, k]``, ``var[j, k]`` (the variance of j among the rows
+    answering j and k) and ``count[j, k]`` (those rows with a non-zero weight; from the first
+    weight vector).
     """
     answered = np.isfinite(x)
     if not pairwise:
         answered = np.broadcast_to(answered.all(axis=1)[:, None], x.shape)
     m = answered.astype(float)
     xm = np.where(answered, x, 0.0)
-    w = np.atleast_2d(np.asarray(weights, dtype=float))  # (R, n)
+    if isinstance(weights, tuple):
+        rep, design = weights
+        n_sets = rep.n_replicates
+
+        def block(rows: slice) -> np.ndarray:
+            return rep.row_weights(design, rows).T
+
+    else:
+        w = np.atleast_2d(np.asarray(weights, dtype=float))  # (R, n)
+        n_sets = w.shape[0]
+
+        def block(rows: slice) -> np.ndarray:
+            return w[:, rows]
+
     n, p = x.shape
-    sums = np.zeros((4, w.shape[0], p * p))
-    step = max(1, 2_000_000 // max(p * p, 1))
+    sums = np.zeros((4, n_sets, p * p))
+    count = np.zeros((p, p))
+    step = max(1, min(2_000_000 // max(p * p, 1), REPLICATE_BLOCK_CELLS // max(n_sets, 1)))
     for lo in range(0, n, step):
-        mc, xc, wc = m[lo : lo + step], xm[lo : lo + step], w[:, lo : lo + step]
+        rows = slice(lo, lo + step)
+        mc, xc, wc = m[rows], xm[rows], block(rows)
         both = (mc[:, :, None] * mc[:, None, :]).reshape(len(mc), -1)  # m_j m_k
         xj = (xc[:, :, None] * mc[:, None, :]).reshape(len(mc), -1)  # x_j m_j m_k
         xjxk = (xc[:, :, None] * xc[:, None, :]).reshape(len(mc), -1)  # x_j x_k
         xj2 = (xc[:, :, None] ** 2 * mc[:, None, :]).reshape(len(mc), -1)  # x_j^2 m_j m_k
         for k, prod in enumerate((both, xj, xjxk, xj2)):
             sums[k] += wc @ prod
+        count += (mc * (wc[0] != 0)[:, None]).T @ mc
     s, sx, sxx, sx2 = (a.reshape(-1, p, p) for a in sums)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = sx / s  # mean of j among the rows answering j and k
         cov = sxx / s - mu * np.swapaxes(mu, -1, -2)
         var = sx2 / s - mu * mu
-    nonzero = m * (w[0] != 0)[:, None]
-    count = nonzero.T @ m
-    if np.ndim(weights) == 1:
+    if not isinstance(weights, tuple) and np.ndim(weights) == 1:
         return cov[0], var[0], count
     return cov, var, count
 
@@ -171,7 +192,7 @@ def replicate_covariances(
         raise DesignError("the design has no replicate weights (params design.variance)")
     x = _numeric(values)
     pairwise = _pairwise(missing)
-    cov, _var, _count = _moments(x, design.replicates.weights(design), pairwise)
+    cov, _var, _count = _moments(x, (design.replicates, design), pairwise)
     _cov, _var, count = _moments(x, design.weights, pairwise)
     with np.errstate(divide="ignore", invalid="ignore"):
         return cov * (count / (count - 1))[None, :, :]
@@ -190,7 +211,7 @@ def correlation_matrix(
     return pd.DataFrame(corr, index=values.columns, columns=values.columns)
 
 
-def _correlation(x: np.ndarray, weights: np.ndarray, pairwise: bool) -> np.ndarray:
+def _correlation(x: np.ndarray, weights: Weights, pairwise: bool) -> np.ndarray:
     cov, var, _count = _moments(x, weights, pairwise)
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = cov / np.sqrt(var * np.swapaxes(var, -1, -2))
@@ -423,7 +444,7 @@ def _replicate_intervals(
     }
     vs = np.full(p, None, dtype=object)
     if replicates is not None:
-        rep_corr = _correlation(x, replicates.weights(design), pairwise)
+        rep_corr = _correlation(x, (replicates, design), pairwise)
         if pairwise:
             rep_corr = _nearest_correlation(rep_corr)
         rep_raw, rep_r2 = relative_weights(rep_corr)

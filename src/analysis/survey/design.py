@@ -54,6 +54,8 @@ LONELY_PSU_POLICIES: tuple[str, ...] = ("fail", "adjust", "average", "remove")
 
 #: R's threshold below which ``1 - f`` counts as a census stratum (no variance contribution).
 CENSUS_TOLERANCE = 1e-7
+#: Largest rows x replicates of replicate weights made at once (8 bytes each: 32 MB).
+REPLICATE_BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -308,12 +310,12 @@ class SurveyDesign:
                     f"the replicate weights are for {replicates.n_psu} PSUs but the design has "
                     f"{self.n_psu}; make them with replicate_weights(design)"
                 )
-            cal = replicates.calibrated
-            if cal is not None and cal.shape[1] != self.n:
+            rows = replicates.n_rows
+            if rows is not None and rows != self.n:
                 raise DesignError(
-                    f"the replicate weights are for {cal.shape[1]} rows but the design has {self.n}"
+                    f"the replicate weights are for {rows} rows but the design has {self.n}"
                 )
-            if self.is_calibrated and cal is None:
+            if self.is_calibrated and not replicates.recalibrated:
                 raise DesignError(
                     "the design is calibrated: its replicate weights must be recalibrated "
                     "(replicate_weights(..., recalibrate=...)), or their variance would treat "
@@ -332,9 +334,13 @@ class ReplicateWeights:
     ``deleted[r]`` (``-1``: its whole stratum, R's lonely-PSU ``adjust`` replicate), multiplies the
     other PSUs of stratum ``stratum[r]`` by ``inside[r]`` and the PSUs of every other stratum by
     ``outside[r]``. Bootstrap factors are the matrix ``bootstrap`` (n_psu x R). A recalibrated
-    design's replicate weights are ``calibrated`` (R x n): the factors times the weights before
-    calibration, calibrated again; replicates that could not be calibrated are dropped (``failed``
-    of them).
+    design's replicate weights are the factors times the weights before calibration, calibrated
+    again: raked or post-stratified ones as ``cell_factors`` (R x cells), the raking factor of each
+    replicate in each calibration cell (``cell``, (n,): each row's cell; raking factors depend
+    on the cell only), so that a row's replicate weight is ``base weight * F[psu, r] *
+    cell_factors[r, cell]`` and no (R x n) matrix is ever needed; other calibrations as
+    ``calibrated`` (R x n). Replicates that could not be calibrated are dropped (``failed`` of
+    them). :meth:`row_blocks` gives the replicate weights of bounded blocks of rows.
 
     The variance of an estimate is R's ``svrVar``:
     ``scale * sum_r rscales[r] * (theta_r - centre)^2``, ``centre`` the mean of the replicate
@@ -362,6 +368,8 @@ class ReplicateWeights:
     calibrated: np.ndarray | None = None
     failed: int = 0
     degf: int | None = None
+    cell: np.ndarray | None = None
+    cell_factors: np.ndarray | None = None
 
     @property
     def n_replicates(self) -> int:
@@ -376,29 +384,62 @@ class ReplicateWeights:
         """``bootstrap`` or ``jackknife``."""
         return "bootstrap" if self.type in ("bootstrap", "subbootstrap") else "jackknife"
 
-    def factors(self) -> np.ndarray:
-        """(n_psu, R) replicate factor of every PSU (dense: for inspection and small designs)."""
+    @property
+    def recalibrated(self) -> bool:
+        """Whether every replicate was calibrated again (``cell_factors`` or ``calibrated``)."""
+        return self.cell_factors is not None or self.calibrated is not None
+
+    @property
+    def n_rows(self) -> int | None:
+        """The rows the recalibrated replicate weights are for (None: factors only)."""
+        if self.cell is not None:
+            return int(self.cell.shape[0])
+        return None if self.calibrated is None else int(self.calibrated.shape[1])
+
+    def factors(self, psus: np.ndarray | None = None) -> np.ndarray:
+        """(n_psu, R) replicate factor of every PSU, or (len(psus), R) of the PSUs ``psus``
+        (one row per entry; dense: for blocks of rows, inspection and small designs)."""
         if self.bootstrap is not None:
-            return self.bootstrap
+            return self.bootstrap if psus is None else self.bootstrap[psus]
         if self.stratum is None or self.deleted is None or self.inside is None:
             raise DesignError("replicate weights without factors")
-        same = self.psu_stratum[:, None] == self.stratum[None, :]
+        units = np.arange(self.n_psu) if psus is None else np.asarray(psus)
+        same = self.psu_stratum[units][:, None] == self.stratum[None, :]
         f = np.where(same, self.inside[None, :], self.outside[None, :])
         has = np.flatnonzero(self.deleted >= 0)
-        f[self.deleted[has], has] = 0.0
+        deleting = np.full(self.n_psu, -1)  # the replicate that deletes each PSU (one at most)
+        deleting[self.deleted[has]] = has
+        r = deleting[units]
+        f[np.flatnonzero(r >= 0), r[r >= 0]] = 0.0
         return f
 
+    def row_weights(self, design: SurveyDesign, rows: slice) -> np.ndarray:
+        """(rows, R) replicate weights of the rows ``rows`` of the design (recalibrated ones
+        when recalibrated), row-major by respondent."""
+        psu = design.psu[rows]
+        if self.cell_factors is not None and self.cell is not None:
+            base = design.base_weights[rows, None] * self.factors(psu)
+            return base * self.cell_factors.T[self.cell[rows]]
+        if self.calibrated is not None:
+            return np.ascontiguousarray(self.calibrated[:, rows].T)
+        return design.weights[rows, None] * self.factors(psu)
+
+    def row_blocks(
+        self, design: SurveyDesign, rows: int | None = None
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """Consecutive blocks of rows and their (rows, R) replicate weights (:meth:`row_weights`),
+        each block at most :data:`REPLICATE_BLOCK_CELLS` weights (or ``rows`` rows)."""
+        step = rows or max(1, REPLICATE_BLOCK_CELLS // max(self.n_replicates, 1))
+        for lo in range(0, design.n, step):
+            block = slice(lo, min(lo + step, design.n))
+            yield block, self.row_weights(design, block)
+
     def weights(self, design: SurveyDesign) -> np.ndarray:
-        """(R, n) replicate weights of the design's rows (recalibrated ones when calibrated)."""
+        """(R, n) replicate weights of the design's rows (recalibrated ones when recalibrated):
+        the whole matrix, for inspection and small designs; estimators use :meth:`row_blocks`."""
         if self.calibrated is not None:
             return self.calibrated
-        return design.weights[None, :] * self.factors().T[:, design.psu]
-
-    @functools.cached_property
-    def calibrated_by_row(self) -> np.ndarray | None:
-        """(n, R) the recalibrated replicate weights, row-major by respondent (None if not
-        recalibrated): the layout of the products with the rows' values."""
-        return None if self.calibrated is None else np.ascontiguousarray(self.calibrated.T)
+        return self.row_weights(design, slice(0, design.n)).T
 
     def variance(self, theta: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
         """R's ``svrVar`` of each estimate from its replicate estimates ``theta`` (R, ...);

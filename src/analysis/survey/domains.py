@@ -544,12 +544,14 @@ def _replicate_variance(
         raise DesignError("replicate variances need replicate weights")
     if rep.n_replicates == 0:  # a census: no variance
         return np.where(np.isfinite(estimate), 0.0, np.nan)
-    if rep.calibrated is None:
+    if not rep.recalibrated:
         pr, stage = gl.pairs[0], ctx.stages[0]
         num = rep_mod.unit_level_totals(rep, stage, pr, _to_pairs(gl, 0, _take(gl, sums.a1)))
         den = rep_mod.unit_level_totals(rep, stage, pr, _to_pairs(gl, 0, _take(gl, sums.a0)))
     else:
-        num, den = rep_mod.row_level_totals(rep, yt, gl.grouping.codes, len(gl.grouping.levels))
+        num, den = rep_mod.row_level_totals(
+            rep, ctx.design, yt, gl.grouping.codes, len(gl.grouping.levels)
+        )
     theta = _replicate_estimates(ctx.kind, request.contrast, num, den)
     return svr_variance(rep, theta, estimate)
 
@@ -716,7 +718,7 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
     if rep is not None:
         widest = max(len(r.grouping.levels) for r in ctx.requests)
         per_var += 6 * rep.n_replicates * widest
-        if rep.calibrated is not None:  # the sparse matrix of the rows' values
+        if rep.recalibrated:  # the sparse matrix of the rows' values
             per_var += 6 * n
         elif rep.bootstrap is None:
             per_var += 2 * ctx.stages[0].n_units * widest

@@ -60,7 +60,13 @@ The replicate weights (:class:`~analysis.survey.design.ReplicateWeights`) travel
 domains x replicates come from here: :func:`unit_level_totals` from the (PSU, domain) totals of
 :mod:`analysis.survey.domains` (the bootstrap factors, one product per domain level, or the
 jackknife's closed form); :func:`row_level_totals` from the rows and their recalibrated replicate
-weights (one dense product per domain level).
+weights (one dense product per domain level and block of rows).
+
+Raked and post-stratified replicates are recalibrated on their calibration-cell totals
+(:class:`CellRecalibrator`: (R, cells), since raking factors depend on the cell only) and keep one
+factor per replicate and cell; their weights are made for bounded blocks of rows when needed
+(:meth:`~analysis.survey.design.ReplicateWeights.row_blocks`), so that no replicates x rows matrix
+exists at once.
 """
 
 from __future__ import annotations
@@ -84,7 +90,7 @@ from analysis.survey.design import (
     level_text,
     one_blas_thread,
 )
-from analysis.survey.variance import Pairs, group_sum
+from analysis.survey.variance import Pairs, group_sum, indicator
 
 REPLICATE_TYPES = ("auto", "JK1", "JKn", "bootstrap", "subbootstrap")
 #: The engine's type of each replicate method of the params key ``design.variance``.
@@ -405,21 +411,29 @@ def _recalibrated(
 ) -> ReplicateWeights:
     """``rep`` with every replicate's weights calibrated, failed replicates dropped, and R's
     degrees of freedom of a calibrated replicate design (``rake``, ``postStratify`` and
-    ``calibrate`` all recount them: the rank of the replicate weights - 1)."""
-    if rep.n_replicates * design.n > MAX_REPLICATE_CELLS:
-        raise DesignError(
-            f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too many to "
-            f"recalibrate ({rep.n_replicates * design.n:,} weights; at most "
-            f"{MAX_REPLICATE_CELLS:,}): a jackknife has one replicate per PSU; use design.variance "
-            "bootstrap with design.replicates, or taylor"
-        )
-    base = design.base_weights[None, :] * rep.factors().T[:, design.psu]
-    weights = np.asarray(recalibrate(base), dtype=float)
-    ok = np.isfinite(weights).all(axis=1)
+    ``calibrate`` all recount them: the rank of the replicate weights - 1).
+
+    A :class:`CellRecalibrator` rakes the replicates' (R, cells) totals and keeps their factors
+    per cell (no (R, n) matrix); any other recalibrator calibrates the (R, n) replicate weights,
+    at most :data:`MAX_REPLICATE_CELLS` of them."""
+    if isinstance(recalibrate, CellRecalibrator):
+        factors = recalibrate.cell_factors(_cell_totals(design, rep, recalibrate))
+        ok = np.isfinite(factors).all(axis=1)
+    else:
+        if rep.n_replicates * design.n > MAX_REPLICATE_CELLS:
+            raise DesignError(
+                f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too "
+                f"many to recalibrate ({rep.n_replicates * design.n:,} weights; at most "
+                f"{MAX_REPLICATE_CELLS:,}): a jackknife has one replicate per PSU; use "
+                "design.variance bootstrap with design.replicates, or taylor"
+            )
+        base = design.base_weights[None, :] * rep.factors().T[:, design.psu]
+        weights = np.asarray(recalibrate(base), dtype=float)
+        ok = np.isfinite(weights).all(axis=1)
     failed = int((~ok).sum())
-    if failed > MAX_FAILED_SHARE * len(weights):
+    if failed > MAX_FAILED_SHARE * len(ok):
         raise DesignError(
-            f"{failed} of {len(weights)} replicates could not be recalibrated to the margins "
+            f"{failed} of {len(ok)} replicates could not be recalibrated to the margins "
             "(a margin level left without respondents, or weighting.bounds too tight for the "
             "replicate); merge small levels in the margins, or widen the bounds"
         )
@@ -431,7 +445,7 @@ def _recalibrated(
     scale = rep.scale
     if rep.family == "bootstrap" and failed:
         scale = _bootstrap_scale(rep.type, design.stages[0].stratum_size, keep.size)
-    return dataclasses.replace(
+    out = dataclasses.replace(
         rep,
         scale=scale,
         rscales=rep.rscales[keep],
@@ -440,10 +454,66 @@ def _recalibrated(
         inside=pick(rep.inside),
         outside=pick(rep.outside),
         bootstrap=pick(rep.bootstrap),
-        calibrated=weights[keep],
         failed=failed,
-        degf=rank_degf(weights[keep], gram=rep.family == "bootstrap"),
     )
+    gram = rep.family == "bootstrap"
+    if isinstance(recalibrate, CellRecalibrator):
+        out = dataclasses.replace(out, cell=recalibrate.cell, cell_factors=factors[keep])
+        return dataclasses.replace(out, degf=_blocks_rank_degf(design, out, gram))
+    out = dataclasses.replace(out, calibrated=weights[keep])
+    return dataclasses.replace(out, degf=rank_degf(weights[keep], gram=gram))
+
+
+def _cell_totals(
+    design: SurveyDesign, rep: ReplicateWeights, recalibrate: CellRecalibrator
+) -> np.ndarray:
+    """(R, cells) each replicate's weights before calibration summed over each calibration
+    cell, over blocks of rows (never all rows x replicates at once)."""
+    n_cells = recalibrate.n_cells
+    totals = np.zeros((rep.n_replicates, n_cells))
+    plain = dataclasses.replace(rep, calibrated=None, cell=None, cell_factors=None)
+    base = dataclasses.replace(design, weights=design.base_weights)
+    for rows, w in plain.row_blocks(base):
+        totals += (indicator(recalibrate.cell[rows], n_cells) @ w).T
+    return totals
+
+
+def _blocks_rank_degf(design: SurveyDesign, rep: ReplicateWeights, gram: bool) -> int:
+    """:func:`rank_degf` of the replicate weights of ``rep``, their Gram matrix summed over
+    blocks of rows; only when it does not settle the rank (nearly parallel replicates: the
+    jackknives) are the (R, n) weights made, at most :data:`MAX_REPLICATE_CELLS` of them."""
+    if gram:
+        g = np.zeros((rep.n_replicates, rep.n_replicates))
+        with one_blas_thread():
+            for _rows, w in rep.row_blocks(design):
+                g += w.T @ w
+        rank = _gram_rank(g)
+        if rank is not None:
+            return rank
+    if rep.n_replicates * design.n > MAX_REPLICATE_CELLS:
+        raise DesignError(
+            f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too many "
+            f"to recalibrate (their degrees of freedom need the rank of "
+            f"{rep.n_replicates * design.n:,} weights; at most {MAX_REPLICATE_CELLS:,}): a "
+            "jackknife has one replicate per PSU; use "
+            "design.variance bootstrap with design.replicates, or taylor"
+        )
+    return rank_degf(rep.weights(design), gram=False)
+
+
+def _gram_rank(gram: np.ndarray) -> int | None:
+    """R's rank - 1 of replicate weights from their (R, R) Gram matrix when every replicate is
+    clearly independent of the others (pivoted Cholesky of the Gram matrix of the replicates
+    scaled to length 1); None when the Gram matrix does not settle it."""
+    norms = np.sqrt(np.diag(gram))
+    use = norms > 0
+    if not use.any():
+        return -1
+    unit = gram[np.ix_(use, use)] / np.outer(norms[use], norms[use])
+    chol, _piv, rank, _info = lapack.dpstrf(unit, tol=RANK_TOLERANCE**2)
+    if rank == unit.shape[0] and np.min(np.diag(chol)) ** 2 > CLEAR_PIVOT:
+        return int(rank) - 1
+    return None
 
 
 def rank_degf(weights: np.ndarray, gram: bool = True) -> int:
@@ -464,9 +534,9 @@ def rank_degf(weights: np.ndarray, gram: bool = True) -> int:
         return -1
     with one_blas_thread():
         if gram:
-            chol, _piv, rank, _info = lapack.dpstrf(unit @ unit.T, tol=RANK_TOLERANCE**2)
-            if rank == unit.shape[0] and np.min(np.diag(chol)) ** 2 > CLEAR_PIVOT:
-                return int(rank) - 1
+            rank = _gram_rank(unit @ unit.T)
+            if rank is not None:
+                return rank
         cols = np.asfortranarray(unit.T)  # (n, R)
         del unit
         if cols.shape[0] > 2 * cols.shape[1]:  # tall: reduce to the (R, R) triangle first
@@ -476,18 +546,57 @@ def rank_degf(weights: np.ndarray, gram: bool = True) -> int:
     return int((np.abs(np.diag(tri)) > RANK_TOLERANCE).sum()) - 1
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class CellRecalibrator:
+    """Rakes (or post-stratifies) replicates on their calibration-cell totals.
+
+    Raking multiplies every weight of a calibration cell (a combination of the levels of the
+    calibration variables) by the same factors, so a replicate's raked weights are its weights
+    before calibration times a factor per cell: raking the (R, cells) cell totals with the one
+    raking loop (:func:`analysis.survey.calibrate.rake_weights`) gives them, without an (R, n)
+    matrix. Made by :func:`raking_recalibrator`.
+
+    ``cell`` (n,) each row's cell; ``margins`` the margins with each cell's level (codes (cells,))
+    and the design's totals as targets.
+    """
+
+    cell: np.ndarray
+    margins: tuple[Margin, ...]
+    max_iter: int
+    tolerance: float
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.margins[0].codes.shape[0]) if self.margins else 0
+
+    def cell_factors(self, totals: np.ndarray) -> np.ndarray:
+        """(R, cells) raking factor of each replicate in each cell from the replicates' (R,
+        cells) totals before calibration; a row of NaN marks a replicate in which a margin level
+        has no weight left, or that did not converge. A cell without weight gets factor 1."""
+        raked = rake_weights(totals, list(self.margins), self.max_iter, self.tolerance)
+        out = np.divide(raked.weights, totals, out=np.ones_like(raked.weights), where=totals > 0)
+        out[raked.failed] = np.nan
+        return out
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """(R, n) weights raked (a :data:`Recalibrator`): each times its replicate's cell factor."""
+        w = np.atleast_2d(np.asarray(weights, dtype=float))
+        totals = (indicator(self.cell, self.n_cells) @ w.T).T
+        return w * self.cell_factors(totals)[:, self.cell]
+
+
 def raking_recalibrator(
     design: SurveyDesign, frame: pd.DataFrame, max_iter: int = 100, tolerance: float = 1e-8
-) -> Recalibrator:
+) -> CellRecalibrator:
     """Rake (or post-stratify) every replicate at once to the margins ``design`` was calibrated to.
 
     The margins are the calibrated design's own totals over the levels of its calibration
     variables (which equal the margins file's counts), so the replicates are calibrated as the
-    full sample was, with the same loop (:func:`analysis.survey.calibrate.rake_weights`, all
-    replicates in one (R, n) matrix). A replicate in which a margin level has no weight left, or
-    that does not converge, is marked failed (NaN). This is R's ``rake()`` (and
-    ``postStratify()``) of a replicate design, e.g. ``rake(as.svrepdesign(des, type = "JKn"),
-    ...)``.
+    full sample was, with the same loop (:func:`analysis.survey.calibrate.rake_weights`), run on
+    the replicates' (R, cells) calibration-cell totals (:class:`CellRecalibrator`). A replicate
+    in which a margin level has no weight left, or that does not converge, is marked failed
+    (NaN). This is R's ``rake()`` (and ``postStratify()``) of a replicate design, e.g.
+    ``rake(as.svrepdesign(des, type = "JKn"), ...)``.
 
     Parameters
     ----------
@@ -507,22 +616,20 @@ def raking_recalibrator(
             "raking_recalibrator needs a design with one unbounded rake or poststratify "
             "calibration; use design_recalibrator for other calibrations"
         )
-    margins = []
+    codes, targets = [], []
     for var in cals[0].variables:
         text = level_text(frame[var]).astype(object)
-        codes, levels = pd.factorize(text, sort=True)
-        if (codes < 0).any():
+        code, levels = pd.factorize(text, sort=True)
+        if (code < 0).any():
             raise DesignError(f"calibration variable {var!r} has missing values")
-        codes = codes.astype(np.intp)
-        margins.append(Margin(codes, np.bincount(codes, design.weights, minlength=len(levels))))
-
-    def recalibrate(weights: np.ndarray) -> np.ndarray:
-        raked = rake_weights(weights, margins, max_iter, tolerance)
-        out = raked.weights
-        out[raked.failed] = np.nan
-        return out
-
-    return recalibrate
+        codes.append(code.astype(np.intp))
+        targets.append(np.bincount(code, design.weights, minlength=len(levels)))
+    joint, first, cell = np.unique(
+        np.stack(codes, axis=1), axis=0, return_index=True, return_inverse=True
+    )
+    del joint
+    margins = tuple(Margin(c[first], t) for c, t in zip(codes, targets, strict=True))
+    return CellRecalibrator(cell.reshape(-1).astype(np.intp), margins, max_iter, tolerance)
 
 
 def design_recalibrator(
@@ -570,21 +677,27 @@ def unit_level_totals(
 
 
 def row_level_totals(
-    rep: ReplicateWeights, yt: np.ndarray, codes: np.ndarray, n_levels: int
+    rep: ReplicateWeights,
+    design: SurveyDesign,
+    yt: np.ndarray,
+    codes: np.ndarray,
+    n_levels: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(c, L, R) replicate sums ``sum W_ri y_vi`` and ``sum W_ri`` over the rows of each level
     that answered ``v``, from recalibrated replicate weights ``W`` (every row its own weight).
 
     ``yt`` (c, n): the variables, NaN where not answered; ``codes`` (n,): each row's level
-    (-1: none). Per level, one dense product of its rows' values and answered-indicators (2c
-    rows) with their (n_l, R) replicate weights: work proportional to rows x variables x
-    replicates, never rows x levels x variables x replicates."""
-    weights = rep.calibrated_by_row
-    if weights is None:
+    (-1: none). Over blocks of rows (:meth:`~analysis.survey.design.ReplicateWeights.row_blocks`:
+    never all rows x replicates at once), per level one dense product of its rows' values and
+    answered-indicators (2c rows) with their replicate weights: work proportional to rows x
+    variables x replicates, never rows x levels x variables x replicates."""
+    if not rep.recalibrated:
         raise DesignError("row_level_totals needs recalibrated replicate weights")
     answered = np.isfinite(yt)
     stacked = np.concatenate([np.where(answered, yt, 0.0), answered.astype(float)])
-    out = _level_products(stacked, codes, n_levels, weights)
+    out = np.zeros((stacked.shape[0], n_levels, rep.n_replicates))
+    for rows, weights in rep.row_blocks(design):
+        out += _level_products(stacked[:, rows], codes[rows], n_levels, weights)
     c = yt.shape[0]
     return out[:c], out[c:]
 
