@@ -37,15 +37,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_FILES = ("responses.csv", "codebook.yaml", "population.csv", "staff.csv")
 
 
 def make_root(root: Path, clients: int) -> list[str]:
     """``clients`` copies of the demo client (slugs demo-01 ...), sharing the demo inputs."""
-    raw = root / "data" / "raw" / "demo"
-    raw.mkdir(parents=True)
-    for name in DEMO_FILES:
-        shutil.copy(REPO / "data" / "raw" / "demo" / name, raw / name)
+    # the whole demo folder: the survey, codebook, margins, staff survey and previous waves
+    shutil.copytree(REPO / "data" / "raw" / "demo", root / "data" / "raw" / "demo")
     (root / "params").mkdir()
     base = yaml.safe_load((REPO / "params" / "demo.yaml").read_text())
     slugs = [f"demo-{k:02d}" for k in range(1, clients + 1)]
