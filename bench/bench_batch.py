@@ -6,8 +6,10 @@ under different slugs in a temporary project root. Each mode runs the whole batc
 (no client is skipped). Per client, the wall time splits into (from each client's manifest
 ``steps`` and ``cells``, and the batch's own timing of the client process):
 
-- process: starting the client's Python process and importing Outside-In (the batch's wall time
-  for the client minus the manifest's ``seconds``)
+- process: what the client costs outside its run (the batch's wall time for the client minus the
+  manifest's ``seconds``): in a warm worker (``analysis.ops.isolated.Worker``) handing the client
+  over and the temporary folder; for a job's first client, also starting the worker and its
+  imports
 - check: params, codebook and kernel checks
 - kernel start + papermill: the ``execute`` step minus the notebook's cells (launching the kernel,
   importing papermill/nbformat, reading and writing the notebook)
