@@ -290,11 +290,8 @@ def _run_staged(
 ) -> dict[str, Any]:
     """Execute, convert and write the report (and its PDF) into the stage; return the run's
     manifest."""
-    warm = threading.Thread(target=_warm_converter, name="warm-nbconvert", daemon=True)
-    warm.start()  # nbconvert's imports and template while the kernel runs the notebook
     with staging.kernel_environment(stage.token):
         executed = _execute(stage, params_file, nb_path, timeout)
-    warm.join()
     clock.lap("execute")
     rows = _row_counts(stage.processed_dir / "validation.json", nb_path)
 
@@ -429,6 +426,9 @@ def _execute(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    # nbconvert's imports and template while the kernel starts and runs the notebook
+    warm = threading.Thread(target=_warm_converter, name="warm-nbconvert", daemon=True)
+    warm.start()
     with (
         tempfile.TemporaryDirectory(prefix=f"outside-in-{client.slug}-") as tmp,
         tempfile.TemporaryDirectory(prefix="oi-") as sockets,
@@ -458,6 +458,8 @@ def _execute(
                 f"{nb_path.name} for {client.slug}: the notebook could not be run: "
                 f"{type(exc).__name__}: {_first_line(str(exc))}.{hint}"
             ) from exc
+        finally:
+            warm.join()
         return nbformat.read(str(out), as_version=4)
 
 
