@@ -6,8 +6,10 @@ under different slugs in a temporary project root. Each mode runs the whole batc
 (no client is skipped). Per client, the wall time splits into (from each client's manifest
 ``steps`` and ``cells``, and the batch's own timing of the client process):
 
-- process: starting the client's Python process and importing Outside-In (the batch's wall time
-  for the client minus the manifest's ``seconds``)
+- process: what the client costs outside its run (the batch's wall time for the client minus the
+  manifest's ``seconds``): in a warm worker (``analysis.ops.isolated.Worker``) handing the client
+  over and the temporary folder; for a job's first client, also starting the worker and its
+  imports
 - check: params, codebook and kernel checks
 - kernel start + papermill: the ``execute`` step minus the notebook's cells (launching the kernel,
   importing papermill/nbformat, reading and writing the notebook)
@@ -37,15 +39,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_FILES = ("responses.csv", "codebook.yaml", "population.csv", "staff.csv")
 
 
 def make_root(root: Path, clients: int) -> list[str]:
     """``clients`` copies of the demo client (slugs demo-01 ...), sharing the demo inputs."""
-    raw = root / "data" / "raw" / "demo"
-    raw.mkdir(parents=True)
-    for name in DEMO_FILES:
-        shutil.copy(REPO / "data" / "raw" / "demo" / name, raw / name)
+    # the whole demo folder: the survey, codebook, margins, staff survey and previous waves
+    shutil.copytree(REPO / "data" / "raw" / "demo", root / "data" / "raw" / "demo")
     (root / "params").mkdir()
     base = yaml.safe_load((REPO / "params" / "demo.yaml").read_text())
     slugs = [f"demo-{k:02d}" for k in range(1, clients + 1)]

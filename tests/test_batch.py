@@ -264,6 +264,54 @@ def test_summary_table():
 
 
 # ---------------------------------------------------------------------------------------------
+# warm workers: one process runs a job's clients one after another; a crash costs one client
+
+
+def test_a_warm_worker_runs_clients_in_turn_and_a_crash_fails_one_client(tmp_path: Path):
+    root = make_project(tmp_path / "p", {"a": "good", "b-crash": "good", "c": "good"})
+    nb = write_notebook(
+        root / "worker.ipynb",
+        *LIGHT_NOTEBOOK,
+        # the kernel's parent is the worker process: record it, and kill it for b-crash
+        "import os, signal\n"
+        'open(f"worker-{os.getppid()}.txt", "a").write(client.slug + "\\n")\n'
+        'if client.slug == "b-crash":\n'
+        "    os.kill(os.getppid(), signal.SIGKILL)",
+    )
+    options = batch.BatchOptions(notebook=nb, jobs=1, force=True, pdf=False, timeout=120)
+    outcomes = {o.client: o for o in batch.run_batch(root=root, options=options)}
+    assert [outcomes[s].status for s in ("a", "b-crash", "c")] == ["ok", "failed", "ok"]
+    assert "ended with exit code -9 without a result" in (outcomes["b-crash"].error or "")
+    assert outcomes["b-crash"].log == root / "data" / "processed" / "b-crash" / "run.log"
+    # a and b-crash ran in one worker, one after the other; c in a new one
+    ran = {p.read_text(): p.name for p in root.glob("worker-*.txt")}
+    assert ran.keys() == {"a\nb-crash\n", "c\n"}
+    # each client's log has its own run only (the worker's output followed its client)
+    assert "b-crash" not in (root / "data" / "processed" / "a" / "run.log").read_text()
+    for slug in ("a", "c"):
+        assert (root / "reports" / slug / "report.html").is_file()
+    assert not (root / "reports" / "b-crash").exists()
+    deadline = time.monotonic() + 10  # the crashed worker's kernel sees its parent gone
+    while processes_in(root) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_in(root) == []
+
+
+def test_client_env_caps_blas_threads_unless_set(monkeypatch: pytest.MonkeyPatch):
+    from analysis.ops import isolated
+
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    monkeypatch.setenv("SMTP_PASSWORD", "secret")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    env = isolated._client_env("/tmp/x", threads=1)
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["MKL_NUM_THREADS"] == "3" and env["TMPDIR"] == "/tmp/x"
+    assert "SMTP_PASSWORD" not in env
+    assert "OPENBLAS_NUM_THREADS" not in isolated._client_env(None)  # one job: no cap
+
+
+# ---------------------------------------------------------------------------------------------
 # a client that runs past its timeout
 
 

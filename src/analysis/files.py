@@ -17,11 +17,12 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from analysis.errors import OutputError
+
+if TYPE_CHECKING:  # pandas only in annotations: the runner's process never needs it (~0.4 s)
+    import pandas as pd
 
 _ADVICE = {
     errno.ENOSPC: "the disk is full: free space on it, then run again",

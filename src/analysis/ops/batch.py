@@ -1,9 +1,11 @@
 """``outside-in batch``: run the report for many clients, each in its own process.
 
-Every client runs :func:`analysis.report.runner.run_client` in a fresh Python subprocess
-(:func:`analysis.ops.isolated.run_isolated`, which starts its own papermill kernel), up to ``jobs``
-at a time on this machine, or as one task per client on a Dask distributed cluster
-(``scheduler``), where the worker again runs the client in its own subprocess. A client that fails
+Every client runs :func:`analysis.report.runner.run_client` outside the batch's process, its
+notebook in a papermill kernel of its own: up to ``jobs`` at a time on this machine, each job in a
+warm worker process (:class:`analysis.ops.isolated.Worker`: papermill and nbconvert imported once,
+one client after another, BLAS threads capped at the job's share of the cores), or as one task per
+client on a Dask distributed cluster (``scheduler``), where the worker runs the client in a fresh
+subprocess (:func:`analysis.ops.isolated.run_isolated`). A client that fails
 (bad data, a crash) or runs past its timeout (its whole process tree is killed) is reported in the
 summary and never stops the others; its last good report stays in place, because
 :func:`~analysis.report.runner.run_client` replaces reports only after a successful run (atomic
@@ -22,6 +24,7 @@ import concurrent.futures as cf
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +36,7 @@ from analysis import files
 from analysis.config.params import Client, load_client
 from analysis.errors import OutsideInError
 from analysis.ops import deliver, process
-from analysis.ops.isolated import DEFAULT_TIMEOUT, fmt_seconds, run_isolated
+from analysis.ops.isolated import DEFAULT_TIMEOUT, Worker, fmt_seconds, run_isolated
 from analysis.ops.smtp import SmtpSettings
 from analysis.report import runner
 
@@ -322,16 +325,35 @@ def _run_local(
     done: Callable[[int, dict[str, Any]], None],
     pdf: bool = True,
 ) -> None:
+    """Run ``items`` on ``jobs`` threads, each with its own warm :class:`Worker` process (the
+    process dies with the thread that started it); every worker is ended before returning."""
     if not items:
         return
-    pool = cf.ThreadPoolExecutor(max_workers=min(jobs, len(items)))
-    futures = {
-        pool.submit(run_isolated, p.params_file, p.root, p.notebook, timeout, p.client, pdf): i
-        for i, p in items
-    }
+    jobs = min(jobs, len(items))
+    threads = max(1, process.usable_cores() // jobs) if jobs > 1 else None
+    local = threading.local()
+    workers: list[Worker] = []
+    lock = threading.Lock()
+
+    def run(p: Plan) -> dict[str, Any]:
+        worker = getattr(local, "worker", None)
+        if worker is None or worker.root != p.root:
+            if worker is not None:
+                worker.close()
+            worker = local.worker = Worker(p.root, threads)
+            with lock:
+                workers.append(worker)
+        return worker.run(p.params_file, p.notebook, timeout, p.client, pdf)
+
+    pool = cf.ThreadPoolExecutor(max_workers=jobs)
+    futures = {pool.submit(run, p): i for i, p in items}
     try:
         for fut in cf.as_completed(futures):
             done(futures[fut], _result_of(fut))
+        # end the workers while the threads that started them live (a worker dies with its
+        # thread: killed, not ended)
+        for worker in workers:
+            worker.close()
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         process.STARTED.stop_all()

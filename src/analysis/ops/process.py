@@ -124,6 +124,17 @@ class Started:
             with self._lock:
                 self._pids.discard(pid)
 
+    def add(self, pid: int) -> None:
+        """Track ``pid`` until :meth:`discard` (a process that outlives one block, such as a
+        warm worker)."""
+        with self._lock:
+            self._pids.add(pid)
+
+    def discard(self, pid: int) -> None:
+        """Stop tracking ``pid``."""
+        with self._lock:
+            self._pids.discard(pid)
+
     def stop_all(self) -> None:
         """Kill the tree of every tracked process."""
         with self._lock:

@@ -32,6 +32,7 @@ import platform
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -314,6 +315,19 @@ def _run_staged(
     return manifest
 
 
+def _warm_converter() -> None:
+    """Convert an empty notebook and throw the HTML away: imports nbconvert (its markdown
+    filters compile ~1 s of regular expressions) and loads our template while the process would
+    otherwise only wait for the kernel. A failure here is ignored: the real conversion reports
+    it."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        import nbformat.v4
+
+        to_html(nbformat.v4.new_notebook(), title="")
+
+
 def _notebook_path(notebook: str | Path | None, root: Path) -> Path:
     """The notebook to run (default: :func:`default_notebook`); it must exist."""
     path = Path(notebook).absolute() if notebook is not None else default_notebook(root)
@@ -412,6 +426,9 @@ def _execute(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    # nbconvert's imports and template while the kernel starts and runs the notebook
+    warm = threading.Thread(target=_warm_converter, name="warm-nbconvert", daemon=True)
+    warm.start()
     with (
         tempfile.TemporaryDirectory(prefix=f"outside-in-{client.slug}-") as tmp,
         tempfile.TemporaryDirectory(prefix="oi-") as sockets,
@@ -441,6 +458,8 @@ def _execute(
                 f"{nb_path.name} for {client.slug}: the notebook could not be run: "
                 f"{type(exc).__name__}: {_first_line(str(exc))}.{hint}"
             ) from exc
+        finally:
+            warm.join()
         return nbformat.read(str(out), as_version=4)
 
 
