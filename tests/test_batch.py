@@ -297,16 +297,16 @@ def test_a_warm_worker_runs_clients_in_turn_and_a_crash_fails_one_client(tmp_pat
     assert processes_in(root) == []
 
 
-def test_client_env_caps_blas_threads_unless_set(monkeypatch: pytest.MonkeyPatch):
+def test_client_env_caps_blas_threads_unless_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     from analysis.ops import isolated
 
     monkeypatch.setenv("MKL_NUM_THREADS", "3")
     monkeypatch.setenv("SMTP_PASSWORD", "secret")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    env = isolated._client_env("/tmp/x", threads=1)
+    env = isolated._client_env(str(tmp_path), threads=1)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
-    assert env["MKL_NUM_THREADS"] == "3" and env["TMPDIR"] == "/tmp/x"
+    assert env["MKL_NUM_THREADS"] == "3" and env["TMPDIR"] == str(tmp_path)
     assert "SMTP_PASSWORD" not in env
     assert "OPENBLAS_NUM_THREADS" not in isolated._client_env(None)  # one job: no cap
 
