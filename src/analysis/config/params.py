@@ -173,7 +173,13 @@ class BrandConfig(_Model):
         return value
 
 
+#: the languages the report is written in (analysis.report.i18n.LOCALES has their formats)
+Language = Literal["en", "de", "fr"]
+
+
 class ReportConfig(_Model):
+    #: the language of every word of the report, its charts and the email; number and date formats
+    language: Language = "en"
     recipients: list[str] = Field(default_factory=list)
     brand: BrandConfig = Field(default_factory=BrandConfig)
     #: owner (as the codebook's items name them) -> who receives that owner's part of the plan

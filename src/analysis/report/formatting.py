@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.cx import vocabulary
+from analysis.report import i18n
 
 DASH = "–"  # shown for a suppressed or missing value
 MINUS = "−"  # typographic minus sign for negative numbers
@@ -57,7 +58,7 @@ def fmt_num(value: Any, digits: int = 2, signed: bool = False) -> str:
     x = float(value)
     if round(x, digits) == 0:
         x = 0.0  # no "−0.00"
-    text = f"{abs(x):,.{digits}f}"
+    text = i18n.decimal(abs(x), digits)
     if x < 0:
         return MINUS + text
     return ("+" + text) if signed and x > 0 else text
@@ -67,24 +68,24 @@ def fmt_int(value: Any) -> str:
     """A whole number with thousands separators; missing values as ``–``."""
     if missing(value):
         return DASH
-    return f"{round(float(value)):,}"
+    return i18n.decimal(round(float(value)), 0)
 
 
 def fmt_pct(value: Any, digits: int = 0) -> str:
     """A share (0-1) as a percentage."""
     if missing(value):
         return DASH
-    return f"{100 * float(value):.{digits}f}%"
+    return i18n.percent(float(value), digits)
 
 
 def level_pct(confidence: float) -> str:
     """A confidence level as a percentage (``0.95`` -> ``95%``)."""
-    return f"{100 * confidence:g}%"
+    return i18n.percent_text(f"{100 * confidence:g}")
 
 
 def fmt_date(day: dt.date) -> str:
-    """A day as ``1 December 2026``."""
-    return f"{day.day} {day:%B %Y}"
+    """A day as ``1 December 2026`` (in the report's language: ``1. Dezember 2026``)."""
+    return i18n.long_date(day)
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -96,7 +97,10 @@ def interval(lo: Any, hi: Any, digits: int = 2) -> str:
     """An interval as ``lo to hi``; ``–`` when either end is missing."""
     if missing(lo) or missing(hi):
         return DASH
-    return f"{fmt_num(lo, digits)} to {fmt_num(hi, digits)}"
+    return i18n.gettext("%(low)s to %(high)s") % {
+        "low": fmt_num(lo, digits),
+        "high": fmt_num(hi, digits),
+    }
 
 
 def p_text(p: Any) -> str:
@@ -104,7 +108,7 @@ def p_text(p: Any) -> str:
     if missing(p):
         return DASH
     p = float(p)
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return f"p < {i18n.decimal(0.001, 3)}" if p < 0.001 else f"p = {i18n.decimal(p, 3)}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from analysis import __version__, files
 from analysis.config.logo import check_logo
 from analysis.config.params import Client, load_client
 from analysis.errors import DeliveryError, OutputError, ReportError
-from analysis.report import lock, staging
+from analysis.report import i18n, lock, staging
 
 KERNEL = "outside-in"
 SETUP_COMMAND = "scripts/dev.sh setup"
@@ -117,8 +117,12 @@ def resolve_root(params_file: str | Path, root: str | Path = ".") -> Path:
 def open_client(params_file: str | Path, root: str | Path = ".") -> Client:
     """Load a client from the notebook: :func:`resolve_root`, then ``load_client``; in a run's
     kernel, the client writes into the run's staging folders
-    (:func:`analysis.report.staging.from_environment`)."""
-    return staging.from_environment(load_client(params_file, root=resolve_root(params_file, root)))
+    (:func:`analysis.report.staging.from_environment`). The client's ``report.language``
+    becomes the active language (:func:`analysis.report.i18n.use`)."""
+    loaded = load_client(params_file, root=resolve_root(params_file, root))
+    client = staging.from_environment(loaded)
+    i18n.use(client.config.report.language)
+    return client
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +299,12 @@ def _run_staged(
     clock.lap("execute")
     rows = _row_counts(stage.processed_dir / "validation.json", nb_path)
 
-    html = to_html(executed, title=stage.config.title, brand=brand_resources(stage))
+    html = to_html(
+        executed,
+        title=stage.config.title,
+        brand=brand_resources(stage),
+        language=stage.config.report.language,
+    )
     check_self_contained(html, where=f"{nb_path.name} for {stage.slug}")
     clock.lap("convert")
 
@@ -624,8 +633,11 @@ def brand_resources(client: Client) -> dict[str, str]:
     return out
 
 
-def to_html(nb: Any, title: str, brand: dict[str, str] | None = None) -> str:
-    """Convert an executed notebook to the client HTML: outputs only, our template and CSS.
+def to_html(
+    nb: Any, title: str, brand: dict[str, str] | None = None, language: str = i18n.SOURCE
+) -> str:
+    """Convert an executed notebook to the client HTML: outputs only, our template and CSS;
+    ``<html lang>`` is the report's ``language``.
 
     Left out: code, prompts, cells tagged ``notebook-only``, stderr streams (warnings; they are
     recorded in the manifest instead), JavaScript and widget outputs.
@@ -653,6 +665,12 @@ def to_html(nb: Any, title: str, brand: dict[str, str] | None = None) -> str:
         TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY_TAG}), enabled=True
     )
     html, _ = exporter.from_notebook_node(
-        nb, resources={"metadata": {"name": title}, "report_title": title, "brand": brand or {}}
+        nb,
+        resources={
+            "metadata": {"name": title},
+            "report_title": title,
+            "brand": brand or {},
+            "language_code": language,
+        },
     )
     return html

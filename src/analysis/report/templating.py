@@ -23,7 +23,7 @@ from IPython.display import HTML
 from markupsafe import Markup
 
 from analysis.cx import vocabulary
-from analysis.report import formatting
+from analysis.report import formatting, i18n
 
 SECTIONS_DIR = Path(__file__).resolve().parent / "templates" / "sections"
 
@@ -39,17 +39,27 @@ FILTERS = {
 }
 
 
+def environment(language: str | None = None) -> jinja2.Environment:
+    """The Jinja2 environment of ``language`` (default: the active one, :mod:`i18n`)."""
+    return _environment(language or i18n.active())
+
+
 @cache
-def environment() -> jinja2.Environment:
-    """The one Jinja2 environment: templates from :data:`SECTIONS_DIR`, autoescape on for every
-    template, undefined names an error (a misspelt field fails the test run, not the report)."""
+def _environment(language: str) -> jinja2.Environment:
+    """The one Jinja2 environment per language: templates from :data:`SECTIONS_DIR`, autoescape
+    on for every template, undefined names an error (a misspelt field fails the test run, not the
+    report), the language's messages for ``{{ _("...") }}`` and ``{% trans %}`` (new-style
+    gettext: ``_("%(n)s customers", n=count)``; the placeholders' values are escaped)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(SECTIONS_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace runs -> one space
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(FILTERS)
     env.globals.update(
         DASH=formatting.DASH,
@@ -60,6 +70,7 @@ def environment() -> jinja2.Environment:
         is_clear=formatting.is_clear,
         suppression_text=formatting.suppression_note,
         CHANGE_ARROWS=vocabulary.CHANGE_ARROWS,
+        LANGUAGE=language,
     )
     return env
 
