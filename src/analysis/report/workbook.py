@@ -27,8 +27,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import yaml
-from openpyxl.styles import Alignment, Font
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
