@@ -153,9 +153,8 @@ def number_format(sheet: Sheet, column: str) -> str | None:
 
 def read_table(path: Path) -> pd.DataFrame:
     """A CSV as the run wrote it: only empty cells are missing (a level called ``NA`` stays
-    text), and numbers are parsed exactly (``round_trip``), so the sheet holds the CSV's
-    values."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
+    text); numbers as pandas parses them (exactly from pandas 3, within an ulp before)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
 def design_sentence(design: Any, calibration: str | None, variance: str) -> str:
