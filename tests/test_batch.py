@@ -158,6 +158,25 @@ def test_a_failing_client_never_stops_or_touches_the_others(three):
 
 
 @pytest.mark.slow
+def test_the_batch_writes_the_index_of_its_clients(three):
+    root, *_ = three
+    html = (root / "reports" / "index.html").read_text(encoding="utf-8")
+    rows = dict(re.findall(r'<tr id="client-([a-z0-9-]+)">(.*?)</tr>', html, re.S))
+    assert sorted(rows) == ["a", "b", "c", "d"]
+    for slug in ("a", "b"):
+        assert ">OK<" in rows[slug] and f'<a href="{slug}/report.html">Report</a>' in rows[slug]
+        assert "38 of 40" in rows[slug]
+    # c's notebook failed: its error and log, and its last good report still linked
+    assert ">Failed<" in rows["c"] and "gap_report.ipynb for c: cell 2" in rows["c"]
+    assert '<a href="../data/processed/c/run.log">log</a>' in rows["c"]
+    assert '<a href="c/report.html">Report</a>' in rows["c"]
+    # d's params are invalid: its error, no report
+    assert ">Failed<" in rows["d"] and "unknown key &#39;colour&#39;" in rows["d"]
+    assert "Report</a>" not in rows["d"]
+    assert "<script" not in html.lower()
+
+
+@pytest.mark.slow
 def test_clients_run_in_parallel_processes(three):
     root, *_, seconds = three
     runs = [
@@ -231,7 +250,8 @@ def test_two_params_files_for_one_client_both_fail(tmp_path: Path):
     assert "slug 'a' is used by more than one params file (a-copy.yaml, a.yaml)" in str(
         outcomes[0].error
     )
-    assert not (root / "reports").exists()
+    # nothing ran: the reports folder holds only the index page, which lists both as failed
+    assert sorted(p.name for p in (root / "reports").iterdir()) == ["index.html"]
     with pytest.raises(batch.BatchError, match="no params files found"):
         batch.run_batch(root=tmp_path)
 

@@ -198,6 +198,7 @@ def test_report_notebook_runs_as_in_jupyterlab(demo_root: Path) -> None:
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
     assert (project / "data" / "processed" / "demo" / "gap_table.csv").is_file()
+    assert (project / "reports" / "demo" / "report.xlsx").is_file()  # the kernel writes it
     html = "".join(
         o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", [])
     )

@@ -105,6 +105,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0 if all(o.good for o in outcomes) else 1
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from analysis.report import index
+
+    root = Path(args.root).absolute() if args.root else Path.cwd()
+    print(f"index: {index.write_index(root)}")
+    return 0
+
+
 def _cmd_send(args: argparse.Namespace) -> int:
     from analysis.ops import deliver
 
@@ -143,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_run, _add_validate, _add_new_client, _add_batch, _add_send, _add_demo_data):
         add(sub)
+    _add_index(sub)
     return parser
 
 
@@ -239,6 +248,20 @@ def _add_send(sub: Subcommands) -> None:
     _root_option(snd)
     _add_send_options(snd)
     snd.set_defaults(func=_cmd_send)
+
+
+def _add_index(sub: Subcommands) -> None:
+    idx = sub.add_parser(
+        "index",
+        help="write reports/index.html: every client, its status, figures and reports",
+        description="Write reports/index.html, one page listing every client of the project "
+        "(params/*.yaml, reports/*/ and the last batch): its status (ok, failed, not run), the "
+        "date and rows of its last good run, its NPS, share of expectations met and top "
+        "priority, links to its report, PDF and workbook, and the error of a failed run. "
+        "`batch` writes it too.",
+    )
+    _root_option(idx)
+    idx.set_defaults(func=_cmd_index)
 
 
 def _add_send_options(p: argparse.ArgumentParser) -> None:

@@ -16,11 +16,13 @@ package (version and source fingerprint) and dependency versions are all unchang
 good run, and whose report and gap table on disk are still the ones that run wrote, is skipped
 (``force`` runs it anyway). All of that is read from ``data/processed/<client>/manifest.json``.
 ``--send`` then emails every good report (:func:`send_reports`, with :mod:`analysis.ops.deliver`).
+Every batch ends by writing ``reports/index.html``, the page of all clients (:func:`write_index`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import datetime as dt
 import json
 import os
 import sys
@@ -258,7 +260,36 @@ def run_batch(
                 _run_local(todo, opts.timeout, opts.jobs or process.usable_cores(), done, opts.pdf)
     finally:
         bar.close()
-    return [outcomes[i] for i in range(len(plans))]
+    result = [outcomes[i] for i in range(len(plans))]
+    write_index(result, root_path)
+    return result
+
+
+def write_index(outcomes: Sequence[Outcome], root: Path) -> Path | None:
+    """Record the batch's outcomes (``data/processed/batch.json``) and write
+    ``reports/index.html`` (:mod:`analysis.report.index`). A file that cannot be written is
+    reported on stderr and leaves the batch's result as it is (None)."""
+    from analysis.report import index  # here: templating imports pandas, the batch needs none
+
+    when = dt.datetime.now(dt.UTC)
+    records = [
+        index.BatchRecord(
+            client=o.client,
+            status=o.status,
+            finished=when,
+            params=_display_path(o.params_file, root),
+            error=o.error,
+            log=_display_path(o.log, root) if o.log else None,
+            reason=o.reason,
+        )
+        for o in outcomes
+    ]
+    try:
+        index.write_batch_status(root, records)
+        return index.write_index(root, {r.client: r for r in records})
+    except OutsideInError as exc:
+        print(f"outside-in batch: the index page was not written: {exc}", file=sys.stderr)
+        return None
 
 
 def _not_run(plan: Plan) -> Outcome | None:

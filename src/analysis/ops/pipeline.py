@@ -7,8 +7,10 @@ delegates the work to the module that owns it, and writes that step's outputs un
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -514,3 +516,37 @@ def value(
     key = _labelled(client, value_mod.suppress_key_customers(key, cfg.min_cell))
     files.write_csv(key, out / "key_customers.csv")
     return value_mod.ValueResult(gaps=gaps, nps=nps, key_customers=key)
+
+
+def workbook(client: Client) -> Path:
+    """Write ``reports/<client>/report.xlsx``: the tables this run wrote under
+    ``data/processed/<client>/``, one sheet each, as the report shows them, with a README sheet
+    (:mod:`analysis.report.workbook`). Call it after the last table is written."""
+    # here, not at the top: `outside-in validate` imports this module and needs neither
+    # openpyxl nor the report's sections (matplotlib)
+    from analysis.report import about, formatting
+    from analysis.report import workbook as workbook_mod
+
+    cfg = client.config
+    waves = client.processed_dir / "trend_waves.csv"
+    wave = cfg.title
+    if waves.is_file():
+        labels = workbook_mod.read_table(waves)["wave_label"].dropna()
+        wave = str(labels.iloc[-1]) if len(labels) else wave
+    info = workbook_mod.WorkbookInfo(
+        client=client.slug,
+        title=cfg.title,
+        wave=wave,
+        date=dt.date.today(),
+        design=workbook_mod.design_sentence(
+            cfg.design,
+            None if cfg.weighting is None else about.CALIBRATION_METHODS[cfg.weighting.method],
+            about.VARIANCE_METHODS[cfg.design.variance].format(
+                replicates=formatting.fmt_int(cfg.design.replicates)
+            ),
+        ),
+        confidence=cfg.analysis.confidence,
+        min_cell=cfg.analysis.min_cell,
+    )
+    target = client.report_dir / workbook_mod.FILE_NAME
+    return workbook_mod.write_workbook(client.processed_dir, target, info)

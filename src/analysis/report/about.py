@@ -36,6 +36,7 @@ from analysis.report.formatting import (
     missing,
 )
 from analysis.report.templating import section
+from analysis.report.workbook import FILE_NAME as WORKBOOK
 
 CALIBRATION_METHODS = {
     "rake": "raking",
@@ -343,8 +344,10 @@ def glossary(confidence: float = 0.95) -> HTML:
 
 
 def provenance(client: Client) -> HTML:
-    """The report footer: when and with what it was made, and which input files it used,
-    rendered from ``templates/sections/provenance.html.j2``."""
+    """The report footer: when and with what it was made, which input files it used, and a link
+    to the workbook of its tables (``report.xlsx`` beside the report, when the run wrote it:
+    :func:`analysis.ops.pipeline.workbook`), rendered from
+    ``templates/sections/provenance.html.j2``."""
     files = []
     for role, path in client.input_files().items():
         if role == "params":
@@ -353,4 +356,8 @@ def provenance(client: Client) -> HTML:
         files.append({"role": role, "name": Path(path).name, "digest": digest})
     now = dt.datetime.now().astimezone()
     when = f"{now.day} {now:%B %Y, %H:%M %Z}"
-    return section("provenance.html.j2", version=__version__, when=when, files=files)
+    book = client.report_dir / WORKBOOK
+    workbook = WORKBOOK if book.is_file() else None  # written by the cell before (pipeline)
+    return section(
+        "provenance.html.j2", version=__version__, when=when, files=files, workbook=workbook
+    )

@@ -390,6 +390,7 @@ def _manifest(
         ("report_html", client.report_dir / "report.html", stage.report_dir),
         ("report_ipynb", client.report_dir / "report.ipynb", stage.report_dir),
         ("report_pdf", client.report_dir / "report.pdf", stage.report_dir),
+        ("report_xlsx", client.report_dir / "report.xlsx", stage.report_dir),
         ("gap_table", client.processed_dir / "gap_table.csv", stage.processed_dir),
         ("priorities", client.processed_dir / "priorities.csv", stage.processed_dir),
         ("action_plan", client.processed_dir / "action_plan.csv", stage.processed_dir),
