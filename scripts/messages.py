@@ -1,6 +1,6 @@
 """The report's message catalogs: what each language lacks, and adding the new messages to one.
 
-    python scripts/messages.py check            # every language: missing, empty, stale, placeholders
+    python scripts/messages.py check            # each language: missing, empty, stale, placeholders
     python scripts/messages.py add de FILE.po   # append the messages de lacks to its FILE.po
                                                 #   (empty translations, with where each is written)
 
