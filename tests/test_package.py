@@ -173,6 +173,10 @@ def test_ensure_kernel_registers_a_missing_kernel_for_this_python(
     assert "ipykernel_launcher" in written["argv"]
     assert KernelSpecManager().get_kernel_spec(name).argv == spec["argv"]
     assert runner.ensure_kernel(name, prefix=prefix) == spec  # registered: left as it is
+    # a batch's clients may register it at the same time: the one that loses the rename is fine
+    runner._register_kernel(name, prefix)
+    assert sorted(p.name for p in kernels.iterdir()) == [name]
+    assert json.loads((kernels / name / "kernel.json").read_text()) == written
 
 
 def test_ensure_kernel_says_how_when_it_cannot_register(
