@@ -168,10 +168,7 @@ def _root_option(p: argparse.ArgumentParser) -> None:
 
 def _notebook_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--notebook",
-        default=None,
-        help="report notebook (default: the project's notebooks/gap_report.ipynb, else the "
-        "packaged one)",
+        "--notebook", default=None, help="report notebook (default: notebooks/gap_report.ipynb)"
     )
 
 
