@@ -222,7 +222,7 @@ def test_what_makes_a_client_run_again(three, tmp_path: Path, monkeypatch: pytes
     assert plan().rows == {"received": 40, "accepted": 38, "rejected": 2}
     assert (plan(force=True).action, plan(force=True).reason) == ("run", "--force")
     other_nb = tmp_path / "other.ipynb"
-    other_nb.write_text(report.DEFAULT_NOTEBOOK.read_text() + "\n")
+    other_nb.write_text(report.PACKAGED_NOTEBOOK.read_text() + "\n")
     assert plan(notebook=other_nb).reason == "changed: notebook"
     monkeypatch.setattr(report, "package_fingerprint", lambda: {"version": "9", "sha256": "x"})
     assert plan().reason == "changed: Outside-In package"

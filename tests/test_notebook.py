@@ -86,12 +86,28 @@ def test_notebook_defines_no_functions_or_classes(path: Path):
 def test_report_notebook_parameters_are_what_run_client_passes():
     declared = declared_parameters(REPORT_NOTEBOOK)
     assert declared == {"params_file": "params/demo.yaml", "root": "."}
+    tree = ast.parse(parameters_cell(REPORT_NOTEBOOK).source)
+    assert all(isinstance(s, ast.AnnAssign) for s in tree.body)  # typed, for papermill
     passed = report.notebook_parameters("params/x.yaml", Path("/somewhere"))
     assert set(declared) == set(passed) == set(report.PARAMETERS)
     assert all(isinstance(v, str) for v in passed.values())
     nb = nbformat.read(REPORT_NOTEBOOK, as_version=4)
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert "parameters" in first_code.metadata.get("tags", [])
+
+
+def test_report_notebook_parameters_have_a_type_and_help():
+    """``papermill --help-notebook`` and ``papermill.inspect_notebook`` show every parameter's
+    type and what it is (papermill reads both from the parameters cell)."""
+    import papermill
+
+    found = papermill.inspect_notebook(str(REPORT_NOTEBOOK))
+    assert set(found) == set(report.PARAMETERS)
+    for name, info in found.items():
+        assert info["inferred_type_name"] == "str", name
+        assert len(info["help"]) > 20, name
+    assert "relative to root" in found["params_file"]["help"]
+    assert "project root" in found["root"]["help"]
 
 
 def test_report_notebook_title_cell_holds_no_client_text():
@@ -177,6 +193,43 @@ def test_params_keys_are_known(path: Path):
 def test_unknown_key_walk_finds_nested_keys():
     data = {"client": "x", "design": {"weigth": "w"}, "weighting": {"method": "rake", "x": 1}}
     assert unknown_keys(data, RunConfig) == ["design.weigth", "weighting.x"]
+
+
+def test_papermill_on_the_notebook_writes_what_outside_in_run_writes(
+    demo_run, tmp_path: Path
+) -> None:
+    """papermill run directly on the notebook (no runner: no staging, no manifest, no HTML)
+    writes the same data/processed/<client>/ files as the session's ``run_client`` of the same
+    project, byte for byte once each project's root path is taken out."""
+    import shutil
+
+    import papermill as pm
+
+    project = tmp_path / "project"
+    shutil.copytree(demo_run.root / "params", project / "params")
+    shutil.copytree(demo_run.root / "data" / "raw", project / "data" / "raw")
+    pm.execute_notebook(
+        str(REPORT_NOTEBOOK),
+        str(tmp_path / "executed.ipynb"),
+        parameters={"params_file": "params/demo.yaml", "root": str(project)},
+        kernel_name=report.KERNEL,
+        cwd=str(project),
+        progress_bar=False,
+    )
+    direct = project / "data" / "processed" / "demo"
+
+    def outputs(folder: Path, root: Path) -> dict[str, bytes]:
+        return {
+            p.name: p.read_bytes().replace(str(root).encode(), b"<root>")
+            for p in folder.iterdir()
+            if p.is_file()
+        }
+
+    by_runner = outputs(demo_run.processed, demo_run.root)
+    assert set(by_runner) - set(outputs(direct, project)) == {"manifest.json"}
+    assert outputs(direct, project) == {k: v for k, v in by_runner.items() if k != "manifest.json"}
+    assert {"gap_table.csv", "clean.parquet", "validation.json"} <= set(by_runner)
+    assert not (project / "reports").exists()  # the HTML is the runner's
 
 
 def test_report_notebook_runs_as_in_jupyterlab(demo_root: Path) -> None:

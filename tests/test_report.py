@@ -22,6 +22,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
+from analysis import files
 from analysis.config.params import load_client
 from analysis.cx import drivers as cx_drivers
 from analysis.cx import priorities as cx_priorities
@@ -555,6 +556,10 @@ def test_run_writes_the_executed_notebook_and_manifest(demo_run):
     ):
         assert manifest["versions"][name], name
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["notebook"]["sha256"])
+    # the session's project has no notebooks/: the packaged notebook ran
+    assert manifest["notebook"]["source"] == "package"
+    assert manifest["notebook"]["path"] == str(report.PACKAGED_NOTEBOOK)
+    assert manifest["notebook"]["sha256"] == files.file_sha256(report.PACKAGED_NOTEBOOK)
     assert manifest["started"] <= manifest["finished"]
     assert manifest["seconds"] > 0 and manifest["steps"]["execute"] > 0
     assert manifest["outputs"]["report_html"]["bytes"] == result.report_html.stat().st_size

@@ -81,6 +81,14 @@ def _cmd_new_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from analysis.ops.project import init_project
+
+    project = init_project(Path(args.folder), notebook=args.notebook)
+    print(project.summary())
+    return 0
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     from analysis.ops import batch
     from analysis.ops.smtp import SmtpSettings
@@ -149,7 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"outside-in {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_validate, _add_new_client, _add_batch, _add_send, _add_demo_data):
+    for add in (
+        _add_init,
+        _add_run,
+        _add_validate,
+        _add_new_client,
+        _add_batch,
+        _add_send,
+        _add_demo_data,
+    ):
         add(sub)
     _add_index(sub)
     return parser
@@ -163,6 +179,28 @@ def _notebook_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--notebook", default=None, help="report notebook (default: notebooks/gap_report.ipynb)"
     )
+
+
+def _add_init(sub: Subcommands) -> None:
+    ini = sub.add_parser(
+        "init",
+        help="create a project folder with a sample client, ready to run",
+        description="Create a project folder for a new team: params/, data/raw/, "
+        "data/processed/, reports/, the sample client (params/demo.yaml and data/raw/demo, so "
+        "`outside-in run params/demo.yaml` works at once), a .gitignore and a README.txt of the "
+        "next steps. Existing files are never overwritten: if any is in the way, nothing is "
+        "written (exit code 2).",
+    )
+    ini.add_argument(
+        "folder", nargs="?", default=".", help="the project folder (default: working directory)"
+    )
+    ini.add_argument(
+        "--notebook",
+        action="store_true",
+        help="also copy the report notebook to notebooks/gap_report.ipynb, to change the report "
+        "(runs use it instead of the packaged one)",
+    )
+    ini.set_defaults(func=_cmd_init)
 
 
 def _add_run(sub: Subcommands) -> None:

@@ -35,3 +35,8 @@ class OutputError(OutsideInError):
 
 class LockedError(OutsideInError):
     """Another run of the same client is in progress (its lock names its process)."""
+
+
+class ProjectError(OutsideInError):
+    """A project folder cannot be created where asked (``outside-in init``: its files exist
+    already, or the folder is a file); nothing was written."""

@@ -1,15 +1,16 @@
 """Run the report notebook for one client and turn it into a self-contained HTML report.
 
-:func:`run_client` checks the params, checks the Jupyter kernel, executes
-``notebooks/gap_report.ipynb`` with papermill (only the params file and the project root, as plain
-strings, are passed in), converts the executed notebook with nbconvert using our template
-(``templates/outside_in``: no code, no prompts, no scripts, our CSS inlined, images as data URIs),
-checks the HTML is self-contained, writes ``report.html``, ``report.ipynb`` and the run's
-provenance (``manifest.json``), and only then swaps the run's outputs in. The whole run holds the
-client's lock (:mod:`analysis.report.lock`: a second run at the same time is refused) and writes
-into staging folders (:mod:`analysis.report.staging`) that replace ``data/processed/<client>/`` and
-``reports/<client>/`` whole when everything succeeded. A failed run raises
-:class:`~analysis.errors.ReportError` naming the failing cell (or
+:func:`run_client` checks the params, checks the Jupyter kernel (registering it for this Python when
+none of its name is installed), executes the report notebook with papermill (the project's
+``notebooks/gap_report.ipynb`` when it has one, else the one shipped in the package; only the params
+file and the project root, as plain strings, are passed in), converts the executed notebook with
+nbconvert using our template (``templates/outside_in``: no code, no prompts, no scripts, our CSS
+inlined, images as data URIs), checks the HTML is self-contained, writes ``report.html``,
+``report.ipynb`` and the run's provenance (``manifest.json``), and only then swaps the run's outputs
+in. The whole run holds the client's lock (:mod:`analysis.report.lock`: a second run at the same
+time is refused) and writes into staging folders (:mod:`analysis.report.staging`) that replace
+``data/processed/<client>/`` and ``reports/<client>/`` whole when everything succeeded. A failed run
+raises :class:`~analysis.errors.ReportError` naming the failing cell (or
 :class:`~analysis.errors.OutputError` naming the file that could not be written, also when the
 notebook's kernel could not write it), changes no output and leaves the executed notebook in
 ``data/processed/<client>/report.failed.ipynb`` for debugging.
@@ -46,11 +47,15 @@ from analysis.errors import DeliveryError, OutputError, ReportError
 from analysis.report import i18n, lock, staging
 
 KERNEL = "outside-in"
-SETUP_COMMAND = "scripts/dev.sh setup"
+KERNEL_DISPLAY_NAME = "Outside-In"
+SETUP_COMMAND = "scripts/dev.sh setup"  # in a checkout; a plain install registers the kernel itself
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the analysis package (fingerprinted whole)
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "outside_in"
-DEFAULT_NOTEBOOK = PACKAGE_DIR.parents[1] / "notebooks" / "gap_report.ipynb"
+NOTEBOOK_NAME = "gap_report.ipynb"
+#: The report notebook shipped inside the package (package data); a checkout's
+#: ``notebooks/gap_report.ipynb`` is a symbolic link to it, so JupyterLab edits this one file.
+PACKAGED_NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / NOTEBOOK_NAME
 NOTEBOOK_ONLY_TAG = "notebook-only"  # cells for analysts in JupyterLab, left out of the report
 PARAMETERS = ("params_file", "root")  # what the notebook's `parameters` cell declares
 VERSIONED = (
@@ -143,16 +148,69 @@ def check_kernel(name: str = KERNEL) -> dict[str, Any]:
     except NoSuchKernel:
         raise ReportError(
             f"the Jupyter kernel {name!r} is not installed, so the report notebook cannot run; "
-            f"run `{SETUP_COMMAND}` to register it for this Python ({here})"
+            f"run `{SETUP_COMMAND}` (in a checkout) or `{_register_command(name)}` to register "
+            f"it for this Python ({here})"
         ) from None
     argv0 = spec.argv[0] if spec.argv else ""
     if argv0 != here:
         raise ReportError(
             f"the Jupyter kernel {name!r} ({spec.resource_dir}) runs {argv0 or '(nothing)'}, "
             f"not this Python ({here}), so the report would use other packages; run "
-            f"`{SETUP_COMMAND}` to register the kernel again"
+            f"`{SETUP_COMMAND}` (in a checkout) or `{_register_command(name)}` to register the "
+            "kernel again"
         )
     return {"name": name, "argv": list(spec.argv), "resource_dir": str(spec.resource_dir)}
+
+
+def ensure_kernel(name: str = KERNEL, prefix: str | Path | None = None) -> dict[str, Any]:
+    """:func:`check_kernel`, first registering the kernel ``name`` for this Python when no kernel
+    of that name is installed (a plain ``pip install`` registers none).
+
+    The kernelspec is written into ``prefix/share/jupyter/kernels/<name>`` (``prefix``: this
+    environment's ``sys.prefix`` by default, where ``scripts/dev.sh setup`` registers it too),
+    into a temporary folder first and renamed into place, so clients of a batch that register
+    it at the same time cannot see half a kernelspec. A kernel of that name that runs another
+    Python is left alone (:func:`check_kernel` says what to do). Raises :class:`ReportError`
+    when the kernelspec cannot be written.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        _register_kernel(name, Path(prefix if prefix is not None else sys.prefix))
+    return check_kernel(name)
+
+
+def _register_kernel(name: str, prefix: Path) -> None:
+    """Write this Python's kernelspec as ``name`` under ``prefix`` (see :func:`ensure_kernel`)."""
+    from ipykernel.kernelspec import write_kernel_spec
+
+    kernels = prefix / "share" / "jupyter" / "kernels"
+    try:
+        kernels.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=kernels) as tmp:
+            spec = Path(tmp) / name
+            write_kernel_spec(str(spec), overrides={"display_name": KERNEL_DISPLAY_NAME})
+            try:
+                spec.rename(kernels / name)
+            except OSError:
+                if not (kernels / name / "kernel.json").is_file():  # not another client's
+                    raise
+    except OSError as exc:
+        raise ReportError(
+            f"the Jupyter kernel {name!r} is not installed and could not be registered in "
+            f"{kernels} ({exc.strerror or exc}); run `{_register_command(name)}` with a Python "
+            "that may write there, or `--user` instead of `--sys-prefix`"
+        ) from None
+
+
+def _register_command(name: str) -> str:
+    """The command that registers the kernel ``name`` for this Python by hand."""
+    return (
+        f"{sys.executable} -m ipykernel install --sys-prefix --name {name} "
+        f"--display-name {KERNEL_DISPLAY_NAME}"
+    )
 
 
 def notebook_parameters(params_file: str | Path, root: Path) -> dict[str, str]:
@@ -184,10 +242,20 @@ def check_self_contained(html: str, where: str = "report") -> None:
 
 
 def default_notebook(root: Path) -> Path:
-    """The project's report notebook: ``root/notebooks/gap_report.ipynb`` if the project has one,
-    else the one of the Outside-In checkout this package runs from."""
-    own = root / "notebooks" / DEFAULT_NOTEBOOK.name
-    return own if own.is_file() else DEFAULT_NOTEBOOK
+    """The report notebook a run of the project ``root`` uses: the project's own
+    ``root/notebooks/gap_report.ipynb`` when it has one (a checkout has, and so may a team's
+    project that customised the report), else the one shipped in the package
+    (:data:`PACKAGED_NOTEBOOK`)."""
+    own = Path(root) / "notebooks" / NOTEBOOK_NAME
+    return own if own.is_file() else PACKAGED_NOTEBOOK
+
+
+def notebook_source(nb_path: Path) -> str:
+    """Where the notebook of a run came from: ``"package"`` for the packaged notebook itself,
+    ``"project"`` for any other file (the project's ``notebooks/gap_report.ipynb``, or the one
+    given with ``--notebook``), even a link to the packaged one: a checkout's notebook is such a
+    link, and edits to it are the project's."""
+    return "package" if Path(nb_path).absolute() == PACKAGED_NOTEBOOK else "project"
 
 
 def run_client(
@@ -208,7 +276,7 @@ def run_client(
         working directory.
     notebook
         The notebook to run; by default the project's ``notebooks/gap_report.ipynb`` (under
-        ``root``), else the one beside this package's source.
+        ``root``), else the one shipped in the package (:func:`default_notebook`).
     timeout
         Seconds any one cell may run.
     printer
@@ -229,7 +297,8 @@ def run_client(
     ParamsError
         The params file or codebook is invalid (nothing has run).
     ReportError
-        The kernel is missing, a notebook cell failed, or the HTML is not self-contained.
+        The kernel runs another Python or cannot be registered (:func:`ensure_kernel`), a
+        notebook cell failed, or the HTML is not self-contained.
     OutputError
         An output could not be written (disk full, no permission, read-only folder), by the
         runner or by the notebook.
@@ -243,7 +312,7 @@ def run_client(
     root_path = Path(root).absolute() if root is not None else Path.cwd()
     client = load_client(params_file, root=root_path)
     nb_path = _notebook_path(notebook, root_path)
-    kernel = check_kernel()
+    kernel = ensure_kernel()
     manifest = _run_locked(client, params_file, nb_path, timeout, clock, kernel, printer)
     return RunResult(
         client.slug,
@@ -409,7 +478,11 @@ def _manifest(
         },
         "rows": rows,
         "params": client.config.model_dump(mode="json"),
-        "notebook": {"path": _rel(nb_path, client.root), "sha256": files.file_sha256(nb_path)},
+        "notebook": {
+            "path": _rel(nb_path, client.root),
+            "source": notebook_source(nb_path),
+            "sha256": files.file_sha256(nb_path),
+        },
         "kernel": kernel,
         "outputs": {
             name: {
@@ -654,14 +727,22 @@ def to_html(
                 for o in cell.outputs
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
-    exporter = HTMLExporter(
-        template_name=TEMPLATE,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        exclude_anchor_links=True,
-    )
+    try:
+        exporter = HTMLExporter(
+            template_name=TEMPLATE,
+            extra_template_basedirs=[str(TEMPLATES_DIR)],
+            exclude_input=True,
+            exclude_input_prompt=True,
+            exclude_output_prompt=True,
+            exclude_anchor_links=True,
+        )
+    except ValueError as exc:  # a template not found: nbconvert's own are missing
+        raise ReportError(
+            f"nbconvert cannot load the report template {TEMPLATE!r} ({_first_line(str(exc))}); "
+            "its own templates (share/jupyter/nbconvert/templates, which ours builds on) are "
+            f"missing from this environment ({sys.prefix}): reinstall nbconvert there "
+            "(pip install --force-reinstall nbconvert)"
+        ) from None
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY_TAG}), enabled=True
     )
