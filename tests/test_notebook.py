@@ -229,7 +229,8 @@ def test_papermill_on_the_notebook_writes_what_outside_in_run_writes(
     assert set(by_runner) - set(outputs(direct, project)) == {"manifest.json"}
     assert outputs(direct, project) == {k: v for k, v in by_runner.items() if k != "manifest.json"}
     assert {"gap_table.csv", "clean.parquet", "validation.json"} <= set(by_runner)
-    assert not (project / "reports").exists()  # the HTML is the runner's
+    # the workbook is the kernel's (as in a JupyterLab run); the HTML and PDF are the runner's
+    assert sorted(p.name for p in (project / "reports" / "demo").iterdir()) == ["report.xlsx"]
 
 
 def test_report_notebook_runs_as_in_jupyterlab(demo_root: Path) -> None:

@@ -164,10 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         _add_new_client,
         _add_batch,
         _add_send,
+        _add_index,
         _add_demo_data,
     ):
         add(sub)
-    _add_index(sub)
     return parser
 
 
