@@ -735,6 +735,7 @@ def to_html(
             exclude_input_prompt=True,
             exclude_output_prompt=True,
             exclude_anchor_links=True,
+            language_code=language,  # nbconvert sets resources["language_code"] from this trait
         )
     except ValueError as exc:  # a template not found: nbconvert's own are missing
         raise ReportError(
