@@ -702,8 +702,9 @@ def _contrast_variance(
         b = dom_a.basis_coefficients(kind, basis) - dom_b.basis_coefficients(kind, basis)
     var = np.zeros((k1.shape[0], n_col))
     for s, (stage, pr) in enumerate(zip(ctx.stages, gl.pairs, strict=True)):
-        p0 = _to_pairs(gl, s, k0)
-        p1 = _to_pairs(gl, s, k1) - mean[:, pr.column] * p0
+        p = np.empty((k1.shape[0], 2, pr.size))
+        p[:, 1] = _to_pairs(gl, s, k0)
+        np.subtract(_to_pairs(gl, s, k1), mean[:, pr.column] * p[:, 1], out=p[:, 0])
         present = None
         calibration = None
         if basis is not None and b is not None and ctx.scatter is not None:
@@ -716,7 +717,7 @@ def _contrast_variance(
             raise DesignError("contrasts need their pairs' maps")
         maps = ctx.pair_maps[ctx.layout.groups.index(gl)][s]
         var += variance.linear_stage_variance(
-            stage, pr, maps, np.stack([p1, p0], axis=1), alpha, design.lonely_psu, present,
+            stage, pr, maps, p, alpha, design.lonely_psu, present,
             calibration,
         )  # fmt: skip
     return var

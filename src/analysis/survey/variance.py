@@ -446,11 +446,16 @@ def linear_stage_variance(
     # per (stratum, level) cell, in one sparse product: the sums of the features and, over the
     # units with one pair, their products (c, F, F)
     upper = [(f, g) for f in range(n_feat) for g in range(f, n_feat)]
-    ps = p[:, :, maps.single_pairs]
-    stacked = np.concatenate(
-        [p[:, :, maps.single_pairs]] + [(ps[:, f] * ps[:, g])[:, None] for f, g in upper], axis=1
-    )
-    per_cell = (maps.single @ stacked.reshape(stacked.shape[0] * stacked.shape[1], -1).T).T
+    n_single = maps.single_pairs.size
+    stacked = np.empty((c, n_feat + len(upper), n_single))
+    if n_single == n_pairs:  # every unit has one pair (each respondent its own PSU)
+        stacked[:, :n_feat] = p
+    else:
+        np.take(p, maps.single_pairs, axis=2, out=stacked[:, :n_feat])
+    for i, (f, g) in enumerate(upper):
+        np.multiply(stacked[:, f], stacked[:, g], out=stacked[:, n_feat + i])
+    flat_in = stacked.reshape(c * (n_feat + len(upper)), n_single)
+    per_cell = (flat_in @ maps.single.T).reshape(c, -1, n_strata * n_lev)
     per_cell = per_cell.reshape(c, n_feat + len(upper), n_strata, n_lev)
     sums = per_cell[:, :n_feat].copy()
     raw = np.zeros((c, n_strata, n_feat, n_lev, n_feat, n_lev))
