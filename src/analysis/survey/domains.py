@@ -348,12 +348,9 @@ def _block_sums(ctx: _Context, yt: np.ndarray) -> _Sums:
         del prod
     vy = v0 = kvy = kv0 = None
     if ctx.basis is not None and ctx.basis_cells is not None:
-        vy, v0 = _basis_sums(
-            ctx, ctx.basis_cells, layout.row_cell, layout.n_cells, yt, (miss, m_var, m_row)
-        )
+        vy, v0 = _basis_sums(ctx, ctx.basis_cells, layout.n_cells, yt, miss)
     elif ctx.basis is not None and ctx.basis_keys is not None:  # per key, then per cell
-        row_key = np.arange(n) if layout.row_key is None else layout.row_key
-        kvy, kv0 = _basis_sums(ctx, ctx.basis_keys, row_key, k, yt, (miss, m_var, m_row))
+        kvy, kv0 = _basis_sums(ctx, ctx.basis_keys, k, yt, miss)
         vy, v0 = (
             np.moveaxis(
                 group_sum(layout.key_index[1], layout.n_cells, np.moveaxis(a, 1, -1)), -1, 1
@@ -364,31 +361,21 @@ def _block_sums(ctx: _Context, yt: np.ndarray) -> _Sums:
 
 
 def _basis_sums(
-    ctx: _Context,
-    by_group: sparse.csr_array,
-    row_group: np.ndarray,
-    n_groups: int,
-    yt: np.ndarray,
-    missing: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ctx: _Context, by_group: sparse.csr_array, n_groups: int, yt: np.ndarray, miss: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(c, groups, r) ``sum V y`` and ``sum V`` over each group's answered rows (a group: a cell,
     or a key); ``by_group`` (n, groups * r) holds row ``i``'s ``V`` in its group's columns;
-    ``missing``: the (c, n) mask of unanswered values and their (variable, row) indices."""
+    ``miss`` the (c, n) mask of unanswered values."""
     if ctx.basis is None:
         raise DesignError("calibration sums need a calibrated design")
-    miss, m_var, m_row = missing
-    rows_v = ctx.basis.rows
     c, r = yt.shape[0], ctx.basis.rank
-    y0 = np.where(miss, 0.0, yt)
-    vy = (by_group.T @ y0.T).T.reshape(c, n_groups, r)
-    all_v = np.stack([group_sum(row_group, n_groups, rows_v[:, j]) for j in range(r)], axis=-1)
-    v0 = np.broadcast_to(all_v, (c, n_groups, r)).copy()
-    if m_row.size:
-        idx = m_var * n_groups + row_group[m_row]
-        for j in range(r):
-            lost = np.bincount(idx, weights=rows_v[m_row, j], minlength=c * n_groups)
-            v0[:, :, j] -= lost.reshape(c, n_groups)
-    return vy, v0
+    # one sparse product for both: the answered values and the answered indicator
+    both = np.empty((2 * c, yt.shape[1]))
+    np.copyto(both[:c], yt)
+    both[:c][miss] = 0.0
+    np.logical_not(miss, out=both[c:], casting="unsafe")
+    out = (both @ by_group).reshape(2, c, n_groups, r)
+    return out[0], out[1]
 
 
 # ---------------------------------------------------------------------------------------------

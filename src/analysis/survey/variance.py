@@ -232,6 +232,12 @@ class Absent:
     count: np.ndarray  # (S, K)
     mean: np.ndarray  # (S, K, r)
     scatter: np.ndarray  # (S, K, r, r)
+    # the pairs in (column, stratum) order (the same for every block of variables): the order,
+    # each column's bounds, the starts of the (column, stratum) runs, and G_u at the sorted pairs
+    order: np.ndarray | None = None
+    col_bounds: np.ndarray | None = None
+    starts: np.ndarray | None = None
+    g_sorted: np.ndarray | None = None
 
 
 def absent_units(stage: Stage, pr: Pairs, g_units: np.ndarray) -> Absent:
@@ -254,7 +260,19 @@ def absent_units(stage: Stage, pr: Pairs, g_units: np.ndarray) -> Absent:
             m = a.mean(axis=0)
             d = a - m
             count[h, k], mean[h, k], scatter[h, k] = a.shape[0], m, d.T @ d
-    return Absent(count, mean, scatter)
+    order, col_bounds, starts = _column_runs(stage, pr)
+    return Absent(count, mean, scatter, order, col_bounds, starts, g_units[pr.unit[order]])
+
+
+def _column_runs(stage: Stage, pr: Pairs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs in (column, stratum) order: the order, each column's bounds in it and the starts
+    of its (column, stratum) runs."""
+    key = pr.column.astype(np.int64) * stage.n_strata + stage.unit_stratum[pr.unit]
+    order = np.argsort(key, kind="stable")
+    key_sorted = key[order]
+    col_bounds = np.searchsorted(key_sorted, np.arange(pr.n_columns + 1) * stage.n_strata)
+    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) if key.size else key
+    return order, col_bounds, starts
 
 
 def calibrated_stage_variance(
@@ -287,16 +305,18 @@ def calibrated_stage_variance(
     # pairs in (column, stratum) order: each column's pairs contiguous (one matrix product for
     # G_u b_k), each (column, stratum) cell a run (its moments by one reduceat)
     key = pr.column.astype(np.int64) * n_strata + stage.unit_stratum[pr.unit]
-    order = np.argsort(key, kind="stable")
-    key_sorted = key[order]
+    if absent.order is None or absent.col_bounds is None or absent.starts is None:
+        order, col_bounds, starts = _column_runs(stage, pr)
+        g_sorted = g_units[pr.unit[order]]
+    else:  # formed once per estimate (absent_units)
+        order, col_bounds, starts = absent.order, absent.col_bounds, absent.starts
+        g_sorted = g_units[pr.unit[order]] if absent.g_sorted is None else absent.g_sorted
     res = t[:, order]
-    col_bounds = np.searchsorted(key_sorted, np.arange(n_col + 1) * n_strata)
     for k in range(n_col):
         lo, hi = col_bounds[k], col_bounds[k + 1]
         if hi > lo:
-            res[:, lo:hi] -= b[:, k, :] @ g_units[pr.unit[order[lo:hi]]].T
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) if key.size else key
-    cell_of_run = key_sorted[starts]  # column * S + stratum
+            res[:, lo:hi] -= b[:, k, :] @ g_sorted[lo:hi].T
+    cell_of_run = key[order[starts]]  # column * S + stratum
     runs = np.diff(np.r_[starts, key.size]).astype(float)
 
     def by_cell(a: np.ndarray) -> np.ndarray:  # (c, runs) -> (c, S, K)
