@@ -14,12 +14,24 @@ repetitions (wall clock; the CPU time is shown beside it): 5 for svy (1 at 1M, w
 ~20 s), 20 for Outside-In, 0.1 s apart, so that its short runs are not all caught by the same burst
 of other load on a shared machine.
 
-Prints a table and, last, ``speedup vs svy at 100k: <N>x``.
+Prints a table and ``speedup vs svy at 100k: <N>x``.
+
+The raked workload (issue 16): the same means of gaps, overall and by segment, on a design where
+each respondent is its own PSU, raked to two margins (segment, 8 levels; region, 4), the path the
+report takes. Outside-In runs it three ways in one process, repetitions alternating so that other
+load falls on all alike: ``plain`` (the design unraked), ``greg`` (the default variance, R
+``calibrate()``'s residuals) and ``r-rake`` (R ``rake()``'s); times are medians. Peers, each
+checked (estimates and SEs to 1e-6 relative) before any ratio is printed: svy's ``rake`` (its
+variance is R ``rake()``'s: against ours ``r-rake``) and, when ``Rscript`` is on the PATH (with
+the survey package), R ``calibrate(calfun = "raking")`` + ``svymean``/``svyby`` per item, timed
+inside R with ``system.time`` (against ours ``greg``; up to ``--r-max`` respondents). Printed:
+raked / plain for ours, and each peer's time over ours.
 
     .venv/bin/python bench/bench_estimate.py [--sizes 10000 100000 1000000] [--reps 5]
-        [--ours-reps 20]
+        [--ours-reps 20] [--workload clustered|raked|both] [--svy-python PY] [--r-max N]
 
-svy is not a dependency of Outside-In: ``pip install svy`` (the ``bench`` extra) to run this.
+svy is not a dependency of Outside-In: ``pip install svy`` (the ``bench`` extra), or point
+``--svy-python`` at a Python that has it.
 """
 
 from __future__ import annotations
