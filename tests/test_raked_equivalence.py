@@ -1,5 +1,8 @@
 """The raked per-level variance without a unit x level grid (variance.calibrated_stage_variance)
-gives the numbers of the grid path it replaces: the residual of every unit formed and summed."""
+gives the numbers of the grid path it replaces: the residual of every unit formed and summed. The
+contrasts from one pass (variance.linear_stage_variance: every level against the rest, and level
+against level, from the pairs' scatter) give the numbers of the per-contrast grid
+(domains._contrast_variance_grid: each contrast's unit totals formed, residualised and summed)."""
 
 from __future__ import annotations
 
@@ -44,8 +47,8 @@ def _margins(frame: pd.DataFrame) -> pd.DataFrame:
 def _grid_path(monkeypatch: pytest.MonkeyPatch) -> None:
     original = domains._Context
 
-    def without_absent(*args: object) -> domains._Context:
-        return original(*args[:-1], None)  # type: ignore[arg-type]
+    def without_absent(*args: object, **kwargs: object) -> domains._Context:
+        return original(*args[:-1], None, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(domains, "_Context", without_absent)
 
@@ -81,3 +84,60 @@ def test_raked_levels_match_the_grid(
         np.testing.assert_array_equal(np.isfinite(a["deff"].to_numpy()), finite)
         np.testing.assert_allclose(a["deff"][finite], b["deff"][finite], rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(a["estimate"], b["estimate"])
+
+
+def _grid_contrasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Contrast variances from the unit x column grid (the reference)."""
+
+    def grid(
+        ctx: domains._Context,
+        gl: domains._GroupLayout,
+        request: domains.Request,
+        sums: domains._Sums,
+        levels: domains._Domain,
+        pair: tuple[domains._Domain, domains._Domain],
+    ) -> np.ndarray:
+        return domains._contrast_variance_grid(ctx, gl, request, sums, pair)
+
+    monkeypatch.setattr(domains, "_contrast_variance", grid)
+
+
+@pytest.mark.parametrize("raked", [True, False], ids=["raked", "uncalibrated"])
+@pytest.mark.parametrize(
+    ("cluster", "extra_stratum"),
+    [(None, False), ("psu", False), (None, True)],
+    ids=["own-psu", "clustered", "lonely-stratum"],
+)
+@pytest.mark.parametrize("lonely", ["adjust", "average", "remove"])
+def test_one_pass_contrasts_match_the_grid(
+    monkeypatch: pytest.MonkeyPatch, cluster: str | None, extra_stratum: bool, lonely: str,
+    raked: bool,
+) -> None:  # fmt: skip
+    frame = _frame(11, 500)
+    if extra_stratum:
+        frame.loc[0, "stratum"] = "lonely"
+    frame["domain"] = frame["segment"].where(frame.index != 3)  # row 3: in neither
+    design = build_design(
+        frame, DesignConfig(weight="w", strata="stratum", cluster=cluster, lonely_psu=lonely)
+    )
+    if raked:
+        design = calibrate(design, frame, _margins(frame), "rake")
+    values = frame[["y0", "y1", "y2", "y3", "is_x"]]
+    groups = {"segment": frame["segment"], "domain": frame["domain"], "region": frame["region"]}
+    fast = estimate.versus_rest(design, values, groups)
+    pair = estimate.difference(design, values, frame["segment"], "x", "z")
+    test = estimate.ttest(design, frame["y1"], frame["region"])
+    _grid_contrasts(monkeypatch)
+    grid = estimate.versus_rest(design, values, groups)
+    pair_grid = estimate.difference(design, values, frame["segment"], "x", "z")
+    test_grid = estimate.ttest(design, frame["y1"], frame["region"])
+    assert np.isfinite(fast["se"]).sum() == len(fast) and (fast["se"] > 0.01).sum() > 20
+    for a, b in ((fast, grid), (pair, pair_grid)):
+        np.testing.assert_allclose(a["se"], b["se"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a["p_value"], b["p_value"], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(a["estimate"], b["estimate"])
+    assert test.se == pytest.approx(test_grid.se, rel=1e-12)
+    # is_x against the rest of the segment levels: explained by the raking, SE 0 (to rounding)
+    x_rows = fast[(fast["variable"] == "is_x") & (fast["group"] == "segment")]
+    if raked:
+        assert (x_rows["se"] < 1e-12).all()

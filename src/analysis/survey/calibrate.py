@@ -422,13 +422,22 @@ def _categorical(
         )
     levels = tuple(rows["level"])
     counts = rows["count"].to_numpy(dtype=float)
-    text = level_text(frame[variable])
+    # each distinct value's text once (level_text of the values that occur, in the column's
+    # dtype), then every row's level by its value's code
+    raw = frame[variable]
+    value_code, _ = pd.factorize(raw, use_na_sentinel=True)
+    n_values = int(value_code.max(initial=-1)) + 1
+    first = np.zeros(n_values, dtype=np.intp)
+    first[value_code[::-1][value_code[::-1] >= 0]] = np.flatnonzero(value_code[::-1] >= 0)
+    first = len(raw) - 1 - first if n_values else first
+    value_text = level_text(raw.iloc[first]).to_numpy(dtype=object)
     lookup = {lev: i for i, lev in enumerate(levels)}
-    codes = text.map(lookup)
-    unknown = codes.isna().to_numpy()
+    value_level = np.array([lookup.get(t, -1) for t in value_text], dtype=np.intp)
+    codes_arr = np.where(value_code >= 0, value_level[np.maximum(value_code, 0)], -1)
+    unknown = codes_arr < 0
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
-        shown = text.iloc[i]
+        shown = None if value_code[i] < 0 else value_text[value_code[i]]
         what = "no value" if shown is None or pd.isna(shown) else f"level {shown!r}"
         n_bad = int(unknown.sum())
         raise DesignError(
@@ -437,7 +446,6 @@ def _categorical(
             f"add its population count to the margins file (levels listed: "
             f"{', '.join(levels)})"
         )
-    codes_arr = codes.to_numpy(dtype=np.intp)
     have = np.bincount(codes_arr[positive], minlength=len(levels))
     empty = np.flatnonzero((have == 0) & (counts > 0))
     if empty.size:

@@ -287,6 +287,11 @@ class _Context:
     # calibrated, no small-sample correction: per request and stage, the units without rows in
     # each level (their residuals enter the level variances through their moments)
     absent: tuple[tuple[variance.Absent, ...], ...] | None = None
+    # calibrated, no small-sample correction, with contrasts: per stage, the moments of the
+    # units' G (the contrasts' variances from the pairs' sums, variance.linear_stage_variance)
+    scatter: tuple[variance.UnitScatter, ...] | None = None
+    # per request (contrasts, no small-sample correction) and stage: the pairs' sparse maps
+    pair_maps: tuple[tuple[variance.PairSums, ...], ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -343,12 +348,9 @@ def _block_sums(ctx: _Context, yt: np.ndarray) -> _Sums:
         del prod
     vy = v0 = kvy = kv0 = None
     if ctx.basis is not None and ctx.basis_cells is not None:
-        vy, v0 = _basis_sums(
-            ctx, ctx.basis_cells, layout.row_cell, layout.n_cells, yt, (miss, m_var, m_row)
-        )
+        vy, v0 = _basis_sums(ctx, ctx.basis_cells, layout.n_cells, yt, miss)
     elif ctx.basis is not None and ctx.basis_keys is not None:  # per key, then per cell
-        row_key = np.arange(n) if layout.row_key is None else layout.row_key
-        kvy, kv0 = _basis_sums(ctx, ctx.basis_keys, row_key, k, yt, (miss, m_var, m_row))
+        kvy, kv0 = _basis_sums(ctx, ctx.basis_keys, k, yt, miss)
         vy, v0 = (
             np.moveaxis(
                 group_sum(layout.key_index[1], layout.n_cells, np.moveaxis(a, 1, -1)), -1, 1
@@ -359,31 +361,21 @@ def _block_sums(ctx: _Context, yt: np.ndarray) -> _Sums:
 
 
 def _basis_sums(
-    ctx: _Context,
-    by_group: sparse.csr_array,
-    row_group: np.ndarray,
-    n_groups: int,
-    yt: np.ndarray,
-    missing: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ctx: _Context, by_group: sparse.csr_array, n_groups: int, yt: np.ndarray, miss: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(c, groups, r) ``sum V y`` and ``sum V`` over each group's answered rows (a group: a cell,
     or a key); ``by_group`` (n, groups * r) holds row ``i``'s ``V`` in its group's columns;
-    ``missing``: the (c, n) mask of unanswered values and their (variable, row) indices."""
+    ``miss`` the (c, n) mask of unanswered values."""
     if ctx.basis is None:
         raise DesignError("calibration sums need a calibrated design")
-    miss, m_var, m_row = missing
-    rows_v = ctx.basis.rows
     c, r = yt.shape[0], ctx.basis.rank
-    y0 = np.where(miss, 0.0, yt)
-    vy = (by_group.T @ y0.T).T.reshape(c, n_groups, r)
-    all_v = np.stack([group_sum(row_group, n_groups, rows_v[:, j]) for j in range(r)], axis=-1)
-    v0 = np.broadcast_to(all_v, (c, n_groups, r)).copy()
-    if m_row.size:
-        idx = m_var * n_groups + row_group[m_row]
-        for j in range(r):
-            lost = np.bincount(idx, weights=rows_v[m_row, j], minlength=c * n_groups)
-            v0[:, :, j] -= lost.reshape(c, n_groups)
-    return vy, v0
+    # one sparse product for both: the answered values and the answered indicator
+    both = np.empty((2 * c, yt.shape[1]))
+    np.copyto(both[:c], yt)
+    both[:c][miss] = 0.0
+    np.logical_not(miss, out=both[c:], casting="unsafe")
+    out = (both @ by_group).reshape(2, c, n_groups, r)
+    return out[0], out[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,7 +631,7 @@ def _contrast_block(
         estimate = dom_a.estimate(kind) - dom_b.estimate(kind)
         var = _replicate_variance(ctx, gl, request, sums, yt, estimate)
     else:
-        var = _contrast_variance(ctx, gl, request, sums, (dom_a, dom_b))
+        var = _contrast_variance(ctx, gl, request, sums, levels, (dom_a, dom_b))
     return {
         "estimate": dom_a.estimate(kind),
         "weight_sum": dom_a.wsum,
@@ -655,9 +647,78 @@ def _contrast_variance(
     gl: _GroupLayout,
     request: Request,
     sums: _Sums,
+    levels: _Domain,
     domains: tuple[_Domain, _Domain],
 ) -> np.ndarray:
-    """(c, columns) linearisation variances of the contrasts ``domains[0] - domains[1]``."""
+    """(c, columns) linearisation variances of the contrasts ``domains[0] - domains[1]`` of the
+    ``levels``.
+
+    One pass for every column: the unit totals of a contrast's influence values are linear in
+    the units' per-level sums ``p1 = sum w y``, ``p0 = sum w`` (and, calibrated, their ``G_u``),
+    so every column's variance is a quadratic form of the same per-stratum scatter of those sums
+    (:func:`analysis.survey.variance.linear_stage_variance`); no unit x column grid. Each pair's
+    ``p1`` is taken about its level's mean (``p1 - m_j p0``, a level's own influence values, as
+    the grid has them), so a domain's influence total is ``sum_j (p1 - m_j p0) + (m_j - m_D)
+    p0`` over its levels ``j`` (divided by its weight total) and the forms do not cancel. Small-
+    sample corrections (per-PSU matrices) take the grid (:func:`_contrast_variance_grid`)."""
+    if ctx.correction is not None:
+        return _contrast_variance_grid(ctx, gl, request, sums, domains)
+    design, kind = ctx.design, ctx.kind
+    dom_a, dom_b = domains
+    k1, k0, kc = _take(gl, sums.a1), _take(gl, sums.a0), _take(gl, sums.cnt)
+    n_lev, n_col = len(gl.grouping.levels), request.n_columns
+    if request.contrast == "pair":
+        in_a, in_b = np.zeros((1, n_lev)), np.zeros((1, n_lev))
+        in_a[0, 0] = in_b[0, 1] = 1.0
+    else:  # each level against the others
+        in_a = np.eye(n_lev)
+        in_b = 1.0 - in_a
+    mean = np.nan_to_num(levels.mean) if kind == "mean" else np.zeros_like(levels.s1)  # (c, L)
+    alpha = np.zeros((k1.shape[0], n_col, 2, n_lev))
+    for dom, member, sign in ((dom_a, in_a, 1.0), (dom_b, in_b, -1.0)):
+        if kind == "mean":
+            scale = sign / np.where(dom.wsum != 0, dom.wsum, 1.0)
+            between = mean[:, None, :] - np.nan_to_num(dom.mean)[..., None]  # (c, K, L)
+            alpha[:, :, 1, :] += scale[..., None] * between * member[None]
+        else:  # a total's influence values are w y (no centring, no scaling)
+            scale = np.full_like(dom.wsum, sign)
+        alpha[:, :, 0, :] += scale[..., None] * member[None]
+    basis = ctx.basis
+    b = None
+    if basis is not None:
+        b = dom_a.basis_coefficients(kind, basis) - dom_b.basis_coefficients(kind, basis)
+    var = np.zeros((k1.shape[0], n_col))
+    for s, (stage, pr) in enumerate(zip(ctx.stages, gl.pairs, strict=True)):
+        p = np.empty((k1.shape[0], 2, pr.size))
+        p[:, 1] = _to_pairs(gl, s, k0)
+        np.subtract(_to_pairs(gl, s, k1), mean[:, pr.column] * p[:, 1], out=p[:, 0])
+        present = None
+        calibration = None
+        if basis is not None and b is not None and ctx.scatter is not None:
+            calibration = (ctx.scatter[s], b)
+        elif stage.lonely.any() and design.lonely_psu in ("adjust", "average"):
+            rows = variance.stratum_present(stage, pr, _to_pairs(gl, s, kc))
+            both = rows[..., :2] if request.contrast == "pair" else rows
+            present = both.any(axis=-1, keepdims=True)
+        if ctx.pair_maps is None:
+            raise DesignError("contrasts need their pairs' maps")
+        maps = ctx.pair_maps[ctx.layout.groups.index(gl)][s]
+        var += variance.linear_stage_variance(
+            stage, pr, maps, p, alpha, design.lonely_psu, present,
+            calibration,
+        )  # fmt: skip
+    return var
+
+
+def _contrast_variance_grid(
+    ctx: _Context,
+    gl: _GroupLayout,
+    request: Request,
+    sums: _Sums,
+    domains: tuple[_Domain, _Domain],
+) -> np.ndarray:
+    """:func:`_contrast_variance` on a unit x column grid (dense unit totals): the path of the
+    small-sample corrections, whose per-PSU terms are added to the unit totals."""
     design, kind = ctx.design, ctx.kind
     dom_a, dom_b = domains
     k1, k0, kc = _take(gl, sums.a1), _take(gl, sums.a0), _take(gl, sums.cnt)
@@ -707,6 +768,9 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
     for req, gl in zip(ctx.requests, ctx.layout.groups, strict=True):
         if ctx.basis is not None and ctx.absent is not None and req.contrast is None:
             per_var += (8 + ctx.basis.rank) * sum(pr.size for pr in gl.pairs)
+        elif req.contrast is not None and ctx.correction is None:  # the pairs' scatter
+            rank = 0 if ctx.basis is None else ctx.basis.rank
+            per_var += (10 + 2 * rank) * sum(pr.size for pr in gl.pairs)
         elif dense or req.contrast is not None:
             per_var += 6 * sum(st.n_units for st in ctx.stages) * len(req.grouping.levels)
     if ctx.basis is not None:
@@ -789,9 +853,26 @@ def compute(
             else ()
             for gl, req in zip(layout.groups, requests, strict=True)
         )
+    scatter = None
+    if basis is not None and correction is None and any(r.contrast for r in requests):
+        scatter = tuple(
+            variance.unit_scatter(stage, g_units)
+            for stage, g_units in zip(stages, basis.units, strict=True)
+        )
+    pair_maps = None
+    if replicate is None and correction is None:
+        pair_maps = tuple(
+            tuple(
+                variance.pair_sums(stage, pr, None if scatter is None else scatter[s])
+                for s, (stage, pr) in enumerate(zip(stages, gl.pairs, strict=True))
+            )
+            if req.contrast is not None
+            else ()
+            for gl, req in zip(layout.groups, requests, strict=True)
+        )
     ctx = _Context(
         design, tuple(stages), layout, tuple(requests), kind, deff, replicate, basis, *matrices,
-        correction, absent,
+        correction, absent, scatter=scatter, pair_maps=pair_maps,
     )  # fmt: skip
     out = [Cells.empty(r, v) for r in requests]
     chunk, threads = _block_size(ctx, v)

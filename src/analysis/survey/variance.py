@@ -232,6 +232,12 @@ class Absent:
     count: np.ndarray  # (S, K)
     mean: np.ndarray  # (S, K, r)
     scatter: np.ndarray  # (S, K, r, r)
+    # the pairs in (column, stratum) order (the same for every block of variables): the order,
+    # each column's bounds, the starts of the (column, stratum) runs, and G_u at the sorted pairs
+    order: np.ndarray | None = None
+    col_bounds: np.ndarray | None = None
+    starts: np.ndarray | None = None
+    g_sorted: np.ndarray | None = None
 
 
 def absent_units(stage: Stage, pr: Pairs, g_units: np.ndarray) -> Absent:
@@ -254,7 +260,19 @@ def absent_units(stage: Stage, pr: Pairs, g_units: np.ndarray) -> Absent:
             m = a.mean(axis=0)
             d = a - m
             count[h, k], mean[h, k], scatter[h, k] = a.shape[0], m, d.T @ d
-    return Absent(count, mean, scatter)
+    order, col_bounds, starts = _column_runs(stage, pr)
+    return Absent(count, mean, scatter, order, col_bounds, starts, g_units[pr.unit[order]])
+
+
+def _column_runs(stage: Stage, pr: Pairs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs in (column, stratum) order: the order, each column's bounds in it and the starts
+    of its (column, stratum) runs."""
+    key = pr.column.astype(np.int64) * stage.n_strata + stage.unit_stratum[pr.unit]
+    order = np.argsort(key, kind="stable")
+    key_sorted = key[order]
+    col_bounds = np.searchsorted(key_sorted, np.arange(pr.n_columns + 1) * stage.n_strata)
+    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) if key.size else key
+    return order, col_bounds, starts
 
 
 def calibrated_stage_variance(
@@ -287,16 +305,18 @@ def calibrated_stage_variance(
     # pairs in (column, stratum) order: each column's pairs contiguous (one matrix product for
     # G_u b_k), each (column, stratum) cell a run (its moments by one reduceat)
     key = pr.column.astype(np.int64) * n_strata + stage.unit_stratum[pr.unit]
-    order = np.argsort(key, kind="stable")
-    key_sorted = key[order]
+    if absent.order is None or absent.col_bounds is None or absent.starts is None:
+        order, col_bounds, starts = _column_runs(stage, pr)
+        g_sorted = g_units[pr.unit[order]]
+    else:  # formed once per estimate (absent_units)
+        order, col_bounds, starts = absent.order, absent.col_bounds, absent.starts
+        g_sorted = g_units[pr.unit[order]] if absent.g_sorted is None else absent.g_sorted
     res = t[:, order]
-    col_bounds = np.searchsorted(key_sorted, np.arange(n_col + 1) * n_strata)
     for k in range(n_col):
         lo, hi = col_bounds[k], col_bounds[k + 1]
         if hi > lo:
-            res[:, lo:hi] -= b[:, k, :] @ g_units[pr.unit[order[lo:hi]]].T
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) if key.size else key
-    cell_of_run = key_sorted[starts]  # column * S + stratum
+            res[:, lo:hi] -= b[:, k, :] @ g_sorted[lo:hi].T
+    cell_of_run = key[order[starts]]  # column * S + stratum
     runs = np.diff(np.r_[starts, key.size]).astype(float)
 
     def by_cell(a: np.ndarray) -> np.ndarray:  # (c, runs) -> (c, S, K)
@@ -317,13 +337,187 @@ def calibrated_stage_variance(
     s1 = s1_p + n_a * mean_a
     centre = s1 / n_h
     ss = ss_p + ss_a + n_p * (mean_p - centre) ** 2 + n_a * (mean_a - centre) ** 2
+    return _centred_total(stage, s1, ss, policy, np.ones((c, n_strata, n_col), dtype=bool))
+
+
+def _centred_total(
+    stage: Stage, s1: np.ndarray, ss: np.ndarray, policy: str, pres: np.ndarray
+) -> np.ndarray:
+    """(c, K) stage variance from the strata's sums of unit totals ``s1`` (c, S, K) and their
+    sums of squares about the strata's means ``ss`` (c, S, K; every unit of the stratum counted);
+    lonely strata as ``policy``, ``pres`` (c, S, K) whether the domain has rows in the stratum
+    (for ``adjust`` and ``average``)."""
+    n_h = stage.stratum_size.astype(float)[None, :, None]
     lonely = stage.lonely
     special = bool(lonely.any()) and policy in ("adjust", "average")
-    pres = np.ones((c, n_strata, n_col), dtype=bool)
     if special and policy == "adjust":  # about the scope's grand mean instead
         grand = _lonely_centre(stage, s1, pres)
-        ss[:, lonely, :] += n_h[:, lonely, :] * (centre[:, lonely, :] - grand) ** 2
+        ss[:, lonely, :] += n_h[:, lonely, :] * (s1[:, lonely, :] / n_h[:, lonely, :] - grand) ** 2
     return _policy_total(stage, ss, policy, special, pres if special else None)
+
+
+@dataclass(frozen=True, eq=False)
+class UnitScatter:
+    """Per stratum of one stage of a calibrated design, the moments of the units' ``G_u``: their
+    sums (S, r), centred scatter (S, r, r) and each unit's ``G_u`` less its stratum's mean (U, r)
+    (what :func:`linear_stage_variance` needs of the calibration)."""
+
+    total: np.ndarray
+    scatter: np.ndarray
+    centred: np.ndarray
+
+
+def unit_scatter(stage: Stage, g_units: np.ndarray) -> UnitScatter:
+    """The :class:`UnitScatter` of ``g_units`` (U, r) ``G`` in the strata of ``stage``."""
+    n_strata, r = stage.n_strata, g_units.shape[1]
+    total = group_sum(stage.unit_stratum, n_strata, g_units.T).T.reshape(n_strata, r)
+    mean = total / stage.stratum_size.astype(float)[:, None]
+    centred = g_units - mean[stage.unit_stratum]
+    order = np.argsort(stage.unit_stratum, kind="stable")
+    bounds = np.searchsorted(stage.unit_stratum[order], np.arange(n_strata + 1))
+    scatter = np.zeros((n_strata, r, r))
+    for h in range(n_strata):
+        d = centred[order[bounds[h] : bounds[h + 1]]]
+        scatter[h] = d.T @ d
+    return UnitScatter(total, scatter, centred)
+
+
+@dataclass(frozen=True, eq=False)
+class PairSums:
+    """The sparse maps of :func:`linear_stage_variance` for one stage's pairs, built once per
+    estimate: ``single`` (S L, P1) sums the pairs of units with one pair by (stratum, level) cell;
+    ``multi`` the pairs of the other units (their features are summed densely) and their units'
+    slots; ``spread`` (P, S L r) each pair's ``G_u - mean_h G`` in its cell's columns (None:
+    uncalibrated)."""
+
+    single_pairs: np.ndarray
+    single: sparse.csr_array
+    multi_pairs: np.ndarray
+    multi_units: np.ndarray
+    multi_slot: np.ndarray
+    spread: sparse.csr_array | None
+
+
+def pair_sums(stage: Stage, pr: Pairs, moments: UnitScatter | None = None) -> PairSums:
+    """The :class:`PairSums` of the pairs ``pr`` of ``stage``; ``moments`` of a calibration."""
+    cells = stage.n_strata * pr.n_columns
+    per_unit = np.bincount(pr.unit, minlength=stage.n_units)
+    multi = per_unit[pr.unit] > 1
+    single_pairs = np.flatnonzero(~multi)
+    multi_pairs = np.flatnonzero(multi)
+    units, slot = np.unique(pr.unit[multi_pairs], return_inverse=True)
+    spread = None
+    if moments is not None:
+        r = moments.centred.shape[1]
+        cols = (pr.cell[:, None] * r + np.arange(r)[None, :]).ravel()
+        rows = np.repeat(np.arange(pr.size), r)
+        values = moments.centred[pr.unit].ravel()
+        spread = sparse.csr_array((values, (rows, cols)), shape=(pr.size, cells * r))
+    return PairSums(
+        single_pairs=single_pairs,
+        single=indicator(pr.cell[single_pairs], cells),
+        multi_pairs=multi_pairs,
+        multi_units=units,
+        multi_slot=slot.reshape(-1),
+        spread=spread,
+    )
+
+
+#: A stratum's sum of squares below this share of its terms' (``a' C a + b' C_G b``) is rounding
+#: noise of the quadratic form (the influence values are the calibration's own, e.g. a
+#: calibration variable's share): its variance is 0.
+RESOLUTION = 1e-12
+
+
+def linear_stage_variance(
+    stage: Stage,
+    pr: Pairs,
+    maps: PairSums,
+    p: np.ndarray,
+    alpha: np.ndarray,
+    policy: str,
+    present: np.ndarray | None = None,
+    calibration: tuple[UnitScatter, np.ndarray] | None = None,
+) -> np.ndarray:
+    """:func:`stage_variance` of unit totals that are linear in the units' per-level sums, for
+    many columns at once and without a unit x column grid (contrasts of domains).
+
+    ``p`` (c, F, P): ``F`` sums of each (unit, level) pair ``pr`` (a unit's sums at the levels it
+    has no pair in are 0); ``maps`` from :func:`pair_sums`. Column ``k``'s total of unit ``u`` is
+    ``t_uk = sum_{f, j} alpha[c, k, f, j] p[c, f, (u, j)] - G_u b_k``, ``alpha`` (c, K, F, L),
+    ``calibration = (G, b)`` the moments of the units' ``G`` (:class:`UnitScatter`) and ``b``
+    (c, K, r) (None: no calibration). So per stratum the sum of squares of every column about its
+    mean is a quadratic form ``a' C a`` of the (F L + r) x (F L + r) centred scatter ``C`` of the
+    units' sums and ``G_u``, formed once for all columns: from the pairs (units with one pair add
+    to the diagonal blocks only), the pairs' centred ``G_u`` and the design's scatter of ``G``.
+    Every unit of the stratum counts; ``present`` (c, S, K) whether the column's domains have
+    rows in the stratum (lonely ``adjust``/``average``; None: every stratum), lonely strata as
+    ``policy``. A sum of squares within :data:`RESOLUTION` of its terms is 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        (c, K) variances.
+    """
+    c, n_feat, n_pairs = p.shape
+    n_strata, n_lev, n_col = stage.n_strata, pr.n_columns, alpha.shape[1]
+    m = n_feat * n_lev
+    n_h = stage.stratum_size.astype(float)
+    # per (stratum, level) cell, in one sparse product: the sums of the features and, over the
+    # units with one pair, their products (c, F, F)
+    upper = [(f, g) for f in range(n_feat) for g in range(f, n_feat)]
+    n_single = maps.single_pairs.size
+    stacked = np.empty((c, n_feat + len(upper), n_single))
+    if n_single == n_pairs:  # every unit has one pair (each respondent its own PSU)
+        stacked[:, :n_feat] = p
+    else:
+        np.take(p, maps.single_pairs, axis=2, out=stacked[:, :n_feat])
+    for i, (f, g) in enumerate(upper):
+        np.multiply(stacked[:, f], stacked[:, g], out=stacked[:, n_feat + i])
+    flat_in = stacked.reshape(c * (n_feat + len(upper)), n_single)
+    per_cell = (flat_in @ maps.single.T).reshape(c, -1, n_strata * n_lev)
+    per_cell = per_cell.reshape(c, n_feat + len(upper), n_strata, n_lev)
+    sums = per_cell[:, :n_feat].copy()
+    raw = np.zeros((c, n_strata, n_feat, n_lev, n_feat, n_lev))
+    diag = np.arange(n_lev)
+    for i, (f, g) in enumerate(upper):
+        sq = per_cell[:, n_feat + i]
+        raw[:, :, f, diag, g, diag] += sq
+        if g != f:
+            raw[:, :, g, diag, f, diag] += sq
+    flat = raw.reshape(c, n_strata, m, m)
+    if maps.multi_pairs.size:  # units with pairs in several levels: their features densely
+        mp = maps.multi_pairs
+        dense = np.zeros((c, maps.multi_units.size, n_feat, n_lev))
+        dense[:, maps.multi_slot, :, pr.column[mp]] = np.moveaxis(p[:, :, mp], 2, 0)
+        dense = dense.reshape(c, maps.multi_units.size, m)
+        stratum = stage.unit_stratum[maps.multi_units]
+        for h in np.unique(stratum):
+            d = dense[:, stratum == h]
+            flat[:, h] += np.swapaxes(d, 1, 2) @ d
+            sums[:, :, h, :] += d.sum(axis=1).reshape(c, n_feat, n_lev)
+    sums_f = sums.transpose(0, 2, 1, 3).reshape(c, n_strata, m)
+    a = alpha.reshape(c, n_col, m)
+    scatter = flat - sums_f[..., :, None] * sums_f[..., None, :] / n_h[None, :, None, None]
+    ss = np.einsum("cki,chij,ckj->chk", a, scatter, a, optimize=True)
+    terms = ss.copy()
+    s1 = np.einsum("cki,chi->chk", a, sums_f, optimize=True)
+    if calibration is not None and maps.spread is not None:
+        moments, b = calibration
+        r = b.shape[2]
+        # sum over the pairs of p (G_u - mean_h G) per (stratum, level): one sparse product
+        cross = (maps.spread.T @ p.reshape(c * n_feat, n_pairs).T).T
+        cross = cross.reshape(c, n_feat, n_strata, n_lev, r).transpose(0, 2, 1, 3, 4)
+        cross = cross.reshape(c, n_strata, m, r)
+        ss -= 2.0 * np.einsum("cki,chiq,ckq->chk", a, cross, b, optimize=True)
+        fitted = np.einsum("ckq,hqs,cks->chk", b, moments.scatter, b, optimize=True)
+        ss += fitted
+        terms += fitted
+        s1 -= np.einsum("ckq,hq->chk", b, moments.total, optimize=True)
+    ss = np.where(ss > RESOLUTION * terms, ss, 0.0)  # rounding noise of the form: 0
+    pres = np.ones((c, n_strata, n_col), dtype=bool) if present is None else present
+    pres = np.array(np.broadcast_to(pres, (c, n_strata, n_col)))
+    return _centred_total(stage, s1, ss, policy, pres)
 
 
 # ---------------------------------------------------------------------------------------------
