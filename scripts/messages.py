@@ -23,7 +23,8 @@ from babel.messages.pofile import read_po, write_po
 from analysis import __version__
 from analysis.report import i18n
 
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+#: ``%(name)s`` (gettext, templates) and ``{name}`` (str.format, the YAML word lists)
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{(\w+)\}")
 
 
 def key(msgid: str, context: str | None) -> tuple[str, str | None]:
@@ -58,9 +59,9 @@ def problems(language: str) -> list[str]:
         if not all(forms) or (m.plural is not None and len(forms) < 2):
             out.append(f"{language}: no translation for {m.id!r} ({m.where})")
             continue
-        want = set(PLACEHOLDER.findall(m.id))
+        want = _placeholders(m.id)
         for form in forms:
-            got = set(PLACEHOLDER.findall(form))
+            got = _placeholders(form)
             if got - want or (m.plural is None and want - got):
                 out.append(
                     f"{language}: placeholders of {m.id!r} are {sorted(want)}, "
@@ -70,6 +71,10 @@ def problems(language: str) -> list[str]:
         if k not in source:
             out.append(f"{language}: {path.name} has {k[0]!r}, which the source no longer uses")
     return out
+
+
+def _placeholders(text: str) -> set[str]:
+    return {a or b for a, b in PLACEHOLDER.findall(text)}
 
 
 def add(language: str, path: Path) -> int:

@@ -5,14 +5,16 @@ hides, has the report's headings, frozen headers and a README sheet; the report 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import openpyxl
 import pytest
 
-from analysis.report import workbook
+from analysis.report import i18n, workbook
 
 GAP_ESTIMATES = ("expectation", "performance", "gap", "se", "ci_low", "ci_high", "p_value")
 
@@ -128,3 +130,95 @@ def test_words_cover_every_column_and_sheet_names_are_valid(demo_run):
     assert sorted(c for c in columns if c not in workbook.words()["columns"]) == []
     for spec in workbook.words()["sheets"].values():
         assert len(spec["name"]) <= 31 and not set(spec["name"]) & set(":\\/?*[]")
+
+
+#: headings the same in English and the language (every other heading is translated)
+SAME_HEADINGS = {
+    "de": {"Dimension", "NPS", "Quadrant", "R²", "Segment", "Variable"},
+    "fr": {
+        "Dimension",
+        "Effort",
+        "NPS",
+        "Performance",
+        "Quadrant",
+        "R²",
+        "Segment",
+        "Source",
+        "Variable",
+    },
+}
+#: (README sheet, the gap sheet, its gap and respondents headings, words of the README)
+TRANSLATED = {
+    "de": (
+        "Hinweise",
+        "Lücken nach Merkmal",
+        "Lücke",
+        "Befragte",
+        [
+            "Eine leere Zelle bedeutet",
+            "200 Befragte",
+            "95\u00a0%-Konfidenzintervalle",
+            "Stichprobengewicht 'base_weight'",
+            "Erstellt am",
+        ],
+    ),
+    "fr": (
+        "Lisez-moi",
+        "Écarts par attribut",
+        "Écart",
+        "Répondants",
+        [
+            "Une cellule vide signifie",
+            "200 répondants",
+            "Intervalles de confiance à 95\u00a0%",
+            "poids de sondage 'base_weight'",
+            "Établi le",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+def test_the_workbook_in_german_and_french(demo_run, book, tmp_path, language):
+    """The workbook in the client's language: valid sheet names, translated README and
+    headings, and the very same cells under them as the English workbook's."""
+    sheets = workbook.present_sheets(demo_run.processed)
+    design = SimpleNamespace(weight="base_weight", strata="region", clusters=[])
+    with i18n.using(language):
+        info = workbook.WorkbookInfo(
+            client="demo",
+            title="Harbourline Telecom customer expectations 2026",
+            wave="2026",
+            date=dt.date(2026, 12, 1),
+            design=workbook.design_sentence(design, "raking", "Taylor"),
+            confidence=0.95,
+            min_cell=200,
+        )
+        path = tmp_path / f"report.{language}.xlsx"
+        workbook.build_workbook(demo_run.processed, info).save(path)
+        words = workbook.words()
+    translated = openpyxl.load_workbook(path, read_only=True)
+    readme, gaps, gap, n, readme_words = TRANSLATED[language]
+    names = translated.sheetnames
+    # valid for Excel: at most 31 characters, none of : \ / ? * [ ], unique (Excel ignores case)
+    assert all(len(name) <= 31 and not set(name) & set(":\\/?*[]") for name in names)
+    assert len({name.casefold() for name in names}) == len(names) == len(book.sheetnames)
+    assert names == [readme, *(words["sheets"][s.key]["name"] for s in sheets)]
+    assert gaps in names and set(names) & set(book.sheetnames) <= {"NPS", "Segments", "Trend"}
+    english = workbook._words("en")["columns"]
+    text = "\n".join(
+        str(v) for row in translated[readme].iter_rows(values_only=True) for v in row if v
+    )
+    assert all(w in text for w in readme_words), text
+    assert "A blank cell" not in text and "respondents" not in text
+    assert all(name in text for name in names[1:])  # every sheet is described
+    for sheet, name, en_name in zip(sheets, names[1:], book.sheetnames[1:], strict=True):
+        columns = list(workbook.read_table(demo_run.processed / sheet.csv).columns)
+        rows = list(translated[name].iter_rows(values_only=True))
+        en_rows = sheet_rows(book, en_name)
+        assert rows[0] == tuple(words["columns"][c] for c in columns), name
+        left = [h for h, c in zip(rows[0], columns, strict=True) if h == english[c]]
+        assert set(left) <= SAME_HEADINGS[language], (name, left)
+        assert rows[1:] == en_rows[1:], name  # the numbers (and every other cell) unchanged
+    head = next(translated[gaps].iter_rows(max_row=1, values_only=True))
+    assert gap in head and n in head and "Gap" not in head

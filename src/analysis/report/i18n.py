@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
@@ -135,7 +136,8 @@ _ = gettext
 
 #: where messages are written: the package's Python and the report's templates
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "sections"
+TEMPLATE_ROOT = Path(__file__).resolve().parent / "templates"
+TEMPLATE_DIR = TEMPLATE_ROOT / "sections"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 
 
@@ -151,7 +153,8 @@ class Message:
 
 
 def source_messages() -> list[Message]:
-    """Every message the report's Python and templates ask to be translated, in file order."""
+    """Every message the report's Python, templates and word lists (``templates/**/words.yaml``:
+    every string value) ask to be translated, in file order."""
     from babel.messages.extract import extract
 
     out: list[Message] = []
@@ -171,7 +174,42 @@ def source_messages() -> list[Message]:
                 ids = message if isinstance(message, tuple) else (message, None)
                 where = f"{path.relative_to(PACKAGE_DIR.parent)}:{line}"
                 out.append(Message(ids[0], ids[1], context, where))
+    for path in sorted(TEMPLATE_ROOT.rglob("words.yaml")):
+        for line, text in _yaml_strings(path):
+            out.append(Message(text, None, None, f"{path.relative_to(PACKAGE_DIR.parent)}:{line}"))
     return out
+
+
+def word_list(path: Path) -> Any:
+    """A YAML word list (e.g. ``templates/workbook/words.yaml``: keys are names, every string
+    value is a message) with each value in the active language."""
+    import yaml
+
+    def translated(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: translated(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [translated(v) for v in node]
+        return gettext(node) if isinstance(node, str) else node
+
+    return translated(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def _yaml_strings(path: Path) -> Iterator[tuple[int, str]]:
+    """Every string value of a YAML word list with its line (keys are names, not messages)."""
+    import yaml
+
+    def walk(node: Any) -> Iterator[tuple[int, str]]:
+        if isinstance(node, yaml.MappingNode):
+            for _key, value in node.value:
+                yield from walk(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for value in node.value:
+                yield from walk(value)
+        elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
+            yield node.start_mark.line + 1, node.value
+
+    yield from walk(yaml.compose(path.read_text(encoding="utf-8")))
 
 
 # ---------------------------------------------------------------------------------------------

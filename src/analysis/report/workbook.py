@@ -26,14 +26,13 @@ from typing import Any
 import numpy as np
 import openpyxl
 import pandas as pd
-import yaml
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis import files
-from analysis.report import formatting
+from analysis.report import formatting, i18n
 
 WORDS_FILE = Path(__file__).resolve().parent / "templates" / "workbook" / "words.yaml"
 FILE_NAME = "report.xlsx"
@@ -125,10 +124,16 @@ class WorkbookInfo:
     min_cell: int
 
 
-@cache
 def words() -> dict[str, Any]:
-    """The workbook's words (``templates/workbook/words.yaml``)."""
-    return yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8"))
+    """The workbook's words (``templates/workbook/words.yaml``) in the report's language: each
+    word is a message of the catalogs (:func:`analysis.report.i18n.word_list`)."""
+    return _words(i18n.active())
+
+
+@cache
+def _words(language: str) -> dict[str, Any]:
+    with i18n.using(language):
+        return i18n.word_list(WORDS_FILE)
 
 
 def heading(column: str) -> str:
