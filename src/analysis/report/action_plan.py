@@ -19,7 +19,7 @@ from IPython.display import HTML
 
 from analysis.cx import vocabulary
 from analysis.cx.action_plan import SEP, owner_rows, owners_of
-from analysis.report.formatting import fmt_pct, is_hidden, item_label, missing
+from analysis.report.formatting import fmt_pct, is_hidden, item_label, missing, word
 from analysis.report.templating import check_part, section
 from analysis.report.themes import in_sentence, short_quote
 
@@ -64,7 +64,7 @@ def plan_row(r: pd.Series | dict[str, Any]) -> dict[str, Any]:
         "label": item_label(row),
         "dimension": _text(row.get("dimension")),
         "hidden": is_hidden(row),
-        "priority": _text(row.get("priority")),
+        "priority": word(_text(row.get("priority"))),
         "class_number": _class_number(row.get("priority")),
         "action": row.get("priority") in vocabulary.ACTION_CLASSES,
         "cell": {**row, "p_value": row["p_adjusted"]},
@@ -88,7 +88,7 @@ def owner_view(plan: pd.DataFrame, owner: str) -> dict[str, Any]:
     rows = [plan_row(r) for _, r in mine.iterrows()]
     actions = [r for r in rows if r["action"] and not r["hidden"]]
     return {
-        "name": owner,
+        "name": word(owner) if owner == vocabulary.UNASSIGNED else owner,
         "assigned": owner != vocabulary.UNASSIGNED,
         "rows": rows,
         "actions": actions,
@@ -115,7 +115,7 @@ def action_plan_view(plan: pd.DataFrame, confidence: float) -> dict[str, Any]:
         "owners": owners,
         "quick_wins": wins,
         "unassigned": unassigned,
-        "unassigned_name": vocabulary.UNASSIGNED,
+        "unassigned_name": word(vocabulary.UNASSIGNED),
         "confidence": confidence,
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import HTML
 
+from analysis.report import i18n
 from analysis.report.formatting import (
     DASH,
     is_clear,
@@ -29,7 +30,15 @@ from analysis.report.formatting import (
 )
 from analysis.report.templating import check_part, section
 
-GAP_COLUMNS = ("Respondents", "Expectation", "Performance", "Gap")
+
+def gap_columns() -> list[str]:
+    """The headings of a gap table's figures, in the report's language."""
+    return [
+        i18n.gettext("Respondents"),
+        i18n.gettext("Expectation"),
+        i18n.gettext("Performance"),
+        i18n.gettext("Gap"),
+    ]
 
 
 def verdict(row: Mapping[str, Any], confidence: float) -> str:
@@ -37,8 +46,10 @@ def verdict(row: Mapping[str, Any], confidence: float) -> str:
     if is_hidden(row):
         return DASH
     if not is_clear(row, confidence):
-        return "No clear gap"
-    return "Falls short" if float(row["gap"]) < 0 else "Exceeds expectations"
+        return i18n.gettext("No clear gap")
+    if float(row["gap"]) < 0:
+        return i18n.gettext("Falls short")
+    return i18n.gettext("Exceeds expectations")
 
 
 def _gap_fields(r: pd.Series, confidence: float) -> dict[str, Any]:
@@ -73,7 +84,7 @@ def gap_table(table: pd.DataFrame, confidence: float = 0.95, min_cell: int | Non
     return section(
         "gap_table.html.j2",
         dimensions=dimensions,
-        columns=list(GAP_COLUMNS),
+        columns=gap_columns(),
         confidence=confidence,
         any_hidden=any(is_hidden(r) for _, r in over.iterrows()),
         min_cell=min_cell,
@@ -114,7 +125,7 @@ def dimension_table(
         part=part,
         overall=overall,
         segments=segments,
-        columns=list(GAP_COLUMNS),
+        columns=gap_columns(),
         confidence=confidence,
         any_hidden=seg_hidden or any(r["hidden"] for r in overall),
         min_cell=min_cell,
