@@ -12,6 +12,8 @@ visible text is checked: tags stripped, alt texts and titles of images and chart
 
 from __future__ import annotations
 
+import email
+import email.policy
 import html
 import re
 from pathlib import Path
@@ -19,9 +21,10 @@ from typing import Any
 
 import pytest
 import yaml
-
-from analysis.report import i18n
 from conftest import copy_demo
+
+from analysis.cx import vocabulary
+from analysis.report import formatting, i18n
 
 WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]{4,}")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
@@ -114,6 +117,44 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, s
     return out
 
 
+def test_vocabulary_words_are_translated_where_shown_and_stay_english_in_the_tables():
+    with i18n.using("de"):
+        assert formatting.word(vocabulary.FIX_FIRST) == "Zuerst beheben"
+        assert formatting.group_name({"group": "all", "level": "all"}) == "Alle Kunden"
+        assert formatting.word("") == "" and formatting.word(None) == ""
+    with i18n.using("fr"):
+        assert formatting.word(vocabulary.MONITOR) == "À surveiller"
+    assert vocabulary.FIX_FIRST == "Fix first"  # the value the CSVs store
+    with i18n.using("en"):
+        assert formatting.word(vocabulary.FIX_FIRST) == "Fix first"
+
+
+def test_plurals_and_the_suppression_note_follow_the_language():
+    """ngettext picks the form (French: 0 and 1 singular), plural() writes the number in the
+    language's format; English is as before."""
+    with i18n.using("en"):
+        assert formatting.suppression_note(5).startswith(
+            "– not shown: the group has fewer than 5 respondents,"
+        )
+        assert formatting.suppression_note(1).startswith(
+            "– not shown: the group has fewer than 1 respondent,"
+        )
+        assert formatting.plural(3, "respondent") == "3 respondents"  # the templates' older form
+    with i18n.using("de"):
+        assert "weniger als 1.200 Befragte," in formatting.suppression_note(1200)
+        assert "weniger als 1 Befragten," in formatting.suppression_note(1)
+    with i18n.using("fr"):
+        assert "moins de 1\u202f200 répondants," in formatting.suppression_note(1200)
+        assert "moins de 1 répondant," in formatting.suppression_note(1)
+        n = 0
+        message = i18n.ngettext(
+            "average over %(n)s attribute, from %(low)s to %(high)s",
+            "average over %(n)s attributes, from %(low)s to %(high)s",
+            n,
+        )
+        assert message.startswith("moyenne sur %(n)s attribut,")
+
+
 def test_the_story_finder_sees_english_words():
     """The check can fail: an English sentence of the report's is found in a German story, a
     cognate and the client's words are not."""
@@ -139,3 +180,32 @@ def test_the_story_has_no_english_word_left(reports, language):
     root, report = reports[language]
     left = english_left(report, language, root, f"params/demo-{language}.yaml")
     assert not left, f"{language}: English words in the story: {', '.join(left)}"
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "words"),
+    [
+        ("de", "Ihr Bericht: ", "Ihr Bericht zu den Kundenerwartungen ist beigefügt."),
+        ("fr", "Votre rapport : ", "Votre rapport sur les attentes des clients est joint."),
+    ],
+)
+def test_the_email_is_in_the_clients_language(reports, language, subject, words):
+    """A dry run of ``send``: the client's message and an owner's, in the client's language."""
+    from analysis.ops import deliver
+
+    root, _ = reports[language]
+    params_file = f"params/demo-{language}.yaml"
+    options = deliver.SendOptions(pdf=False, dry_run=True, resend=True)
+    result = deliver.send_client(params_file, root, options)
+    msg = email.message_from_bytes(result.path.read_bytes(), policy=email.policy.default)
+    assert msg["Subject"].startswith(subject)
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    body = msg.get_body(preferencelist=("html",)).get_content()
+    assert words in text and words in body
+    assert f'<html lang="{language}">' in body
+    [owner, *_] = deliver.send_owners(params_file, root, options)
+    owner_msg = email.message_from_bytes(owner.path.read_bytes(), policy=email.policy.default)
+    owner_text = owner_msg.get_body(preferencelist=("plain",)).get_content()
+    assert ("Maßnahmenplan" if language == "de" else "plan d'action") in owner_msg["Subject"]
+    assert ("Kundenbefragung" if language == "de" else "L'enquête auprès des clients") in owner_text
+    assert i18n.active() == i18n.SOURCE  # the language was the send's only

@@ -59,25 +59,6 @@ def variance_method(variance: str, replicates: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the heading of the technical appendix
-
-
-def appendix_heading() -> HTML:
-    """The heading that opens the technical appendix (``id="appendix"``: the story ends there)
-    and its one-line introduction, rendered from ``templates/sections/heading.html.j2``."""
-    return section(
-        "heading.html.j2",
-        level=2,
-        id="appendix",
-        css_class="oi-appendix",
-        title=i18n.gettext("Technical appendix"),
-        intro=i18n.gettext(
-            "How the survey was run and analysed, and the detailed tables behind the story above."
-        ),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # the responses received
 
 

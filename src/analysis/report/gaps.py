@@ -5,9 +5,8 @@ Each function prepares a view model from the result table and renders its templa
 (``templates/sections/gap_table.html.j2``, ``dimension_table.html.j2``; the row cells are macros
 in ``_gaps.html.j2``) into an :class:`IPython.display.HTML` object. A gap is marked clear from
 the estimators' p-value (:func:`analysis.report.formatting.is_clear`); suppressed cells show
-``–``. The part opens with its heading and the gap chart (:func:`gap_chart_section`,
-:func:`analysis.report.plots.gap_chart`); the appendix's gap table has its own heading
-(:func:`detail_heading`), both rendered from ``heading.html.j2``.
+``–``. The gap chart that opens this part is :func:`gap_chart` (drawn by
+:func:`analysis.report.plots.gap_chart`).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 from IPython.display import HTML
-from markupsafe import Markup
 
 from analysis.report import figures, i18n, plots
 from analysis.report.formatting import (
@@ -34,36 +32,15 @@ from analysis.report.formatting import (
 from analysis.report.templating import check_part, section
 
 
-def gap_chart_section(shown: pd.DataFrame, confidence: float = 0.95) -> HTML:
-    """The heading of the "Gaps" part (``id="gaps"``) and the gap chart of the shown gaps
-    (:func:`analysis.report.plots.gap_chart`, with its alt text), in the report's language."""
-    chart = figures.figure_html(
+def gap_chart(shown: pd.DataFrame, confidence: float = 0.95) -> HTML:
+    """The chart that opens the "Gaps" part: every shown gap with its interval
+    (:func:`analysis.report.plots.gap_chart`), its alt text in the report's language."""
+    return figures.figure(
         figures.drawn(plots.gap_chart, shown, confidence=confidence),
         alt=i18n.gettext(
             "Chart of the gap between performance and expectation for each service attribute, "
             "with its confidence interval; the values are in the table below."
         ),
-    )
-    return section(
-        "heading.html.j2",
-        level=2,
-        id="gaps",
-        css_class=None,
-        title=i18n.gettext("Gaps"),
-        intro=None,
-        figure=Markup(chart),
-    )
-
-
-def detail_heading() -> HTML:
-    """The heading of the appendix's gap table (``id="gap-detail"``)."""
-    return section(
-        "heading.html.j2",
-        level=3,
-        id="gap-detail",
-        css_class=None,
-        title=i18n.gettext("The gap of every attribute"),
-        intro=None,
     )
 
 
