@@ -119,7 +119,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, s
 
 def test_vocabulary_words_are_translated_where_shown_and_stay_english_in_the_tables():
     with i18n.using("de"):
-        assert formatting.word(vocabulary.FIX_FIRST) == "Zuerst beheben"
+        assert formatting.word(vocabulary.FIX_FIRST) == "Zuerst angehen"
         assert formatting.group_name({"group": "all", "level": "all"}) == "Alle Kunden"
         assert formatting.word("") == "" and formatting.word(None) == ""
     with i18n.using("fr"):
