@@ -209,3 +209,32 @@ def test_the_email_is_in_the_clients_language(reports, language, subject, words)
     assert ("Maßnahmenplan" if language == "de" else "plan d'action") in owner_msg["Subject"]
     assert ("Kundenbefragung" if language == "de" else "L'enquête auprès des clients") in owner_text
     assert i18n.active() == i18n.SOURCE  # the language was the send's only
+
+
+def test_chart_ticks_are_written_in_the_language_and_keep_their_place():
+    import matplotlib.pyplot as plt
+
+    from analysis.report.chart_style import localise_ticks
+
+    fig, (ax, bars) = plt.subplots(1, 2)
+    ax.plot([-0.5, 1.5], [4.75, 6.5])
+    bars.barh([0, 1], [1, 2])
+    bars.set_yticks([0, 1], ["Bills are accurate", "Staff are courteous"])
+    limits = (ax.get_xlim(), ax.get_ylim())
+    with i18n.using("en"):
+        localise_ticks(fig)
+        fig.canvas.draw()
+    english = [t.get_text() for t in ax.get_yticklabels()]
+    assert "5.00" in english
+    with i18n.using("de"):
+        localise_ticks(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == [t.replace(".", ",") for t in english]
+    xs = [t.get_text() for t in ax.get_xticklabels()]
+    assert any(x.startswith("\u2212") for x in xs) and all("." not in x for x in xs)
+    assert (ax.get_xlim(), ax.get_ylim()) == limits
+    assert [t.get_text() for t in bars.get_yticklabels()] == [
+        "Bills are accurate",
+        "Staff are courteous",
+    ]
+    plt.close(fig)
