@@ -660,7 +660,7 @@ def to_html(
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         exclude_anchor_links=True,
-        language_code=language,  # nbconvert sets resources["language_code"] from this
+        language_code=language,  # nbconvert sets resources["language_code"] from this trait
     )
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY_TAG}), enabled=True
@@ -671,6 +671,7 @@ def to_html(
             "metadata": {"name": title},
             "report_title": title,
             "brand": brand or {},
+            "language_code": language,
         },
     )
     return html
