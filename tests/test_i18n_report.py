@@ -140,6 +140,8 @@ def test_plurals_and_the_suppression_note_follow_the_language():
             "– not shown: the group has fewer than 1 respondent,"
         )
         assert formatting.plural(3, "respondent") == "3 respondents"  # the templates' older form
+    with i18n.using("de"):  # the number in the language's format, other values as given
+        assert formatting.plural(1234, "%(n)s of %(what)s", what="x") == "1.234 of x"
     with i18n.using("de"):
         assert "weniger als 1.200 Befragte," in formatting.suppression_note(1200)
         assert "weniger als 1 Befragten," in formatting.suppression_note(1)

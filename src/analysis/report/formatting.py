@@ -88,9 +88,9 @@ def fmt_date(day: dt.date) -> str:
     return i18n.long_date(day)
 
 
-def plural(n: int, message: str, many: str | None = None) -> str:
-    """``n`` written into the form of a message that ``i18n.ngettext`` chose for it, in the
-    language's number format::
+def plural(n: int, message: str, many: str | None = None, **values: str) -> str:
+    """``n`` (in the language's number format) and ``values`` written into the form of a
+    message that ``i18n.ngettext`` chose for ``n``::
 
         plural(n, i18n.ngettext("%(n)s respondent", "%(n)s respondents", n))  # "1,234 respondents"
 
@@ -98,7 +98,7 @@ def plural(n: int, message: str, many: str | None = None) -> str:
     use ngettext): ``n`` and ``message``, or ``many`` (default: ``message + "s"``) when n != 1.
     """
     if "%(n)s" in message:
-        return message % {"n": fmt_int(n)}
+        return message % {"n": fmt_int(n), **values}
     return f"{fmt_int(n)} {message if n == 1 else (many or message + 's')}"
 
 
@@ -238,7 +238,7 @@ def suppression_note(min_cell: int | None) -> str:
             "let a hidden figure be worked out from the others.",
             min_cell,
         )
-        return text % {"dash": DASH, "n": fmt_int(min_cell)}
+        return plural(min_cell, text, dash=DASH)
     return i18n.gettext(
         "%(dash)s not shown: the group has too few respondents, or showing it would let a hidden "
         "figure be worked out from the others."

@@ -38,6 +38,7 @@ from analysis.report.formatting import (
     level_pct,
     missing,
     overall_rows,
+    plural,
     segment_rows,
     word,
 )
@@ -137,12 +138,16 @@ def _facts(
             {
                 "name": i18n.gettext("Expectations met"),
                 "value": fmt_pct(np.mean(met)),
-                "note": i18n.ngettext(
-                    "average over %(n)s attribute, from %(low)s to %(high)s",
-                    "average over %(n)s attributes, from %(low)s to %(high)s",
+                "note": plural(
                     len(met),
-                )
-                % {"n": fmt_int(len(met)), "low": fmt_pct(min(met)), "high": fmt_pct(max(met))},
+                    i18n.ngettext(
+                        "average over %(n)s attribute, from %(low)s to %(high)s",
+                        "average over %(n)s attributes, from %(low)s to %(high)s",
+                        len(met),
+                    ),
+                    low=fmt_pct(min(met)),
+                    high=fmt_pct(max(met)),
+                ),
             }
         )
     if shown:
