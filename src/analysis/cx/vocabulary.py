@@ -2,6 +2,11 @@
 
 One module decides the words; the analyses write them into their tables, and the report, the
 charts and the email read them from here (never spell them again).
+
+The words stay English in the tables (the CSVs); the report shows them in the client's language.
+Every display word is marked with :func:`_` (a no-op here: ``cx`` knows nothing of the report), so
+the report's message extractor finds it, and the report translates the value where it displays it
+(:func:`analysis.report.formatting.word`).
 """
 
 from __future__ import annotations
@@ -9,10 +14,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+
+def _(message: str) -> str:
+    """Mark ``message`` as a word the report translates where it displays it; returns it as it
+    is (the stored value stays English)."""
+    return message
+
+
 #: The overall rows of every table (``group = level = "all"``).
 ALL = "all"
 #: What the report calls the overall rows (``group == level == "all"``): their display label.
-ALL_LABEL = "All customers"
+ALL_LABEL = _("All customers")
 
 # ---------------------------------------------------------------------------------------------
 # significance
@@ -44,36 +56,36 @@ EXCEEDS = "exceeds"
 UNCLEAR = "unclear"
 
 VERDICT_TEXT = {
-    SHORTFALL: "Clear shortfall",
-    EXCEEDS: "Clearly exceeds",
-    UNCLEAR: "Not clear",
+    SHORTFALL: _("Clear shortfall"),
+    EXCEEDS: _("Clearly exceeds"),
+    UNCLEAR: _("Not clear"),
 }
 
 # ---------------------------------------------------------------------------------------------
 # the priority model (priorities ``priority`` column; METHODS.md, "The priority model"), in
 # ranking order: every class is one unbroken run down each group level's ranking
 
-FIX_FIRST = "Fix first"  # a clear shortfall on an important attribute
-IMPROVE = "Improve"  # a clear shortfall, not important
-MONITOR = "Monitor"  # a shortfall that is not clear
-MAINTAIN = "Maintain"  # no shortfall (gap >= 0)
+FIX_FIRST = _("Fix first")  # a clear shortfall on an important attribute
+IMPROVE = _("Improve")  # a clear shortfall, not important
+MONITOR = _("Monitor")  # a shortfall that is not clear
+MAINTAIN = _("Maintain")  # no shortfall (gap >= 0)
 
 PRIORITY_CLASSES = (FIX_FIRST, IMPROVE, MONITOR, MAINTAIN)
 #: The classes a ``top_priority`` can come from (the clear shortfalls).
 ACTION_CLASSES = (FIX_FIRST, IMPROVE)
 #: The action plan's owner of the attributes the codebook gives no ``owner``.
-UNASSIGNED = "Unassigned"
+UNASSIGNED = _("Unassigned")
 #: An attribute with an action class (Fix first, Improve) and ``effort: low``.
-QUICK_WIN = "Quick win"
+QUICK_WIN = _("Quick win")
 
 # ---------------------------------------------------------------------------------------------
 # importance-performance quadrants (Martilla & James), keyed by
 # (importance at or above the crosshair, performance at or above the crosshair)
 
-CONCENTRATE = "Concentrate here"
-KEEP_UP = "Keep up the good work"
-LOW_PRIORITY = "Low priority"
-OVERKILL = "Possible overkill"
+CONCENTRATE = _("Concentrate here")
+KEEP_UP = _("Keep up the good work")
+LOW_PRIORITY = _("Low priority")
+OVERKILL = _("Possible overkill")
 
 QUADRANTS = {
     (True, False): CONCENTRATE,
@@ -89,19 +101,19 @@ ABOVE = "above"
 BELOW = "below"
 
 VS_AVERAGE_TEXT = {
-    ABOVE: "Clearly above average",
-    BELOW: "Clearly below average",
-    UNCLEAR: "Not clearly different",
+    ABOVE: _("Clearly above average"),
+    BELOW: _("Clearly below average"),
+    UNCLEAR: _("Not clearly different"),
 }
 
 # ---------------------------------------------------------------------------------------------
 # the dual-importance grid, keyed by (stated importance high, derived importance high):
 # (tier, perceived-value tier)
 
-KEY_DRIVER = "Key driver"
-BASIC = "Basic requirement"
-HIDDEN_DRIVER = "Hidden driver (delighter)"
-SECONDARY = "Secondary"
+KEY_DRIVER = _("Key driver")
+BASIC = _("Basic requirement")
+HIDDEN_DRIVER = _("Hidden driver (delighter)")
+SECONDARY = _("Secondary")
 
 TIERS = {
     (True, True): (KEY_DRIVER, "satisfaction"),
@@ -112,10 +124,10 @@ TIERS = {
 
 #: A tier's name when it heads a group of attributes (chart quadrants).
 TIER_PLURAL = {
-    KEY_DRIVER: "Key drivers",
-    BASIC: "Basic requirements",
-    HIDDEN_DRIVER: "Hidden drivers (delighters)",
-    SECONDARY: "Secondary",
+    KEY_DRIVER: _("Key drivers"),
+    BASIC: _("Basic requirements"),
+    HIDDEN_DRIVER: _("Hidden drivers (delighters)"),
+    SECONDARY: _("Secondary"),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -129,8 +141,8 @@ RISES = "rises"  # more of a shortfall for the customers who bring the value
 FALLS = "falls"
 
 SHIFT_TEXT = {
-    RISES: "Rises when weighted by value",
-    FALLS: "Falls when weighted by value",
+    RISES: _("Rises when weighted by value"),
+    FALLS: _("Falls when weighted by value"),
 }
 
 
@@ -159,9 +171,9 @@ RECOMMEND = "recommend"  # likelihood to recommend, i.e. loyalty (codebook ``rec
 #: The outcomes, in the order the drivers table and the report give them.
 DRIVER_OUTCOMES = (OVERALL, RECOMMEND)
 #: What the report calls each outcome inside a sentence.
-OUTCOME_TEXT = {OVERALL: "overall satisfaction", RECOMMEND: "likelihood to recommend"}
+OUTCOME_TEXT = {OVERALL: _("overall satisfaction"), RECOMMEND: _("likelihood to recommend")}
 #: Each outcome's short name (chart legends, table headings).
-OUTCOME_LABEL = {OVERALL: "Satisfaction", RECOMMEND: "Loyalty (recommend)"}
+OUTCOME_LABEL = {OVERALL: _("Satisfaction"), RECOMMEND: _("Loyalty (recommend)")}
 
 
 # the change of a gap since the last wave, beside each gap of the ranked list (report)

@@ -57,7 +57,7 @@ from analysis.ops import pdf as pdf_printer
 from analysis.ops import smtp
 from analysis.ops.smtp import SettingsError, SmtpSettings
 from analysis.report import action_plan as plan_report
-from analysis.report import formatting, templating
+from analysis.report import formatting, i18n, templating
 
 SEND_LOG = "sent.json"  # reports/<client>/sent.json
 OUTBOX = "outbox"  # reports/<client>/outbox/*.eml for --dry-run
@@ -155,22 +155,34 @@ def _rows_line(manifest: Mapping[str, Any]) -> str:
         accepted, received = int(rows["accepted"]), int(rows["received"])
     except (KeyError, TypeError, ValueError):
         return ""
-    line = f"Based on {accepted:,} of {received:,} survey responses"
     excluded = int(rows.get("excluded") or 0)
     rejected = received - accepted - excluded
-    notes = []
-    if excluded:
-        notes.append(
-            f"{excluded:,} were left out by the exclusion rules (previews, unfinished or "
-            "duplicate responses)"
+    values = {
+        "accepted": formatting.fmt_int(accepted),
+        "received": formatting.fmt_int(received),
+        "excluded": formatting.fmt_int(excluded),
+        "rejected": formatting.fmt_int(rejected),
+    }
+    if excluded and rejected:
+        line = i18n.gettext(
+            "Based on %(accepted)s of %(received)s survey responses (%(excluded)s were left out "
+            "by the exclusion rules (previews, unfinished or duplicate responses); %(rejected)s "
+            "did not pass the data checks; all are listed in the report)."
         )
-    if rejected:
-        notes.append(f"{rejected:,} did not pass the data checks")
-    if len(notes) == 1:
-        line += f" ({notes[0]} and are listed in the report)"
-    elif notes:
-        line += f" ({'; '.join(notes)}; all are listed in the report)"
-    return line + "."
+    elif excluded:
+        line = i18n.gettext(
+            "Based on %(accepted)s of %(received)s survey responses (%(excluded)s were left out "
+            "by the exclusion rules (previews, unfinished or duplicate responses) and are listed "
+            "in the report)."
+        )
+    elif rejected:
+        line = i18n.gettext(
+            "Based on %(accepted)s of %(received)s survey responses (%(rejected)s did not pass "
+            "the data checks and are listed in the report)."
+        )
+    else:
+        line = i18n.gettext("Based on %(accepted)s of %(received)s survey responses.")
+    return line % values
 
 
 def _attachment_names(report: Report, pdf: bool, html: bool = True) -> list[str]:
@@ -190,8 +202,8 @@ def _view(report: Report, pdf: bool, html: bool) -> dict[str, Any]:
         "n_short": n_short,
         "n_items": n_items,
         "top": top,
-        "top_heading": "What to fix first (gap = performance - expectation):",
-        "conf": f"{round(_confidence(report) * 100)}%",
+        "top_heading": i18n.gettext("What to fix first (gap = performance - expectation):"),
+        "conf": i18n.percent_text(f"{round(_confidence(report) * 100)}"),
         "attachments": _attachment_names(report, pdf, html),
         "pdf": pdf,
         "html": html or not pdf,
@@ -396,36 +408,39 @@ def send_client(
     opts = options or SendOptions()
     root_path = Path(root).absolute() if root is not None else Path.cwd()
     client = load_client(params_file, root=root_path)
-    recipients = _recipients(client)
-    if not opts.dry_run and settings is None:
-        settings = SmtpSettings.from_env()
-    report = load_report(client)
-    with _send_lock(client):
-        log = read_send_log(client)
-        done = already_sent(log, report.sha256)
-        pending = recipients if opts.resend else [r for r in recipients if r.lower() not in done]
-        if not pending:
-            return SendResult(client.slug, "already-sent", tuple(recipients))
-        _subject(report)  # a bad title stops before the PDF is printed
-        pdf_bytes, warnings = _pdf(report, opts.pdf)
-        sender = settings.sender if settings is not None else _dry_run_sender()
-        msg = build_message(report, pending, sender, pdf_bytes, html=opts.html)
-        if opts.dry_run or settings is None:  # settings are None only for a dry run
-            target = _write_outbox(report, msg)
+    with i18n.using(client.config.report.language):  # the email in the client's language
+        recipients = _recipients(client)
+        if not opts.dry_run and settings is None:
+            settings = SmtpSettings.from_env()
+        report = load_report(client)
+        with _send_lock(client):
+            log = read_send_log(client)
+            done = already_sent(log, report.sha256)
+            pending = (
+                recipients if opts.resend else [r for r in recipients if r.lower() not in done]
+            )
+            if not pending:
+                return SendResult(client.slug, "already-sent", tuple(recipients))
+            _subject(report)  # a bad title stops before the PDF is printed
+            pdf_bytes, warnings = _pdf(report, opts.pdf)
+            sender = settings.sender if settings is not None else _dry_run_sender()
+            msg = build_message(report, pending, sender, pdf_bytes, html=opts.html)
+            if opts.dry_run or settings is None:  # settings are None only for a dry run
+                target = _write_outbox(report, msg)
+                return SendResult(
+                    client.slug, "dry-run", tuple(pending), path=target,
+                    warnings=tuple(warnings), no_pdf=bool(warnings),
+                )  # fmt: skip
+
+            def log_accepted(accepted: list[str], attempt: int) -> None:
+                _log_send(log, report, msg, accepted, attempt, pdf_bytes is not None, opts.html)
+
+            retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
+            delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
             return SendResult(
-                client.slug, "dry-run", tuple(pending), path=target,
-                warnings=tuple(warnings), no_pdf=bool(warnings),
+                client.slug, "sent", delivery.accepted, attempts=delivery.attempts,
+                warnings=(*warnings, *settings.warnings), no_pdf=bool(warnings),
             )  # fmt: skip
-
-        def log_accepted(accepted: list[str], attempt: int) -> None:
-            _log_send(log, report, msg, accepted, attempt, pdf_bytes is not None, opts.html)
-
-        retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
-        delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
-        return SendResult(
-            client.slug, "sent", delivery.accepted, attempts=delivery.attempts,
-            warnings=(*warnings, *settings.warnings), no_pdf=bool(warnings),
-        )  # fmt: skip
 
 
 def _transmit(
@@ -464,7 +479,7 @@ def _subject(report: Report) -> str:
             f"{report.client.params_file}: key 'title' contains a line break or another control "
             "character; the title is the email's subject, one line"
         )
-    return _one_line(f"Your report: {title}")
+    return _one_line(i18n.gettext("Your report: %(title)s") % {"title": title})
 
 
 def _not_all(client: Client, delivery: smtp.Delivery) -> DeliveryError:
@@ -656,7 +671,7 @@ def _owner_view(report: Report, plan: pd.DataFrame, owner: str) -> dict[str, Any
     return {
         "title": report.title,
         "owner": owner,
-        "conf": f"{round(_confidence(report) * 100)}%",
+        "conf": i18n.percent_text(f"{round(_confidence(report) * 100)}"),
         "n_items": view["n_items"],
         "rows": rows,
         "quick_wins": view["quick_wins"],
@@ -682,8 +697,10 @@ def _owner_subject(report: Report, owner: str) -> str:
             f"{report.client.params_file}: key 'report.owners': the owner {owner!r} contains a "
             "line break or another control character; it is part of the email's subject"
         )
+    _subject(report)  # the title is checked
     return _one_line(
-        f"Your action plan ({owner}): {_subject(report).removeprefix('Your report: ')}"
+        i18n.gettext("Your action plan (%(owner)s): %(title)s")
+        % {"owner": owner, "title": report.title.strip()}
     )
 
 
@@ -741,57 +758,62 @@ def send_owners(
     opts = options or SendOptions()
     root_path = Path(root).absolute() if root is not None else Path.cwd()
     client = load_client(params_file, root=root_path)
-    owners = _owner_recipients(client)
-    if not owners:
-        return []
-    if not opts.dry_run and settings is None:
-        settings = SmtpSettings.from_env()
-    report = load_report(client)
-    plan = load_plan(report)
-    for owner in owners:
-        _owner_subject(report, owner)
-    results: list[SendResult] = []
-    with _send_lock(client):
-        log = read_send_log(client)
-        for owner, recipients in owners.items():
-            name = f"{client.slug} ({owner})"
-            done = already_sent(log, report.sha256, owner)
-            pending = (
-                recipients if opts.resend else [r for r in recipients if r.lower() not in done]
-            )
-            if not pending:
-                results.append(SendResult(name, "already-sent", tuple(recipients)))
-                continue
-            sender = settings.sender if settings is not None else _dry_run_sender()
-            msg = build_owner_message(report, plan, owner, pending, sender)
-            if opts.dry_run or settings is None:
-                tag = owner_attachment_name(report, owner).removesuffix(".csv").split("-plan-")[-1]
-                target = _write_outbox(report, msg, tag=tag)
-                results.append(SendResult(name, "dry-run", tuple(pending), path=target))
-                continue
-
-            def log_accepted(
-                accepted: list[str], attempt: int, _msg: EmailMessage = msg, _owner: str = owner
-            ) -> None:
-                _log_send(log, report, _msg, accepted, attempt, False, owner=_owner)
-
-            retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
-            try:
-                delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
-            except DeliveryError as exc:
-                results.append(SendResult(name, "failed", tuple(pending), detail=str(exc),
-                                          exit_code=1))  # fmt: skip
-                continue
-            results.append(
-                SendResult(
-                    name,
-                    "sent",
-                    delivery.accepted,
-                    attempts=delivery.attempts,
-                    warnings=settings.warnings,
+    with i18n.using(client.config.report.language):  # the email in the client's language
+        owners = _owner_recipients(client)
+        if not owners:
+            return []
+        if not opts.dry_run and settings is None:
+            settings = SmtpSettings.from_env()
+        report = load_report(client)
+        plan = load_plan(report)
+        for owner in owners:
+            _owner_subject(report, owner)
+        results: list[SendResult] = []
+        with _send_lock(client):
+            log = read_send_log(client)
+            for owner, recipients in owners.items():
+                name = f"{client.slug} ({owner})"
+                done = already_sent(log, report.sha256, owner)
+                pending = (
+                    recipients if opts.resend else [r for r in recipients if r.lower() not in done]
                 )
-            )
-    return results
+                if not pending:
+                    results.append(SendResult(name, "already-sent", tuple(recipients)))
+                    continue
+                sender = settings.sender if settings is not None else _dry_run_sender()
+                msg = build_owner_message(report, plan, owner, pending, sender)
+                if opts.dry_run or settings is None:
+                    tag = (
+                        owner_attachment_name(report, owner)
+                        .removesuffix(".csv")
+                        .split("-plan-")[-1]
+                    )
+                    target = _write_outbox(report, msg, tag=tag)
+                    results.append(SendResult(name, "dry-run", tuple(pending), path=target))
+                    continue
+
+                def log_accepted(
+                    accepted: list[str], attempt: int, _msg: EmailMessage = msg, _owner: str = owner
+                ) -> None:
+                    _log_send(log, report, _msg, accepted, attempt, False, owner=_owner)
+
+                retry = smtp.Retry(opts.retries, opts.retry_delay, sleep)
+                try:
+                    delivery = _transmit(client, settings, msg, pending, retry, log_accepted)
+                except DeliveryError as exc:
+                    results.append(SendResult(name, "failed", tuple(pending), detail=str(exc),
+                                              exit_code=1))  # fmt: skip
+                    continue
+                results.append(
+                    SendResult(
+                        name,
+                        "sent",
+                        delivery.accepted,
+                        attempts=delivery.attempts,
+                        warnings=settings.warnings,
+                    )
+                )
+        return results
 
 
 def _rel(path: Path, root: Path) -> str:

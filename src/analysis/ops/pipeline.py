@@ -524,7 +524,7 @@ def workbook(client: Client) -> Path:
     (:mod:`analysis.report.workbook`). Call it after the last table is written."""
     # here, not at the top: `outside-in validate` imports this module and needs neither
     # openpyxl nor the report's sections (matplotlib)
-    from analysis.report import about, formatting
+    from analysis.report import about
     from analysis.report import workbook as workbook_mod
 
     cfg = client.config
@@ -540,10 +540,8 @@ def workbook(client: Client) -> Path:
         date=dt.date.today(),
         design=workbook_mod.design_sentence(
             cfg.design,
-            None if cfg.weighting is None else about.CALIBRATION_METHODS[cfg.weighting.method],
-            about.VARIANCE_METHODS[cfg.design.variance].format(
-                replicates=formatting.fmt_int(cfg.design.replicates)
-            ),
+            None if cfg.weighting is None else about.calibration_method(cfg.weighting.method),
+            about.variance_method(cfg.design.variance, cfg.design.replicates),
         ),
         confidence=cfg.analysis.confidence,
         min_cell=cfg.analysis.min_cell,

@@ -24,11 +24,12 @@ from markupsafe import Markup
 from analysis import __version__
 from analysis.config.params import Client
 from analysis.files import file_sha256
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     DASH,
     as_dict,
+    fmt_date,
     fmt_int,
     interval,
     is_hidden,
@@ -38,19 +39,25 @@ from analysis.report.formatting import (
 from analysis.report.templating import section
 from analysis.report.workbook import FILE_NAME as WORKBOOK
 
-CALIBRATION_METHODS = {
-    "rake": "raking",
-    "poststratify": "post-stratification",
-    "linear": "linear calibration",
-}
-#: Where the standard errors come from (params ``design.variance``), in words.
-VARIANCE_METHODS = {
-    "taylor": "Taylor linearisation",
-    "jk1": "jackknife replicates that leave out one sampled group at a time",
-    "jkn": "jackknife replicates that leave out one sampled group at a time",
-    "bootstrap": "{replicates} bootstrap replicates of the sample",
-    "subbootstrap": "{replicates} bootstrap replicates of the sample",
-}
+
+def calibration_method(method: str) -> str:
+    """A calibration method (params ``weighting.method``) in words, in the report's language."""
+    return {
+        "rake": i18n.gettext("raking"),
+        "poststratify": i18n.gettext("post-stratification"),
+        "linear": i18n.gettext("linear calibration"),
+    }[method]
+
+
+def variance_method(variance: str, replicates: int) -> str:
+    """Where the standard errors come from (params ``design.variance``), in words, in the
+    report's language."""
+    if variance == "taylor":
+        return i18n.gettext("Taylor linearisation")
+    if variance in ("jk1", "jkn"):
+        return i18n.gettext("jackknife replicates that leave out one sampled group at a time")
+    return i18n.gettext("%(n)s bootstrap replicates of the sample") % {"n": fmt_int(replicates)}
+
 
 # ---------------------------------------------------------------------------------------------
 # the responses received
@@ -85,7 +92,7 @@ def validation_view(summary: Any) -> dict[str, Any]:
     notes = []
     if detected:
         how = "; ".join(f"{k} {_quoted(v)}" for k, v in detected.items())
-        notes.append(f"File read as: {how}.")
+        notes.append(i18n.gettext("File read as: %(how)s.") % {"how": how})
     return {
         "source": Path(str(s.get("source", ""))).name,
         "received": received,
@@ -145,7 +152,7 @@ def design_view(client: Client, weights: Mapping[str, Any] | None = None) -> dic
         lo, hi = _value(w_sum, "adjustment_min"), _value(w_sum, "adjustment_max")
         calibration = {
             "margins": Path(w.margins).name,
-            "method": CALIBRATION_METHODS[w.method],
+            "method": calibration_method(w.method),
             "adjustment_min": None if hi is None else lo,
             "adjustment_max": None if lo is None else hi,
         }
@@ -169,9 +176,11 @@ def design_view(client: Client, weights: Mapping[str, Any] | None = None) -> dic
 def _variance_text(client: Client) -> str:
     """How the standard errors were computed (``design.variance``), in words."""
     d = client.config.design
-    text = VARIANCE_METHODS[d.variance].format(replicates=fmt_int(d.replicates))
+    text = variance_method(d.variance, d.replicates)
     if d.variance != "taylor" and client.config.weighting is not None:
-        text += ", each weighted to the customer base as the full sample was"
+        return i18n.gettext(
+            "%(method)s, each weighted to the customer base as the full sample was"
+        ) % {"method": text}
     return text
 
 
@@ -186,8 +195,10 @@ def representativeness(table: pd.DataFrame | None) -> HTML:
         return HTML("")
     figure = section_figure(
         lambda layout: plots.representativeness_chart(table, layout=layout),
-        "Bar chart of each group's share of the customer base, of the respondents and of "
-        "the weighted respondents; the values are in the table below.",
+        i18n.gettext(
+            "Bar chart of each group's share of the customer base, of the respondents and of "
+            "the weighted respondents; the values are in the table below."
+        ),
     )
     return section(
         "representativeness.html.j2",
@@ -195,8 +206,11 @@ def representativeness(table: pd.DataFrame | None) -> HTML:
         figure=Markup(figure),
         rows=table.to_dict("records"),
         notes=[
-            "Design weights: the sampling weights only; final weights: after adjusting to the "
-            "customer-base counts (when given). Shares are of respondents with a known value."
+            i18n.gettext(
+                "Design weights: the sampling weights only; final weights: after adjusting to "
+                "the customer-base counts (when given). Shares are of respondents with a known "
+                "value."
+            )
         ],
     )
 
@@ -262,74 +276,103 @@ def reliability_table(table: pd.DataFrame | None) -> HTML:
 # ---------------------------------------------------------------------------------------------
 # glossary and provenance
 
-GLOSSARY = (
-    (
-        "Gap",
-        "Performance minus expectation for a service attribute, in points of the rating scale. "
-        "Negative: we fall short of what customers expect; positive: we do better than they "
-        "expect.",
-    ),
-    (
-        "Expectation",
-        "How much customers expect of an attribute (or how important it is to them), as they "
-        "rated it: their stated importance.",
-    ),
-    ("Performance", "How well customers say we deliver the attribute today."),
-    (
-        "{conf} interval",
-        "The range the true value for the whole customer base most likely lies in, given that "
-        "only a sample was asked ({conf} confidence). Narrow: a precise estimate.",
-    ),
-    (
-        "Clear gap",
-        "A gap whose interval excludes zero, so it is unlikely to be chance. Where many "
-        "attributes or groups are compared at once (priorities, segments, the first page), "
-        "a result is called clear only if it holds after adjusting for multiple testing "
-        "(Benjamini-Hochberg), which keeps chance findings from piling up.",
-    ),
-    (
-        "Weighting",
-        "Giving each respondent the number of customers they stand for, so that groups that "
-        "were sampled less often, or answered less readily, count as much as they should.",
-    ),
-    (
-        "Design effect and effective sample size",
-        "Unequal weights and clustered sampling make a sample less informative than a simple "
-        "random sample of the same size. The effective sample size (Kish) is the size of the "
-        "simple random sample that would be as informative; the design effect is the ratio "
-        "of the two.",
-    ),
-    (
-        "NPS (Net Promoter Score)",
-        "The percentage of customers who would recommend us (9 or 10 out of 10) minus the "
-        "percentage who would not (0 to 6); from −100 to +100.",
-    ),
-    (
-        "Priority",
-        "One class per attribute from one rule (Priorities): Fix first, a clear shortfall on an "
-        "attribute that matters (customers rate it at least as important as the average "
-        "attribute, or it clearly moves their overall satisfaction); Improve, a clear shortfall "
-        "on one that matters less; Monitor, a shortfall that is not clear; Maintain, "
-        "expectations met or exceeded.",
-    ),
-    (
-        "Expectations met",
-        "The share of customers whose performance rating of an attribute is at or above their "
-        "expectation of it.",
-    ),
-    (
-        "Derived importance",
-        "How much an attribute's performance moves overall satisfaction (or likelihood to "
-        "recommend): its share of what the attributes explain together (relative weights, "
-        "Key drivers).",
-    ),
-    (
-        "Suppressed cell",
-        "A result for a group with too few respondents, shown as {dash}: hidden to protect "
-        "respondents and because it would be unreliable; where needed, a neighbouring result "
-        "is hidden too so that it cannot be worked out by subtraction.",
-    ),
-)
+
+def glossary_terms() -> list[tuple[str, str]]:
+    """The glossary's terms and their explanations, in the report's language (``%(conf)s`` for
+    the confidence level, ``%(dash)s`` for the mark of a hidden value)."""
+    return [
+        (
+            i18n.gettext("Gap"),
+            i18n.gettext(
+                "Performance minus expectation for a service attribute, in points of the rating "
+                "scale. Negative: we fall short of what customers expect; positive: we do better "
+                "than they expect."
+            ),
+        ),
+        (
+            i18n.gettext("Expectation"),
+            i18n.gettext(
+                "How much customers expect of an attribute (or how important it is to them), as "
+                "they rated it: their stated importance."
+            ),
+        ),
+        (
+            i18n.gettext("Performance"),
+            i18n.gettext("How well customers say we deliver the attribute today."),
+        ),
+        (
+            i18n.gettext("%(conf)s interval"),
+            i18n.gettext(
+                "The range the true value for the whole customer base most likely lies in, given "
+                "that only a sample was asked (%(conf)s confidence). Narrow: a precise estimate."
+            ),
+        ),
+        (
+            i18n.gettext("Clear gap"),
+            i18n.gettext(
+                "A gap whose interval excludes zero, so it is unlikely to be chance. Where many "
+                "attributes or groups are compared at once (priorities, segments, the first page), "
+                "a result is called clear only if it holds after adjusting for multiple testing "
+                "(Benjamini-Hochberg), which keeps chance findings from piling up."
+            ),
+        ),
+        (
+            i18n.gettext("Weighting"),
+            i18n.gettext(
+                "Giving each respondent the number of customers they stand for, so that groups that"
+                " were sampled less often, or answered less readily, count as much as they should."
+            ),
+        ),
+        (
+            i18n.gettext("Design effect and effective sample size"),
+            i18n.gettext(
+                "Unequal weights and clustered sampling make a sample less informative than a "
+                "simple random sample of the same size. The effective sample size (Kish) is the "
+                "size of the simple random sample that would be as informative; the design effect "
+                "is the ratio of the two."
+            ),
+        ),
+        (
+            i18n.gettext("NPS (Net Promoter Score)"),
+            i18n.gettext(
+                "The percentage of customers who would recommend us (9 or 10 out of 10) minus the "
+                "percentage who would not (0 to 6); from −100 to +100."
+            ),
+        ),
+        (
+            i18n.gettext("Priority"),
+            i18n.gettext(
+                "One class per attribute from one rule (Priorities): Fix first, a clear shortfall "
+                "on an attribute that matters (customers rate it at least as important as the "
+                "average attribute, or it clearly moves their overall satisfaction); Improve, a "
+                "clear shortfall on one that matters less; Monitor, a shortfall that is not clear; "
+                "Maintain, expectations met or exceeded."
+            ),
+        ),
+        (
+            i18n.gettext("Expectations met"),
+            i18n.gettext(
+                "The share of customers whose performance rating of an attribute is at or above "
+                "their expectation of it."
+            ),
+        ),
+        (
+            i18n.gettext("Derived importance"),
+            i18n.gettext(
+                "How much an attribute's performance moves overall satisfaction (or likelihood to "
+                "recommend): its share of what the attributes explain together (relative weights, "
+                "Key drivers)."
+            ),
+        ),
+        (
+            i18n.gettext("Suppressed cell"),
+            i18n.gettext(
+                "A result for a group with too few respondents, shown as %(dash)s: hidden to "
+                "protect respondents and because it would be unreliable; where needed, a "
+                "neighbouring result is hidden too so that it cannot be worked out by subtraction."
+            ),
+        ),
+    ]
 
 
 def glossary(confidence: float = 0.95) -> HTML:
@@ -337,8 +380,8 @@ def glossary(confidence: float = 0.95) -> HTML:
     ``templates/sections/glossary.html.j2``."""
     conf = level_pct(confidence)
     terms = [
-        {"term": term.format(conf=conf), "text": text.format(conf=conf, dash=DASH)}
-        for term, text in GLOSSARY
+        {"term": term % {"conf": conf}, "text": text % {"conf": conf, "dash": DASH}}
+        for term, text in glossary_terms()
     ]
     return section("glossary.html.j2", terms=terms)
 
@@ -355,7 +398,10 @@ def provenance(client: Client) -> HTML:
         digest = file_sha256(path)[:12] if Path(path).is_file() else DASH
         files.append({"role": role, "name": Path(path).name, "digest": digest})
     now = dt.datetime.now().astimezone()
-    when = f"{now.day} {now:%B %Y, %H:%M %Z}"
+    when = i18n.gettext("%(day)s, %(time)s") % {
+        "day": fmt_date(now.date()),
+        "time": f"{now:%H:%M %Z}",
+    }
     book = client.report_dir / WORKBOOK
     workbook = WORKBOOK if book.is_file() else None  # written by the cell before (pipeline)
     return section(

@@ -19,7 +19,8 @@ from IPython.display import HTML
 
 from analysis.cx import vocabulary
 from analysis.cx.action_plan import SEP, owner_rows, owners_of
-from analysis.report.formatting import fmt_pct, is_hidden, item_label, missing
+from analysis.report import i18n
+from analysis.report.formatting import fmt_pct, is_hidden, item_label, missing, word
 from analysis.report.templating import check_part, section
 from analysis.report.themes import in_sentence, short_quote
 
@@ -39,6 +40,17 @@ def _checked(plan: pd.DataFrame) -> pd.DataFrame:
             "analysis.ops.pipeline.action_plan (action_plan.csv)"
         )
     return plan
+
+
+def effort_word(effort: str) -> str:
+    """A codebook ``effort`` (``low``, ``medium``, ``high``) in the report's language; ``""``
+    for none (the plan's CSV keeps the codebook's word)."""
+    words = {
+        "low": i18n.pgettext("effort", "low"),
+        "medium": i18n.pgettext("effort", "medium"),
+        "high": i18n.pgettext("effort", "high"),
+    }
+    return words.get(effort, effort)
 
 
 def _class_number(priority: Any) -> int:
@@ -64,14 +76,14 @@ def plan_row(r: pd.Series | dict[str, Any]) -> dict[str, Any]:
         "label": item_label(row),
         "dimension": _text(row.get("dimension")),
         "hidden": is_hidden(row),
-        "priority": _text(row.get("priority")),
+        "priority": word(_text(row.get("priority"))),
         "class_number": _class_number(row.get("priority")),
         "action": row.get("priority") in vocabulary.ACTION_CLASSES,
         "cell": {**row, "p_value": row["p_adjusted"]},
         "ci_low": row["ci_low"],
         "ci_high": row["ci_high"],
         "share_met": row.get("share_met"),
-        "effort": _text(row.get("effort")),
+        "effort": effort_word(_text(row.get("effort"))),
         "quick_win": str(row.get("quick_win")).lower() == "true",
         "hurt": hurt.split(SEP) if hurt else [],
         "theme": in_sentence(theme) if theme else "",
@@ -88,7 +100,7 @@ def owner_view(plan: pd.DataFrame, owner: str) -> dict[str, Any]:
     rows = [plan_row(r) for _, r in mine.iterrows()]
     actions = [r for r in rows if r["action"] and not r["hidden"]]
     return {
-        "name": owner,
+        "name": word(owner) if owner == vocabulary.UNASSIGNED else owner,
         "assigned": owner != vocabulary.UNASSIGNED,
         "rows": rows,
         "actions": actions,
@@ -115,7 +127,7 @@ def action_plan_view(plan: pd.DataFrame, confidence: float) -> dict[str, Any]:
         "owners": owners,
         "quick_wins": wins,
         "unassigned": unassigned,
-        "unassigned_name": vocabulary.UNASSIGNED,
+        "unassigned_name": word(vocabulary.UNASSIGNED),
         "confidence": confidence,
     }
 

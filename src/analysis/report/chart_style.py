@@ -6,6 +6,7 @@ labels beside or above rows).
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,9 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from analysis.report import i18n
 
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 LABEL_WIDTH = 42  # characters per line of an item label
@@ -128,3 +132,36 @@ def row_labels(ax: Axes, ypos: list[float] | np.ndarray, labels: list[str], lay:
 def strip_spines(ax: Axes, sides: tuple[str, ...] = ("top", "right", "left")) -> None:
     for side in sides:
         ax.spines[side].set_visible(False)
+
+
+_TICK_NUMBER = re.compile(r"^([\u2212-]?)(\d+(?:\.\d+)?)$")
+
+
+def localise_ticks(fig: Figure) -> None:
+    """Write a drawn figure's numeric tick labels in the report's language (``6.50`` ->
+    ``6,50``), leaving text labels (attributes, groups) as they are; nothing changes in
+    English. The ticks are fixed where matplotlib put them."""
+    if i18n.active() == i18n.SOURCE:
+        return
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for axis, get_lim, set_lim in (
+            (ax.xaxis, ax.get_xlim, ax.set_xlim),
+            (ax.yaxis, ax.get_ylim, ax.set_ylim),
+        ):
+            labels = [t.get_text() for t in axis.get_ticklabels()]
+            if not labels or not all(_TICK_NUMBER.match(t) for t in labels if t):
+                continue
+            lim = get_lim()
+            axis.set_ticks(axis.get_ticklocs(), [_localised_number(t) for t in labels])
+            set_lim(lim)  # set_ticks widens the limits to every tick, drawn or not
+
+
+def _localised_number(text: str) -> str:
+    """An English tick number (``−0.50``) with the language's decimal symbol (``−0,50``)."""
+    m = _TICK_NUMBER.match(text)
+    if not m:
+        return text
+    sign, number = m.groups()
+    digits = len(number.partition(".")[2])
+    return sign + i18n.decimal(float(number), digits, grouping=False)

@@ -25,6 +25,7 @@ from matplotlib.text import Text
 from PIL import Image
 
 from analysis.report import templating
+from analysis.report.chart_style import localise_ticks
 
 #: A function drawing a chart for ``layout=`` ``"wide"`` or ``"narrow"``
 #: (:data:`analysis.report.plots.LAYOUTS`), e.g. ``drawn(plots.gap_chart, table)``.
@@ -65,6 +66,7 @@ def render_png(ax: Axes, dpi: int) -> dict[str, Any]:
         ``width`` and ``height`` (image pixels).
     """
     fig = ax.figure
+    localise_ticks(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     text_px = smallest_text_pt(fig) / 72.0 * dpi

@@ -88,9 +88,18 @@ def fmt_date(day: dt.date) -> str:
     return i18n.long_date(day)
 
 
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """``n`` and the noun, singular or plural (``3 respondents``)."""
-    return f"{fmt_int(n)} {one if n == 1 else (many or one + 's')}"
+def plural(n: int, message: str, many: str | None = None, **values: str) -> str:
+    """``n`` (in the language's number format) and ``values`` written into the form of a
+    message that ``i18n.ngettext`` chose for ``n``::
+
+        plural(n, i18n.ngettext("%(n)s respondent", "%(n)s respondents", n))  # "1,234 respondents"
+
+    A ``message`` without ``%(n)s`` is an English noun (the templates' older form, until they
+    use ngettext): ``n`` and ``message``, or ``many`` (default: ``message + "s"``) when n != 1.
+    """
+    if "%(n)s" in message:
+        return message % {"n": fmt_int(n), **values}
+    return f"{fmt_int(n)} {message if n == 1 else (many or message + 's')}"
 
 
 def interval(lo: Any, hi: Any, digits: int = 2) -> str:
@@ -109,6 +118,14 @@ def p_text(p: Any) -> str:
         return DASH
     p = float(p)
     return f"p < {i18n.decimal(0.001, 3)}" if p < 0.001 else f"p = {i18n.decimal(p, 3)}"
+
+
+def word(value: Any) -> str:
+    """A word of :mod:`analysis.cx.vocabulary` (a priority class, a verdict, "All customers")
+    in the report's language; the tables keep the English word. Missing or empty: ``""``."""
+    if missing(value) or not str(value):
+        return ""
+    return i18n.gettext(str(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +152,7 @@ def group_name(row: Mapping[str, Any]) -> str:
     """``All customers`` for an overall row, else ``Segment: value`` in the codebook's display
     names (``group_label``, ``level_label``; the column name and value when a table has none)."""
     if str(row["group"]) == vocabulary.ALL:
-        return vocabulary.ALL_LABEL
+        return word(vocabulary.ALL_LABEL)
     return f"{segment_name(row)}: {level_name(row)}"
 
 
@@ -213,8 +230,16 @@ def is_clear_adjusted(row: Mapping[str, Any], confidence: float) -> bool:
 
 def suppression_note(min_cell: int | None) -> str:
     """What a ``–`` means: too few respondents, or hidden so no figure can be worked out."""
-    few = f"fewer than {plural(min_cell, 'respondent')}" if min_cell else "too few respondents"
-    return (
-        f"{DASH} not shown: the group has {few}, or showing it would let a hidden figure be "
-        "worked out from the others."
-    )
+    if min_cell:
+        text = i18n.ngettext(
+            "%(dash)s not shown: the group has fewer than %(n)s respondent, or showing it would "
+            "let a hidden figure be worked out from the others.",
+            "%(dash)s not shown: the group has fewer than %(n)s respondents, or showing it would "
+            "let a hidden figure be worked out from the others.",
+            min_cell,
+        )
+        return plural(min_cell, text, dash=DASH)
+    return i18n.gettext(
+        "%(dash)s not shown: the group has too few respondents, or showing it would let a hidden "
+        "figure be worked out from the others."
+    ) % {"dash": DASH}

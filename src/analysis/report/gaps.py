@@ -5,7 +5,8 @@ Each function prepares a view model from the result table and renders its templa
 (``templates/sections/gap_table.html.j2``, ``dimension_table.html.j2``; the row cells are macros
 in ``_gaps.html.j2``) into an :class:`IPython.display.HTML` object. A gap is marked clear from
 the estimators' p-value (:func:`analysis.report.formatting.is_clear`); suppressed cells show
-``–``. The gap chart that opens this part is :func:`analysis.report.plots.gap_chart`.
+``–``. The gap chart that opens this part is :func:`gap_chart` (drawn by
+:func:`analysis.report.plots.gap_chart`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import HTML
 
+from analysis.report import figures, i18n, plots
 from analysis.report.formatting import (
     DASH,
     is_clear,
@@ -29,7 +31,27 @@ from analysis.report.formatting import (
 )
 from analysis.report.templating import check_part, section
 
-GAP_COLUMNS = ("Respondents", "Expectation", "Performance", "Gap")
+
+def gap_chart(shown: pd.DataFrame, confidence: float = 0.95) -> HTML:
+    """The chart that opens the "Gaps" part: every shown gap with its interval
+    (:func:`analysis.report.plots.gap_chart`), its alt text in the report's language."""
+    return figures.figure(
+        figures.drawn(plots.gap_chart, shown, confidence=confidence),
+        alt=i18n.gettext(
+            "Chart of the gap between performance and expectation for each service attribute, "
+            "with its confidence interval; the values are in the table below."
+        ),
+    )
+
+
+def gap_columns() -> list[str]:
+    """The headings of a gap table's figures, in the report's language."""
+    return [
+        i18n.gettext("Respondents"),
+        i18n.gettext("Expectation"),
+        i18n.gettext("Performance"),
+        i18n.gettext("Gap"),
+    ]
 
 
 def verdict(row: Mapping[str, Any], confidence: float) -> str:
@@ -37,8 +59,10 @@ def verdict(row: Mapping[str, Any], confidence: float) -> str:
     if is_hidden(row):
         return DASH
     if not is_clear(row, confidence):
-        return "No clear gap"
-    return "Falls short" if float(row["gap"]) < 0 else "Exceeds expectations"
+        return i18n.gettext("No clear gap")
+    if float(row["gap"]) < 0:
+        return i18n.gettext("Falls short")
+    return i18n.gettext("Exceeds expectations")
 
 
 def _gap_fields(r: pd.Series, confidence: float) -> dict[str, Any]:
@@ -73,7 +97,7 @@ def gap_table(table: pd.DataFrame, confidence: float = 0.95, min_cell: int | Non
     return section(
         "gap_table.html.j2",
         dimensions=dimensions,
-        columns=list(GAP_COLUMNS),
+        columns=gap_columns(),
         confidence=confidence,
         any_hidden=any(is_hidden(r) for _, r in over.iterrows()),
         min_cell=min_cell,
@@ -114,7 +138,7 @@ def dimension_table(
         part=part,
         overall=overall,
         segments=segments,
-        columns=list(GAP_COLUMNS),
+        columns=gap_columns(),
         confidence=confidence,
         any_hidden=seg_hidden or any(r["hidden"] for r in overall),
         min_cell=min_cell,

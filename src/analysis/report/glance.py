@@ -23,9 +23,11 @@ from analysis.cx import drivers as cx_drivers
 from analysis.cx import vocabulary
 from analysis.cx.segments import ALL_ITEMS
 from analysis.cx.trend import TrendResult
+from analysis.report import i18n
 from analysis.report.formatting import (
     as_dict,
     flag,
+    fmt_int,
     fmt_num,
     fmt_pct,
     group_name,
@@ -36,7 +38,9 @@ from analysis.report.formatting import (
     level_pct,
     missing,
     overall_rows,
+    plural,
     segment_rows,
+    word,
 )
 from analysis.report.key_drivers import drivers_title
 from analysis.report.templating import section
@@ -109,35 +113,50 @@ def _facts(
     facts = []
     if summary is not None:
         facts.append(
-            {"name": "Customers who answered", "value": f"{as_dict(summary)['accepted']:,}",
-             "note": "weighted to stand for the whole customer base"}
-        )  # fmt: skip
+            {
+                "name": i18n.gettext("Customers who answered"),
+                "value": fmt_int(as_dict(summary)["accepted"]),
+                "note": i18n.gettext("weighted to stand for the whole customer base"),
+            }
+        )
     overall = None if nps is None else next(iter(overall_rows(nps).to_dict("records")), None)
     if overall is not None and not is_hidden(overall, "nps"):
         facts.append(
             {
-                "name": "Net Promoter Score",
+                "name": i18n.gettext("Net Promoter Score"),
                 "value": fmt_num(overall["nps"], 0, signed=True),
-                "note": f"{level_pct(confidence)} interval "
-                + interval(overall["ci_low"], overall["ci_high"], 0),
+                "note": i18n.gettext("%(level)s interval %(interval)s")
+                % {
+                    "level": level_pct(confidence),
+                    "interval": interval(overall["ci_low"], overall["ci_high"], 0),
+                },
             }
         )
     met = [float(r["share_met"]) for r in shown if not missing(r.get("share_met"))]
     if met:
         facts.append(
             {
-                "name": "Expectations met",
+                "name": i18n.gettext("Expectations met"),
                 "value": fmt_pct(np.mean(met)),
-                "note": f"average over {len(met)} attributes, from {fmt_pct(min(met))} to "
-                f"{fmt_pct(max(met))}",
+                "note": plural(
+                    len(met),
+                    i18n.ngettext(
+                        "average over %(n)s attribute, from %(low)s to %(high)s",
+                        "average over %(n)s attributes, from %(low)s to %(high)s",
+                        len(met),
+                    ),
+                    low=fmt_pct(min(met)),
+                    high=fmt_pct(max(met)),
+                ),
             }
         )
     if shown:
         facts.append(
             {
-                "name": "Attributes clearly short",
-                "value": f"{len(short)} of {len(shown)}",
-                "note": "after allowing for the number of attributes tested",
+                "name": i18n.gettext("Attributes clearly short"),
+                "value": i18n.gettext("%(short)s of %(shown)s")
+                % {"short": fmt_int(len(short)), "shown": fmt_int(len(shown))},
+                "note": i18n.gettext("after allowing for the number of attributes tested"),
             }
         )
     return facts
@@ -152,7 +171,8 @@ def _priority_line(
     met = "" if missing(r.get("share_met")) else fmt_pct(r["share_met"])
     return {
         "label": item_label(r),
-        "priority": str(r["priority"]),
+        "priority": word(r["priority"]),
+        "fix_first": str(r["priority"]) == vocabulary.FIX_FIRST,
         "gap": fmt_num(r["gap"], signed=True),
         "met": met,
         "said": said_about(themes, str(r["item"]), k=quotes),
@@ -174,8 +194,10 @@ def _worst(
                 found.append(
                     (float(r["difference"]) / _spread(rows), {
                         "group": group_name(r),
-                        "what": f"average gap {fmt_num(r['gap'], signed=True)} against "
-                        f"{fmt_num(r['gap_rest'], signed=True)} for the other customers",
+                        "what": i18n.gettext(
+                            "average gap %(gap)s against %(rest)s for the other customers"
+                        ) % {"gap": fmt_num(r["gap"], signed=True),
+                             "rest": fmt_num(r["gap_rest"], signed=True)},
                     })
                 )  # fmt: skip
     if nps is not None and "difference" in nps.columns:
@@ -186,8 +208,9 @@ def _worst(
                 found.append(
                     (float(r["difference"]) / _spread(segment_rows(nps)), {
                         "group": group_name(r),
-                        "what": f"NPS {fmt_num(r['nps'], 0, signed=True)} against "
-                        f"{fmt_num(r['nps_rest'], 0, signed=True)} for the other customers",
+                        "what": i18n.gettext("NPS %(nps)s against %(rest)s for the other customers")
+                        % {"nps": fmt_num(r["nps"], 0, signed=True),
+                           "rest": fmt_num(r["nps_rest"], 0, signed=True)},
                     })
                 )  # fmt: skip
     found.sort(key=lambda t: t[0])
@@ -206,25 +229,25 @@ def _contents(
 ) -> list[dict[str, str]]:
     """The report's sections, as the notebook lays them out (the ids of their headings)."""
     entries = [
-        ("priorities", "Priorities: what to fix first"),
+        ("priorities", i18n.gettext("Priorities: what to fix first")),
     ]
     if client.codebook.owners():
-        entries.append(("action-plan", "Action plan: who can fix what"))
-    entries.append(("gaps", "Gaps"))
+        entries.append(("action-plan", i18n.gettext("Action plan: who can fix what")))
+    entries.append(("gaps", i18n.gettext("Gaps")))
     if client.config.analysis.by:
-        entries.append(("gaps-by-segment", "Gaps by segment"))
+        entries.append(("gaps-by-segment", i18n.gettext("Gaps by segment")))
     if client.codebook.value:
-        entries.append(("value", "Who matters most"))
+        entries.append(("value", i18n.gettext("Who matters most")))
     outcomes = cx_drivers.driver_outcomes(client.codebook)
     if outcomes:
         entries.append(("key-drivers", drivers_title(outcomes)))
     if client.codebook.recommend:
-        entries.append(("nps", "Net Promoter Score"))
+        entries.append(("nps", i18n.gettext("Net Promoter Score")))
     if themes is not None and not themes.table.empty:
-        entries.append(("themes", "What customers said"))
+        entries.append(("themes", i18n.gettext("What customers said")))
     if trend is not None:
-        entries.append(("trend", "Change since the last survey"))
+        entries.append(("trend", i18n.gettext("Change since the last survey")))
     if client.config.staff_survey is not None:
-        entries.append(("perception", "What staff believe customers expect"))
-    entries.append(("appendix", "Technical appendix"))
+        entries.append(("perception", i18n.gettext("What staff believe customers expect")))
+    entries.append(("appendix", i18n.gettext("Technical appendix")))
     return [{"id": i, "title": t} for i, t in entries]

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 
+from analysis.report import i18n
 from analysis.report.chart_style import Layout, layout_of, new_axes, plain, plain_text, wrap
 from analysis.report.formatting import (
     DASH,
@@ -83,7 +84,7 @@ def _heatmap_mesh(ax: Axes, values: np.ndarray, where: tuple[float, np.ndarray, 
     cbar = ax.figure.colorbar(
         mesh, ax=ax, shrink=0.8, **({"location": "bottom", "aspect": 30} if lay.above else {})
     )
-    cbar.set_label(wrap("gap (performance − expectation)", lay.xlabel_chars))
+    cbar.set_label(wrap(i18n.gettext("gap (performance − expectation)"), lay.xlabel_chars))
     cbar.outline.set_visible(False)
     plain([cbar.ax.yaxis.label, cbar.ax.xaxis.label])
 

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from analysis.cx import drivers as cx_drivers
 from analysis.cx import vocabulary
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     DASH,
@@ -29,6 +29,7 @@ from analysis.report.formatting import (
     is_hidden,
     item_label,
     missing,
+    word,
 )
 from analysis.report.templating import check_part, section
 
@@ -59,8 +60,12 @@ def _shares(rows: list[pd.Series]) -> list[dict[str, Any]]:
 def drivers_title(outcomes: Sequence[str]) -> str:
     """The section's heading for the outcomes it shows: ``What drives overall satisfaction``,
     ``What drives likelihood to recommend``, or both joined."""
-    words = [vocabulary.OUTCOME_TEXT[o] for o in vocabulary.DRIVER_OUTCOMES if o in outcomes]
-    return "What drives " + " and ".join(words or [vocabulary.OUTCOME_TEXT[vocabulary.OVERALL]])
+    shown = tuple(o for o in vocabulary.DRIVER_OUTCOMES if o in outcomes)
+    if shown == (vocabulary.RECOMMEND,):
+        return i18n.gettext("What drives likelihood to recommend")
+    if len(shown) == 2:
+        return i18n.gettext("What drives overall satisfaction and likelihood to recommend")
+    return i18n.gettext("What drives overall satisfaction")
 
 
 def _block(drivers: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -77,7 +82,7 @@ def model_view(drivers: pd.DataFrame, outcome: str) -> dict[str, Any]:
     (:func:`has_intervals`), ``above`` (the key drivers' ``label, share``), ``n_unclear``,
     ``rows`` (the table's rows by share with their ``label`` and ``verdict`` as text) and
     ``notes`` (plain text)."""
-    text = vocabulary.OUTCOME_TEXT[outcome]
+    text = word(vocabulary.OUTCOME_TEXT[outcome])
     block = _block(drivers, outcome)
     if block.empty or is_hidden(block.iloc[0], "share"):
         return {"outcome": outcome, "text": text, "shown": False}
@@ -88,15 +93,19 @@ def model_view(drivers: pd.DataFrame, outcome: str) -> dict[str, Any]:
         {
             **r.to_dict(),
             "label": item_label(r),
-            "verdict": verdicts.get(str(r["vs_average"]), DASH),
+            "verdict": word(verdicts[str(r["vs_average"])])
+            if str(r["vs_average"]) in verdicts
+            else DASH,
         }
         for _, r in ordered.iterrows()
     ]
     notes = [
-        f"Share: relative weight as a percentage of the explained {text}. "
-        f"Intervals from {_replicates_text(block)}, each weighted as the full "
-        "sample was. Correlation: weighted correlation of the attribute's performance "
-        f"rating with {text}."
+        i18n.gettext(
+            "Share: relative weight as a percentage of the explained %(outcome)s. Intervals from "
+            "%(replicates)s, each weighted as the full sample was. Correlation: weighted "
+            "correlation of the attribute's performance rating with %(outcome)s."
+        )
+        % {"outcome": text, "replicates": _replicates_text(block)}
     ]
     return {
         "outcome": outcome,
@@ -131,8 +140,8 @@ def _contrast(drivers: pd.DataFrame, models: list[dict[str, Any]]) -> dict[str, 
     a, b = (m["outcome"] for m in shown)
     only = [
         {
-            "text": vocabulary.OUTCOME_TEXT[x],
-            "other": vocabulary.OUTCOME_TEXT[y],
+            "text": word(vocabulary.OUTCOME_TEXT[x]),
+            "other": word(vocabulary.OUTCOME_TEXT[y]),
             "labels": [lab for item, lab in above[x].items() if item not in above[y]],
         }
         for x, y in ((a, b), (b, a))
@@ -165,14 +174,18 @@ def drivers_view(
     if not shown:
         return {"title": drivers_title(order), "models": models, "shown": False}
     table = drivers[drivers["outcome"].isin([m["outcome"] for m in shown])]
-    words = " and ".join(m["text"] for m in shown)
+    if len(shown) > 1:
+        alt = i18n.gettext(
+            "Chart of each attribute's share of the explained %(first)s and %(second)s with its "
+            "interval; the values are in the technical appendix."
+        ) % {"first": shown[0]["text"], "second": shown[1]["text"]}
+    else:
+        alt = i18n.gettext(
+            "Chart of each attribute's share of the explained %(outcome)s with its interval; "
+            "the values are in the table below."
+        ) % {"outcome": shown[0]["text"]}
     figure = section_figure(
-        lambda layout: plots.driver_chart(table, confidence=confidence, layout=layout),
-        f"Chart of each attribute's share of the explained {words} with its "
-        "interval; the values are in the technical appendix."
-        if len(shown) > 1
-        else f"Chart of each attribute's share of the explained {words} with its "
-        "interval; the values are in the table below.",
+        lambda layout: plots.driver_chart(table, confidence=confidence, layout=layout), alt
     )
     return {
         "title": drivers_title(order),
@@ -207,7 +220,9 @@ def _replicates_text(drivers: pd.DataFrame) -> str:
     first = drivers.iloc[0]
     reps = first.get("replicates")
     if not has_intervals(drivers):
-        return "no replicates (not available for this sample)"
+        return i18n.gettext("no replicates (not available for this sample)")
     if str(first.get("method") or "") == "bootstrap":
-        return f"{fmt_int(reps)} bootstrap replicates of the sample design"
-    return f"jackknife replicates of the sample design ({fmt_int(reps)})"
+        return i18n.gettext("%(n)s bootstrap replicates of the sample design") % {
+            "n": fmt_int(reps)
+        }
+    return i18n.gettext("jackknife replicates of the sample design (%(n)s)") % {"n": fmt_int(reps)}

@@ -14,7 +14,7 @@ import pandas as pd
 from IPython.display import HTML
 from markupsafe import Markup
 
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     excludes_zero,
@@ -42,13 +42,14 @@ def _overall(nps: pd.DataFrame | None) -> pd.Series | None:
 def _score(r: pd.Series, confidence: float) -> tuple[str, str]:
     """The signed score and ``(95% interval +4 to +20; clearly above zero)``: its interval and
     whether it is clearly different from zero (plain text)."""
-    if excludes_zero(r["ci_low"], r["ci_high"]):
-        judgement = f"clearly {'above' if float(r['nps']) > 0 else 'below'} zero"
+    if not excludes_zero(r["ci_low"], r["ci_high"]):
+        detail = i18n.gettext("(%(level)s interval %(interval)s; not clearly different from zero)")
+    elif float(r["nps"]) > 0:
+        detail = i18n.gettext("(%(level)s interval %(interval)s; clearly above zero)")
     else:
-        judgement = "not clearly different from zero"
-    return fmt_num(r["nps"], 0, signed=True), (
-        f"({level_pct(confidence)} interval {interval(r['ci_low'], r['ci_high'], 0)}; {judgement})"
-    )
+        detail = i18n.gettext("(%(level)s interval %(interval)s; clearly below zero)")
+    values = {"level": level_pct(confidence), "interval": interval(r["ci_low"], r["ci_high"], 0)}
+    return fmt_num(r["nps"], 0, signed=True), detail % values
 
 
 def nps_view(nps: pd.DataFrame, confidence: float, min_cell: int | None) -> dict[str, Any]:
@@ -70,15 +71,19 @@ def nps_view(nps: pd.DataFrame, confidence: float, min_cell: int | None) -> dict
         for _, r in nps.iterrows()
     ]
     notes = [
-        "Groups whose intervals overlap may not really differ; the intervals take the weights "
-        "and the sample design into account."
+        i18n.gettext(
+            "Groups whose intervals overlap may not really differ; the intervals take the "
+            "weights and the sample design into account."
+        )
     ]
     if any(row["hidden"] for row in rows):
         notes.append(suppression_note(min_cell))
     figure = section_figure(
         lambda layout: plots.nps_chart(nps, confidence=confidence, layout=layout),
-        "Chart of the Net Promoter Score of all customers and of each group, with its "
-        "interval; the values are in the table below.",
+        i18n.gettext(
+            "Chart of the Net Promoter Score of all customers and of each group, with its "
+            "interval; the values are in the table below."
+        ),
     )
     return {
         "overall": overall,

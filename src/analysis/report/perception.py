@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import HTML
 
+from analysis.report import i18n
 from analysis.report.formatting import (
     is_clear_adjusted,
     is_hidden,
@@ -62,9 +63,11 @@ def perception_view(table: pd.DataFrame, confidence: float, min_cell: int | None
         r = min(under, key=lambda r: float(r["difference"]))
         worst = {**r.to_dict(), "label": item_label(r)}
     notes = [
-        "Difference = what staff believe customers expect − what customers said they expect "
-        "(weighted). Called clear only if it holds after allowing for the number of attributes "
-        "compared."
+        i18n.gettext(
+            "Difference = what staff believe customers expect − what customers said they "
+            "expect (weighted). Called clear only if it holds after allowing for the number of "
+            "attributes compared."
+        )
     ]
     if len(shown) < len(table):
         notes.append(suppression_note(min_cell))
@@ -86,9 +89,15 @@ def _rows(table: pd.DataFrame, confidence: float) -> list[dict[str, Any]]:
     ordered = table.assign(_order=table["difference"].fillna(float("inf"))).sort_values("_order")
     rows = []
     for _, r in ordered.iterrows():
-        verdict = "No clear difference"
-        if is_clear_adjusted(r, confidence):
-            verdict = "Staff underestimate" if float(r["difference"]) < 0 else "Staff overestimate"
+        clear = is_clear_adjusted(r, confidence)
+        under = clear and float(r["difference"]) < 0
+        verdict = i18n.gettext("No clear difference")
+        if clear:
+            verdict = (
+                i18n.gettext("Staff underestimate") if under else i18n.gettext("Staff overestimate")
+            )
         label, hidden = item_label(r), is_hidden(r, "difference")
-        rows.append({**r.to_dict(), "label": label, "hidden": hidden, "verdict": verdict})
+        rows.append(
+            {**r.to_dict(), "label": label, "hidden": hidden, "verdict": verdict, "under": under}
+        )
     return rows

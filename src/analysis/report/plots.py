@@ -31,6 +31,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from analysis.cx import vocabulary
+from analysis.report import i18n
 from analysis.report.chart_style import (
     DIMENSION_COLOURS,
     LABEL_WIDTH,
@@ -51,7 +52,6 @@ from analysis.report.chart_style import (
 )
 from analysis.report.formatting import (
     excludes_zero,
-    fmt_num,
     group_name,
     is_clear,
     is_clear_adjusted,
@@ -62,6 +62,7 @@ from analysis.report.formatting import (
     overall_rows,
     rows_of,
     shown_rows,
+    word,
 )
 from analysis.report.heatmap import segment_gap_heatmap
 
@@ -156,7 +157,7 @@ def _gap_points(
         hidden = is_hidden(r)
         labels.append(
             wrap(item_label(r), lay.chars)
-            + ("\n(not shown: too few respondents)" if hidden else "")
+            + ("\n" + i18n.gettext("(not shown: too few respondents)") if hidden else "")
         )
         if not hidden:
             interval = (float(r["ci_low"]), float(r["ci_high"]))
@@ -213,15 +214,21 @@ def _gap_axis(
     strip_spines(ax)
     ax.set_xlabel(
         wrap(
-            "Gap = performance − expectation (dot), with its "
-            f"{level_pct(confidence)} confidence interval (line)",
+            i18n.gettext(
+                "Gap = performance − expectation (dot), with its %(level)s confidence interval "
+                "(line)"
+            )
+            % {"level": level_pct(confidence)},
             lay.xlabel_chars,
         )
     )
     short, exceeds = (
-        ("◀ falls short", "exceeds ▶")
+        (i18n.gettext("◀ falls short"), i18n.gettext("exceeds ▶"))
         if lay.above
-        else ("◀ falls short of expectations", "exceeds expectations ▶")
+        else (
+            i18n.gettext("◀ falls short of expectations"),
+            i18n.gettext("exceeds expectations ▶"),
+        )
     )
     for x, text, ha in ((0.0, short, "left"), (1.0, exceeds, "right")):
         ax.text(
@@ -240,7 +247,7 @@ def _gap_legend(ax: Axes, lay: Layout) -> None:
     """Filled (clear) or hollow markers, under the x-axis label (the band headings name the
     dimensions' colours)."""
     handles = [
-        Line2D([], [], color="0.3", marker="o", lw=0, label="clear gap"),
+        Line2D([], [], color="0.3", marker="o", lw=0, label=i18n.gettext("clear gap")),
         Line2D(
             [],
             [],
@@ -249,7 +256,7 @@ def _gap_legend(ax: Axes, lay: Layout) -> None:
             lw=0,
             markerfacecolor="white",
             markeredgewidth=1.8,
-            label="no clear gap",
+            label=i18n.gettext("no clear gap"),
         ),
     ]
     # below the x-axis label: the pad is in font sizes, so it holds for any figure height
@@ -412,9 +419,9 @@ def ipa_chart(
             colour=SINGLE_COLOUR,
             cross=_first_pair(rows, "performance_cross", "importance_cross"),
             quadrants={},  # the priority classes say what to do, not quadrant names
-            xlabel="Performance (mean rating)",
-            ylabel="Importance: expectation (mean rating)",
-            legend=("clear shortfall", "no clear shortfall"),
+            xlabel=i18n.gettext("Performance (mean rating)"),
+            ylabel=i18n.gettext("Importance: expectation (mean rating)"),
+            legend=(i18n.gettext("clear shortfall"), i18n.gettext("no clear shortfall")),
             classes=tuple(rows["priority"].astype(str)) if "priority" in rows.columns else None,
         )
         _quadrant_chart(ax, chart, lay)
@@ -476,13 +483,16 @@ def importance_grid(
             quadrants={}
             if classes is not None
             else {
-                (x, y): vocabulary.TIER_PLURAL[vocabulary.TIERS[(y, x)][0]]
+                (x, y): word(vocabulary.TIER_PLURAL[vocabulary.TIERS[(y, x)][0]])
                 for (y, x) in vocabulary.TIERS
             },
-            xlabel="Derived importance: share of explained "
-            f"{vocabulary.OUTCOME_TEXT[_outcome_of(rows)]} (%)",
-            ylabel="Stated importance: expectation (mean rating)",
-            legend=("clearly above average", "not clearly above average"),
+            xlabel=i18n.gettext("Derived importance: share of explained %(outcome)s (%%)")
+            % {"outcome": word(vocabulary.OUTCOME_TEXT[_outcome_of(rows)])},
+            ylabel=i18n.gettext("Stated importance: expectation (mean rating)"),
+            legend=(
+                i18n.gettext("clearly above average"),
+                i18n.gettext("not clearly above average"),
+            ),
             x_also=(0.0,),
             classes=None
             if classes is None
@@ -528,7 +538,7 @@ def _quadrant_chart(ax: Axes, chart: QuadrantChart, lay: Layout) -> None:
     if chart.classes is not None:
         marker = {"marker": "o", "lw": 0, "ms": 9}
         handles = [
-            Line2D([], [], **marker, color=class_colour(c)[0], label=c)
+            Line2D([], [], **marker, color=class_colour(c)[0], label=word(c))
             for c in vocabulary.PRIORITY_CLASSES
             if c in chart.classes
         ]
@@ -611,7 +621,7 @@ def driver_chart(
             marker = {"marker": "o", "lw": 2.2, "ms": 8}
             leg = ax.legend(
                 handles=[
-                    Line2D([], [], color=c, **marker, label=vocabulary.OUTCOME_LABEL[o])
+                    Line2D([], [], color=c, **marker, label=word(vocabulary.OUTCOME_LABEL[o]))
                     for o, c in zip(outcomes, colours_, strict=True)
                 ],
                 loc="lower right",
@@ -625,19 +635,25 @@ def driver_chart(
             ax.text(
                 avg,
                 -0.9,
-                f" average share {fmt_num(avg, 1)}%",
+                " "
+                + i18n.gettext("average share %(share)s")
+                % {"share": i18n.percent_text(f"{avg:.1f}")},
                 fontsize=lay.text if lay.above else 8.5,
                 color="0.35",
                 va="bottom",
             )
         ax.set_xlim(left=0)
-        what = "explained " + " and ".join(vocabulary.OUTCOME_TEXT[o] for o in outcomes)
-        ax.set_xlabel(
-            wrap(
-                f"Share of {what} (%, relative weights), {level_pct(confidence)} interval",
-                lay.xlabel_chars,
-            )
-        )
+        words = [word(vocabulary.OUTCOME_TEXT[o]) for o in outcomes]
+        if len(words) > 1:
+            xlabel = i18n.gettext(
+                "Share of explained %(first)s and %(second)s (%%, relative weights), %(level)s "
+                "interval"
+            ) % {"first": words[0], "second": words[1], "level": level_pct(confidence)}
+        else:
+            xlabel = i18n.gettext(
+                "Share of explained %(outcome)s (%%, relative weights), %(level)s interval"
+            ) % {"outcome": words[0] if words else "", "level": level_pct(confidence)}
+        ax.set_xlabel(wrap(xlabel, lay.xlabel_chars))
         plain(ax.texts)
     return ax
 
@@ -682,7 +698,7 @@ def nps_chart(
         labels, est, lo, hi = [], [], [], []
         for _, r in nps.iterrows():
             h = is_hidden(r, "nps")
-            labels.append(group_name(r) + (" (not shown: too few)" if h else ""))
+            labels.append(group_name(r) + (" " + i18n.gettext("(not shown: too few)") if h else ""))
             est.append(np.nan if h else float(r["nps"]))
             lo.append(np.nan if h else float(r["ci_low"]))
             hi.append(np.nan if h else float(r["ci_high"]))
@@ -695,7 +711,8 @@ def nps_chart(
         ax.set_xlim(max(lo_x, -100), min(hi_x, 100))
         ax.set_xlabel(
             wrap(
-                f"Net Promoter Score (−100 to +100), {level_pct(confidence)} interval",
+                i18n.gettext("Net Promoter Score (−100 to +100), %(level)s interval")
+                % {"level": level_pct(confidence)},
                 lay.xlabel_chars,
             )
         )
@@ -739,8 +756,11 @@ def trend_chart(
         ax.axvline(0, color="0.25", lw=1.0, zorder=1)
         ax.set_xlabel(
             wrap(
-                f"Change in gap since the previous survey, {level_pct(confidence)} interval "
-                "(positive: the gap narrowed or performance pulled ahead)",
+                i18n.gettext(
+                    "Change in gap since the previous survey, %(level)s interval (positive: the "
+                    "gap narrowed or performance pulled ahead)"
+                )
+                % {"level": level_pct(confidence)},
                 lay.xlabel_chars,
             )
         )
@@ -811,7 +831,7 @@ def trend_waves_chart(
             ax.set_xticks(waves["wave_order"].to_numpy(), waves["wave_label"].astype(str).tolist())
             strip_spines(ax, ("top", "right"))
             ax.legend(fontsize=lay.text, frameon=False, loc="best")
-        axes[0].set_ylabel(wrap("Gap (performance − expectation)", lay.xlabel_chars))
+        axes[0].set_ylabel(wrap(i18n.gettext("Gap (performance − expectation)"), lay.xlabel_chars))
     return axes[0]
 
 
@@ -833,9 +853,9 @@ def representativeness_chart(
     matplotlib.axes.Axes
     """
     series = [
-        ("population_share", "Customer base"),
-        ("sample_share", "Respondents (unweighted)"),
-        ("weighted_share", "Respondents, weighted"),
+        ("population_share", i18n.gettext("Customer base")),
+        ("sample_share", i18n.gettext("Respondents (unweighted)")),
+        ("weighted_share", i18n.gettext("Respondents, weighted")),
     ]
     series = [(c, n) for c, n in series if table[c].notna().any()]
     lay = layout_of(layout)
@@ -862,7 +882,7 @@ def representativeness_chart(
         row_labels(ax, y, labels, lay)
         ax.set_ylim(len(table) - 0.5, -0.5)
         ax.tick_params(axis="y", length=0)
-        ax.set_xlabel("Share (%)")
+        ax.set_xlabel(i18n.gettext("Share (%)"))
         ax.grid(axis="x", color="0.92", lw=0.8)
         ax.set_axisbelow(True)
         strip_spines(ax)
@@ -946,7 +966,7 @@ def theme_chart(
             ax.text(
                 high,
                 y,
-                f"  {fmt_num(100 * share, 0)}%",
+                "  " + i18n.percent_text(f"{100 * share:.0f}"),
                 fontsize=lay.text if lay.above else 8.5,
                 color="0.2",
                 va="center",
@@ -957,8 +977,10 @@ def theme_chart(
         plain(ax.texts)
         ax.set_xlabel(
             wrap(
-                "Share of customers raising the theme in their comment (%), "
-                f"{level_pct(confidence)} interval",
+                i18n.gettext(
+                    "Share of customers raising the theme in their comment (%%), %(level)s interval"
+                )
+                % {"level": level_pct(confidence)},
                 lay.xlabel_chars,
             )
         )

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from analysis.cx import drivers as cx_drivers
 from analysis.cx import vocabulary
 from analysis.cx.trend import TrendResult, current_rows
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     flag,
@@ -29,19 +29,24 @@ from analysis.report.formatting import (
     is_hidden,
     item_label,
     overall_rows,
+    word,
 )
 from analysis.report.templating import section
 from analysis.report.themes import ThemeTables, said_about
 
-#: What each priority class means, in ranking order (cx/priorities.py gives the rule).
-PRIORITY_MEANING = {
-    vocabulary.FIX_FIRST: "falls clearly short on an attribute that matters: customers rate "
-    "it at least as important as the average attribute, or it clearly moves their overall "
-    "satisfaction",
-    vocabulary.IMPROVE: "falls clearly short on an attribute that matters less",
-    vocabulary.MONITOR: "falls short, but not clearly: it could be chance",
-    vocabulary.MAINTAIN: "meets or exceeds what customers expect",
-}
+
+def priority_meaning() -> dict[str, str]:
+    """What each priority class means, in ranking order (cx/priorities.py gives the rule), in
+    the report's language."""
+    return {
+        vocabulary.FIX_FIRST: i18n.gettext(
+            "falls clearly short on an attribute that matters: customers rate it at least as "
+            "important as the average attribute, or it clearly moves their overall satisfaction"
+        ),
+        vocabulary.IMPROVE: i18n.gettext("falls clearly short on an attribute that matters less"),
+        vocabulary.MONITOR: i18n.gettext("falls short, but not clearly: it could be chance"),
+        vocabulary.MAINTAIN: i18n.gettext("meets or exceeds what customers expect"),
+    }
 
 
 def priorities_section(
@@ -71,9 +76,11 @@ def priorities_section(
         ipa = Markup(
             section_figure(
                 lambda layout: plots.ipa_chart(ranked, layout=layout),
-                "Importance-performance chart: each attribute's expectation against its "
-                "performance, numbered by priority rank and coloured by priority; the values "
-                "are in the list below.",
+                i18n.gettext(
+                    "Importance-performance chart: each attribute's expectation against its "
+                    "performance, numbered by priority rank and coloured by priority; the "
+                    "values are in the list below."
+                ),
             )
         )
     counts = {c: sum(r.get("priority") == c for r in shown) for c in vocabulary.PRIORITY_CLASSES}
@@ -81,7 +88,8 @@ def priorities_section(
         "priorities.html.j2",
         k=len(over),
         classes=[
-            {"name": c, "meaning": m, "count": counts[c]} for c, m in PRIORITY_MEANING.items()
+            {"name": word(c), "meaning": m, "count": counts[c]}
+            for c, m in priority_meaning().items()
         ],
         ipa_figure=ipa,
         rows=[_ranked_row(r, moved.get(str(r["item"]))) for _, r in over.iterrows()],
@@ -91,7 +99,7 @@ def priorities_section(
         if drivers is not None
         else None,
         confidence=confidence,
-        outcome_text=vocabulary.OUTCOME_TEXT[outcome],
+        outcome_text=word(vocabulary.OUTCOME_TEXT[outcome]),
         any_hidden=any(is_hidden(r) for _, r in over.iterrows()),
         min_cell=min_cell,
         said=_said(over, themes),
@@ -123,9 +131,9 @@ def changes_since_last(trend: TrendResult | None, confidence: float) -> dict[str
     for _, r in overall_rows(current_rows(trend.table)).iterrows():
         if is_hidden(r, "change") or not is_clear_adjusted(r, confidence):
             continue
-        word = vocabulary.NARROWED if float(r["change"]) > 0 else vocabulary.WIDENED
-        arrow = vocabulary.CHANGE_ARROWS[word]
-        out[str(r["item"])] = {"word": word, "arrow": arrow, "change": float(r["change"])}
+        change = vocabulary.NARROWED if float(r["change"]) > 0 else vocabulary.WIDENED
+        arrow = vocabulary.CHANGE_ARROWS[change]
+        out[str(r["item"])] = {"word": change, "arrow": arrow, "change": float(r["change"])}
     return out
 
 
@@ -148,7 +156,7 @@ def _ranked_row(r: pd.Series, moved: dict[str, Any] | None = None) -> dict[str, 
         "label": item_label(row),
         "dimension": row["dimension"],
         "hidden": is_hidden(row),
-        "priority": row.get("priority"),
+        "priority": word(row.get("priority")),
         "class_number": _class_number(row.get("priority")),
         "cell": {**row, "p_value": row["p_adjusted"]},
         "ci_low": row["ci_low"],
@@ -177,7 +185,9 @@ def _dual_importance(drivers: pd.DataFrame, ranked: pd.DataFrame) -> dict[str, A
         lambda layout: plots.importance_grid(
             drivers, numbers=numbers, layout=layout, classes=classes
         ),
-        "Stated against derived importance of each attribute, numbered by priority rank and "
-        "coloured by priority.",
+        i18n.gettext(
+            "Stated against derived importance of each attribute, numbered by priority rank "
+            "and coloured by priority."
+        ),
     )
     return {"figure": Markup(figure)}

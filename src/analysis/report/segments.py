@@ -20,7 +20,7 @@ from IPython.display import HTML
 from markupsafe import Markup
 
 from analysis.cx import vocabulary
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import figure
 from analysis.report.formatting import (
     is_clear_adjusted,
@@ -113,8 +113,10 @@ def segment_section(
         )
     heatmap = figure(
         lambda layout: plots.segment_gap_heatmap(table, confidence=confidence, layout=layout),
-        alt="Heatmap of the gap of each service attribute in each customer group; "
-        "the values are in the tables below.",
+        alt=i18n.gettext(
+            "Heatmap of the gap of each service attribute in each customer group; the values "
+            "are in the tables below."
+        ),
         dpi=120,
     ).data
     return section("segment_section.html.j2", heatmap=Markup(heatmap))
@@ -187,9 +189,10 @@ def _contrast_row(r: pd.Series, confidence: float) -> dict[str, Any]:
     if hidden:
         verdict = None
     elif is_clear_adjusted(r, confidence):
-        verdict = "Clearly worse" if float(r["difference"]) < 0 else "Clearly better"
+        worse = float(r["difference"]) < 0
+        verdict = i18n.gettext("Clearly worse") if worse else i18n.gettext("Clearly better")
     else:
-        verdict = "No clear difference"
+        verdict = i18n.gettext("No clear difference")
     return {
         "level": level_name(r),
         "n": r["n"],

@@ -11,9 +11,11 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
+from babel.dates import format_interval
 from IPython.display import HTML
 
 from analysis.config.params import Client
+from analysis.report import i18n
 from analysis.report.formatting import (
     as_dict,
     fmt_date,
@@ -46,9 +48,12 @@ def fieldwork_dates(clean: pd.DataFrame | None) -> tuple[dt.date, dt.date] | Non
 
 
 def _date_range(first: dt.date, last: dt.date) -> str:
-    """Fieldwork days as plain text: ``4–19 May 2026``, ``2 March – 3 April 2026``."""
+    """Fieldwork days as plain text: ``4–19 May 2026``, ``2 March – 3 April 2026`` (other
+    languages as Babel writes an interval of days: ``4.–19. Mai 2026``)."""
     if first == last:
         return fmt_date(first)
+    if i18n.active() != i18n.SOURCE:
+        return format_interval(first, last, "yMMMMd", locale=i18n.locale())
     if (first.year, first.month) == (last.year, last.month):
         return f"{first.day}–{last.day} {last:%B %Y}"
     if first.year == last.year:
@@ -69,15 +74,19 @@ def cover(client: Client, summary: Any | None = None, clean: pd.DataFrame | None
     facts = []
     dates = fieldwork_dates(clean)
     if dates is not None:
-        facts.append({"label": "Fieldwork", "value": _date_range(*dates)})
+        facts.append({"label": i18n.gettext("Fieldwork"), "value": _date_range(*dates)})
     if summary is not None:
         accepted = fmt_int(as_dict(summary).get("accepted"))
-        facts.append({"label": "Respondents analysed", "value": accepted})
+        facts.append({"label": i18n.gettext("Respondents analysed"), "value": accepted})
         excluded = int(as_dict(summary).get("excluded") or 0)
         if excluded:
-            why = "previews, unfinished or duplicate responses: see About the survey"
-            facts.append({"label": "Responses left out", "value": f"{fmt_int(excluded)} ({why})"})
-    facts.append({"label": "Service attributes rated", "value": fmt_int(len(cb.items))})
+            value = i18n.gettext(
+                "%(n)s (previews, unfinished or duplicate responses: see About the survey)"
+            ) % {"n": fmt_int(excluded)}
+            facts.append({"label": i18n.gettext("Responses left out"), "value": value})
+    facts.append(
+        {"label": i18n.gettext("Service attributes rated"), "value": fmt_int(len(cb.items))}
+    )
     dims = list(dict.fromkeys(i.dimension for i in cb.items))
-    facts.append({"label": "Dimensions", "value": fmt_int(len(dims))})
+    facts.append({"label": i18n.gettext("Dimensions"), "value": fmt_int(len(dims))})
     return section("cover.html.j2", title=client.config.title, today=dt.date.today(), facts=facts)

@@ -20,7 +20,7 @@ import pandas as pd
 from IPython.display import HTML
 from markupsafe import Markup
 
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     fmt_pct,
@@ -166,9 +166,11 @@ def themes_view(
         )
     figure = section_figure(
         lambda layout: plots.theme_chart(table, confidence=confidence, layout=layout),
-        "Chart of the share of customers raising each theme in their comments, with its "
-        "interval; each share is written beside it, and the technical appendix has them in "
-        "a table.",
+        i18n.gettext(
+            "Chart of the share of customers raising each theme in their comments, with its "
+            "interval; each share is written beside it, and the technical appendix has them "
+            "in a table."
+        ),
     )
     coded = _first_value(over, "coded_share")
     return {

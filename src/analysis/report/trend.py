@@ -16,7 +16,7 @@ from IPython.display import HTML
 from markupsafe import Markup
 
 from analysis.cx.trend import TrendResult, current_rows
-from analysis.report import plots
+from analysis.report import i18n, plots
 from analysis.report.figures import section_figure
 from analysis.report.formatting import (
     is_clear_adjusted,
@@ -66,8 +66,10 @@ def trend_facts(result: TrendResult | None, confidence: float) -> list[Markup]:
 def _verdict(r: pd.Series, confidence: float) -> str:
     """``Improved``, ``Worsened`` or ``No clear change`` (BH-adjusted)."""
     if is_clear_adjusted(r, confidence):
-        return "Improved" if float(r["change"]) > 0 else "Worsened"
-    return "No clear change"
+        if float(r["change"]) > 0:
+            return i18n.gettext("Improved")
+        return i18n.gettext("Worsened")
+    return i18n.gettext("No clear change")
 
 
 def trend_view(result: TrendResult, confidence: float, min_cell: int | None) -> dict[str, Any]:
@@ -91,15 +93,19 @@ def trend_view(result: TrendResult, confidence: float, min_cell: int | None) -> 
     ]
     figure = section_figure(
         lambda layout: plots.trend_chart(trend, confidence=confidence, layout=layout),
-        "Chart of the change in each attribute's gap since the previous survey, with its "
-        "interval; the values are in the table below.",
+        i18n.gettext(
+            "Chart of the change in each attribute's gap since the previous survey, with its "
+            "interval; the values are in the table below."
+        ),
     )
     waves_figure = ""
     if len(result.waves) > 2:
         waves_figure = section_figure(
             lambda layout: plots.trend_waves_chart(result.table, layout=layout),
-            "Charts of each attribute's gap in every survey, one chart per dimension; the "
-            "changes are in the table below.",
+            i18n.gettext(
+                "Charts of each attribute's gap in every survey, one chart per dimension; the "
+                "changes are in the table below."
+            ),
         )
     return {
         "waves_figure": Markup(waves_figure),

@@ -17,6 +17,7 @@ from IPython.display import HTML
 
 from analysis.cx.value import ValueResult
 from analysis.cx.vocabulary import FALLS, RISES, SEVERAL_RANKS, SHIFT_TEXT
+from analysis.report import i18n
 from analysis.report.formatting import (
     group_name,
     is_hidden,
@@ -24,6 +25,7 @@ from analysis.report.formatting import (
     overall_rows,
     segment_rows,
     suppression_note,
+    word,
 )
 from analysis.report.templating import section
 
@@ -59,7 +61,7 @@ def value_view(result: ValueResult, confidence: float, min_cell: int | None) -> 
             **r.to_dict(),
             "label": item_label(r),
             "hidden": is_hidden(r, "value_gap"),
-            "shift_text": SHIFT_TEXT.get(r["shift"], ""),
+            "shift_text": word(SHIFT_TEXT.get(r["shift"], "")),
         }
         for _, r in items.iterrows()
     ]
@@ -69,9 +71,11 @@ def value_view(result: ValueResult, confidence: float, min_cell: int | None) -> 
         if not vo.empty and not is_hidden(vo.iloc[0], "value_nps"):
             vn = vo.iloc[0].to_dict()
     notes = [
-        "Value-weighted figures count each customer in proportion to their value (as well as the "
-        "survey weight); customers with no value recorded are left out of them. Rank 1 is the "
-        "largest shortfall."
+        i18n.gettext(
+            "Value-weighted figures count each customer in proportion to their value (as well "
+            "as the survey weight); customers with no value recorded are left out of them. "
+            "Rank 1 is the largest shortfall."
+        )
     ]
     if any(s["hidden"] for s in segments) or any(i["hidden"] for i in item_rows):
         notes.append(suppression_note(min_cell))

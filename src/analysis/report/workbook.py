@@ -166,7 +166,7 @@ def design_sentence(design: Any, calibration: str | None, variance: str) -> str:
     """The design and weights in a sentence or two (``words.yaml``'s ``readme.design``), from
     the params' ``design`` block (:class:`analysis.config.params.DesignConfig`), the
     calibration method in the report's words (None: not calibrated) and where the standard
-    errors come from, in the report's words (:data:`analysis.report.about.VARIANCE_METHODS`)."""
+    errors come from, in the report's words (:func:`analysis.report.about.variance_method`)."""
     w = words()["readme"]["design"]
     parts = [w["weighted" if design.weight else "srs"].format(weight=design.weight)]
     if design.strata:
