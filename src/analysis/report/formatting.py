@@ -88,18 +88,13 @@ def fmt_date(day: dt.date) -> str:
     return i18n.long_date(day)
 
 
-def plural(n: int, message: str, many: str | None = None, **values: str) -> str:
+def plural(n: int, message: str, **values: str) -> str:
     """``n`` (in the language's number format) and ``values`` written into the form of a
     message that ``i18n.ngettext`` chose for ``n``::
 
         plural(n, i18n.ngettext("%(n)s respondent", "%(n)s respondents", n))  # "1,234 respondents"
-
-    A ``message`` without ``%(n)s`` is an English noun (the templates' older form, until they
-    use ngettext): ``n`` and ``message``, or ``many`` (default: ``message + "s"``) when n != 1.
     """
-    if "%(n)s" in message:
-        return message % {"n": fmt_int(n), **values}
-    return f"{fmt_int(n)} {message if n == 1 else (many or message + 's')}"
+    return message % {"n": fmt_int(n), **values}
 
 
 def interval(lo: Any, hi: Any, digits: int = 2) -> str:

@@ -65,7 +65,6 @@ def _environment(language: str) -> jinja2.Environment:
         DASH=formatting.DASH,
         MINUS=formatting.MINUS,
         interval=formatting.interval,
-        plural=formatting.plural,
         is_hidden=formatting.is_hidden,
         is_clear=formatting.is_clear,
         suppression_text=formatting.suppression_note,
