@@ -138,7 +138,11 @@ def _moments(
         mc, xc, wc = m[rows], xm[rows], block(rows)
         for acc, prod in zip(sums, products(mc, xc, upper), strict=True):
             acc += wc @ prod
-        count += (mc * (wc[0] != 0)[:, None]).T @ mc
+        weighted = wc[0] != 0
+        if pairwise:
+            count += (mc * weighted[:, None]).T @ mc
+        else:  # the same rows for every pair: a count (exact, as the product's integer sums)
+            count += np.count_nonzero(weighted & (mc[:, 0] > 0))
     s, sx, sxx, sx2 = _per_pair(sums, n_sets, p, pairwise)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = sx / s  # mean of j among the rows answering j and k
