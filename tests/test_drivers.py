@@ -609,3 +609,25 @@ def test_importance_tiers_place_each_outcome_on_its_own_grid():
     ]
     assert drivers.for_outcome(out, "recommend")["share"].tolist() == [20.0, 80.0]
     assert drivers.for_outcome(out.iloc[:2], "recommend").empty
+
+
+@pytest.mark.parametrize("replicated", [False, True])
+def test_complete_case_moments_are_the_pairwise_moments_of_the_complete_rows(
+    replicated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The complete-case moments (1 + 2p + p (p + 1) / 2 distinct products per row) equal the
+    pairwise ones (4 p^2 products) of the same data with every incomplete row blanked, for one
+    weight vector and for (R, n) weights, over several blocks of rows."""
+    monkeypatch.setattr(drivers, "REPLICATE_BLOCK_CELLS", 1_500)  # blocks of 1,500 or 214 rows
+    rng = np.random.default_rng(12)
+    n, p = 5_000, 6
+    x = rng.integers(1, 8, (n, p)).astype(float)
+    x[rng.random((n, p)) < 0.03] = np.nan
+    blanked = np.where(np.isfinite(x).all(axis=1)[:, None], x, np.nan)
+    w = rng.uniform(0, 3, (7, n)) if replicated else rng.uniform(1, 3, n)
+    w[..., :10] = 0.0  # zero weights count no respondent
+    for got, want in zip(
+        drivers._moments(x, w, False), drivers._moments(blanked, w, True), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert got.shape == want.shape

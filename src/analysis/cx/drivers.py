@@ -97,11 +97,15 @@ def _moments(
 
     ``x`` (n, p) with NaN for missing; ``weights`` (n,) or (R, n), or replicate weights with
     their design. Every weighted sum over rows is one matrix product of the weights with
-    row-wise products of the variables (``n x p^2``), in blocks of rows, so R replicates cost
-    one GEMM per block and replicate weights are only ever made for one block of rows. Returns
-    arrays (..., p, p): ``cov[j, k]``, ``var[j, k]`` (the variance of j among the rows
-    answering j and k) and ``count[j, k]`` (those rows with a non-zero weight; from the first
-    weight vector).
+    row-wise products of the variables, in blocks of rows, so R replicates cost one GEMM per
+    block and replicate weights are only ever made for one block of rows. Pairwise, the
+    products are the ``4 p^2`` of each pair's rows (:func:`_pair_products`); with complete
+    cases every pair has the same rows, so only ``1 + 2p + p (p + 1) / 2`` distinct products
+    are formed (:func:`_complete_products`: the count, ``x_j``, ``x_j^2``, ``x_j x_k`` for ``j
+    <= k``; the same values, 6.4x fewer operations for 20 items and an outcome; the sums agree
+    with the pairwise products' to rounding, about 1e-14). Returns arrays (..., p, p):
+    ``cov[j, k]``, ``var[j, k]`` (the variance of j among the rows answering j and k) and
+    ``count[j, k]`` (those rows with a non-zero weight; from the first weight vector).
     """
     answered = np.isfinite(x)
     if not pairwise:
@@ -123,20 +127,23 @@ def _moments(
             return w[:, rows]
 
     n, p = x.shape
-    sums = np.zeros((4, n_sets, p * p))
+    products = _pair_products if pairwise else _complete_products
+    upper = np.triu_indices(p)
+    widths = (p * p,) * 4 if pairwise else (1, p, upper[0].size, p)
+    sums = [np.zeros((n_sets, k)) for k in widths]
     count = np.zeros((p, p))
     step = max(1, min(2_000_000 // max(p * p, 1), REPLICATE_BLOCK_CELLS // max(n_sets, 1)))
     for lo in range(0, n, step):
         rows = slice(lo, lo + step)
         mc, xc, wc = m[rows], xm[rows], block(rows)
-        both = (mc[:, :, None] * mc[:, None, :]).reshape(len(mc), -1)  # m_j m_k
-        xj = (xc[:, :, None] * mc[:, None, :]).reshape(len(mc), -1)  # x_j m_j m_k
-        xjxk = (xc[:, :, None] * xc[:, None, :]).reshape(len(mc), -1)  # x_j x_k
-        xj2 = (xc[:, :, None] ** 2 * mc[:, None, :]).reshape(len(mc), -1)  # x_j^2 m_j m_k
-        for k, prod in enumerate((both, xj, xjxk, xj2)):
-            sums[k] += wc @ prod
-        count += (mc * (wc[0] != 0)[:, None]).T @ mc
-    s, sx, sxx, sx2 = (a.reshape(-1, p, p) for a in sums)
+        for acc, prod in zip(sums, products(mc, xc, upper), strict=True):
+            acc += wc @ prod
+        weighted = wc[0] != 0
+        if pairwise:
+            count += (mc * weighted[:, None]).T @ mc
+        else:  # the same rows for every pair: a count (exact, as the product's integer sums)
+            count += np.count_nonzero(weighted & (mc[:, 0] > 0))
+    s, sx, sxx, sx2 = _per_pair(sums, n_sets, p, pairwise)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = sx / s  # mean of j among the rows answering j and k
         cov = sxx / s - mu * np.swapaxes(mu, -1, -2)
@@ -144,6 +151,52 @@ def _moments(
     if not isinstance(weights, tuple) and np.ndim(weights) == 1:
         return cov[0], var[0], count
     return cov, var, count
+
+
+def _pair_products(
+    mc: np.ndarray, xc: np.ndarray, _upper: tuple[np.ndarray, np.ndarray]
+) -> list[np.ndarray]:
+    """The (rows, p^2) products of :func:`_moments` per pair (j, k): ``m_j m_k``,
+    ``x_j m_j m_k``, ``x_j x_k`` and ``x_j^2 m_j m_k`` (``x`` 0 where not answered)."""
+    rows = len(mc)
+    both = (mc[:, :, None] * mc[:, None, :]).reshape(rows, -1)
+    xj = (xc[:, :, None] * mc[:, None, :]).reshape(rows, -1)
+    xjxk = (xc[:, :, None] * xc[:, None, :]).reshape(rows, -1)
+    xj2 = (xc[:, :, None] ** 2 * mc[:, None, :]).reshape(rows, -1)
+    return [both, xj, xjxk, xj2]
+
+
+def _complete_products(
+    mc: np.ndarray, xc: np.ndarray, upper: tuple[np.ndarray, np.ndarray]
+) -> list[np.ndarray]:
+    """:func:`_pair_products` when every variable has the same answered rows (``mc`` the same
+    0/1 column p times, ``x`` 0 outside them): ``m`` (rows, 1), ``x_j`` (rows, p), ``x_j x_k``
+    for the pairs ``upper`` (``j <= k``: rows, p (p + 1) / 2) and ``x_j^2`` (rows, p), the
+    values the pair products repeat (``m m = m``, ``x m = x``, ``x_j x_k = x_k x_j``)."""
+    return [mc[:, :1], xc, xc[:, upper[0]] * xc[:, upper[1]], xc**2]
+
+
+def _per_pair(
+    sums: list[np.ndarray], n_sets: int, p: int, pairwise: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(R, p, p) sums over each pair's rows of ``m``, ``x_j``, ``x_j x_k`` and ``x_j^2``, from
+    the sums of :func:`_pair_products` ((R, p^2) each) or of :func:`_complete_products`
+    ((R, 1), (R, p), (R, p (p + 1) / 2), (R, p): the same for every pair, or every ``k``; the
+    products of ``j <= k``)."""
+    s, sx, tri, sx2 = sums
+    full = (n_sets, p, p)
+    if pairwise:
+        return s.reshape(full), sx.reshape(full), tri.reshape(full), sx2.reshape(full)
+    j, k = np.triu_indices(p)
+    sxx = np.empty(full)
+    sxx[:, j, k] = tri
+    sxx[:, k, j] = tri
+    return (
+        np.broadcast_to(s[:, :, None], full),
+        np.broadcast_to(sx[:, :, None], full),
+        sxx,
+        np.broadcast_to(sx2[:, :, None], full),
+    )
 
 
 def covariance_matrix(

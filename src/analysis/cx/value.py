@@ -169,15 +169,19 @@ def value_gaps(
     v = values(clean, codebook)
     e, p = paired_ratings(clean, codebook)
     g = p - e
+    del e, p  # (rows x items) each: not kept while the estimates run (1M rows: 160 MB each)
     known = np.isfinite(v)[:, None]
+    no_value = np.isfinite(g) & ~known
     gv = np.where(known, g, np.nan)
+    del g
     k = len(codebook.items)
     num = pd.DataFrame(v[:, None] * gv, columns=range(k))
     den = pd.DataFrame(np.where(np.isfinite(gv), v[:, None], np.nan), columns=range(k))
     groups = _groups(clean, codebook, by)
     ratio = estimate.ratios_by(design, num, den, groups, confidence)
+    del num, den
     plain = estimate.means_by(design, pd.DataFrame(gv, columns=range(k)), groups, confidence, False)
-    missing = pd.DataFrame((np.isfinite(g) & ~known).astype(float), columns=range(k))
+    missing = pd.DataFrame(no_value.astype(float), columns=range(k))
     # rows with a zero weight are no respondents (as n); count the rest of the rows unweighted
     counts = _unweighted_counts(design, missing.to_numpy(), groups)
     items = codebook.items

@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -84,6 +84,8 @@ from analysis.errors import DesignError
 from analysis.survey.calibrate import Margin, rake_weights
 from analysis.survey.design import (
     CENSUS_TOLERANCE,
+    REPLICATE_BLOCK_CELLS,
+    BootstrapFactors,
     ReplicateWeights,
     Stage,
     SurveyDesign,
@@ -102,6 +104,8 @@ VARIANCE_TYPES = {
 }
 #: Replicates that may fail recalibration before the replicate weights are refused.
 MAX_FAILED_SHARE = 0.05
+#: Largest replicates x PSUs of bootstrap draws made at once (8 bytes each: 8 MB).
+DRAW_CHUNK_CELLS = 1 << 20
 #: Largest replicates x rows of recalibrated replicate weights (8 bytes each: 1 GB).
 MAX_REPLICATE_CELLS = 1 << 27
 #: R's tolerance of the rank of the replicate weights (``degf``: ``qr(weights, tol = 1e-5)``).
@@ -225,7 +229,7 @@ def from_factors(
         scale=_bootstrap_scale(type, stage.stratum_size, n_rep),
         rscales=np.ones(n_rep),
         psu_stratum=stage.unit_stratum,
-        bootstrap=f,
+        bootstrap=BootstrapFactors(f, np.zeros(f.shape[0]), np.ones(f.shape[0])),
         mse=mse,
     )
     if design.is_calibrated and recalibrate is not None:
@@ -276,22 +280,66 @@ def _checked_type(design: SurveyDesign, type: str, rescale_fpc: bool, recalibrat
     return type
 
 
-def _draw_counts(rng: np.random.Generator, m: int, draws: int, replicates: int) -> np.ndarray:
-    """(R, m): how often each of ``m`` PSUs is drawn in ``draws`` draws with replacement."""
-    picked = rng.integers(0, m, size=(replicates, draws))
-    hits = np.zeros((replicates, m))
-    np.add.at(hits, (np.arange(replicates)[:, None], picked), 1.0)
-    return hits
+def _draw_counts(
+    rng: np.random.Generator, m: int, draws: int, replicates: int, chunk: int | None = None
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """How often each of ``m`` PSUs is drawn in ``draws`` draws with replacement, for chunks of
+    replicates: (replicates of the chunk, (chunk, m) int64 counts), in replicate order.
+
+    The draws are those of one ``rng.integers(0, m, size=(replicates, draws))``: the generator
+    gives the same numbers in chunks of rows as at once, so every ``chunk`` (default: as many
+    replicates as keep a chunk's draws within :data:`DRAW_CHUNK_CELLS`) gives the same counts."""
+    step = chunk or max(1, DRAW_CHUNK_CELLS // max(draws, m, 1))
+    for lo in range(0, replicates, step):
+        size = min(step, replicates - lo)
+        picked = rng.integers(0, m, size=(size, draws))
+        picked += (np.arange(size) * m)[:, None]
+        counts = np.bincount(picked.ravel(), minlength=size * m).reshape(size, m)
+        yield slice(lo, lo + size), counts
+
+
+def _hypergeometric_counts(
+    rng: np.random.Generator, colors: np.ndarray, m: int, replicates: int, chunk: int | None
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """As :func:`_draw_counts` for R's draws without replacement from copies of the PSUs: the
+    numbers of one ``rng.multivariate_hypergeometric(colors, m, size=replicates)``, in chunks."""
+    step = chunk or max(1, DRAW_CHUNK_CELLS // max(m, 1))
+    for lo in range(0, replicates, step):
+        size = min(step, replicates - lo)
+        yield slice(lo, lo + size), rng.multivariate_hypergeometric(colors, m, size=size)
+
+
+def _store_counts(
+    store: np.ndarray, psus: np.ndarray, reps: slice, counts: np.ndarray
+) -> np.ndarray:
+    """Write (chunk, m) ``counts`` into ``store`` (n_psu, R) at ``psus`` x ``reps``; ``store``
+    widened to the next unsigned integer type first when a count does not fit its type."""
+    top = int(counts.max(initial=0))
+    if top > np.iinfo(store.dtype).max:
+        store = store.astype(np.min_scalar_type(top))
+    store[psus, reps] = counts.T
+    return store
 
 
 def _bootstrap(
-    stage: Stage, type: str, replicates: int, seed: int | None, mse: bool, rescale_fpc: bool
+    stage: Stage,
+    type: str,
+    replicates: int,
+    seed: int | None,
+    mse: bool,
+    rescale_fpc: bool,
+    chunk: int | None = None,
 ) -> ReplicateWeights:
+    """The bootstrap replicates of ``stage``: per stratum in stratum order, the counts of its
+    PSUs drawn in chunks of ``chunk`` replicates (None: :data:`DRAW_CHUNK_CELLS` draws at a
+    time; the draws do not depend on it), kept as :class:`BootstrapFactors` counts."""
     if replicates < 2:
         raise DesignError(f"the bootstrap needs at least two replicates, got {replicates}")
     rng = np.random.default_rng(seed)
     n_h = stage.stratum_size
-    factors = np.ones((stage.n_units, replicates))
+    counts = np.zeros((stage.n_units, replicates), dtype=np.uint8)
+    offset = np.ones(stage.n_units)  # factor 1 unless drawn
+    slope = np.zeros(stage.n_units)
     for h in range(stage.n_strata):
         psus = np.flatnonzero(stage.unit_stratum == h)
         m = psus.size
@@ -305,21 +353,25 @@ def _bootstrap(
                     "needs two or more PSUs in every stratum; use type 'bootstrap' or merge strata"
                 )
             a = np.sqrt(np.clip(1.0 - frac, 0.0, 1.0)) if rescale_fpc else 1.0
-            counts = _draw_counts(rng, m, m - 1, replicates)
-            factors[psus] = (1.0 - a + a * m / (m - 1) * counts).T
+            offset[psus], slope[psus] = 1.0 - a, a * m / (m - 1)
+            draws = _draw_counts(rng, m, m - 1, replicates, chunk)
         elif frac > 0:  # R: n_h draws without replacement from N_h copies of the PSUs
             pop = int(np.floor(m / frac + 1e-9))
             colors = np.full(m, pop // m, dtype=np.int64)
             colors[rng.permutation(m)[: pop % m]] += 1
-            factors[psus] = rng.multivariate_hypergeometric(colors, m, size=replicates).T
+            offset[psus], slope[psus] = 0.0, 1.0
+            draws = _hypergeometric_counts(rng, colors, m, replicates, chunk)
         else:
-            factors[psus] = _draw_counts(rng, m, m, replicates).T
+            offset[psus], slope[psus] = 0.0, 1.0
+            draws = _draw_counts(rng, m, m, replicates, chunk)
+        for reps, drawn in draws:
+            counts = _store_counts(counts, psus, reps, drawn)
     return ReplicateWeights(
         type=type,
         scale=_bootstrap_scale(type, n_h, replicates),
         rscales=np.ones(replicates),
         psu_stratum=stage.unit_stratum,
-        bootstrap=factors,
+        bootstrap=BootstrapFactors(counts, offset, slope),
         mse=mse,
         seed=seed,
     )
@@ -415,18 +467,18 @@ def _recalibrated(
 
     A :class:`CellRecalibrator` rakes the replicates' (R, cells) totals and keeps their factors
     per cell (no (R, n) matrix); any other recalibrator calibrates the (R, n) replicate weights,
-    at most :data:`MAX_REPLICATE_CELLS` of them."""
+    at most :data:`MAX_REPLICATE_CELLS` of them. A jackknife's degrees of freedom need its (R,
+    n) weights too (:func:`_blocks_rank_degf`), so one with more is refused before any work
+    (with respondents as PSUs it has n replicates: n x n weights)."""
+    cells = isinstance(recalibrate, CellRecalibrator)
+    if rep.n_replicates * design.n > MAX_REPLICATE_CELLS and (
+        not cells or rep.family == "jackknife"
+    ):
+        raise _too_many(design, rep)
     if isinstance(recalibrate, CellRecalibrator):
         factors = recalibrate.cell_factors(_cell_totals(design, rep, recalibrate))
         ok = np.isfinite(factors).all(axis=1)
     else:
-        if rep.n_replicates * design.n > MAX_REPLICATE_CELLS:
-            raise DesignError(
-                f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too "
-                f"many to recalibrate ({rep.n_replicates * design.n:,} weights; at most "
-                f"{MAX_REPLICATE_CELLS:,}): a jackknife has one replicate per PSU; use "
-                "design.variance bootstrap with design.replicates, or taylor"
-            )
         base = design.base_weights[None, :] * rep.factors().T[:, design.psu]
         weights = np.asarray(recalibrate(base), dtype=float)
         ok = np.isfinite(weights).all(axis=1)
@@ -453,7 +505,7 @@ def _recalibrated(
         deleted=pick(rep.deleted),
         inside=pick(rep.inside),
         outside=pick(rep.outside),
-        bootstrap=pick(rep.bootstrap),
+        bootstrap=None if rep.bootstrap is None else rep.bootstrap.select(keep),
         failed=failed,
     )
     gram = rep.family == "bootstrap"
@@ -491,14 +543,19 @@ def _blocks_rank_degf(design: SurveyDesign, rep: ReplicateWeights, gram: bool) -
         if rank is not None:
             return rank
     if rep.n_replicates * design.n > MAX_REPLICATE_CELLS:
-        raise DesignError(
-            f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too many "
-            f"to recalibrate (their degrees of freedom need the rank of "
-            f"{rep.n_replicates * design.n:,} weights; at most {MAX_REPLICATE_CELLS:,}): a "
-            "jackknife has one replicate per PSU; use "
-            "design.variance bootstrap with design.replicates, or taylor"
-        )
+        raise _too_many(design, rep)
     return rank_degf(rep.weights(design), gram=False)
+
+
+def _too_many(design: SurveyDesign, rep: ReplicateWeights) -> DesignError:
+    """The refusal of replicates whose (R, n) weights exceed :data:`MAX_REPLICATE_CELLS`."""
+    return DesignError(
+        f"{rep.n_replicates} {rep.type} replicates of {design.n} respondents are too many to "
+        f"recalibrate (their calibration or degrees of freedom need "
+        f"{rep.n_replicates * design.n:,} replicate weights; at most {MAX_REPLICATE_CELLS:,}): "
+        "a jackknife has one replicate per PSU; use design.variance bootstrap with "
+        "design.replicates, or taylor (key drivers: analysis.replicate_method bootstrap)"
+    )
 
 
 def _gram_rank(gram: np.ndarray) -> int | None:
@@ -670,10 +727,18 @@ def unit_level_totals(
     """(c, L, R) replicate totals of domain sums from their (PSU, level) totals ``totals`` (c, P)
     at the pairs ``pr`` of the first stage: ``sum_u F[u, r] totals[u, l]``, for factor-only
     (not recalibrated) replicates. Bootstrap: per level, one product of its pairs' totals with
-    their PSUs' factors; jackknife: its closed form."""
+    their PSUs' factors, formed for blocks of pairs (at most :data:`REPLICATE_BLOCK_CELLS`
+    factors at once, never pairs x replicates); jackknife: its closed form."""
     if rep.bootstrap is None:
         return _jackknife_totals(rep, stage, pr, totals)
-    return _level_products(totals, pr.column, pr.n_columns, rep.bootstrap, pr.unit)
+    step = max(1, REPLICATE_BLOCK_CELLS // max(rep.n_replicates, 1))
+    n_pairs = pr.unit.shape[0]
+    out = np.zeros((totals.shape[0], pr.n_columns, rep.n_replicates))
+    for lo in range(0, n_pairs, step):
+        block = slice(lo, min(lo + step, n_pairs))
+        factors = rep.bootstrap.rows(pr.unit[block])
+        out += _level_products(totals[:, block], pr.column[block], pr.n_columns, factors)
+    return out
 
 
 def row_level_totals(
