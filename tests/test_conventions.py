@@ -234,6 +234,29 @@ def test_the_readme_documents_the_exit_codes() -> None:
         assert re.search(rf"\| `{code}` \|[^\n]*{words}", section, re.IGNORECASE), code
 
 
+def test_the_kernel_hint_fits_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkout's .venv is set up by dev.sh; a conda environment (or any other) registers the
+    kernel with ipykernel itself: conda users are never told to make a .venv."""
+    import sys
+
+    monkeypatch.setattr(sys, "prefix", str(runner.PACKAGE_DIR.parents[1] / ".venv"))
+    assert runner.setup_hint() == "scripts/dev.sh setup"
+    conda = tmp_path / "envs" / "outside-in"
+    conda.mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(conda))
+    monkeypatch.setenv("CONDA_PREFIX", str(conda))
+    assert runner.setup_hint() == (
+        "python -m ipykernel install --sys-prefix --name outside-in --display-name Outside-In"
+    )
+    monkeypatch.delenv("CONDA_PREFIX")
+    assert runner.setup_hint().startswith(f"{sys.executable} -m ipykernel install --sys-prefix")
+    env_file = (ROOT / "environment.yml").read_text(encoding="utf-8")
+    assert ".venv" not in env_file and "-r requirements.lock" in env_file
+    assert "python -m ipykernel install --sys-prefix --name outside-in" in env_file
+
+
 # ---------------------------------------------------------------------------------------------
 # pre-commit, the notebook, make lab
 
