@@ -74,14 +74,15 @@ def test_the_lock_pins_every_dependency_within_pyprojects_bounds() -> None:
 def test_lower_bounds_are_the_tested_ones() -> None:
     """The bounds the lowest-versions run (scripts/dev.sh lowest) showed to be needed: pandas 2
     counts share_met as NaN, pandera.pandas is from 0.24, pandas 3 needs openpyxl 3.1.5, pyarrow
-    before 24 fails the codebook's numeric codes, pytest before 8.4 has no
-    --disable-plugin-autoload (pyproject's addopts)."""
+    before 24 fails the codebook's numeric codes, nbconvert before 7.16.5 fails on mistune 3.1+,
+    pytest before 8.4 has no --disable-plugin-autoload (pyproject's addopts)."""
     floors = {_norm(r.name): r.specifier for r in _requirements()}
     needed = {
         "pandas": "3.0",
         "pandera": "0.24",
         "openpyxl": "3.1.5",
         "pyarrow": "24",
+        "nbconvert": "7.16.5",
         "pytest": "8.4",
     }
     for name, version in needed.items():
