@@ -75,7 +75,8 @@ def test_lower_bounds_are_the_tested_ones() -> None:
     """The bounds the lowest-versions run (scripts/dev.sh lowest) showed to be needed: pandas 2
     counts share_met as NaN, pandera.pandas is from 0.24, pandas 3 needs openpyxl 3.1.5, pyarrow
     before 24 fails the codebook's numeric codes, nbconvert before 7.16.5 fails on mistune 3.1+,
-    pytest before 8.4 has no --disable-plugin-autoload (pyproject's addopts)."""
+    pytest before 8.4 has no --disable-plugin-autoload (pyproject's addopts), the test SMTP server
+    (aiosmtpd) before 1.4.4 drops STARTTLS sessions."""
     floors = {_norm(r.name): r.specifier for r in _requirements()}
     needed = {
         "pandas": "3.0",
@@ -83,6 +84,7 @@ def test_lower_bounds_are_the_tested_ones() -> None:
         "openpyxl": "3.1.5",
         "pyarrow": "24",
         "nbconvert": "7.16.5",
+        "aiosmtpd": "1.4.4",
         "pytest": "8.4",
     }
     for name, version in needed.items():
