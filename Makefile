@@ -1,5 +1,5 @@
 # Make only wires the commands; each target is a plain command you can run without make.
-.PHONY: setup demo test lab lint
+.PHONY: setup demo test lab lint lock lowest
 
 setup:
 	scripts/dev.sh setup
@@ -11,7 +11,13 @@ test:
 	scripts/dev.sh test
 
 lab:
-	scripts/dev.sh lab
+	scripts/dev.sh lab $(ARGS)
+
+lock:
+	scripts/dev.sh lock
+
+lowest:
+	scripts/dev.sh lowest $(ARGS)
 
 lint:
 	scripts/dev.sh setup && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -465,11 +465,13 @@ def write_kernelspec(base: Path, argv0: str) -> Path:
 
 def test_kernel_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: Path):
     assert report.check_kernel()["argv"][0] == report.os.path.abspath(report.sys.executable)
-    with pytest.raises(ReportError, match=r"not installed.*scripts/dev\.sh setup"):
+    hint = re.escape(report.setup_hint("outside-in-no-such-kernel"))  # dev.sh setup in .venv
+    with pytest.raises(ReportError, match=rf"not installed.*`{hint}`"):
         report.check_kernel("outside-in-no-such-kernel")
     write_kernelspec(tmp_path / "jp", "/opt/other/python")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jp"))
-    with pytest.raises(ReportError, match=r"runs /opt/other/python, not this Python.*dev\.sh"):
+    hint = re.escape(report.setup_hint())
+    with pytest.raises(ReportError, match=rf"runs /opt/other/python, not this Python.*`{hint}`"):
         report.check_kernel()
     with pytest.raises(ReportError, match="runs /opt/other/python"):
         report.run_client("params/tiny.yaml", root=tiny)

@@ -2,23 +2,39 @@
 
 Each command imports what it runs when it runs (``outside-in --help`` takes ~0.2 s; importing
 every step's module up front takes seconds: pandas, matplotlib, papermill ...).
+
+A command's result (what it wrote, a summary) is printed on stdout; everything said along the way
+is logged (:mod:`analysis.logs`) to stderr, more with ``-v``, less with ``-q`` (which also leaves
+the result out). Exit codes: :data:`EXIT_OK` 0, :data:`EXIT_CLIENT_FAILED` 1 (``batch``, ``send``:
+a client failed), :data:`EXIT_BAD_INPUT` 2 (bad input or configuration, the message says which;
+also argparse's usage errors), :data:`EXIT_INTERRUPTED` 130 (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis import __version__
+from analysis import __version__, logs
 from analysis.errors import OutsideInError
 
 if TYPE_CHECKING:
     from analysis.ops.deliver import SendOptions
 
 Subcommands = argparse._SubParsersAction  # what add_subparsers returns
+
+EXIT_OK = 0
+EXIT_CLIENT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger(__name__)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -156,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
         "expectation-performance gaps with design-based uncertainty, and write client reports.",
     )
     parser.add_argument("--version", action="version", version=f"outside-in {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="say more on stderr (debugging detail); before the command: outside-in -v run ...",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="only warnings and errors (-qq: errors only), no result on stdout; the exit code "
+        "says how it went",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_init,
@@ -346,16 +377,20 @@ def _add_demo_data(sub: Subcommands) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``outside-in`` console script; returns the exit code."""
+    """Entry point of the ``outside-in`` console script; returns the exit code (see the module
+    docstring: 0 ok, 1 a client failed, 2 bad input or configuration, 130 interrupted)."""
     args = build_parser().parse_args(argv)
+    logs.configure(args.verbose - args.quiet)
+    output = contextlib.redirect_stdout(io.StringIO()) if args.quiet else contextlib.nullcontext()
     try:
-        return int(args.func(args))
+        with output:
+            return int(args.func(args))
     except OutsideInError as exc:
-        print(f"outside-in {args.command}: {exc}", file=sys.stderr)
-        return 2
+        log.error("outside-in %s: %s", args.command, exc)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        log.error("interrupted")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import subprocess
@@ -33,14 +34,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from analysis import files
+from analysis import files, logs
 from analysis.config.params import SLUG
 from analysis.errors import OutsideInError
 from analysis.ops import pdf, process
 from analysis.report import runner, staging
 
 DEFAULT_TIMEOUT = 1800  # seconds for one client's whole run
-RUN_LOG = "run.log"  # data/processed/<client>/run.log: the client process's output
+RUN_LOG = logs.RUN_LOG  # data/processed/<client>/run.log: the client process's output
+
+log = logging.getLogger(__name__)
 SECRET_PREFIXES = ("SMTP_",)  # never passed to client processes (notebook code cannot see them)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 WORKER_CLIENTS = 25  # clients one warm worker runs before it is replaced by a fresh one
@@ -340,6 +343,7 @@ def _client(args: dict[str, Any]) -> int:
             notebook=args["notebook"],
             timeout=args["timeout"],
             printer=printer,
+            write_log=False,  # this process's whole output becomes the client's run.log
         )
         manifest = json.loads(run.manifest.read_text(encoding="utf-8"))
         result = {
@@ -366,6 +370,7 @@ def _worker(parent: int) -> int:
     in the client's log and its temporary files in the client's folder, and answers a line on
     stdout when the result is written; ends when stdin closes."""
     process.die_with_parent(parent)
+    logs.configure()  # information and warnings into each client's log (its stderr)
     process.skip_slow_optional_imports()  # before papermill imports nbformat
     import nbconvert  # noqa: F401  # warm: imported once for all of this worker's clients
     import papermill  # noqa: F401
@@ -427,10 +432,9 @@ def main(argv: Sequence[str]) -> int:
     :func:`run_isolated`); ``--worker <parent pid>``: a warm worker (:class:`Worker`)."""
     if len(argv) == 2 and argv[0] == "--worker":
         return _worker(int(argv[1]))
+    logs.configure()  # information and warnings into the client's log (this process's stderr)
     if len(argv) != 1:
-        print(
-            "usage: python -m analysis.ops.isolated '<json arguments>' (internal)", file=sys.stderr
-        )
+        log.error("usage: python -m analysis.ops.isolated '<json arguments>' (internal)")
         return 2
     args = json.loads(argv[0])
     if args.get("parent") is not None:

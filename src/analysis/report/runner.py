@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import re
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis import __version__, files
+from analysis import __version__, files, logs
 from analysis.config.logo import check_logo
 from analysis.config.params import Client, load_client
 from analysis.errors import DeliveryError, OutputError, ReportError
@@ -58,6 +59,7 @@ NOTEBOOK_NAME = "gap_report.ipynb"
 PACKAGED_NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / NOTEBOOK_NAME
 NOTEBOOK_ONLY_TAG = "notebook-only"  # cells for analysts in JupyterLab, left out of the report
 PARAMETERS = ("params_file", "root")  # what the notebook's `parameters` cell declares
+LOCK_FILE = "requirements.lock"  # every dependency pinned (`make lock`); see locked_versions
 VERSIONED = (
     "pandas",
     "numpy",
@@ -71,6 +73,8 @@ VERSIONED = (
 )
 FAILED_NOTEBOOK = "report.failed.ipynb"  # in data/processed/<client>/, for debugging a failure
 OS_ERRORS = ("OSError", "PermissionError")  # what a cell's failed write raises (ENOSPC, EACCES)
+
+log = logging.getLogger(__name__)
 
 _SCRIPT = re.compile(r"<\s*script", re.IGNORECASE)
 _REMOTE_ATTR = re.compile(
@@ -134,6 +138,22 @@ def open_client(params_file: str | Path, root: str | Path = ".") -> Client:
 # checks
 
 
+def setup_hint(name: str = KERNEL) -> str:
+    """The command that registers the kernel ``name`` for this Python: ``scripts/dev.sh setup``
+    in the checkout's ``.venv`` (it made that environment), else ``ipykernel install`` into this
+    environment (a conda environment from ``environment.yml``, or any other), with ``python``
+    when it is the active conda environment's and this interpreter's path otherwise."""
+    prefix = Path(sys.prefix).resolve()
+    if prefix == (PACKAGE_DIR.parents[1] / ".venv").resolve():
+        return SETUP_COMMAND
+    conda = os.environ.get("CONDA_PREFIX")
+    python = "python" if conda and Path(conda).resolve() == prefix else sys.executable
+    return (
+        f"{python} -m ipykernel install --sys-prefix --name {name} "
+        f"--display-name {KERNEL_DISPLAY_NAME}"
+    )
+
+
 def check_kernel(name: str = KERNEL) -> dict[str, Any]:
     """Check that the Jupyter kernel ``name`` exists and runs this Python interpreter.
 
@@ -148,16 +168,14 @@ def check_kernel(name: str = KERNEL) -> dict[str, Any]:
     except NoSuchKernel:
         raise ReportError(
             f"the Jupyter kernel {name!r} is not installed, so the report notebook cannot run; "
-            f"run `{SETUP_COMMAND}` (in a checkout) or `{_register_command(name)}` to register "
-            f"it for this Python ({here})"
+            f"run `{setup_hint(name)}` to register it for this Python ({here})"
         ) from None
     argv0 = spec.argv[0] if spec.argv else ""
     if argv0 != here:
         raise ReportError(
             f"the Jupyter kernel {name!r} ({spec.resource_dir}) runs {argv0 or '(nothing)'}, "
             f"not this Python ({here}), so the report would use other packages; run "
-            f"`{SETUP_COMMAND}` (in a checkout) or `{_register_command(name)}` to register the "
-            "kernel again"
+            f"`{setup_hint(name)}` to register the kernel again"
         )
     return {"name": name, "argv": list(spec.argv), "resource_dir": str(spec.resource_dir)}
 
@@ -200,17 +218,9 @@ def _register_kernel(name: str, prefix: Path) -> None:
     except OSError as exc:
         raise ReportError(
             f"the Jupyter kernel {name!r} is not installed and could not be registered in "
-            f"{kernels} ({exc.strerror or exc}); run `{_register_command(name)}` with a Python "
+            f"{kernels} ({exc.strerror or exc}); run `{setup_hint(name)}` with a Python "
             "that may write there, or `--user` instead of `--sys-prefix`"
         ) from None
-
-
-def _register_command(name: str) -> str:
-    """The command that registers the kernel ``name`` for this Python by hand."""
-    return (
-        f"{sys.executable} -m ipykernel install --sys-prefix --name {name} "
-        f"--display-name {KERNEL_DISPLAY_NAME}"
-    )
 
 
 def notebook_parameters(params_file: str | Path, root: Path) -> dict[str, str]:
@@ -264,6 +274,7 @@ def run_client(
     notebook: str | Path | None = None,
     timeout: int = 600,
     printer: Printer | None = None,
+    write_log: bool = True,
 ) -> RunResult:
     """Run the report notebook for one client; write its report, executed notebook and manifest.
 
@@ -285,6 +296,13 @@ def run_client(
         stage, so it is swapped in with the report it shows, or not at all. A printer that fails
         (:class:`~analysis.errors.DeliveryError`) leaves the run without a PDF and says why in
         ``pdf_note``; the report itself is unaffected. None: no PDF.
+    write_log
+        Write the run's log (every record of the ``analysis`` loggers, debugging detail
+        included: :func:`analysis.logs.capture`) to ``data/processed/<client>/run.log`` with the
+        run's outputs. False for a batch's client process, whose whole output becomes that file.
+
+    Before the run, a warning (one line) names the locked packages whose installed versions
+    differ from those the client's last manifest records (:func:`version_changes`).
 
     Returns
     -------
@@ -313,7 +331,10 @@ def run_client(
     client = load_client(params_file, root=root_path)
     nb_path = _notebook_path(notebook, root_path)
     kernel = ensure_kernel()
-    manifest = _run_locked(client, params_file, nb_path, timeout, clock, kernel, printer)
+    manifest = _run_locked(
+        client, params_file, nb_path, timeout, clock, kernel, printer, write_log=write_log
+    )
+    log.debug("%s: steps %s", client.slug, manifest["steps"])
     return RunResult(
         client.slug,
         client.report_dir / "report.html",
@@ -333,18 +354,35 @@ def _run_locked(
     clock: _Clock,
     kernel: dict[str, Any],
     printer: Printer | None = None,
+    write_log: bool = True,
 ) -> dict[str, Any]:
     """Under the client's lock: recover a killed run's leftovers, run into a new stage, write the
     manifest there, swap the stage in; a failure discards the stage (unless the swap was
-    committed: the next run then completes it). Returns the manifest."""
-    with lock.client_lock(client.root, client.slug) as stale:
+    committed: the next run then completes it). Returns the manifest. With ``write_log``, the
+    run's log is written into the stage as ``run.log`` just before the swap."""
+    header = f"Outside-In {__version__}: run of {client.slug} ({params_file})"
+    with lock.client_lock(client.root, client.slug) as stale, logs.capture(header) as run_log:
         staging.recover(client.root, client.slug)
+        changed = version_changes(client)  # the last run's manifest, before it is replaced
+        if changed:
+            log.warning(
+                "%s: package versions differ from its last run: %s; its numbers may differ "
+                "from that run's (see the manifest's `locked`)",
+                client.slug,
+                ", ".join(changed),
+            )
+        log.debug(
+            "%s: params %s, notebook %s, kernel %s", client.slug, params_file, nb_path, kernel
+        )
         stage = staging.staged(client, staging.new_token())
         clock.lap("check")
         try:
             manifest = _run_staged(stage, params_file, nb_path, timeout, clock, kernel, printer)
             manifest["recovered_from"] = stale  # the record of a killed run whose lock was cleared
             files.write_json(manifest, stage.processed_dir / "manifest.json")
+            log.debug("%s: outputs %s", client.slug, sorted(manifest["outputs"]))
+            if write_log:
+                run_log.write(stage.processed_dir / logs.RUN_LOG)
             staging.commit(stage)
         finally:
             if not staging.marker_path(client.root, client.slug).exists():
@@ -496,6 +534,7 @@ def _manifest(
         "cells": _cell_timings(executed),
         "notebook_warnings": _stderr_text(executed),
         "versions": versions(),
+        "locked": locked_versions(client.root),
         "package": package_fingerprint(),
     }
 
@@ -671,6 +710,87 @@ def versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def lock_file(root: Path) -> Path | None:
+    """The lock file this environment was set up from: the checkout's ``requirements.lock``
+    beside this package's source (``scripts/dev.sh setup`` installs from it), else the project
+    root's; None when there is neither (e.g. a plain ``pip install`` without one)."""
+    for folder in (PACKAGE_DIR.parents[1], Path(root)):
+        if (folder / LOCK_FILE).is_file():
+            return folder / LOCK_FILE
+    return None
+
+
+def _normalise(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``Jupyter_Core`` -> ``jupyter-core``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==")
+
+
+def _installed() -> dict[str, str]:
+    """Installed distributions (normalised name -> version), from the names of the
+    ``*.dist-info`` folders on ``sys.path`` (first one wins, as for imports): ~1 ms, where reading
+    every distribution's metadata takes ~0.3 s. Nothing is imported."""
+    out: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if folder.endswith(".dist-info"):
+                name, _, version = folder[: -len(".dist-info")].partition("-")
+                out.setdefault(_normalise(name), version)
+    return out
+
+
+def locked_versions(root: Path) -> dict[str, Any]:
+    """The installed versions of the packages :func:`lock_file` pins (read from the file, so a
+    package the lock pins only for another platform or Python, and not installed, is left out).
+
+    Returns ``{"file": <path of the lock file or None>, "versions": {name: version}}``; without
+    a lock file, ``versions`` covers :data:`VERSIONED`. Names are PEP 503-normalised. Cheap
+    (no package is imported): the manifest records it on every run.
+    """
+    path = lock_file(root)
+    if path is None:
+        names = [_normalise(n) for n in VERSIONED]
+    else:
+        names = sorted(
+            {
+                _normalise(m.group(1))
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if (m := _PINNED.match(line.strip()))
+            }
+        )
+    installed = _installed()
+    found = {n: installed[n] for n in names if n in installed}
+    return {"file": None if path is None else str(path), "versions": found}
+
+
+def version_changes(client: Client) -> list[str]:
+    """What differs between the installed locked packages and those the client's last manifest
+    (``data/processed/<client>/manifest.json``) records: ``"pandas 3.0.0 -> 3.1.1"`` per package
+    (``(none)`` for one installed or recorded on one side only), sorted by name. Empty when they
+    agree, and when there is no earlier manifest or it records no ``locked`` versions (one
+    written before they were recorded)."""
+    path = client.processed_dir / "manifest.json"
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")).get("locked") or {}
+    except (OSError, ValueError, AttributeError):
+        return []
+    old = before.get("versions") if isinstance(before, dict) else None
+    if not isinstance(old, dict):
+        return []
+    new = locked_versions(client.root)["versions"]
+    return [
+        f"{name} {old.get(name) or '(none)'} -> {new.get(name) or '(none)'}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
 
 
 def package_fingerprint() -> dict[str, str]:
