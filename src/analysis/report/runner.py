@@ -140,12 +140,18 @@ def open_client(params_file: str | Path, root: str | Path = ".") -> Client:
 
 def setup_hint(name: str = KERNEL) -> str:
     """The command that registers the kernel ``name`` for this Python: ``scripts/dev.sh setup``
-    in the checkout's ``.venv`` (it made that environment), else ``ipykernel install`` into this
-    environment (a conda environment from ``environment.yml``, or any other), with ``python``
-    when it is the active conda environment's and this interpreter's path otherwise."""
+    in the checkout's ``.venv`` (it made that environment), else :func:`register_command`."""
     prefix = Path(sys.prefix).resolve()
     if prefix == (PACKAGE_DIR.parents[1] / ".venv").resolve():
         return SETUP_COMMAND
+    return register_command(name)
+
+
+def register_command(name: str = KERNEL) -> str:
+    """``ipykernel install`` of the kernel ``name`` into this environment (a conda environment
+    from ``environment.yml``, or any other), with ``python`` when it is the active conda
+    environment's and this interpreter's path otherwise."""
+    prefix = Path(sys.prefix).resolve()
     conda = os.environ.get("CONDA_PREFIX")
     python = "python" if conda and Path(conda).resolve() == prefix else sys.executable
     return (
@@ -218,7 +224,7 @@ def _register_kernel(name: str, prefix: Path) -> None:
     except OSError as exc:
         raise ReportError(
             f"the Jupyter kernel {name!r} is not installed and could not be registered in "
-            f"{kernels} ({exc.strerror or exc}); run `{setup_hint(name)}` with a Python "
+            f"{kernels} ({exc.strerror or exc}); run `{register_command(name)}` with a Python "
             "that may write there, or `--user` instead of `--sys-prefix`"
         ) from None
 
