@@ -208,7 +208,10 @@ def _root_option(p: argparse.ArgumentParser) -> None:
 
 def _notebook_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--notebook", default=None, help="report notebook (default: notebooks/gap_report.ipynb)"
+        "--notebook",
+        default=None,
+        help="report notebook (default: the project's notebooks/gap_report.ipynb if there is "
+        "one, else the one installed with Outside-In)",
     )
 
 
