@@ -171,19 +171,23 @@ def value_gaps(
     g = p - e
     del e, p  # (rows x items) each: not kept while the estimates run (1M rows: 160 MB each)
     known = np.isfinite(v)[:, None]
-    no_value = np.isfinite(g) & ~known
-    gv = np.where(known, g, np.nan)
-    del g
-    k = len(codebook.items)
-    num = pd.DataFrame(v[:, None] * gv, columns=range(k))
-    den = pd.DataFrame(np.where(np.isfinite(gv), v[:, None], np.nan), columns=range(k))
     groups = _groups(clean, codebook, by)
-    ratio = estimate.ratios_by(design, num, den, groups, confidence)
-    del num, den
-    plain = estimate.means_by(design, pd.DataFrame(gv, columns=range(k)), groups, confidence, False)
-    missing = pd.DataFrame(no_value.astype(float), columns=range(k))
     # rows with a zero weight are no respondents (as n); count the rest of the rows unweighted
-    counts = _unweighted_counts(design, missing.to_numpy(), groups)
+    counts = _unweighted_counts(design, np.isfinite(g) & ~known, groups)
+    np.copyto(g, np.nan, where=~known)  # g: the gaps of the respondents with a value
+    k = len(codebook.items)
+    plain = estimate.means_by(
+        design, pd.DataFrame(g, columns=range(k), copy=False), groups, confidence, False
+    )
+    # one (rows x items) array at a time beside g (1M rows, 20 items: 160 MB each)
+    num = pd.DataFrame(v[:, None] * g, columns=range(k), copy=False)
+    den = np.broadcast_to(v[:, None], g.shape).copy()
+    np.copyto(den, np.nan, where=~np.isfinite(g))
+    del g
+    ratio = estimate.ratios_by(
+        design, num, pd.DataFrame(den, columns=range(k), copy=False), groups, confidence
+    )
+    del num, den
     items = codebook.items
     idx = ratio["variable"].to_numpy(dtype=int)
     table = pd.DataFrame(

@@ -30,6 +30,7 @@ from analysis.cx import value as value_mod
 from analysis.errors import DesignError
 from analysis.intake import comments as comments_mod
 from analysis.intake import readers, schema
+from analysis.ops import process
 from analysis.survey import calibrate as weighting
 from analysis.survey import design as design_mod
 from analysis.survey import inference, replicates
@@ -78,9 +79,12 @@ def intake(client: Client) -> Intake:
     files.write_csv(result.flags, out / "quality_flags.csv")
     files.write_json(result.summary.to_dict(), out / "validation.json")
     schema.check_rejected_share(result.summary, client.config.validation.max_rejected_share)
-    return Intake(
+    data = Intake(
         clean=result.clean, rejected=result.rejected, summary=result.summary, flags=result.flags
     )
+    del result
+    process.release_freed_memory()  # the raw frame's strings: freed, but held by the heap
+    return data
 
 
 def survey_design(client: Client, clean: pd.DataFrame) -> SurveyDesign:

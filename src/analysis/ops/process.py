@@ -187,6 +187,27 @@ def die_with_parent(parent_pid: int) -> bool:
     return True
 
 
+def release_freed_memory() -> bool:
+    """Hand the memory this process has freed back to the operating system (glibc
+    ``malloc_trim(0)``); True if any was returned, False where there is no glibc.
+
+    Reading and validating a survey builds millions of small Python objects (the strings of the
+    raw frame) and frees them again; glibc keeps the freed pages in its heap, so a process's
+    resident memory stays at its intake peak (1M rows: ~0.7 GB above what is live) for the
+    rest of the run. Called by :func:`analysis.ops.pipeline.intake` once the raw frame is gone.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # pragma: no cover (musl and other C libraries)
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity), at least 1."""
     try:

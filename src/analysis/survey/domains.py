@@ -793,6 +793,9 @@ def _block_size(ctx: _Context, v: int) -> tuple[int, int]:
                 "taylor, or bootstrap with fewer design.replicates"
             )
     threads = THREADS if n * v >= PARALLEL_CELLS else 1
+    # one variable's arrays already fill BLOCK_CELLS (a million rows, each its own PSU): as many
+    # threads as fit in it, so that the blocks running side by side stay within the budget
+    threads = max(1, min(threads, BLOCK_CELLS // per_var))
     chunk = max(1, min(v, BLOCK_CELLS // (per_var * threads)))
     if threads > 1:  # at least one block of variables per thread
         chunk = max(1, min(chunk, -(-v // threads)))
@@ -880,7 +883,10 @@ def compute(
     def block(start: int) -> None:
         """Variables ``start : start + chunk``: one pass over their rows, then every request."""
         stop = min(v, start + chunk)
-        yt = frame.iloc[:, start:stop].to_numpy(dtype=float, na_value=np.nan).T
+        # (c, n) C-ordered whatever the frame's layout: the row passes write through flat views
+        yt = np.ascontiguousarray(
+            frame.iloc[:, start:stop].to_numpy(dtype=float, na_value=np.nan).T
+        )
         sums = _block_sums(ctx, yt)
         for res, gl, req in zip(out, layout.groups, ctx.requests, strict=True):
             for name, value in _request_block(ctx, gl, req, sums, yt).items():

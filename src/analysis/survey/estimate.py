@@ -422,12 +422,18 @@ def ratios_by(
             "column per numerator column"
         )
     variables = list(num.columns)
-    y = num.to_numpy(dtype=float, na_value=np.nan)
-    x = den.to_numpy(dtype=float, na_value=np.nan)
-    both = np.isfinite(y) & np.isfinite(x)
-    y, x = np.where(both, y, np.nan), np.where(both, x, np.nan)
     k = len(variables)
-    stacked = pd.DataFrame(np.column_stack([y, x]), columns=range(2 * k))
+    # y and x are views of one (n x 2k) array, the frame of the totals (no copies of it; at 1M
+    # rows and 20 items each (n x k) float64 array is 160 MB)
+    values = np.empty((2 * k, design.n))  # the frame's block layout: variables x rows
+    y, x = values[:k].T, values[k:].T
+    y[:] = num.to_numpy(dtype=float, na_value=np.nan)
+    x[:] = den.to_numpy(dtype=float, na_value=np.nan)
+    outside = ~(np.isfinite(y) & np.isfinite(x))
+    y[outside] = np.nan
+    x[outside] = np.nan
+    del outside
+    stacked = pd.DataFrame(values.T, columns=range(2 * k), copy=False)
     names = list(groups)
     sums = _estimates(design, stacked, [groups[g] for g in names], "total", confidence, False)
     tables = []
@@ -439,14 +445,25 @@ def ratios_by(
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(tx != 0, ty / tx, np.nan)
         codes = grouping(design, groups[name]).codes
-        inside = codes >= 0
+        outside = codes < 0
         at = np.maximum(codes, 0)
+        z = np.empty((k, design.n))
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (y - ratio.T[at] * x) / tx.T[at]
-        z = np.where(inside[:, None] & np.isfinite(z), z, np.nan)
+            for j in range(k):  # variable by variable: no (n x k) temporaries
+                zj = z[j]
+                np.multiply(ratio[j][at], x[:, j], out=zj)
+                np.subtract(y[:, j], zj, out=zj)
+                np.divide(zj, tx[j][at], out=zj)
+                zj[outside | ~np.isfinite(zj)] = np.nan
         lin = _estimates(
-            design, pd.DataFrame(z, columns=range(k)), [groups[name]], "total", confidence, False
+            design,
+            pd.DataFrame(z.T, columns=range(k), copy=False),
+            [groups[name]],
+            "total",
+            confidence,
+            False,
         )[0]
+        del z
         se = lin["se"].to_numpy()
         est = ratio.ravel()
         cols = inference.t_interval(est, se, design.df, confidence)
