@@ -60,7 +60,11 @@ lock() {
 lowest() {
   tools
   local pins="$LOWEST/lowest.txt"
-  [ -x "$LOWEST/bin/python" ] || "$TOOLS/bin/uv" venv --quiet --python "$PYTHON" "$LOWEST"
+  # --seed: pip in the environment too (the plain-install test builds a wheel with it)
+  if ! "$LOWEST/bin/python" -m pip --version >/dev/null 2>&1; then
+    rm -rf "$LOWEST"
+    "$TOOLS/bin/uv" venv --quiet --seed --python "$PYTHON" "$LOWEST"
+  fi
   "$TOOLS/bin/uv" pip compile --quiet --resolution lowest-direct --python "$LOWEST/bin/python" \
     --extra dev --extra cluster pyproject.toml -o "$pins"
   VIRTUAL_ENV="$LOWEST" "$TOOLS/bin/uv" pip sync --quiet "$pins"
